@@ -1,0 +1,263 @@
+/**
+ * Base classes for codecs: bytes → messages (decoders) and messages → bytes (encoders).
+ *
+ * Bytes reach a decoder as views of the loop's shared read buffer, valid only during `onRead`
+ * (the next read() overwrites them). The decoder therefore never keeps its input: it decodes
+ * what is whole in place and copies only the leftover partial frame into its own cumulation
+ * buffer. A frame taken with `input.take(n)` is copied exactly once — or not at all when it is
+ * the whole of the cumulation, which is then handed over instead of copied.
+ *
+ * A subclass implements `decode(ctx, input, out)`: read at most one message from `input`
+ * (advancing its `start`) and push it to `out`; leave `input` alone when the bytes are not yet
+ * enough. The base calls it again while it makes progress.
+ */
+import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
+import type { HandlerContext } from '../pipeline/pipeline.js';
+
+const EMPTY = Buffer.alloc(0);
+/** An emptied cumulation larger than this is released rather than kept for reuse. */
+const RETAIN_LIMIT = 64 * 1024;
+
+/** A window on the bytes a decoder may read: `buf[start, end)`. Decoders advance `start`. */
+export class ByteCursor {
+  /** The bytes (do not keep a reference: they may be the loop's shared read buffer). */
+  buf: Buffer = EMPTY;
+  /** First unread byte. */
+  start = 0;
+  /** One past the last readable byte. */
+  end = 0;
+  /** @internal whether `buf` is the decoder's own cumulation, which `take` may hand over. */
+  owned = false;
+  /** @internal set when `take` handed the cumulation over. */
+  handedOver = false;
+
+  /** Bytes left to read. */
+  get readable(): number {
+    return this.end - this.start;
+  }
+
+  /** Skips `n` bytes. */
+  skip(n: number): void {
+    if (n < 0 || n > this.end - this.start) throw new RangeError(`cannot skip ${n} of ${this.end - this.start} bytes`);
+    this.start += n;
+  }
+
+  /**
+   * Takes the next `n` bytes as a Buffer the caller owns (copied once; or, when they are exactly
+   * the whole cumulation, the cumulation itself) and advances past them.
+   */
+  take(n: number): Buffer {
+    const from = this.start;
+    if (n < 0 || n > this.end - from) throw new RangeError(`cannot take ${n} of ${this.end - from} bytes`);
+    this.start = from + n;
+    // Hand the cumulation over only when the frame fills most of it, so that a small frame never
+    // pins a large buffer.
+    if (this.owned && this.start === this.end && !this.handedOver && this.buf.length <= 2 * n) {
+      this.handedOver = true;
+      return this.buf.subarray(from, this.start);
+    }
+    const out = Buffer.allocUnsafe(n);
+    this.buf.copy(out, 0, from, from + n);
+    return out;
+  }
+
+  /** Index of `byte` in `[start + fromOffset, end)`, or -1. */
+  indexOf(byte: number, fromOffset = 0): number {
+    const i = this.buf.indexOf(byte, this.start + fromOffset);
+    return i >= 0 && i < this.end ? i : -1;
+  }
+}
+
+
+/**
+ * Cumulates bytes, calls `decode` while it makes progress, fires each decoded message to the next
+ * handler, and keeps the leftover for the next read. On close (and input shutdown), `decodeLast`
+ * gets one more chance at the leftover; when the decoder is removed from the pipeline, the
+ * leftover bytes pass on to the next handler (so a protocol upgrade loses nothing).
+ */
+export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
+  /** Decode at most one message per read (for decoders that replace themselves). */
+  protected singleDecode = false;
+  private cum: Buffer | null = null;
+  private cumStart = 0;
+  private cumEnd = 0;
+  private readonly cursor = new ByteCursor();
+  private readonly out: unknown[] = [];
+  private decoding = false;
+  private closed = false;
+
+  /** Reads at most one message from `input` into `out`. Leave `input` untouched to wait for more. */
+  protected abstract decode(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void;
+
+  /** Called once more with the leftover when the input ends; by default the same as `decode`. */
+  protected decodeLast(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
+    if (input.readable > 0) this.decode(ctx, input, out);
+  }
+
+  /** Bytes waiting for the rest of their frame. */
+  get pendingBytes(): number {
+    return this.cumEnd - this.cumStart;
+  }
+
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    if (!(msg instanceof Uint8Array)) {
+      ctx.fireRead(msg);
+      return;
+    }
+    const cursor = this.cursor;
+    if (this.cumEnd > this.cumStart) {
+      this.append(msg);
+      cursor.buf = this.cum as Buffer;
+      cursor.start = this.cumStart;
+      cursor.end = this.cumEnd;
+      cursor.owned = true;
+    } else {
+      cursor.buf = msg instanceof Buffer ? msg : Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
+      cursor.start = 0;
+      cursor.end = msg.byteLength;
+      cursor.owned = false;
+    }
+    cursor.handedOver = false;
+    this.callDecode(ctx, false);
+  }
+
+  override onInputShutdown(ctx: HandlerContext): void {
+    this.decodeLeftover(ctx);
+    ctx.fireInputShutdown();
+  }
+
+  override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+    this.decodeLeftover(ctx);
+    this.closed = true;
+    if (!this.decoding) this.release();
+    ctx.fireInactive(reason);
+  }
+
+  handlerRemoved(ctx: HandlerContext): void {
+    const left = this.cumEnd - this.cumStart;
+    if (left > 0 && !this.decoding) {
+      const rest = (this.cum as Buffer).subarray(this.cumStart, this.cumEnd);
+      this.release();
+      ctx.fireRead(rest);
+      ctx.fireReadComplete();
+    } else if (!this.decoding) {
+      this.release();
+    }
+  }
+
+  private decodeLeftover(ctx: HandlerContext): void {
+    if (this.decoding || this.cumEnd === this.cumStart) return;
+    const cursor = this.cursor;
+    cursor.buf = this.cum as Buffer;
+    cursor.start = this.cumStart;
+    cursor.end = this.cumEnd;
+    cursor.owned = true;
+    cursor.handedOver = false;
+    this.callDecode(ctx, true);
+  }
+
+  private callDecode(ctx: HandlerContext, last: boolean): void {
+    const cursor = this.cursor;
+    const out = this.out;
+    this.decoding = true;
+    try {
+      while (cursor.start < cursor.end && !this.closed) {
+        const before = cursor.start;
+        let failure: unknown;
+        let failed = false;
+        try {
+          if (last) this.decodeLast(ctx, cursor, out);
+          else this.decode(ctx, cursor, out);
+        } catch (err) {
+          failed = true;
+          failure = err;
+        }
+        const produced = out.length;
+        if (produced > 0) this.fireAll(ctx, out);
+        // A decoder that throws has skipped the bad bytes (a too-long frame, a corrupt header):
+        // the error goes to the handlers after us and decoding resumes after what was skipped.
+        if (failed) ctx.fireError(failure);
+        if (ctx.removed || this.closed) break;
+        if (cursor.start === before) {
+          if (produced > 0 && !failed) {
+            throw new Error(`${this.constructor.name}.decode() produced a message without reading anything`);
+          }
+          break; // not enough bytes yet
+        }
+        if (this.singleDecode && produced > 0) break;
+      }
+    } finally {
+      this.decoding = false;
+      this.keepLeftover(cursor);
+      if (ctx.removed) this.handlerRemoved(ctx);
+    }
+  }
+
+  private fireAll(ctx: HandlerContext, out: unknown[]): void {
+    // Copy out of the shared array first: a handler may re-enter this decoder.
+    const n = out.length;
+    if (n === 1) {
+      const m = out[0];
+      out.length = 0;
+      ctx.fireRead(m);
+      return;
+    }
+    const batch = out.slice();
+    out.length = 0;
+    for (let i = 0; i < n; i++) ctx.fireRead(batch[i]);
+  }
+
+  private keepLeftover(cursor: ByteCursor): void {
+    const left = cursor.end - cursor.start;
+    if (this.closed) {
+      // Closed from inside a handler we fired to: nothing more will be decoded.
+      this.release();
+    } else if (cursor.owned) {
+      if (cursor.handedOver) {
+        // The cumulation now belongs to a message; start a fresh one next time.
+        this.cum = null;
+        this.cumStart = this.cumEnd = 0;
+      } else if (left === 0) {
+        // Empty: keep a small buffer for the next partial frame, give a grown one back.
+        if ((this.cum as Buffer).length > RETAIN_LIMIT) this.cum = null;
+        this.cumStart = this.cumEnd = 0;
+      } else {
+        this.cumStart = cursor.start;
+      }
+    } else if (left > 0) {
+      // The input was transient (the loop's read buffer): copy the partial frame — the only copy
+      // a frame split across reads ever gets before it is whole.
+      this.cumStart = this.cumEnd = 0;
+      this.append(cursor.buf.subarray(cursor.start, cursor.end));
+    }
+    cursor.buf = EMPTY;
+    cursor.start = cursor.end = 0;
+  }
+
+  private append(bytes: Uint8Array): void {
+    const n = bytes.byteLength;
+    let cum = this.cum;
+    if (cum === null) {
+      cum = this.cum = Buffer.allocUnsafe(Math.max(n, 1024));
+      this.cumStart = this.cumEnd = 0;
+    } else if (this.cumEnd + n > cum.length) {
+      const used = this.cumEnd - this.cumStart;
+      if (used + n <= cum.length && this.cumStart > 0) {
+        cum.copy(cum, 0, this.cumStart, this.cumEnd);
+      } else {
+        const bigger = Buffer.allocUnsafe(Math.max(used + n, cum.length * 2));
+        cum.copy(bigger, 0, this.cumStart, this.cumEnd);
+        cum = this.cum = bigger;
+      }
+      this.cumStart = 0;
+      this.cumEnd = used;
+    }
+    cum.set(bytes, this.cumEnd);
+    this.cumEnd += n;
+  }
+
+  private release(): void {
+    this.cum = null;
+    this.cumStart = this.cumEnd = 0;
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * Length-field framing, with the parameter set of Netty's `LengthFieldBasedFrameDecoder`.
+ *
+ * A frame is `[header | length field | ... | payload]`; the decoder reads the length field at
+ * `lengthFieldOffset` (`lengthFieldLength` bytes: 1, 2, 3, 4 or 8), adds `lengthAdjustment` and the
+ * length field's end offset to get the whole frame length, waits until that many bytes are there,
+ * strips `initialBytesToStrip` bytes off the front, and emits the rest.
+ *
+ * ```
+ * lengthFieldOffset = 0, lengthFieldLength = 2, lengthAdjustment = 0, initialBytesToStrip = 2
+ *
+ * BEFORE DECODE (14 bytes)         AFTER DECODE (12 bytes)
+ * +--------+----------------+      +----------------+
+ * | Length | Actual Content |----->| Actual Content |
+ * | 0x000C | "HELLO, WORLD" |      | "HELLO, WORLD" |
+ * +--------+----------------+      +----------------+
+ * ```
+ *
+ * More worked examples (length including the header, headers before and after the length)
+ * are in docs/codecs.md, and every one of Netty's javadoc examples runs as a test.
+ *
+ * Too long frames: a frame longer than `maxFrameLength` raises `TooLongFrameError` — as soon as
+ * its length is read (`failFast`, the default) or once it has been skipped — and its bytes are
+ * discarded, also those still to come in later reads; decoding resumes with the next frame.
+ * The decoder never holds more than `maxFrameLength` bytes for a connection.
+ */
+import { CorruptedFrameError, InvalidOptionError, TooLongFrameError } from '../errors.js';
+import type { HandlerContext } from '../pipeline/pipeline.js';
+import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
+import { MessageToByteEncoder } from './message-to-byte-encoder.js';
+
+export type ByteOrder = 'big' | 'little';
+
+export interface LengthFieldFrameDecoderOptions {
+  /** Largest frame accepted, header included. Default 1 MiB. */
+  readonly maxFrameLength?: number;
+  /** Where the length field starts. Default 0. */
+  readonly lengthFieldOffset?: number;
+  /** Its size in bytes: 1, 2, 3, 4 or 8. Default 4. */
+  readonly lengthFieldLength?: 1 | 2 | 3 | 4 | 8;
+  /** Added to the length field's value (negative when the length counts the header). Default 0. */
+  readonly lengthAdjustment?: number;
+  /** Bytes cut off the front of each decoded frame (2 to strip a 2-byte header). Default 0. */
+  readonly initialBytesToStrip?: number;
+  /** Raise `TooLongFrameError` as soon as a too long length is read (true) or after discarding the frame. Default true. */
+  readonly failFast?: boolean;
+  /** Byte order of the length field. Default `'big'` (network order). */
+  readonly byteOrder?: ByteOrder;
+}
+
+function nonNegativeInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidOptionError(name, `must be a non-negative integer, got ${v}`);
+  return v;
+}
+
+/** Reads an unsigned length of 1–4 bytes, or a signed 8-byte one, at `at`. */
+export function readLength(buf: Buffer, at: number, length: number, order: ByteOrder): number {
+  const big = order === 'big';
+  switch (length) {
+    case 1:
+      return buf[at] as number;
+    case 2:
+      return big ? buf.readUInt16BE(at) : buf.readUInt16LE(at);
+    case 3:
+      return big ? buf.readUIntBE(at, 3) : buf.readUIntLE(at, 3);
+    case 4:
+      return big ? buf.readUInt32BE(at) : buf.readUInt32LE(at);
+    case 8: {
+      const v = big ? buf.readBigInt64BE(at) : buf.readBigInt64LE(at);
+      // Lengths past 2^53 are too long for any frame we accept; keep the sign for the check.
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+      if (v < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER;
+      return Number(v);
+    }
+    default:
+      throw new Error(`unsupported length field length ${length}`);
+  }
+}
+
+export class LengthFieldFrameDecoder extends ByteToMessageDecoder {
+  readonly maxFrameLength: number;
+  readonly lengthFieldOffset: number;
+  readonly lengthFieldLength: number;
+  readonly lengthAdjustment: number;
+  readonly initialBytesToStrip: number;
+  readonly failFast: boolean;
+  readonly byteOrder: ByteOrder;
+  private readonly lengthFieldEnd: number;
+  private discarding = false;
+  private bytesToDiscard = 0;
+  private tooLongFrameLength = 0;
+
+  constructor(options: LengthFieldFrameDecoderOptions = {}) {
+    super();
+    this.maxFrameLength = options.maxFrameLength ?? 1024 * 1024;
+    if (!Number.isSafeInteger(this.maxFrameLength) || this.maxFrameLength <= 0) {
+      throw new InvalidOptionError('maxFrameLength', `must be a positive integer, got ${this.maxFrameLength}`);
+    }
+    this.lengthFieldOffset = nonNegativeInt('lengthFieldOffset', options.lengthFieldOffset ?? 0);
+    this.lengthFieldLength = options.lengthFieldLength ?? 4;
+    if (![1, 2, 3, 4, 8].includes(this.lengthFieldLength)) {
+      throw new InvalidOptionError('lengthFieldLength', `must be 1, 2, 3, 4 or 8, got ${this.lengthFieldLength}`);
+    }
+    this.lengthAdjustment = options.lengthAdjustment ?? 0;
+    if (!Number.isSafeInteger(this.lengthAdjustment)) {
+      throw new InvalidOptionError('lengthAdjustment', `must be an integer, got ${this.lengthAdjustment}`);
+    }
+    this.initialBytesToStrip = nonNegativeInt('initialBytesToStrip', options.initialBytesToStrip ?? 0);
+    this.failFast = options.failFast ?? true;
+    this.byteOrder = options.byteOrder ?? 'big';
+    if (this.byteOrder !== 'big' && this.byteOrder !== 'little') {
+      throw new InvalidOptionError('byteOrder', `must be 'big' or 'little', got ${String(this.byteOrder)}`);
+    }
+    this.lengthFieldEnd = this.lengthFieldOffset + this.lengthFieldLength;
+    if (this.lengthFieldEnd > this.maxFrameLength) {
+      throw new InvalidOptionError(
+        'maxFrameLength',
+        `must be at least lengthFieldOffset + lengthFieldLength (${this.lengthFieldEnd}), got ${this.maxFrameLength}`,
+      );
+    }
+  }
+
+  protected override decode(_ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
+    if (this.discarding) {
+      this.discardTooLongFrame(input);
+      if (this.discarding) return;
+    }
+    if (input.readable < this.lengthFieldEnd) return;
+    const raw = readLength(input.buf, input.start + this.lengthFieldOffset, this.lengthFieldLength, this.byteOrder);
+    if (raw < 0) {
+      input.skip(this.lengthFieldEnd);
+      throw new CorruptedFrameError(`negative pre-adjustment length field: ${raw}`);
+    }
+    const frameLength = raw + this.lengthAdjustment + this.lengthFieldEnd;
+    if (frameLength < this.lengthFieldEnd) {
+      input.skip(this.lengthFieldEnd);
+      throw new CorruptedFrameError(
+        `adjusted frame length (${frameLength}) is less than lengthFieldEndOffset: ${this.lengthFieldEnd}`,
+      );
+    }
+    if (frameLength > this.maxFrameLength) {
+      this.startDiscarding(input, frameLength);
+      return;
+    }
+    if (input.readable < frameLength) return;
+    if (this.initialBytesToStrip > frameLength) {
+      input.skip(frameLength);
+      throw new CorruptedFrameError(
+        `adjusted frame length (${frameLength}) is less than initialBytesToStrip: ${this.initialBytesToStrip}`,
+      );
+    }
+    input.skip(this.initialBytesToStrip);
+    out.push(input.take(frameLength - this.initialBytesToStrip));
+  }
+
+  private startDiscarding(input: ByteCursor, frameLength: number): void {
+    const missing = frameLength - input.readable;
+    this.tooLongFrameLength = frameLength;
+    if (missing <= 0) {
+      // The whole frame is here: skip it now.
+      input.skip(frameLength);
+      this.bytesToDiscard = 0;
+    } else {
+      // Skip what we have and remember how much of the frame is still to come.
+      this.discarding = true;
+      this.bytesToDiscard = missing;
+      input.skip(input.readable);
+    }
+    this.failIfNecessary(true);
+  }
+
+  private discardTooLongFrame(input: ByteCursor): void {
+    const n = Math.min(this.bytesToDiscard, input.readable);
+    input.skip(n);
+    this.bytesToDiscard -= n;
+    this.failIfNecessary(false);
+  }
+
+  private failIfNecessary(firstDetection: boolean): void {
+    if (this.bytesToDiscard === 0) {
+      // The oversize frame is gone: reset, and report it unless failFast reported it already.
+      const length = this.tooLongFrameLength;
+      this.tooLongFrameLength = 0;
+      this.discarding = false;
+      if (!this.failFast || firstDetection) this.fail(length);
+    } else if (this.failFast && firstDetection) {
+      this.fail(this.tooLongFrameLength);
+    }
+  }
+
+  private fail(frameLength: number): never {
+    throw new TooLongFrameError(frameLength, this.maxFrameLength, 'adjusted frame');
+  }
+}
+
+export interface LengthFieldPrependerOptions {
+  /** Size of the length field: 1, 2, 3, 4 or 8 bytes. Default 4. */
+  readonly lengthFieldLength?: 1 | 2 | 3 | 4 | 8;
+  /** Added to the payload length before it is written (may be negative). Default 0. */
+  readonly lengthAdjustment?: number;
+  /** Whether the written length counts the length field itself. Default false. */
+  readonly lengthIncludesLengthFieldLength?: boolean;
+  readonly byteOrder?: ByteOrder;
+}
+
+/**
+ * The matching encoder: writes `[length][payload]` for each outbound Buffer, Uint8Array or string.
+ * The header and payload go out as two chunks, which the connection coalesces into one write.
+ */
+export class LengthFieldPrepender extends MessageToByteEncoder<Uint8Array | string> {
+  readonly lengthFieldLength: 1 | 2 | 3 | 4 | 8;
+  readonly lengthAdjustment: number;
+  readonly lengthIncludesLengthFieldLength: boolean;
+  readonly byteOrder: ByteOrder;
+  private readonly max: number;
+
+  constructor(options: LengthFieldPrependerOptions = {}) {
+    super();
+    this.lengthFieldLength = options.lengthFieldLength ?? 4;
+    if (![1, 2, 3, 4, 8].includes(this.lengthFieldLength)) {
+      throw new InvalidOptionError('lengthFieldLength', `must be 1, 2, 3, 4 or 8, got ${this.lengthFieldLength}`);
+    }
+    this.lengthAdjustment = options.lengthAdjustment ?? 0;
+    this.lengthIncludesLengthFieldLength = options.lengthIncludesLengthFieldLength ?? false;
+    this.byteOrder = options.byteOrder ?? 'big';
+    this.max = this.lengthFieldLength === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * this.lengthFieldLength) - 1;
+  }
+
+  protected override acceptOutboundMessage(msg: unknown): msg is Uint8Array | string {
+    return msg instanceof Uint8Array || typeof msg === 'string';
+  }
+
+  protected override encode(_ctx: HandlerContext, msg: Uint8Array | string): Uint8Array[] {
+    const payload = typeof msg === 'string' ? Buffer.from(msg) : msg;
+    let length = payload.byteLength + this.lengthAdjustment;
+    if (this.lengthIncludesLengthFieldLength) length += this.lengthFieldLength;
+    if (length < 0) throw new RangeError(`adjusted frame length (${length}) is less than zero`);
+    if (length > this.max) {
+      throw new RangeError(`length ${length} does not fit in a ${this.lengthFieldLength}-byte length field`);
+    }
+    const header = Buffer.allocUnsafe(this.lengthFieldLength);
+    const big = this.byteOrder === 'big';
+    switch (this.lengthFieldLength) {
+      case 1:
+        header[0] = length;
+        break;
+      case 2:
+        if (big) header.writeUInt16BE(length, 0);
+        else header.writeUInt16LE(length, 0);
+        break;
+      case 3:
+        if (big) header.writeUIntBE(length, 0, 3);
+        else header.writeUIntLE(length, 0, 3);
+        break;
+      case 4:
+        if (big) header.writeUInt32BE(length, 0);
+        else header.writeUInt32LE(length, 0);
+        break;
+      case 8:
+        if (big) header.writeBigInt64BE(BigInt(length), 0);
+        else header.writeBigInt64LE(BigInt(length), 0);
+        break;
+    }
+    return payload.byteLength === 0 ? [header] : [header, payload];
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Error classes. Every error carries a stable `code` that users match on (as with Node's own
+ * errors and undici's); messages are for people and may change. The list lives in docs/errors.md.
+ */
+import { getSystemErrorMap } from 'node:util';
+
+/** Base class of every error this framework raises on purpose. */
+export class ReactorError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ReactorError';
+    this.code = code;
+  }
+}
+
+// errno → [name, description] as libuv knows them. Node keys the map by negative errno.
+let errnoNames: Map<number, [string, string]> | undefined;
+
+function describeErrno(errno: number): [string, string] {
+  errnoNames ??= getSystemErrorMap();
+  return errnoNames.get(-Math.abs(errno)) ?? [`E${Math.abs(errno)}`, 'Unknown system error'];
+}
+
+/** The symbolic name of an errno value: `errnoName(104) === 'ECONNRESET'`. */
+export function errnoName(errno: number): string {
+  return describeErrno(errno)[0];
+}
+
+/**
+ * A failed system call that reaches user code. Shaped like Node's system errors:
+ * `syscall`, `errno` (positive, as in C), `code` (`'ECONNRESET'`).
+ *
+ * The hot path never builds one for `EAGAIN` or `EINTR`: wrappers return `-errno` and the
+ * caller branches on the number; only failures a user must hear about become objects.
+ */
+export class SyscallError extends ReactorError {
+  readonly syscall: string;
+  readonly errno: number;
+  /** The address involved (connect, bind), when there is one. */
+  readonly address: string | undefined;
+  readonly port: number | undefined;
+
+  constructor(syscall: string, errno: number, where?: { address?: string; port?: number }) {
+    const positive = Math.abs(errno);
+    const [name, description] = describeErrno(positive);
+    const target = where?.address === undefined ? '' : ` ${where.address}${where.port === undefined ? '' : `:${where.port}`}`;
+    super(name, `${syscall}(..) failed with error(-${positive}): ${description} (${name})${target}`);
+    this.name = 'SyscallError';
+    this.syscall = syscall;
+    this.errno = positive;
+    this.address = where?.address;
+    this.port = where?.port;
+  }
+}
+
+/** The platform cannot run the native loop (not Linux, or an architecture without a layout table). */
+export class UnsupportedPlatformError extends ReactorError {
+  constructor(message: string) {
+    super('ERR_UNSUPPORTED_PLATFORM', message);
+    this.name = 'UnsupportedPlatformError';
+  }
+}
+
+/** A bad option value, raised by `listen()`/`connect()` before anything is opened. */
+export class InvalidOptionError extends ReactorError {
+  constructor(option: string, message: string) {
+    super('ERR_INVALID_OPTION', `option ${option}: ${message}`);
+    this.name = 'InvalidOptionError';
+  }
+}
+
+/** A decoder saw input that breaks the protocol (a malformed frame, invalid JSON, a bad request). */
+export class DecoderError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'ERR_DECODER', message, options);
+    this.name = 'DecoderError';
+  }
+}
+
+/**
+ * A frame longer than the decoder's limit. `length` is the length the decoder saw (or, when the
+ * frame had no end yet, the bytes it had seen so far); `maxLength` the configured limit.
+ */
+export class TooLongFrameError extends DecoderError {
+  readonly length: number;
+  readonly maxLength: number;
+
+  constructor(length: number, maxLength: number, detail = 'frame') {
+    super(`${detail} length ${length} exceeds the maximum of ${maxLength}`, { code: 'ERR_TOO_LONG_FRAME' });
+    this.name = 'TooLongFrameError';
+    this.length = length;
+    this.maxLength = maxLength;
+  }
+}
+
+/** A frame whose header makes no sense (negative length, length shorter than its own header). */
+export class CorruptedFrameError extends DecoderError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_CORRUPTED_FRAME' });
+    this.name = 'CorruptedFrameError';
+  }
+}
+
+/** A peer broke the application protocol in a way the pipeline reports and closes on. */
+export class ProtocolError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'ERR_PROTOCOL', message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** An operation on a channel that is already closed. */
+export class ChannelClosedError extends ReactorError {
+  constructor(message = 'channel is closed') {
+    super('ERR_CHANNEL_CLOSED', message);
+    this.name = 'ChannelClosedError';
+  }
+}
+
+/** A pipeline head received a message it cannot put on the wire (no encoder before it). */
+export class UnsupportedMessageError extends ReactorError {
+  constructor(what: string) {
+    super(
+      'ERR_UNSUPPORTED_MESSAGE',
+      `the transport writes Buffer, Uint8Array or string, got ${what}: add an encoder to the pipeline`,
+    );
+    this.name = 'UnsupportedMessageError';
+  }
+}

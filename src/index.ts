@@ -1,0 +1,62 @@
+/**
+ * multireactor: a multi-worker reactor server framework for Node.js.
+ *
+ * ```ts
+ * import { ChannelInboundHandler, type HandlerContext, LengthFieldFrameDecoder, LengthFieldPrepender, Pipeline, Server } from 'multireactor';
+ *
+ * class Echo extends ChannelInboundHandler {
+ *   override onRead(ctx: HandlerContext, frame: unknown): void {
+ *     ctx.write(frame); // flushed when the read completes
+ *   }
+ * }
+ * class EchoPipeline extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast('frames', new LengthFieldFrameDecoder({ lengthFieldLength: 2, initialBytesToStrip: 2 }))
+ *       .addLast('framer', new LengthFieldPrepender({ lengthFieldLength: 2 }))
+ *       .addLast('echo', new Echo());
+ *   }
+ * }
+ * const server = await Server.listen({ host: '127.0.0.1', port: 7000, pipeline: EchoPipeline });
+ * ```
+ */
+export { ByteCursor, ByteToMessageDecoder } from './codec/byte-to-message-decoder.js';
+export {
+  type ByteOrder,
+  LengthFieldFrameDecoder,
+  type LengthFieldFrameDecoderOptions,
+  LengthFieldPrepender,
+  type LengthFieldPrependerOptions,
+} from './codec/length-field.js';
+export { type Encoded, MessageToByteEncoder } from './codec/message-to-byte-encoder.js';
+export {
+  ChannelClosedError,
+  CorruptedFrameError,
+  DecoderError,
+  errnoName,
+  InvalidOptionError,
+  ProtocolError,
+  ReactorError,
+  SyscallError,
+  TooLongFrameError,
+  UnsupportedMessageError,
+  UnsupportedPlatformError,
+} from './errors.js';
+export { consoleLogger, type Logger, silentLogger } from './logger.js';
+export type { Channel, Transport } from './pipeline/channel.js';
+export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
+export {
+  CLOSE_REASONS,
+  ChannelDuplexHandler,
+  type ChannelHandler,
+  ChannelInboundHandler,
+  ChannelOutboundHandler,
+  type CloseReason,
+} from './pipeline/handler.js';
+export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
+export { type CloseOptions, Server, type ServerHandle, type ServerOptions } from './server.js';
+export type { SocketAddress } from './syscalls/sockaddr.js';
+export type { SocketOptions } from './syscalls/socket.js';
+export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
+export type { ConnectionOptions, LoopOptions } from './worker/options.js';
+export type { PollerKind } from './worker/poller.js';
+export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './worker/timing-wheel.js';

@@ -1,0 +1,229 @@
+/**
+ * A channel without a socket, for testing handlers and codecs (Netty's EmbeddedChannel).
+ *
+ * Inbound: `writeInbound(...)` fires reads into the pipeline; whatever reaches the tail is kept
+ * for `readInbound()`. Outbound: messages that reach the head and are flushed are kept for
+ * `readOutbound()` — as they are, so an encoder's output can be inspected. Errors that reach
+ * the tail are kept in `errors` (and `checkException()` rethrows the first). Time is a fake clock
+ * advanced by `advanceTime(ms)`, which runs the timers that became due.
+ */
+import type { SocketAddress } from '../syscalls/sockaddr.js';
+import { TimingWheel } from '../worker/timing-wheel.js';
+import type { Channel, Transport } from './channel.js';
+import type { ChannelHandler, CloseReason } from './handler.js';
+import { createPipeline, Pipeline, type PipelineSpec } from './pipeline.js';
+
+export interface EmbeddedChannelOptions {
+  /** Start time of the fake clock, in ms. Default 0. */
+  readonly startTime?: number;
+  /** Tick of the fake timing wheel, in ms. Default 1 (exact). */
+  readonly tickMs?: number;
+  /** High watermark for the (simulated) outbound queue. Default 64 KiB. */
+  readonly highWaterMark?: number;
+  /** Allow half-open (see ConnectionOptions.allowHalfOpen). Default false. */
+  readonly allowHalfOpen?: boolean;
+}
+
+const EMBEDDED_ADDRESS: SocketAddress = { address: '127.0.0.1', family: 'IPv4', port: 0 };
+
+let nextId = 1;
+
+export class EmbeddedChannel implements Channel, Transport {
+  readonly id = nextId++;
+  readonly pipeline: Pipeline;
+  readonly timers: TimingWheel;
+  readonly remoteAddress = EMBEDDED_ADDRESS;
+  readonly localAddress = EMBEDDED_ADDRESS;
+  /** Messages that reached the tail. */
+  readonly inbound: unknown[] = [];
+  /** Messages flushed out of the head. */
+  readonly outbound: unknown[] = [];
+  /** Errors that reached the tail. */
+  readonly errors: unknown[] = [];
+  /** User events that reached the tail are not kept; these are the close reasons seen, in order. */
+  closeReason: CloseReason | undefined;
+  bytesRead = 0;
+  bytesWritten = 0;
+  autoRead = true;
+  private now: number;
+  private unflushed: unknown[] = [];
+  private open = true;
+  private inputShut = false;
+  private outputShut = false;
+  private writable = true;
+  private readonly highWaterMark: number;
+  private readonly allowHalfOpen: boolean;
+
+  /**
+   * @param spec a `Pipeline` (instance, subclass or factory), or the handlers to put in a plain one
+   */
+  constructor(spec: Pipeline | PipelineSpec | readonly ChannelHandler[] = [], options: EmbeddedChannelOptions = {}) {
+    this.now = options.startTime ?? 0;
+    this.highWaterMark = options.highWaterMark ?? 64 * 1024;
+    this.allowHalfOpen = options.allowHalfOpen ?? false;
+    this.timers = new TimingWheel({ tickMs: options.tickMs ?? 1, clock: () => this.now });
+    let pipeline: Pipeline;
+    let handlers: readonly ChannelHandler[] = [];
+    if (spec instanceof Pipeline) pipeline = spec;
+    else if (typeof spec === 'function') pipeline = createPipeline(spec, this);
+    else {
+      pipeline = new Pipeline();
+      handlers = spec;
+    }
+    this.pipeline = pipeline;
+    pipeline.attach(this, this);
+    for (const h of handlers) pipeline.addLast(h);
+    pipeline.fireActive();
+  }
+
+  // ---- driving ----
+
+  /** Fires each message as a read, then one read-complete. Returns whether anything reached the tail. */
+  writeInbound(...msgs: unknown[]): boolean {
+    if (!this.open) return false;
+    for (const m of msgs) {
+      if (m instanceof Uint8Array) this.bytesRead += m.byteLength;
+      this.pipeline.fireRead(m);
+      if (!this.open) break;
+    }
+    if (this.open) this.pipeline.fireReadComplete();
+    return this.inbound.length > 0;
+  }
+
+  /** Writes each message from the tail and flushes. Returns whether anything reached the head. */
+  writeOutbound(...msgs: unknown[]): boolean {
+    for (const m of msgs) this.pipeline.write(m);
+    this.pipeline.flush();
+    return this.outbound.length > 0;
+  }
+
+  readInbound<T = unknown>(): T | undefined {
+    return this.inbound.shift() as T | undefined;
+  }
+
+  readOutbound<T = unknown>(): T | undefined {
+    return this.outbound.shift() as T | undefined;
+  }
+
+  /** Every flushed outbound chunk concatenated (for byte-level assertions). */
+  readOutboundBytes(): Buffer {
+    const chunks = this.outbound.splice(0).map((m) => (typeof m === 'string' ? Buffer.from(m) : Buffer.from(m as Uint8Array)));
+    return Buffer.concat(chunks);
+  }
+
+  /** Simulates the peer's FIN. */
+  shutdownInput(): void {
+    if (!this.open || this.inputShut) return;
+    this.inputShut = true;
+    if (this.allowHalfOpen) this.pipeline.fireInputShutdown();
+    else this.close('peer-closed');
+  }
+
+  /** Moves the fake clock forward and runs the timers that came due. */
+  advanceTime(ms: number): void {
+    this.now += ms;
+    this.timers.advance(this.now);
+  }
+
+  /** Closes the channel (firing onInactive) and reports whether messages are waiting to be read. */
+  finish(): boolean {
+    this.close();
+    return this.inbound.length > 0 || this.outbound.length > 0;
+  }
+
+  /** Rethrows the first error that reached the tail, if any. */
+  checkException(): void {
+    const e = this.errors.shift();
+    if (e !== undefined) throw e;
+  }
+
+  // ---- Channel ----
+
+  get isActive(): boolean {
+    return this.open;
+  }
+  get isWritable(): boolean {
+    return this.open && this.writable && !this.outputShut;
+  }
+  get isInputShutdown(): boolean {
+    return this.inputShut;
+  }
+  get isOutputShutdown(): boolean {
+    return this.outputShut;
+  }
+  get pendingWriteBytes(): number {
+    let n = 0;
+    for (const m of this.unflushed) n += m instanceof Uint8Array ? m.byteLength : typeof m === 'string' ? Buffer.byteLength(m) : 0;
+    return n;
+  }
+
+  write(msg: unknown): void {
+    this.pipeline.write(msg);
+  }
+  flush(): void {
+    this.pipeline.flush();
+  }
+  writeAndFlush(msg: unknown): void {
+    this.pipeline.writeAndFlush(msg);
+  }
+  close(reason: CloseReason = 'local'): void {
+    this.pipeline.close(reason);
+  }
+  shutdownOutput(): void {
+    this.pipeline.shutdownOutput();
+  }
+  abort(reason: CloseReason = 'aborted'): void {
+    this.doClose(reason);
+  }
+
+  // ---- Transport ----
+
+  transportWrite(msg: unknown): void {
+    if (!this.open || this.outputShut) return;
+    this.unflushed.push(msg);
+    if (this.writable && this.pendingWriteBytes > this.highWaterMark) {
+      this.writable = false;
+      this.pipeline.fireWritabilityChanged(false);
+    }
+  }
+
+  transportFlush(): void {
+    for (const m of this.unflushed) {
+      if (m instanceof Uint8Array) this.bytesWritten += m.byteLength;
+      this.outbound.push(m);
+    }
+    this.unflushed = [];
+    if (!this.writable) {
+      this.writable = true;
+      this.pipeline.fireWritabilityChanged(true);
+    }
+  }
+
+  transportClose(reason: CloseReason): void {
+    this.transportFlush();
+    this.doClose(reason);
+  }
+
+  transportShutdownOutput(): void {
+    this.transportFlush();
+    this.outputShut = true;
+    if (this.inputShut) this.doClose('local');
+  }
+
+  unhandledError(error: unknown): void {
+    this.errors.push(error);
+  }
+
+  unhandledMessage(msg: unknown): void {
+    this.inbound.push(msg);
+  }
+
+  private doClose(reason: CloseReason): void {
+    if (!this.open) return;
+    this.open = false;
+    this.closeReason = reason;
+    this.unflushed = [];
+    this.timers.clear();
+    this.pipeline.fireInactive(reason);
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Socket set-up built from the raw wrappers: listen sockets, options, addresses. Nothing here is
+ * on the per-event path, so failures become `SyscallError`s through the one helper, `check`.
+ */
+import { readFileSync } from 'node:fs';
+import { InvalidOptionError, SyscallError } from '../errors.js';
+import {
+  AF_INET,
+  AF_INET6,
+  F_GETFL,
+  F_SETFL,
+  IPPROTO_IPV6,
+  IPPROTO_TCP,
+  IPV6_V6ONLY,
+  LAYOUT,
+  O_NONBLOCK,
+  SO_ACCEPTCONN,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_LINGER,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_KEEPCNT,
+  TCP_KEEPIDLE,
+  TCP_KEEPINTVL,
+  TCP_NODELAY,
+  TCP_USER_TIMEOUT,
+} from './constants.js';
+import * as sys from './libc.js';
+import { decodeSockaddr, encodeSockaddr, parseIPv4, type SocketAddress } from './sockaddr.js';
+
+/** Returns `r` when it is a success, throws `SyscallError(name, -r)` when it is `-errno`. */
+export function check(name: string, r: number, where?: { address?: string; port?: number }): number {
+  if (r < 0) throw new SyscallError(name, -r, where);
+  return r;
+}
+
+/** Encodes an IP literal and port, resolving IPv6 zone names with if_nametoindex. */
+export function sockaddrFor(host: string, port: number): Buffer {
+  return encodeSockaddr(host, port, sys.ifNameToIndex);
+}
+
+/** `net.core.somaxconn`: the kernel silently caps every listen backlog to it. */
+export function somaxconn(): number {
+  try {
+    const v = Number.parseInt(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'), 10);
+    return Number.isFinite(v) && v > 0 ? v : 4096;
+  } catch {
+    return 4096;
+  }
+}
+
+export interface ListenSocketOptions {
+  readonly host: string;
+  readonly port: number;
+  /** listen(2) backlog; capped by somaxconn. */
+  readonly backlog: number;
+  /** SO_REUSEPORT: several sockets on one port, the kernel spreads connections across them. */
+  readonly reusePort: boolean;
+  /** IPV6_V6ONLY for `::`; false (the default) makes `::` accept IPv4 too, as Node does. */
+  readonly ipv6Only?: boolean;
+}
+
+/**
+ * socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, non-blocking and close-on-exec.
+ * The descriptor is closed again when any step fails.
+ */
+export function openListenSocket(opts: ListenSocketOptions): number {
+  const addr = sockaddrFor(opts.host, opts.port);
+  const family = parseIPv4(opts.host) !== undefined ? AF_INET : AF_INET6;
+  const fd = check('socket', sys.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  try {
+    // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT.
+    check('setsockopt(SO_REUSEADDR)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1));
+    if (opts.reusePort) check('setsockopt(SO_REUSEPORT)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1));
+    if (family === AF_INET6) {
+      check('setsockopt(IPV6_V6ONLY)', sys.setsockoptInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.ipv6Only ? 1 : 0));
+    }
+    check('bind', sys.bind(fd, addr), { address: opts.host, port: opts.port });
+    check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())));
+    return fd;
+  } catch (err) {
+    sys.close(fd);
+    throw err;
+  }
+}
+
+/** The local address of a socket (the real port after binding port 0). */
+export function localAddress(fd: number): SocketAddress {
+  const r = sys.getsockname(fd);
+  if (typeof r === 'number') throw new SyscallError('getsockname', -r);
+  return decodeSockaddr(r.buf, r.len);
+}
+
+/** The peer address, or undefined when the socket is no longer connected. */
+export function peerAddress(fd: number): SocketAddress | undefined {
+  const r = sys.getpeername(fd);
+  if (typeof r === 'number') return undefined;
+  return decodeSockaddr(r.buf, r.len);
+}
+
+/** The pending socket error (SO_ERROR, cleared by reading it): 0, an errno, or -errno on failure. */
+export function socketError(fd: number): number {
+  return sys.getsockoptInt(fd, SOL_SOCKET, SO_ERROR);
+}
+
+/** Whether `fd` is a listening socket (SO_ACCEPTCONN). */
+export function isListening(fd: number): boolean {
+  return sys.getsockoptInt(fd, SOL_SOCKET, SO_ACCEPTCONN) === 1;
+}
+
+/** Sets O_NONBLOCK (inherited descriptors may arrive blocking). */
+export function setNonBlocking(fd: number): void {
+  const flags = check('fcntl(F_GETFL)', sys.fcntl(fd, F_GETFL, 0));
+  if ((flags & O_NONBLOCK) === 0) check('fcntl(F_SETFL)', sys.fcntl(fd, F_SETFL, flags | O_NONBLOCK));
+}
+
+/** Per-socket TCP options; every field optional. Validate with {@link validateSocketOptions}. */
+export interface SocketOptions {
+  /** TCP_NODELAY: send small writes at once instead of waiting (Nagle). Default true. */
+  readonly noDelay?: boolean;
+  /** SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT; `false` turns it off. */
+  readonly keepAlive?: false | { readonly idle: number; readonly interval: number; readonly count: number };
+  /** TCP_USER_TIMEOUT in ms: how long sent data may stay unacknowledged before the kernel resets. */
+  readonly userTimeout?: number;
+  /** SO_SNDBUF in bytes (the kernel doubles it for bookkeeping, socket(7)). */
+  readonly sendBufferSize?: number;
+  /** SO_RCVBUF in bytes. */
+  readonly receiveBufferSize?: number;
+}
+
+function positiveInt(name: string, v: unknown, max: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
+    throw new InvalidOptionError(name, `must be an integer from 1 to ${max}, got ${String(v)}`);
+  }
+}
+
+/** Throws `InvalidOptionError` with a clear message for any out-of-range socket option. */
+export function validateSocketOptions(o: SocketOptions, prefix = ''): void {
+  if (o.noDelay !== undefined && typeof o.noDelay !== 'boolean') {
+    throw new InvalidOptionError(`${prefix}noDelay`, `must be a boolean, got ${String(o.noDelay)}`);
+  }
+  if (o.keepAlive !== undefined && o.keepAlive !== false) {
+    // Kernel limits: tcp(7) MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL 32767 s, MAX_TCP_KEEPCNT 127.
+    positiveInt(`${prefix}keepAlive.idle`, o.keepAlive.idle, 32767);
+    positiveInt(`${prefix}keepAlive.interval`, o.keepAlive.interval, 32767);
+    positiveInt(`${prefix}keepAlive.count`, o.keepAlive.count, 127);
+  }
+  if (o.userTimeout !== undefined) positiveInt(`${prefix}userTimeout`, o.userTimeout, 0x7fffffff);
+  if (o.sendBufferSize !== undefined) positiveInt(`${prefix}sendBufferSize`, o.sendBufferSize, 0x7fffffff);
+  if (o.receiveBufferSize !== undefined) positiveInt(`${prefix}receiveBufferSize`, o.receiveBufferSize, 0x7fffffff);
+}
+
+/**
+ * Applies socket options to a connected socket. Returns 0 or the first -errno: a connection whose
+ * peer already reset may fail here, which the caller treats like any other early close.
+ */
+export function applySocketOptions(fd: number, o: SocketOptions): number {
+  let r = 0;
+  if (o.noDelay !== false) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  if (r < 0) return r;
+  const ka = o.keepAlive;
+  if (ka) {
+    r = sys.setsockoptInt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+    if (r === 0) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_KEEPIDLE, ka.idle);
+    if (r === 0) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_KEEPINTVL, ka.interval);
+    if (r === 0) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_KEEPCNT, ka.count);
+    if (r < 0) return r;
+  }
+  if (o.userTimeout !== undefined) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o.userTimeout);
+  if (r === 0 && o.sendBufferSize !== undefined) r = sys.setsockoptInt(fd, SOL_SOCKET, SO_SNDBUF, o.sendBufferSize);
+  if (r === 0 && o.receiveBufferSize !== undefined) {
+    r = sys.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, o.receiveBufferSize);
+  }
+  return r;
+}
+
+const lingerZero = Buffer.alloc(LAYOUT.lingerSize);
+lingerZero.writeInt32LE(1, 0); // l_onoff = 1, l_linger = 0
+
+/**
+ * SO_LINGER {on, 0}: the next close(2) sends RST and drops unsent data instead of a FIN
+ * (socket(7)). Used by `Channel.reset()` and by tests that simulate crashing peers.
+ */
+export function setLingerReset(fd: number): number {
+  return sys.setsockoptBytes(fd, SOL_SOCKET, SO_LINGER, lingerZero);
+}

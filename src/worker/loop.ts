@@ -1,0 +1,241 @@
+/**
+ * One reactor: a poller, the descriptors registered with it, a timing wheel and the buffers its
+ * connections share. Runs inside Node's own event loop (see EpollPoller), so a worker process
+ * keeps timers, IPC and promises.
+ *
+ * Dispatch: every registered descriptor has a handle and a token (a 32-bit counter that never
+ * repeats for a reused fd number); the poller reports `(fd, token, events)` and the loop drops an
+ * event whose token is no longer the handle's — the stale-event guard.
+ */
+import { type CloseReason, CLOSE_REASONS } from '../pipeline/handler.js';
+import { consoleLogger, type Logger } from '../logger.js';
+import { EpollPoller } from './epoll-poller.js';
+import { type LoopOptions, type ResolvedLoopOptions, resolveLoopOptions } from './options.js';
+import { PollPoller } from './poll-poller.js';
+import type { Poller } from './poller.js';
+import { EDGE } from './poller.js';
+import { TimingWheel } from './timing-wheel.js';
+
+/** Something registered with the loop. */
+export interface IoHandle {
+  readonly fd: number;
+  /** Set by `register`; events carrying another token are stale. */
+  token: number;
+  onIoEvent(events: number): void;
+}
+
+/** A handle with more to read than one wake-up allows (edge-triggered mode). */
+export interface ReadAgain {
+  readAgain(): void;
+}
+
+/** Counters of one loop (one worker). Plain numbers, cheap to bump on the hot path. */
+export interface LoopStats {
+  /** Connections accepted (or connected) so far. */
+  accepted: number;
+  /** Connections open now. */
+  active: number;
+  /** Connections closed, by reason. */
+  closed: Record<CloseReason, number>;
+  bytesIn: number;
+  bytesOut: number;
+  /** Poller batches handled. */
+  wakeups: number;
+  /** Events dispatched. */
+  events: number;
+  /** Events dropped because their descriptor was closed (and maybe reused) meanwhile. */
+  staleEvents: number;
+  /** accept4 failures other than EAGAIN/EINTR. */
+  acceptErrors: number;
+  /** Times accepting paused for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM). */
+  acceptPauses: number;
+  /** Times a connection stopped reading because its peer was not reading our writes. */
+  readPauses: number;
+  /** Writes dropped because the channel was closing or closed. */
+  droppedWrites: number;
+  /** Inbound messages that reached the tail of a pipeline unhandled. */
+  unhandledMessages: number;
+  /** Errors that reached the tail of a pipeline unhandled (each closed its connection). */
+  unhandledErrors: number;
+}
+
+export function newStats(): LoopStats {
+  const closed = {} as Record<CloseReason, number>;
+  for (const r of CLOSE_REASONS) closed[r] = 0;
+  return {
+    accepted: 0,
+    active: 0,
+    closed,
+    bytesIn: 0,
+    bytesOut: 0,
+    wakeups: 0,
+    events: 0,
+    staleEvents: 0,
+    acceptErrors: 0,
+    acceptPauses: 0,
+    readPauses: 0,
+    droppedWrites: 0,
+    unhandledMessages: 0,
+    unhandledErrors: 0,
+  };
+}
+
+export interface EventLoopOptions extends LoopOptions {
+  /** Size of the shared read buffer (the largest single read). Default 64 KiB. */
+  readonly readBufferSize?: number;
+}
+
+/** Outbound chunks totalling at most this many bytes are copied into one send() instead of a writev(). */
+export const COALESCE_LIMIT = 16 * 1024;
+
+export class EventLoop {
+  readonly options: ResolvedLoopOptions;
+  readonly poller: Poller;
+  /** Connections register edge-triggered. */
+  readonly edge: boolean;
+  /** The interest bits added to every connection registration (EDGE in edge mode). */
+  readonly connectionFlags: number;
+  readonly timers: TimingWheel;
+  /** The one read buffer of this loop: every read() lands here, decoders read it in place. */
+  readonly readBuffer: Buffer;
+  /** Its ArrayBuffer, to recognise views of it that must be copied before they are kept. */
+  readonly readArrayBuffer: ArrayBufferLike;
+  /** Scratch space to coalesce small queued chunks into one send(). */
+  readonly writeScratch: Buffer;
+  readonly stats: LoopStats = newStats();
+  readonly logger: Logger;
+  private readonly handles: (IoHandle | undefined)[] = [];
+  private nextToken = 0;
+  private readAgain: ReadAgain[] = [];
+  private readAgainScheduled = false;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly warned = new Set<string>();
+  private closed = false;
+
+  constructor(options: EventLoopOptions = {}) {
+    this.options = resolveLoopOptions(options);
+    this.logger = options.logger ?? consoleLogger();
+    this.edge = this.options.trigger === 'edge';
+    this.connectionFlags = this.edge ? EDGE : 0;
+    this.readBuffer = Buffer.allocUnsafeSlow(options.readBufferSize ?? 64 * 1024);
+    this.readArrayBuffer = this.readBuffer.buffer;
+    this.writeScratch = Buffer.allocUnsafeSlow(COALESCE_LIMIT);
+    this.timers = new TimingWheel({
+      tickMs: this.options.timerTickMs,
+      onActive: () => this.startTicking(),
+      onError: (err) => this.logger.error('timer callback failed', err),
+    });
+    const onError = (errno: number) => this.warnOnce(`poller:${errno}`, `poller wait failed with errno ${errno}`);
+    this.poller =
+      this.options.poller === 'poll'
+        ? new PollPoller({ onError })
+        : new EpollPoller({ maxEvents: this.options.maxEventsPerWait, onError });
+    this.poller.start(this.dispatch, this.afterBatch);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Registers `handle` for `interest`; returns 0 or -errno. Assigns a fresh token. */
+  register(handle: IoHandle, interest: number): number {
+    this.nextToken = (this.nextToken + 1) >>> 0 || 1;
+    handle.token = this.nextToken;
+    const r = this.poller.register(handle.fd, handle.token, interest);
+    if (r === 0) this.handles[handle.fd] = handle;
+    return r;
+  }
+
+  /** Changes the interest of a registered handle; returns 0 or -errno. */
+  modify(handle: IoHandle, interest: number): number {
+    return this.poller.modify(handle.fd, handle.token, interest);
+  }
+
+  /** Forgets `handle`; `closing` when its descriptor is about to be closed. */
+  deregister(handle: IoHandle, closing: boolean): void {
+    if (this.handles[handle.fd] === handle) this.handles[handle.fd] = undefined;
+    if (!this.closed) this.poller.deregister(handle.fd, closing);
+  }
+
+  /** Edge mode: `handle` drained `direction`; some pollers need to hear it. */
+  rearm(handle: IoHandle, direction: number): void {
+    this.poller.rearm(handle.fd, handle.token, direction);
+  }
+
+  /**
+   * Edge mode: `h` stopped reading with data possibly left (the per-wake-up cap, or reading was
+   * resumed); no new edge will come for it, so read again once the current batch is done.
+   */
+  scheduleRead(h: ReadAgain): void {
+    this.readAgain.push(h);
+    if (!this.readAgainScheduled) {
+      this.readAgainScheduled = true;
+      // setImmediate, not a microtask: let libuv run its poll phase (other fds) and timers first.
+      setImmediate(this.runReadAgain);
+    }
+  }
+
+  private readonly runReadAgain = (): void => {
+    this.readAgainScheduled = false;
+    const list = this.readAgain;
+    this.readAgain = [];
+    for (const h of list) {
+      try {
+        h.readAgain();
+      } catch (err) {
+        this.logger.error('read retry failed', err);
+      }
+    }
+  };
+
+  private readonly dispatch = (fd: number, token: number, events: number): void => {
+    const h = this.handles[fd];
+    if (h === undefined || h.token !== token) {
+      this.stats.staleEvents++;
+      return;
+    }
+    this.stats.events++;
+    try {
+      h.onIoEvent(events);
+    } catch (err) {
+      // Handler errors are caught inside the pipeline; reaching here is a bug in the loop.
+      this.logger.error(`internal error handling events 0x${events.toString(16)} on fd ${fd}`, err);
+    }
+  };
+
+  private readonly afterBatch = (): void => {
+    this.stats.wakeups++;
+  };
+
+  private startTicking(): void {
+    if (this.tickTimer !== undefined || this.closed) return;
+    this.tickTimer = setTimeout(this.onTick, this.options.timerTickMs);
+    // The wheel never keeps a process alive on its own; open sockets do (the poller's handle).
+    this.tickTimer.unref();
+  }
+
+  private readonly onTick = (): void => {
+    this.tickTimer = undefined;
+    this.timers.advance();
+    if (this.timers.size > 0) this.startTicking();
+  };
+
+  /** Logs a warning the first time `key` is seen. */
+  warnOnce(key: string, message: string, ...details: unknown[]): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.logger.warn(message, ...details);
+  }
+
+  /** Stops the poller and the timers. Handles must have been closed by their owners. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
+    this.tickTimer = undefined;
+    this.timers.clear();
+    this.handles.length = 0;
+    this.readAgain = [];
+    await this.poller.close();
+  }
+}

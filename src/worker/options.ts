@@ -1,0 +1,126 @@
+/**
+ * Connection and loop options: one sentence each, a default for every one, and validation that
+ * names the option — a bad value fails `listen()`, it never becomes a silent default.
+ */
+import { InvalidOptionError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
+import type { PollerKind } from './poller.js';
+
+export interface ConnectionOptions extends SocketOptions {
+  /** Keep a connection open after the peer's FIN so the pipeline can still write. Default false. */
+  readonly allowHalfOpen?: boolean;
+  /** Queued outbound bytes above which the channel turns unwritable and reading pauses. Default 64 KiB. */
+  readonly highWaterMark?: number;
+  /** Queued bytes at or below which it turns writable again and reading resumes. Default 32 KiB. */
+  readonly lowWaterMark?: number;
+  /** Bytes read from one connection per wake-up before others get their turn. Default 256 KiB. */
+  readonly maxReadPerWakeup?: number;
+  /** Smallest read size the adaptive sizing shrinks to. Default 64 B. */
+  readonly minReadSize?: number;
+  /** First read size of a connection. Default 2 KiB. */
+  readonly initialReadSize?: number;
+  /** Largest read size (and the size of the loop's shared read buffer). Default 64 KiB. */
+  readonly maxReadSize?: number;
+  /** How long a graceful close waits for queued bytes to drain before it aborts, in ms. Default 30 000. */
+  readonly closeTimeout?: number;
+}
+
+export interface LoopOptions {
+  /** Readiness backend. Default `'epoll'`; `'poll'` is the portable fallback. */
+  readonly poller?: PollerKind;
+  /** Level- or edge-triggered readiness for connections (listeners are always level). Default `'level'`. */
+  readonly trigger?: 'level' | 'edge';
+  /** Events fetched per epoll_wait. Default 1024. */
+  readonly maxEventsPerWait?: number;
+  /** Timing wheel tick in ms. Default 20. */
+  readonly timerTickMs?: number;
+  /** Where the loop logs. Default: stderr with the pid. */
+  readonly logger?: Logger;
+}
+
+export interface ResolvedConnectionOptions {
+  readonly allowHalfOpen: boolean;
+  readonly highWaterMark: number;
+  readonly lowWaterMark: number;
+  readonly maxReadPerWakeup: number;
+  readonly minReadSize: number;
+  readonly initialReadSize: number;
+  readonly maxReadSize: number;
+  readonly closeTimeout: number;
+  readonly socket: SocketOptions;
+}
+
+/** Throws unless `v` is an integer in [min, max]. */
+export function intOption(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidOptionError(name, `must be an integer ${range}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Throws unless `v` is undefined or one of `allowed`. */
+export function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || !allowed.includes(v as T)) {
+    throw new InvalidOptionError(name, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${String(v)}`);
+  }
+  return v as T;
+}
+
+function bool(name: string, v: unknown, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(v)}`);
+  return v;
+}
+
+export function resolveConnectionOptions(o: ConnectionOptions = {}): ResolvedConnectionOptions {
+  validateSocketOptions(o);
+  const highWaterMark = intOption('highWaterMark', o.highWaterMark ?? 64 * 1024, 1);
+  const lowWaterMark = intOption('lowWaterMark', o.lowWaterMark ?? Math.min(32 * 1024, highWaterMark), 0);
+  if (lowWaterMark > highWaterMark) {
+    throw new InvalidOptionError('lowWaterMark', `must not exceed highWaterMark (${highWaterMark}), got ${lowWaterMark}`);
+  }
+  const maxReadSize = intOption('maxReadSize', o.maxReadSize ?? 64 * 1024, 64, 16 * 1024 * 1024);
+  const minReadSize = intOption('minReadSize', o.minReadSize ?? Math.min(64, maxReadSize), 16, maxReadSize);
+  const initialReadSize = intOption(
+    'initialReadSize',
+    o.initialReadSize ?? Math.min(Math.max(2048, minReadSize), maxReadSize),
+    minReadSize,
+    maxReadSize,
+  );
+  return {
+    allowHalfOpen: bool('allowHalfOpen', o.allowHalfOpen, false),
+    highWaterMark,
+    lowWaterMark,
+    maxReadPerWakeup: intOption('maxReadPerWakeup', o.maxReadPerWakeup ?? 256 * 1024, 1),
+    minReadSize,
+    initialReadSize,
+    maxReadSize,
+    closeTimeout: intOption('closeTimeout', o.closeTimeout ?? 30_000, 0),
+    socket: {
+      noDelay: o.noDelay ?? true,
+      ...(o.keepAlive !== undefined ? { keepAlive: o.keepAlive } : {}),
+      ...(o.userTimeout !== undefined ? { userTimeout: o.userTimeout } : {}),
+      ...(o.sendBufferSize !== undefined ? { sendBufferSize: o.sendBufferSize } : {}),
+      ...(o.receiveBufferSize !== undefined ? { receiveBufferSize: o.receiveBufferSize } : {}),
+    },
+  };
+}
+
+export interface ResolvedLoopOptions {
+  readonly poller: PollerKind;
+  readonly trigger: 'level' | 'edge';
+  readonly maxEventsPerWait: number;
+  readonly timerTickMs: number;
+}
+
+export function resolveLoopOptions(o: LoopOptions = {}): ResolvedLoopOptions {
+  return {
+    poller: oneOf('poller', o.poller, ['epoll', 'poll'], 'epoll'),
+    trigger: oneOf('trigger', o.trigger, ['level', 'edge'], 'level'),
+    maxEventsPerWait: intOption('maxEventsPerWait', o.maxEventsPerWait ?? 1024, 1, 65536),
+    timerTickMs: intOption('timerTickMs', o.timerTickMs ?? 20, 1, 1000),
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * A hashed timing wheel (Varghese & Lauck; Netty's HashedWheelTimer): one per loop, driving idle
+ * detection, heartbeats, graceful-close and connect deadlines without a Node timer per connection.
+ *
+ * Time is cut into ticks of `tickMs`; a timer lives in slot `ceil(deadline / tickMs) % slots`, in
+ * a doubly linked list, so schedule and cancel are O(1). `advance(now)` visits only the slots
+ * whose ticks have passed and fires the timers there whose deadline has come (a slot also holds
+ * timers for later turns of the wheel; they stay). Accuracy: a timer fires at its deadline
+ * rounded up to the next tick the driver observes — never early, late by at most one tick plus
+ * the driver's own delay. Idle timeouts are seconds long, so a 20 ms tick costs nothing.
+ *
+ * The clock is injected: the loop passes `performance.now`, unit tests a number they advance.
+ */
+
+/** What a channel or handler uses to schedule work on its loop. */
+export interface Timers {
+  /** The clock in milliseconds (monotonic). */
+  now(): number;
+  /** Calls `fn` once, `delayMs` from now (rounded up to the wheel's tick). */
+  schedule(delayMs: number, fn: () => void): Timeout;
+}
+
+/** A scheduled timer. */
+export interface Timeout {
+  /** Stops the timer; harmless when it already fired or was cancelled. */
+  cancel(): void;
+  /** Whether it is still waiting to fire. */
+  readonly pending: boolean;
+}
+
+class WheelTimeout implements Timeout {
+  deadline = 0;
+  /** The absolute tick this timer fires at. */
+  tick = 0;
+  slot = -1;
+  prev: WheelTimeout | null = null;
+  next: WheelTimeout | null = null;
+
+  constructor(
+    readonly wheel: TimingWheel,
+    public fn: (() => void) | null,
+  ) {}
+
+  get pending(): boolean {
+    return this.slot >= 0;
+  }
+
+  cancel(): void {
+    if (this.slot >= 0) this.wheel.unlink(this);
+    this.fn = null;
+  }
+}
+
+export interface TimingWheelOptions {
+  /** Tick length in ms. Default 20. */
+  readonly tickMs?: number;
+  /** Number of slots, a power of two. Default 512 (one turn = 10.24 s at 20 ms). */
+  readonly slots?: number;
+  /** The clock; default `performance.now`. */
+  readonly clock?: () => number;
+  /** Called when the wheel goes from empty to non-empty, so a driver can start ticking. */
+  readonly onActive?: () => void;
+  /** Errors thrown by timer callbacks; default rethrows after the tick finishes. */
+  readonly onError?: (err: unknown) => void;
+}
+
+export class TimingWheel implements Timers {
+  readonly tickMs: number;
+  private readonly mask: number;
+  private readonly heads: (WheelTimeout | null)[];
+  private readonly clock: () => number;
+  private readonly onActive: (() => void) | undefined;
+  private readonly onError: ((err: unknown) => void) | undefined;
+  /** The last tick whose slot was processed. */
+  private tick: number;
+  private count = 0;
+
+  constructor(options: TimingWheelOptions = {}) {
+    const slots = options.slots ?? 512;
+    if (!Number.isInteger(slots) || slots < 1 || (slots & (slots - 1)) !== 0) {
+      throw new RangeError(`slots must be a power of two, got ${slots}`);
+    }
+    this.tickMs = options.tickMs ?? 20;
+    if (!(this.tickMs > 0)) throw new RangeError(`tickMs must be positive, got ${this.tickMs}`);
+    this.mask = slots - 1;
+    this.heads = new Array<WheelTimeout | null>(slots).fill(null);
+    this.clock = options.clock ?? (() => performance.now());
+    this.onActive = options.onActive;
+    this.onError = options.onError;
+    this.tick = Math.floor(this.clock() / this.tickMs);
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  /** Timers waiting to fire. */
+  get size(): number {
+    return this.count;
+  }
+
+  schedule(delayMs: number, fn: () => void): Timeout {
+    const t = new WheelTimeout(this, fn);
+    this.insert(t, this.clock() + Math.max(0, delayMs));
+    return t;
+  }
+
+  /**
+   * Moves a pending or fired timer to a new deadline without allocating (Netty-style idle
+   * handlers reschedule on every expiry). Returns the same object.
+   */
+  reschedule(timeout: Timeout, delayMs: number, fn?: () => void): Timeout {
+    const t = timeout as WheelTimeout;
+    if (t.wheel !== this) throw new Error('timer belongs to another wheel');
+    if (t.slot >= 0) this.unlink(t);
+    if (fn !== undefined) t.fn = fn;
+    this.insert(t, this.clock() + Math.max(0, delayMs));
+    return t;
+  }
+
+  private insert(t: WheelTimeout, deadline: number): void {
+    t.deadline = deadline;
+    // A deadline inside a tick already processed belongs to the next tick, not a turn later.
+    let tick = Math.ceil(deadline / this.tickMs);
+    if (tick <= this.tick) tick = this.tick + 1;
+    const slot = tick & this.mask;
+    t.tick = tick;
+    t.slot = slot;
+    t.prev = null;
+    const head = this.heads[slot] ?? null;
+    t.next = head;
+    if (head !== null) head.prev = t;
+    this.heads[slot] = t;
+    if (this.count++ === 0) this.onActive?.();
+  }
+
+  /** @internal */
+  unlink(t: WheelTimeout): void {
+    if (t.prev !== null) t.prev.next = t.next;
+    else this.heads[t.slot] = t.next;
+    if (t.next !== null) t.next.prev = t.prev;
+    t.prev = t.next = null;
+    t.slot = -1;
+    this.count--;
+  }
+
+  /**
+   * Fires every timer whose deadline is at or before `now`. Returns how many fired. Timers that
+   * callbacks schedule land in a later tick and never fire in the same call, so a callback that
+   * reschedules itself with delay 0 cannot spin.
+   */
+  advance(now: number = this.clock()): number {
+    const target = Math.floor(now / this.tickMs);
+    if (target <= this.tick) return 0;
+    // After a long stall every slot is due at most once: visit each slot once, not every tick.
+    const steps = Math.min(target - this.tick, this.mask + 1);
+    const first = target - steps + 1;
+    this.tick = target;
+    let fired = 0;
+    let failure: unknown;
+    let failed = false;
+    for (let tick = first; tick <= target; tick++) {
+      const s = tick & this.mask;
+      let t = this.heads[s] ?? null;
+      while (t !== null) {
+        if (t.tick > target) {
+          t = t.next; // a later turn of the wheel
+          continue;
+        }
+        const next = t.next;
+        const fn = t.fn;
+        this.unlink(t);
+        t.fn = null;
+        fired++;
+        if (fn !== null) {
+          try {
+            fn();
+          } catch (err) {
+            if (this.onError !== undefined) this.onError(err);
+            else if (!failed) {
+              failed = true;
+              failure = err;
+            }
+          }
+        }
+        // The callback may have cancelled or moved `next`: then walk the slot again from its
+        // head (fired timers are gone from it, later-turn ones are skipped).
+        t = next !== null && next.slot === s ? next : (this.heads[s] ?? null);
+      }
+    }
+    if (failed) throw failure;
+    return fired;
+  }
+
+  /** Cancels every timer (loop shutdown). */
+  clear(): void {
+    for (let s = 0; s <= this.mask; s++) {
+      let t = this.heads[s] ?? null;
+      while (t !== null) {
+        const next = t.next;
+        t.prev = t.next = null;
+        t.slot = -1;
+        t.fn = null;
+        t = next;
+      }
+      this.heads[s] = null;
+    }
+    this.count = 0;
+  }
+}
