@@ -45,7 +45,8 @@ export class SyscallError extends ReactorError {
   constructor(syscall: string, errno: number, where?: { address?: string; port?: number }) {
     const positive = Math.abs(errno);
     const [name, description] = describeErrno(positive);
-    const target = where?.address === undefined ? '' : ` ${where.address}${where.port === undefined ? '' : `:${where.port}`}`;
+    const target =
+      where?.address === undefined ? '' : ` ${where.address}${where.port === undefined ? '' : `:${where.port}`}`;
     super(name, `${syscall}(..) failed with error(-${positive}): ${description} (${name})${target}`);
     this.name = 'SyscallError';
     this.syscall = syscall;

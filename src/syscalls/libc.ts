@@ -13,7 +13,7 @@
  */
 import koffi, { type LibraryHandle } from 'koffi';
 import { UnsupportedPlatformError } from '../errors.js';
-import { LAYOUT } from './constants.js';
+import { IOV_MAX, LAYOUT } from './constants.js';
 
 function loadLibc(): LibraryHandle {
   // glibc installs its soname as libc.so.6. Elsewhere (musl) fall back to the symbols already
@@ -138,8 +138,7 @@ export function send(fd: number, buf: Uint8Array, len: number, flags: number): n
 }
 
 // One iovec array per process: writev is called from one thread and returns before the next call.
-const iovecs = Buffer.alloc(1024 * LAYOUT.iovecSize);
-const MAX_IOV = 1024;
+const iovecs = Buffer.alloc(IOV_MAX * LAYOUT.iovecSize);
 
 /**
  * writev over `count` buffers of `bufs` starting at `start`, the first one from `firstOffset`.
@@ -153,7 +152,7 @@ export function writevBuffers(
   count: number,
   firstOffset: number,
 ): number {
-  const n = count < MAX_IOV ? count : MAX_IOV;
+  const n = Math.min(count, IOV_MAX);
   for (let i = 0; i < n; i++) {
     const b = bufs[start + i] as Uint8Array;
     const skip = i === 0 ? firstOffset : 0;

@@ -86,7 +86,8 @@ export function parseIPv6(text: string): ParsedIPv6 | undefined {
     groups.push(...all);
   }
   const bytes = new Uint8Array(16);
-  const full = gap < 0 ? groups : [...groups.slice(0, gap), ...new Array<number>(8 - groups.length).fill(0), ...groups.slice(gap)];
+  const full =
+    gap < 0 ? groups : [...groups.slice(0, gap), ...new Array<number>(8 - groups.length).fill(0), ...groups.slice(gap)];
   for (let i = 0; i < 8; i++) {
     const g = full[i] as number;
     bytes[2 * i] = g >> 8;
