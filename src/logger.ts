@@ -13,9 +13,11 @@ export interface Logger {
 /** Logs to stderr as `[multireactor <pid>] <level>: message`. */
 export function consoleLogger(name = 'multireactor'): Logger {
   const debugOn = process.env.MULTIREACTOR_DEBUG !== undefined && process.env.MULTIREACTOR_DEBUG !== '';
-  const at = (level: string) => (message: string, ...details: unknown[]) => {
-    console.error(`[${name} ${process.pid}] ${level}: ${message}`, ...details);
-  };
+  const at =
+    (level: string) =>
+    (message: string, ...details: unknown[]) => {
+      console.error(`[${name} ${process.pid}] ${level}: ${message}`, ...details);
+    };
   return {
     debug: debugOn ? at('debug') : () => {},
     info: at('info'),

@@ -10,9 +10,17 @@
  *
  * `event.data.u64` carries the fd in its low half and the owner's token in its high half.
  */
-import { EBADF, EINTR, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, LAYOUT } from '../syscalls/constants.js';
-import { check } from '../syscalls/socket.js';
+import {
+  EBADF,
+  EINTR,
+  EPOLL_CLOEXEC,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLL_CTL_MOD,
+  LAYOUT,
+} from '../syscalls/constants.js';
 import { close, epollCreate1, epollCtl, epollWait, type FdWatch, watchReadable } from '../syscalls/libc.js';
+import { check } from '../syscalls/socket.js';
 import type { Dispatch, Poller } from './poller.js';
 
 export interface EpollPollerOptions {

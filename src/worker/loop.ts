@@ -7,8 +7,9 @@
  * repeats for a reused fd number); the poller reports `(fd, token, events)` and the loop drops an
  * event whose token is no longer the handle's — the stale-event guard.
  */
-import { type CloseReason, CLOSE_REASONS } from '../pipeline/handler.js';
+
 import { consoleLogger, type Logger } from '../logger.js';
+import { CLOSE_REASONS, type CloseReason } from '../pipeline/handler.js';
 import { EpollPoller } from './epoll-poller.js';
 import { type LoopOptions, type ResolvedLoopOptions, resolveLoopOptions } from './options.js';
 import { PollPoller } from './poll-poller.js';

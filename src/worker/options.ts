@@ -80,7 +80,10 @@ export function resolveConnectionOptions(o: ConnectionOptions = {}): ResolvedCon
   const highWaterMark = intOption('highWaterMark', o.highWaterMark ?? 64 * 1024, 1);
   const lowWaterMark = intOption('lowWaterMark', o.lowWaterMark ?? Math.min(32 * 1024, highWaterMark), 0);
   if (lowWaterMark > highWaterMark) {
-    throw new InvalidOptionError('lowWaterMark', `must not exceed highWaterMark (${highWaterMark}), got ${lowWaterMark}`);
+    throw new InvalidOptionError(
+      'lowWaterMark',
+      `must not exceed highWaterMark (${highWaterMark}), got ${lowWaterMark}`,
+    );
   }
   const maxReadSize = intOption('maxReadSize', o.maxReadSize ?? 64 * 1024, 64, 16 * 1024 * 1024);
   const minReadSize = intOption('minReadSize', o.minReadSize ?? Math.min(64, maxReadSize), 16, maxReadSize);
