@@ -68,7 +68,6 @@ export class ByteCursor {
   }
 }
 
-
 /**
  * Cumulates bytes, calls `decode` while it makes progress, fires each decoded message to the next
  * handler, and keeps the leftover for the next read. On close (and input shutdown), `decodeLast`

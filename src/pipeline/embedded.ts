@@ -107,7 +107,9 @@ export class EmbeddedChannel implements Channel, Transport {
 
   /** Every flushed outbound chunk concatenated (for byte-level assertions). */
   readOutboundBytes(): Buffer {
-    const chunks = this.outbound.splice(0).map((m) => (typeof m === 'string' ? Buffer.from(m) : Buffer.from(m as Uint8Array)));
+    const chunks = this.outbound
+      .splice(0)
+      .map((m) => (typeof m === 'string' ? Buffer.from(m) : Buffer.from(m as Uint8Array)));
     return Buffer.concat(chunks);
   }
 
@@ -153,7 +155,8 @@ export class EmbeddedChannel implements Channel, Transport {
   }
   get pendingWriteBytes(): number {
     let n = 0;
-    for (const m of this.unflushed) n += m instanceof Uint8Array ? m.byteLength : typeof m === 'string' ? Buffer.byteLength(m) : 0;
+    for (const m of this.unflushed)
+      n += m instanceof Uint8Array ? m.byteLength : typeof m === 'string' ? Buffer.byteLength(m) : 0;
     return n;
   }
 

@@ -189,7 +189,11 @@ const METHOD_BITS: ReadonlyArray<readonly [keyof ChannelHandler, number]> = [
 // The pass-through implementations of the base classes; a handler whose method is one of these
 // is skipped for that event.
 const PASS_THROUGH = new Set<unknown>();
-for (const proto of [ChannelInboundHandler.prototype, ChannelOutboundHandler.prototype, ChannelDuplexHandler.prototype]) {
+for (const proto of [
+  ChannelInboundHandler.prototype,
+  ChannelOutboundHandler.prototype,
+  ChannelDuplexHandler.prototype,
+]) {
   for (const [name] of METHOD_BITS) {
     const fn = (proto as ChannelHandler)[name];
     if (typeof fn === 'function') PASS_THROUGH.add(fn);
@@ -201,7 +205,9 @@ const maskCache = new WeakMap<object, number>();
 /** The events `handler` implements (its own methods, not pass-through ones). */
 export function handlerMask(handler: ChannelHandler): number {
   const proto = Object.getPrototypeOf(handler) as object | null;
-  const ownMethods = Object.getOwnPropertyNames(handler).some((n) => typeof (handler as Record<string, unknown>)[n] === 'function');
+  const ownMethods = Object.getOwnPropertyNames(handler).some(
+    (n) => typeof (handler as Record<string, unknown>)[n] === 'function',
+  );
   // Handlers of one class share a mask unless an instance carries its own function properties.
   if (proto !== null && !ownMethods) {
     const cached = maskCache.get(proto);

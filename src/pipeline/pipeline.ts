@@ -446,8 +446,14 @@ export class Pipeline {
   }
 
   private mustFind(which: string | ChannelHandler | HandlerContext): HandlerContext {
-    const c = which instanceof HandlerContext ? (which.pipeline === this && !which.removed ? which : undefined) : this.context(which);
-    if (c === undefined) throw new Error(`no such handler in the pipeline: ${typeof which === 'string' ? which : String(which)}`);
+    const c =
+      which instanceof HandlerContext
+        ? which.pipeline === this && !which.removed
+          ? which
+          : undefined
+        : this.context(which);
+    if (c === undefined)
+      throw new Error(`no such handler in the pipeline: ${typeof which === 'string' ? which : String(which)}`);
     return c;
   }
 
