@@ -45,11 +45,11 @@ export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export type { Channel, Transport } from './pipeline/channel.js';
 export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
 export {
-  CLOSE_REASONS,
   ChannelDuplexHandler,
   type ChannelHandler,
   ChannelInboundHandler,
   ChannelOutboundHandler,
+  CLOSE_REASONS,
   type CloseReason,
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';

@@ -84,7 +84,10 @@ function validate(options: ServerOptions): void {
   intOption('drainTimeout', options.drainTimeout ?? 10_000, 0);
   const workers = intOption('workers', options.workers ?? 0, 0, 1024);
   if (workers !== 0) {
-    throw new InvalidOptionError('workers', 'this build serves in-process only: use workers: 0 (the master/worker mode is not built yet)');
+    throw new InvalidOptionError(
+      'workers',
+      'this build serves in-process only: use workers: 0 (the master/worker mode is not built yet)',
+    );
   }
   resolveLoopOptions(options);
 }

@@ -115,7 +115,11 @@ export class Acceptor implements IoHandle {
         this.pause(errno);
         return;
       }
-      this.loop.warnOnce(`accept:${errno}`, 'accept4 failed unexpectedly; pausing accepts', new SyscallError('accept4', errno));
+      this.loop.warnOnce(
+        `accept:${errno}`,
+        'accept4 failed unexpectedly; pausing accepts',
+        new SyscallError('accept4', errno),
+      );
       this.pause(errno);
       return;
     }

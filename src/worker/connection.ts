@@ -26,8 +26,24 @@ import { DecoderError, ProtocolError, SyscallError, UnsupportedMessageError } fr
 import type { Channel, Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import { createPipeline, type Pipeline, type PipelineSpec } from '../pipeline/pipeline.js';
-import { EAGAIN, ECONNRESET, EINTR, ENOTCONN, EPIPE, ETIMEDOUT, MSG_NOSIGNAL, SHUT_WR } from '../syscalls/constants.js';
-import { close as sysClose, read as sysRead, send as sysSend, shutdown as sysShutdown, writevBuffers } from '../syscalls/libc.js';
+import {
+  EAGAIN,
+  ECONNRESET,
+  EINTR,
+  ENOTCONN,
+  EPIPE,
+  ETIMEDOUT,
+  IOV_MAX,
+  MSG_NOSIGNAL,
+  SHUT_WR,
+} from '../syscalls/constants.js';
+import {
+  close as sysClose,
+  read as sysRead,
+  send as sysSend,
+  shutdown as sysShutdown,
+  writevBuffers,
+} from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { localAddress, peerAddress, setLingerReset, socketError } from '../syscalls/socket.js';
 import { COALESCE_LIMIT, type EventLoop, type IoHandle, type ReadAgain } from './loop.js';
@@ -431,7 +447,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       } else {
         // writev has no flags argument, so no MSG_NOSIGNAL: we rely on Node ignoring SIGPIPE
         // (it does at startup), which turns a write to a reset peer into EPIPE.
-        attempted = count <= 1024 ? this.pending : this.sumFirst(1024);
+        attempted = count <= IOV_MAX ? this.pending : this.sumFirst(IOV_MAX);
         n = writevBuffers(this.fdValue, this.out, this.outHead, count, this.outOffset);
       }
       if (n >= 0) {
