@@ -67,6 +67,11 @@ const NO_AUTO_READ = 1 << 7;
 const IN_EVENT = 1 << 8;
 const INACTIVE_PENDING = 1 << 9;
 const READ_SCHEDULED = 1 << 10;
+/**
+ * An event said the peer's FIN is queued (EPOLLRDHUP/EPOLLHUP). It raises no further edge, so
+ * from then on reads go on until read() returns 0 — also in reads resumed later.
+ */
+const FIN_QUEUED = 1 << 11;
 /** Any of these stops reading. */
 const NO_READ = INPUT_SHUT | CLOSING | CLOSED | BACKPRESSURED | NO_AUTO_READ;
 
@@ -255,6 +260,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     if ((events & WRITABLE) !== 0) this.onWritable();
     // HANGUP/ERROR also go through read(): it returns the data still buffered, then 0 or the
     // error (ECONNRESET), which tells us why better than the event bits do.
+    if ((events & (READ_CLOSED | HANGUP)) !== 0) this.state |= FIN_QUEUED;
     if ((events & (READABLE | READ_CLOSED | HANGUP | ERROR)) !== 0 && (this.state & NO_READ) === 0) {
       this.readLoop();
     }
@@ -296,9 +302,11 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
         this.adaptReadSize(n, want);
         pipeline.fireRead(buf.subarray(0, n));
         if ((this.state & NO_READ) !== 0) break;
-        if (n < want) {
-          // A short read means the socket's receive queue was empty at that moment; any byte
-          // arriving later raises a new edge, so even in edge mode we need not read to EAGAIN.
+        if (n < want && (this.state & FIN_QUEUED) === 0) {
+          // A short read means the receive queue was empty at that moment; any byte arriving
+          // later raises a new edge, so even in edge mode we need not read to EAGAIN. Not so
+          // when the FIN is already queued behind the data: it raises no new edge, so then we
+          // read on until read() returns 0.
           if (loop.edge) loop.rearm(this, READABLE);
           break;
         }

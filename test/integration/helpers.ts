@@ -1,0 +1,209 @@
+/**
+ * Shared pieces of the integration suite: the transport matrix, a seeded PRNG, the test echo
+ * pipeline, and small socket helpers. The clients use node:net — they stand for the outside
+ * world; only the server under test runs on multireactor's loop.
+ */
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import {
+  ChannelInboundHandler,
+  type CloseReason,
+  type HandlerContext,
+  LengthFieldFrameDecoder,
+  Pipeline,
+  type PollerKind,
+} from '../../src/index.js';
+
+/** Every poller × trigger combination: the same suite runs on each (Netty's SocketEchoTest). */
+export const TRANSPORTS: ReadonlyArray<{ readonly poller: PollerKind; readonly trigger: 'level' | 'edge' }> = [
+  { poller: 'epoll', trigger: 'level' },
+  { poller: 'epoll', trigger: 'edge' },
+  { poller: 'poll', trigger: 'level' },
+  { poller: 'poll', trigger: 'edge' },
+];
+
+/** mulberry32: small, fast, seedable; failures print the seed so they can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seed from the environment (MULTIREACTOR_SEED) or the clock, printed by the caller on failure. */
+export function testSeed(): number {
+  const env = process.env.MULTIREACTOR_SEED;
+  return env !== undefined && env !== '' ? Number(env) : (Date.now() ^ (process.pid << 8)) >>> 0;
+}
+
+/** Integer in [lo, hi], log-uniform: as many 1–16 B frames as 1–16 KiB ones. */
+export function logUniform(rand: () => number, lo: number, hi: number): number {
+  return Math.min(hi, Math.floor(Math.exp(Math.log(lo) + rand() * (Math.log(hi + 1) - Math.log(lo)))));
+}
+
+/** One echo frame: 2-byte big-endian length, then payload bytes derived from `tag`. */
+export function frame(length: number, tag: number): Buffer {
+  const b = Buffer.allocUnsafe(2 + length);
+  b.writeUInt16BE(length, 0);
+  for (let i = 0; i < length; i++) b[2 + i] = (tag * 31 + i) & 0xff;
+  return b;
+}
+
+/** `count` frames of random size in [minSize, maxSize], concatenated. */
+export function frames(rand: () => number, count: number, minSize = 1, maxSize = 16 * 1024): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < count; i++) parts.push(frame(logUniform(rand, minSize, maxSize), i + Math.floor(rand() * 1000)));
+  return Buffer.concat(parts);
+}
+
+/** Cuts `data` at random points (1 to 4 KiB pieces, sometimes 1 byte). */
+export function randomSplits(rand: () => number, data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < data.length; ) {
+    const n = rand() < 0.1 ? 1 : 1 + Math.floor(rand() * 4096);
+    out.push(data.subarray(at, Math.min(data.length, at + n)));
+    at += n;
+  }
+  return out;
+}
+
+/** Writes pieces one by one, yielding to the event loop now and then so that they leave as separate segments. */
+export async function writeInPieces(socket: net.Socket, pieces: readonly Buffer[], rand: () => number): Promise<void> {
+  for (const p of pieces) {
+    if (!socket.write(p)) await new Promise((resolve) => socket.once('drain', resolve));
+    if (rand() < 0.2) await nextTurn();
+  }
+}
+
+/** Connects to 127.0.0.1:port. */
+export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host, noDelay: true });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** Reads until `n` bytes arrived (resolves early with what came if the peer ends first). */
+export function readBytes(socket: net.Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const onData = (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= n) finish();
+    };
+    const finish = () => {
+      socket.off('data', onData);
+      socket.off('end', finish);
+      socket.off('error', onError);
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      socket.off('data', onData);
+      socket.off('end', finish);
+      reject(err);
+    };
+    socket.on('data', onData);
+    socket.once('end', finish);
+    socket.once('error', onError);
+    socket.resume();
+  });
+}
+
+/** Resolves when the peer's FIN arrived ('end'), rejects on error. */
+export function ended(socket: net.Socket): Promise<void> {
+  if (socket.readableEnded) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    socket.once('end', resolve);
+    socket.once('error', reject);
+  });
+}
+
+/** Resolves when the socket is fully closed (its fd released). */
+export function closed(socket: net.Socket): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/** Destroys sockets and waits until their descriptors are gone. */
+export async function destroyAll(sockets: Iterable<net.Socket>): Promise<void> {
+  const waits: Promise<void>[] = [];
+  for (const s of sockets) {
+    s.destroy();
+    waits.push(closed(s));
+  }
+  await Promise.all(waits);
+}
+
+/** Descriptors this process holds now. */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Polls `cond` every few ms until it holds or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** What the echo pipeline observed, shared by every connection of one server. */
+export interface EchoProbe {
+  /** Largest pendingWriteBytes seen right after a write, per connection id. */
+  peakPending: Map<number, number>;
+  /** Close reasons seen by onInactive, in order. */
+  inactive: CloseReason[];
+  inputShutdowns: number;
+}
+
+export function newProbe(): EchoProbe {
+  return { peakPending: new Map(), inactive: [], inputShutdowns: 0 };
+}
+
+class ProbingEcho extends ChannelInboundHandler<Buffer> {
+  constructor(
+    private readonly probe: EchoProbe,
+    private readonly farewell: Buffer | undefined,
+  ) {
+    super();
+  }
+
+  override onRead(ctx: HandlerContext, msg: Buffer): void {
+    ctx.write(msg);
+    const ch = ctx.channel;
+    const peak = this.probe.peakPending.get(ch.id) ?? 0;
+    if (ch.pendingWriteBytes > peak) this.probe.peakPending.set(ch.id, ch.pendingWriteBytes);
+  }
+
+  override onInputShutdown(ctx: HandlerContext): void {
+    this.probe.inputShutdowns++;
+    // Half-open: the peer is done sending, we may still write — answer, then close.
+    if (this.farewell !== undefined) ctx.writeAndFlush(this.farewell);
+    ctx.close();
+  }
+
+  override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+    this.probe.inactive.push(reason);
+    ctx.fireInactive(reason);
+  }
+}
+
+/** The echo protocol (2-byte length + payload, echoed as it came), with a probe. */
+export function echoPipeline(probe: EchoProbe = newProbe(), farewell?: Buffer): () => Pipeline {
+  return () =>
+    new Pipeline()
+      .addLast('frames', new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 2 + 0xffff }))
+      .addLast('echo', new ProbingEcho(probe, farewell));
+}
