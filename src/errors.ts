@@ -2,6 +2,7 @@
  * Error classes. Every error carries a stable `code` that users match on (as with Node's own
  * errors and undici's); messages are for people and may change. The list lives in docs/errors.md.
  */
+import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
 /** Base class of every error this framework raises on purpose. */
@@ -15,12 +16,23 @@ export class ReactorError extends Error {
   }
 }
 
-// errno → [name, description] as libuv knows them. Node keys the map by negative errno.
+// errno → [name, description]. Names come from os.constants.errno (the kernel's errnos only);
+// util.getSystemErrorMap() also holds libuv's own codes (-4095 is "EOF"), so it is used only for
+// the description of a name both agree on.
 let errnoNames: Map<number, [string, string]> | undefined;
 
 function describeErrno(errno: number): [string, string] {
-  errnoNames ??= getSystemErrorMap();
-  return errnoNames.get(-Math.abs(errno)) ?? [`E${Math.abs(errno)}`, 'Unknown system error'];
+  if (errnoNames === undefined) {
+    errnoNames = new Map();
+    const uv = getSystemErrorMap();
+    for (const [name, value] of Object.entries(osConstants.errno)) {
+      if (errnoNames.has(value)) continue; // EWOULDBLOCK aliases EAGAIN: keep the first name
+      const known = uv.get(-value);
+      errnoNames.set(value, [name, known !== undefined && known[0] === name ? known[1] : 'system error']);
+    }
+  }
+  const positive = Math.abs(errno);
+  return errnoNames.get(positive) ?? [`E${positive}`, 'Unknown system error'];
 }
 
 /** The symbolic name of an errno value: `errnoName(104) === 'ECONNRESET'`. */

@@ -168,14 +168,17 @@ export function encodeSockaddr(address: string, port: number, resolveZone?: (nam
   if (v6.zone !== undefined) {
     if (/^[0-9]+$/.test(v6.zone)) scope = Number(v6.zone);
     else if (resolveZone !== undefined) scope = resolveZone(v6.zone);
-    if (scope <= 0) throw new InvalidOptionError('host', `unknown IPv6 zone ${JSON.stringify(v6.zone)}`);
+    // scope_id is a u32 (in6.h); anything outside it names no interface.
+    if (!(scope > 0 && scope <= 0xffffffff)) {
+      throw new InvalidOptionError('host', `unknown IPv6 zone ${JSON.stringify(v6.zone)}`);
+    }
   }
   const buf = Buffer.alloc(LAYOUT.sockaddrIn6Size);
   buf.writeUInt16LE(AF_INET6, 0);
   buf.writeUInt16BE(port, 2);
   buf.writeUInt32BE(0, 4); // flowinfo
   buf.set(v6.bytes, 8);
-  buf.writeUInt32LE(scope >>> 0, 24);
+  buf.writeUInt32LE(scope, 24);
   return buf;
 }
 

@@ -147,6 +147,12 @@ export function validateSocketOptions(o: SocketOptions, prefix = ''): void {
     throw new InvalidOptionError(`${prefix}noDelay`, `must be a boolean, got ${String(o.noDelay)}`);
   }
   if (o.keepAlive !== undefined && o.keepAlive !== false) {
+    if (o.keepAlive === null || typeof o.keepAlive !== 'object') {
+      throw new InvalidOptionError(
+        `${prefix}keepAlive`,
+        `must be false or { idle, interval, count } in seconds, got ${String(o.keepAlive)}`,
+      );
+    }
     // Kernel limits: tcp(7) MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL 32767 s, MAX_TCP_KEEPCNT 127.
     positiveInt(`${prefix}keepAlive.idle`, o.keepAlive.idle, 32767);
     positiveInt(`${prefix}keepAlive.interval`, o.keepAlive.interval, 32767);

@@ -46,8 +46,8 @@ class WheelTimeout implements Timeout {
   }
 
   cancel(): void {
+    // The callback stays: `reschedule` may bring the timer back without giving it again.
     if (this.slot >= 0) this.wheel.unlink(this);
-    this.fn = null;
   }
 }
 
@@ -112,13 +112,15 @@ export class TimingWheel implements Timers {
   reschedule(timeout: Timeout, delayMs: number, fn?: () => void): Timeout {
     const t = timeout as WheelTimeout;
     if (t.wheel !== this) throw new Error('timer belongs to another wheel');
-    if (t.slot >= 0) this.unlink(t);
+    const moving = t.slot >= 0;
+    if (moving) this.unlink(t);
     if (fn !== undefined) t.fn = fn;
-    this.insert(t, this.clock() + Math.max(0, delayMs));
+    // A move never takes the wheel through empty, so it does not announce `onActive` again.
+    this.insert(t, this.clock() + Math.max(0, delayMs), !moving);
     return t;
   }
 
-  private insert(t: WheelTimeout, deadline: number): void {
+  private insert(t: WheelTimeout, deadline: number, announce = true): void {
     t.deadline = deadline;
     // A deadline inside a tick already processed belongs to the next tick, not a turn later.
     let tick = Math.ceil(deadline / this.tickMs);
@@ -131,7 +133,7 @@ export class TimingWheel implements Timers {
     t.next = head;
     if (head !== null) head.prev = t;
     this.heads[slot] = t;
-    if (this.count++ === 0) this.onActive?.();
+    if (this.count++ === 0 && announce) this.onActive?.();
   }
 
   /** @internal */
@@ -170,7 +172,6 @@ export class TimingWheel implements Timers {
         const next = t.next;
         const fn = t.fn;
         this.unlink(t);
-        t.fn = null;
         fired++;
         if (fn !== null) {
           try {
