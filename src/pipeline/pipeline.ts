@@ -344,8 +344,10 @@ export class Pipeline {
     (old.prev as HandlerContext).next = ctx;
     (old.next as HandlerContext).prev = ctx;
     old.removed = true;
-    // The old context keeps pointing at its neighbours so that its in-flight events, and
-    // anything its handlerRemoved fires, reach the new handler.
+    // The old context now points at the new one in both directions (as Netty's replace does), so
+    // its in-flight events, and anything its handlerRemoved fires or writes, pass through the new
+    // handler.
+    old.prev = ctx;
     old.next = ctx;
     this.byName.delete(old.name);
     this.byName.set(newName, ctx);
