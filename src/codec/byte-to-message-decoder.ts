@@ -26,10 +26,14 @@ export class ByteCursor {
   start = 0;
   /** One past the last readable byte. */
   end = 0;
-  /** @internal whether `buf` is the decoder's own cumulation, which `take` may hand over. */
+  /** @internal whether `buf` is the decoder's own cumulation, which `take` may share. */
   owned = false;
-  /** @internal set when `take` handed the cumulation over. */
+  /** @internal set when `take` gave out views of the cumulation: it must not be reused. */
   handedOver = false;
+  /** @internal an owned copy of the transient input from `copyBase` on, made by the first `take`. */
+  copy: Buffer | null = null;
+  /** @internal */
+  copyBase = 0;
 
   /** Bytes left to read. */
   get readable(): number {
@@ -43,22 +47,32 @@ export class ByteCursor {
   }
 
   /**
-   * Takes the next `n` bytes as a Buffer the caller owns (copied once; or, when they are exactly
-   * the whole cumulation, the cumulation itself) and advances past them.
+   * Takes the next `n` bytes as a Buffer the caller may keep, and advances past them.
+   *
+   * No per-frame copy: from the loop's transient read buffer, the first `take` of a read copies
+   * what is left of the read once and every frame of that read is a view of the copy; from the
+   * decoder's cumulation, frames are views of the cumulation, which is then retired (the next
+   * partial frame starts a new one). Either way a frame is copied at most once, as Netty's
+   * `retainedSlice` frames are — and, like them (and like Node's own `'data'` chunks), a frame
+   * kept alive keeps the memory of its read alive: `Buffer.from(frame)` when keeping small frames
+   * for long.
    */
   take(n: number): Buffer {
     const from = this.start;
     if (n < 0 || n > this.end - from) throw new RangeError(`cannot take ${n} of ${this.end - from} bytes`);
     this.start = from + n;
-    // Hand the cumulation over only when the frame fills most of it, so that a small frame never
-    // pins a large buffer.
-    if (this.owned && this.start === this.end && !this.handedOver && this.buf.length <= 2 * n) {
+    if (this.owned) {
       this.handedOver = true;
-      return this.buf.subarray(from, this.start);
+      return this.buf.subarray(from, from + n);
     }
-    const out = Buffer.allocUnsafe(n);
-    this.buf.copy(out, 0, from, from + n);
-    return out;
+    let copy = this.copy;
+    if (copy === null) {
+      copy = this.copy = Buffer.allocUnsafe(this.end - from);
+      this.buf.copy(copy, 0, from, this.end);
+      this.copyBase = from;
+    }
+    const at = from - this.copyBase;
+    return copy.subarray(at, at + n);
   }
 
   /** Index of `byte` in `[start + fromOffset, end)`, or -1. */
@@ -117,6 +131,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
       cursor.owned = false;
     }
     cursor.handedOver = false;
+    cursor.copy = null;
     this.callDecode(ctx, false);
   }
 
@@ -152,6 +167,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     cursor.end = this.cumEnd;
     cursor.owned = true;
     cursor.handedOver = false;
+    cursor.copy = null;
     this.callDecode(ctx, true);
   }
 
@@ -196,9 +212,8 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     // Copy out of the shared array first: a handler may re-enter this decoder.
     const n = out.length;
     if (n === 1) {
-      const m = out[0];
-      out.length = 0;
-      ctx.fireRead(m);
+      // pop() empties the array without the cost of setting its length.
+      ctx.fireRead(out.pop());
       return;
     }
     const batch = out.slice();
@@ -213,9 +228,10 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
       this.release();
     } else if (cursor.owned) {
       if (cursor.handedOver) {
-        // The cumulation now belongs to a message; start a fresh one next time.
-        this.cum = null;
-        this.cumStart = this.cumEnd = 0;
+        // Frames share the cumulation now: keep the partial frame in a fresh one.
+        const rest = left > 0 ? cursor.buf.subarray(cursor.start, cursor.end) : null;
+        this.release();
+        if (rest !== null) this.append(rest);
       } else if (left === 0) {
         // Empty: keep a small buffer for the next partial frame, give a grown one back.
         if ((this.cum as Buffer).length > RETAIN_LIMIT) this.cum = null;
@@ -224,13 +240,13 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
         this.cumStart = cursor.start;
       }
     } else if (left > 0) {
-      // The input was transient (the loop's read buffer): copy the partial frame — the only copy
-      // a frame split across reads ever gets before it is whole.
+      // The input was transient (the loop's read buffer): keep the partial frame in the cumulation.
       this.cumStart = this.cumEnd = 0;
       this.append(cursor.buf.subarray(cursor.start, cursor.end));
     }
     cursor.buf = EMPTY;
     cursor.start = cursor.end = 0;
+    cursor.copy = null;
   }
 
   private append(bytes: Uint8Array): void {
