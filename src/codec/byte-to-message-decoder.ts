@@ -13,10 +13,16 @@
  */
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
+import { claim, isLent } from '../pipeline/read-loan.js';
 
 const EMPTY = Buffer.alloc(0);
 /** An emptied cumulation larger than this is released rather than kept for reuse. */
 const RETAIN_LIMIT = 64 * 1024;
+/**
+ * From this many bytes of frames left in a read, a decoder claims the loop's read buffer instead
+ * of copying them (read-loan.ts): one allocation instead of a large memcpy.
+ */
+const CLAIM_THRESHOLD = 16 * 1024;
 
 /** A window on the bytes a decoder may read: `buf[start, end)`. Decoders advance `start`. */
 export class ByteCursor {
@@ -49,10 +55,11 @@ export class ByteCursor {
   /**
    * Takes the next `n` bytes as a Buffer the caller may keep, and advances past them.
    *
-   * No per-frame copy: from the loop's transient read buffer, the first `take` of a read copies
-   * what is left of the read once and every frame of that read is a view of the copy; from the
-   * decoder's cumulation, frames are views of the cumulation, which is then retired (the next
-   * partial frame starts a new one). Either way a frame is copied at most once, as Netty's
+   * No per-frame copy: from transient input, the first `take` of a read copies what is left of
+   * the read once — or, for 16 KiB and more of the loop's read buffer, claims that buffer — and
+   * every frame of the read is a view of it; from the decoder's cumulation, frames are views of
+   * the cumulation, which is then retired (the next partial frame starts a new one). Either way
+   * a frame is copied at most once, as Netty's
    * `retainedSlice` frames are — and, like them (and like Node's own `'data'` chunks), a frame
    * kept alive keeps the memory of its read alive: `Buffer.from(frame)` when keeping small frames
    * for long.
@@ -67,9 +74,17 @@ export class ByteCursor {
     }
     let copy = this.copy;
     if (copy === null) {
-      copy = this.copy = Buffer.allocUnsafe(this.end - from);
-      this.buf.copy(copy, 0, from, this.end);
-      this.copyBase = from;
+      const rest = this.end - from;
+      // Only lent memory can be claimed; other input (a caller's buffer) is never taken over.
+      if (rest >= CLAIM_THRESHOLD && isLent(this.buf) && claim(this.buf)) {
+        // Most of a large read is frames: keep the read buffer itself rather than copy it.
+        copy = this.copy = this.buf;
+        this.copyBase = 0;
+      } else {
+        copy = this.copy = Buffer.allocUnsafe(rest);
+        this.buf.copy(copy, 0, from, this.end);
+        this.copyBase = from;
+      }
     }
     const at = from - this.copyBase;
     return copy.subarray(at, at + n);

@@ -287,13 +287,14 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
 
   private readLoop(): void {
     const loop = this.loop;
-    const buf = loop.readBuffer;
     const cap = this.opts.maxReadPerWakeup;
     const pipeline = this.pipelineRef as Pipeline;
     let total = 0;
     let eof = false;
     for (;;) {
       const want = this.readSize;
+      // Fetched each time: a decoder may have claimed the previous buffer (read-loan.ts).
+      const buf = loop.readBuffer;
       const n = sysRead(this.fdValue, buf, want);
       if (n > 0) {
         total += n;
@@ -443,7 +444,8 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       const count = this.out.length - this.outHead;
       let attempted: number;
       let n: number;
-      if (count === 1) {
+      if (count > 1) this.mergeContiguous();
+      if (this.out.length - this.outHead === 1) {
         const b = this.out[this.outHead] as Uint8Array;
         attempted = b.byteLength - this.outOffset;
         n = sysSend(this.fdValue, this.outOffset === 0 ? b : b.subarray(this.outOffset), attempted, MSG_NOSIGNAL);
@@ -475,6 +477,24 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       }
     }
     if (this.pending === 0) this.drained();
+  }
+
+  /**
+   * Queued chunks that are adjacent views of one buffer — frames decoded from one read and written
+   * back in order, as an echo or a proxy does — become one chunk, sent with one send() and no copy.
+   */
+  private mergeContiguous(): void {
+    const out = this.out;
+    const head = out[this.outHead] as Uint8Array;
+    const ab = head.buffer;
+    let end = head.byteOffset + head.byteLength;
+    for (let i = this.outHead + 1; i < out.length; i++) {
+      const b = out[i] as Uint8Array;
+      if (b.buffer !== ab || b.byteOffset !== end) return;
+      end += b.byteLength;
+    }
+    out[this.outHead] = Buffer.from(ab, head.byteOffset, end - head.byteOffset);
+    out.length = this.outHead + 1;
   }
 
   private blocked(): void {

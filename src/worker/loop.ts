@@ -10,6 +10,7 @@
 
 import { consoleLogger, type Logger } from '../logger.js';
 import { CLOSE_REASONS, type CloseReason } from '../pipeline/handler.js';
+import { endLoan, type Lender, lend } from '../pipeline/read-loan.js';
 import { EpollPoller } from './epoll-poller.js';
 import { type LoopOptions, type ResolvedLoopOptions, resolveLoopOptions } from './options.js';
 import { PollPoller } from './poll-poller.js';
@@ -89,7 +90,7 @@ export interface EventLoopOptions extends LoopOptions {
 /** Outbound chunks totalling at most this many bytes are copied into one send() instead of a writev(). */
 export const COALESCE_LIMIT = 16 * 1024;
 
-export class EventLoop {
+export class EventLoop implements Lender {
   readonly options: ResolvedLoopOptions;
   readonly poller: Poller;
   /** Connections register edge-triggered. */
@@ -97,10 +98,14 @@ export class EventLoop {
   /** The interest bits added to every connection registration (EDGE in edge mode). */
   readonly connectionFlags: number;
   readonly timers: TimingWheel;
-  /** The one read buffer of this loop: every read() lands here, decoders read it in place. */
-  readonly readBuffer: Buffer;
+  /**
+   * The one read buffer of this loop: every read() lands here, decoders read it in place. A
+   * decoder may claim it (read-loan.ts); then a fresh one takes its place.
+   */
+  readBuffer: Buffer;
   /** Its ArrayBuffer, to recognise views of it that must be copied before they are kept. */
-  readonly readArrayBuffer: ArrayBufferLike;
+  readArrayBuffer: ArrayBufferLike;
+  private readonly readBufferSize: number;
   /** Scratch space to coalesce small queued chunks into one send(). */
   readonly writeScratch: Buffer;
   readonly stats: LoopStats = newStats();
@@ -118,8 +123,10 @@ export class EventLoop {
     this.logger = options.logger ?? consoleLogger();
     this.edge = this.options.trigger === 'edge';
     this.connectionFlags = this.edge ? EDGE : 0;
-    this.readBuffer = Buffer.allocUnsafeSlow(options.readBufferSize ?? 64 * 1024);
+    this.readBufferSize = options.readBufferSize ?? 64 * 1024;
+    this.readBuffer = Buffer.allocUnsafeSlow(this.readBufferSize);
     this.readArrayBuffer = this.readBuffer.buffer;
+    lend(this.readArrayBuffer, this);
     this.writeScratch = Buffer.allocUnsafeSlow(COALESCE_LIMIT);
     this.timers = new TimingWheel({
       tickMs: this.options.timerTickMs,
@@ -136,6 +143,14 @@ export class EventLoop {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Lender: a decoder keeps the current read buffer; read into a new one from now on. */
+  release(): boolean {
+    this.readBuffer = Buffer.allocUnsafeSlow(this.readBufferSize);
+    this.readArrayBuffer = this.readBuffer.buffer;
+    lend(this.readArrayBuffer, this);
+    return true;
   }
 
   /** Registers `handle` for `interest`; returns 0 or -errno. Assigns a fresh token. */
@@ -235,6 +250,7 @@ export class EventLoop {
     if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
     this.tickTimer = undefined;
     this.timers.clear();
+    endLoan(this.readArrayBuffer);
     this.handles.length = 0;
     this.readAgain = [];
     await this.poller.close();

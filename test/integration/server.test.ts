@@ -1,0 +1,327 @@
+/**
+ * Server-level behaviour on real sockets: addresses (IPv4, IPv6, dual stack), handler errors
+ * that must not take the loop down, option validation, and running out of descriptors.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import {
+  type Channel,
+  ChannelInboundHandler,
+  type CloseReason,
+  type HandlerContext,
+  InvalidOptionError,
+  LengthFieldFrameDecoder,
+  type Logger,
+  Pipeline,
+  Server,
+  type ServerHandle,
+  SyscallError,
+} from '../../src/index.js';
+import { closed, connect, destroyAll, echoPipeline, ended, frame, readBytes, waitFor } from './helpers.js';
+
+const example = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'echo-server.js');
+
+/** A logger that remembers what it was told. */
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const at = (level: string) => (m: string) => {
+    lines.push(`${level}: ${m}`);
+  };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+describe('Server', function () {
+  this.timeout(30_000);
+  const servers: ServerHandle[] = [];
+  const sockets = new Set<net.Socket>();
+
+  async function listen(...args: Parameters<typeof Server.listen>): Promise<ServerHandle> {
+    const s = await Server.listen(...args);
+    servers.push(s);
+    return s;
+  }
+
+  async function client(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+    const s = await connect(port, host);
+    sockets.add(s);
+    s.on('error', () => {});
+    return s;
+  }
+
+  afterEach(async () => {
+    await destroyAll(sockets);
+    sockets.clear();
+    await Promise.all(servers.splice(0).map((s) => s.close({ timeout: 0 })));
+  });
+
+  describe('addresses', () => {
+    /** A pipeline that answers each connection with "remote local" as seen by the server. */
+    function whoAmI(): () => Pipeline {
+      class Reply extends ChannelInboundHandler {
+        override onActive(ctx: HandlerContext): void {
+          const ch: Channel = ctx.channel;
+          const r = ch.remoteAddress;
+          const l = ch.localAddress;
+          ctx.writeAndFlush(`${r?.family} ${r?.address} ${r?.port} | ${l?.family} ${l?.address} ${l?.port}\n`);
+          ctx.close();
+        }
+      }
+      return () => new Pipeline().addLast(new Reply());
+    }
+
+    async function ask(port: number, host: string): Promise<{ text: string; local: net.AddressInfo }> {
+      const s = await client(port, host);
+      const local = s.address() as net.AddressInfo;
+      const text = (await readBytes(s, 1 << 20)).toString();
+      return { text: text.trim(), local };
+    }
+
+    it('binds 127.0.0.1 and reports both ends of a connection', async () => {
+      const srv = await listen({ host: '127.0.0.1', port: 0, pipeline: whoAmI() });
+      const a = srv.address();
+      expect(a.family).to.equal('IPv4');
+      expect(a.address).to.equal('127.0.0.1');
+      expect(a.port).to.be.greaterThan(0);
+      const { text, local } = await ask(a.port, '127.0.0.1');
+      expect(text).to.equal(`IPv4 127.0.0.1 ${local.port} | IPv4 127.0.0.1 ${a.port}`);
+    });
+
+    it('binds ::1 (IPv6 loopback)', async () => {
+      const srv = await listen({ host: '::1', port: 0, pipeline: whoAmI() });
+      const a = srv.address();
+      expect(a).to.include({ family: 'IPv6', address: '::1' });
+      const { text, local } = await ask(a.port, '::1');
+      expect(text).to.equal(`IPv6 ::1 ${local.port} | IPv6 ::1 ${a.port}`);
+    });
+
+    it('binds :: dual-stack: IPv4 clients appear as IPv4-mapped addresses', async () => {
+      const srv = await listen({ host: '::', port: 0, pipeline: whoAmI() });
+      const a = srv.address();
+      expect(a).to.include({ family: 'IPv6', address: '::' });
+      const v4 = await ask(a.port, '127.0.0.1');
+      expect(v4.text).to.equal(`IPv6 ::ffff:127.0.0.1 ${v4.local.port} | IPv6 ::ffff:127.0.0.1 ${a.port}`);
+      const v6 = await ask(a.port, '::1');
+      expect(v6.text).to.equal(`IPv6 ::1 ${v6.local.port} | IPv6 ::1 ${a.port}`);
+    });
+
+    it('with ipv6Only, :: refuses IPv4 clients', async () => {
+      const srv = await listen({ host: '::', port: 0, ipv6Only: true, pipeline: whoAmI() });
+      let refused: unknown;
+      try {
+        await client(srv.address().port, '127.0.0.1');
+      } catch (err) {
+        refused = err;
+      }
+      expect((refused as NodeJS.ErrnoException | undefined)?.code).to.equal('ECONNREFUSED');
+    });
+
+    it('a busy port rejects listen() with SyscallError EADDRINUSE naming the address', async () => {
+      const srv = await listen({ host: '127.0.0.1', port: 0, pipeline: echoPipeline() });
+      const port = srv.address().port;
+      let failure: unknown;
+      try {
+        await listen({ host: '127.0.0.1', port, pipeline: echoPipeline() });
+      } catch (err) {
+        failure = err;
+      }
+      expect(failure).to.be.instanceOf(SyscallError);
+      expect((failure as SyscallError).code).to.equal('EADDRINUSE');
+      expect((failure as SyscallError).message).to.contain(`127.0.0.1:${port}`);
+    });
+
+    it('reusePort lets two servers share a port', async () => {
+      const a = await listen({ host: '127.0.0.1', port: 0, reusePort: true, pipeline: echoPipeline() });
+      const b = await listen({ host: '127.0.0.1', port: a.address().port, reusePort: true, pipeline: echoPipeline() });
+      expect(b.address().port).to.equal(a.address().port);
+    });
+  });
+
+  describe('options', () => {
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['port', { port: 70000 }],
+      ['host', { host: 'localhost' }],
+      ['backlog', { backlog: 0 }],
+      ['poller', { poller: 'kqueue' }],
+      ['trigger', { trigger: 'both' }],
+      ['highWaterMark', { highWaterMark: -1 }],
+      ['lowWaterMark', { highWaterMark: 1000, lowWaterMark: 2000 }],
+      ['keepAlive.interval', { keepAlive: { idle: 10, interval: -5, count: 3 } }],
+      ['pipeline', { pipeline: 42 }],
+    ];
+    for (const [name, opts] of bad) {
+      it(`rejects a bad ${name} before binding anything`, async () => {
+        let failure: unknown;
+        try {
+          await listen({ host: '127.0.0.1', port: 0, pipeline: echoPipeline(), ...opts } as Parameters<
+            typeof Server.listen
+          >[0]);
+        } catch (err) {
+          failure = err;
+        }
+        expect(failure).to.be.instanceOf(InvalidOptionError);
+        expect((failure as InvalidOptionError).message).to.contain(`option ${name}:`);
+      });
+    }
+  });
+
+  describe('handler errors', () => {
+    it('a handler that throws closes only its own connection, logged; the server keeps serving', async () => {
+      const logger = recordingLogger();
+      const reasons: CloseReason[] = [];
+      class Boom extends ChannelInboundHandler<Buffer> {
+        override onRead(ctx: HandlerContext, msg: Buffer): void {
+          if (msg.toString().includes('boom')) throw new Error('handler bug');
+          ctx.write(msg);
+        }
+        override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+          reasons.push(reason);
+          ctx.fireInactive(reason);
+        }
+      }
+      const srv = await listen({
+        host: '127.0.0.1',
+        port: 0,
+        logger,
+        pipeline: () => new Pipeline().addLast(new Boom()),
+      });
+      const port = srv.address().port;
+      const victim = await client(port);
+      const bystander = await client(port);
+      const fin = ended(victim);
+      victim.write('boom');
+      await fin;
+      const echoed = readBytes(bystander, 5);
+      bystander.write('hello');
+      expect((await echoed).toString()).to.equal('hello');
+      await waitFor(() => reasons.length === 1, 'the victim to close');
+      expect(reasons).to.deep.equal(['error']);
+      expect(logger.lines.some((l) => l.startsWith('error:') && l.includes('unhandled error'))).to.equal(true);
+      expect(srv.stats().unhandledErrors).to.equal(1);
+      // Still accepting.
+      const late = await client(port);
+      const again = readBytes(late, 2);
+      late.write('ok');
+      expect((await again).toString()).to.equal('ok');
+    });
+
+    it('a pipeline whose initChannel throws costs that connection only', async () => {
+      const logger = recordingLogger();
+      let n = 0;
+      class Flaky extends Pipeline {
+        override initChannel(): void {
+          if (n++ === 0) throw new Error('bad init');
+          this.addLast(
+            new (class extends ChannelInboundHandler {
+              override onRead(ctx: HandlerContext, m: unknown): void {
+                ctx.write(m);
+              }
+            })(),
+          );
+        }
+      }
+      const srv = await listen({ host: '127.0.0.1', port: 0, logger, pipeline: Flaky });
+      const first = await client(srv.address().port);
+      await closed(first);
+      const second = await client(srv.address().port);
+      const echoed = readBytes(second, 3);
+      second.write('abc');
+      expect((await echoed).toString()).to.equal('abc');
+      expect(logger.lines.some((l) => l.includes('pipeline initialisation failed'))).to.equal(true);
+    });
+
+    it('a decoder error closes the connection as a protocol error, quietly', async () => {
+      const logger = recordingLogger();
+      const reasons: CloseReason[] = [];
+      class Watch extends ChannelInboundHandler {
+        override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+          reasons.push(reason);
+          ctx.fireInactive(reason);
+        }
+      }
+      // Frames longer than 16 bytes are refused (TooLongFrameError).
+      const srv = await listen({
+        host: '127.0.0.1',
+        port: 0,
+        logger,
+        pipeline: () =>
+          new Pipeline()
+            .addLast(new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 16 }))
+            .addLast(new Watch()),
+      });
+      const s = await client(srv.address().port);
+      const fin = ended(s);
+      s.write(frame(100, 1));
+      await fin;
+      await waitFor(() => reasons.length === 1, 'the close');
+      expect(reasons).to.deep.equal(['protocol-error']);
+      expect(logger.lines.filter((l) => l.startsWith('error:'))).to.deep.equal([]);
+    });
+  });
+
+  describe('running out of descriptors (EMFILE)', () => {
+    let child: ChildProcess | undefined;
+
+    afterEach(async () => {
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+      child = undefined;
+    });
+
+    /** utime + stime of a process in clock ticks (/proc/PID/stat fields 14 and 15). */
+    function cpuTicks(pid: number): number {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(f[11]) + Number(f[12]);
+    }
+
+    it('pauses accepting, logs once, does not spin, and accepts again when descriptors free up', async () => {
+      // The echo example with a descriptor limit of 64: a few dozen connections exhaust it.
+      child = spawn('bash', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${example}" --port 0`], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      let out = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        child?.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on .*:(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child?.once('exit', (c) => reject(new Error(`server exited: ${c} ${stderr}`)));
+      });
+      const pid = child.pid as number;
+
+      // More connections than descriptors: the kernel completes the handshakes (backlog), the
+      // server cannot accept them all.
+      const conns = await Promise.all(Array.from({ length: 80 }, () => client(port)));
+      await waitFor(() => /pausing accepts/.test(stderr), 'the EMFILE warning', 10_000);
+
+      // While starved, the loop must idle: a spinning accept loop would burn a whole core.
+      const t0 = cpuTicks(pid);
+      await new Promise((r) => setTimeout(r, 1000));
+      const used = cpuTicks(pid) - t0; // ticks of 10 ms: 100 = one core for the whole second
+      expect(used, 'CPU ticks used in 1 s while out of descriptors').to.be.lessThan(30);
+
+      // Free descriptors: the queued connections are accepted and served.
+      await destroyAll(conns.slice(0, 60));
+      const late = conns[79] as net.Socket;
+      const echoed = readBytes(late, 5);
+      late.write(frame(3, 1));
+      expect((await echoed).length).to.equal(5);
+      await waitFor(() => /accepting again/.test(stderr), 'the recovery message', 10_000);
+      expect(stderr.match(/pausing accepts/g)?.length, 'logged once per episode').to.equal(1);
+      expect(stderr).to.contain('EMFILE');
+    });
+  });
+});
