@@ -3,35 +3,10 @@
  * poller and trigger, stopped by SIGTERM.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { connect, destroyAll, frames, prng, readBytes, TRANSPORTS } from './helpers.js';
-
-const example = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'echo-server.js');
-
-/** Starts the example and resolves with its port once it printed `listening on HOST:PORT`. */
-export async function startExample(
-  args: string[],
-): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [example, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^listening on (.+):(\d+)$/m.exec(out);
-      if (m) resolve(Number(m[2]));
-    });
-    child.once('exit', (code, signal) => reject(new Error(`example exited early (${code ?? signal}): ${err}`)));
-  });
-  return { child, port, stderr: () => err };
-}
+import { connect, destroyAll, ECHO_EXAMPLE, frames, prng, readBytes, startListening, TRANSPORTS } from './helpers.js';
 
 for (const { poller, trigger } of TRANSPORTS) {
   describe(`examples/echo-server.js --poller ${poller} --trigger ${trigger}`, function () {
@@ -47,7 +22,8 @@ for (const { poller, trigger } of TRANSPORTS) {
     });
 
     it('serves the echo protocol and stops cleanly on SIGTERM', async () => {
-      const started = await startExample([
+      const started = await startListening([
+        ECHO_EXAMPLE,
         '--host',
         '127.0.0.1',
         '--port',

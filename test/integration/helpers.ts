@@ -3,9 +3,12 @@
  * pipeline, and small socket helpers. The clients use node:net — they stand for the outside
  * world; only the server under test runs on multireactor's loop.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
+import { dirname, join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import {
   ChannelInboundHandler,
   type CloseReason,
@@ -14,6 +17,9 @@ import {
   Pipeline,
   type PollerKind,
 } from '../../src/index.js';
+import { prng } from '../support.js';
+
+export { prng };
 
 /** Every poller × trigger combination: the same suite runs on each (Netty's SocketEchoTest). */
 export const TRANSPORTS: ReadonlyArray<{ readonly poller: PollerKind; readonly trigger: 'level' | 'edge' }> = [
@@ -22,18 +28,6 @@ export const TRANSPORTS: ReadonlyArray<{ readonly poller: PollerKind; readonly t
   { poller: 'poll', trigger: 'level' },
   { poller: 'poll', trigger: 'edge' },
 ];
-
-/** mulberry32: small, fast, seedable; failures print the seed so they can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A seed from the environment (MULTIREACTOR_SEED) or the clock, printed by the caller on failure. */
 export function testSeed(): number {
@@ -206,4 +200,39 @@ export function echoPipeline(probe: EchoProbe = newProbe(), farewell?: Buffer): 
     new Pipeline()
       .addLast('frames', new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 2 + 0xffff }))
       .addLast('echo', new ProbingEcho(probe, farewell));
+}
+
+/** The compiled echo example. */
+export const ECHO_EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'echo-server.js');
+
+export interface StartedProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * Spawns `command` (default: node running `args`) and resolves once it printed
+ * `listening on HOST:PORT`; rejects if it exits first. The caller kills it.
+ */
+export async function startListening(
+  args: readonly string[],
+  command: string = process.execPath,
+): Promise<StartedProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^listening on (.+):(\d+)$/m.exec(out);
+      if (m) resolve(Number(m[2]));
+    });
+    child.once('exit', (code, signal) => reject(new Error(`process exited early (${code ?? signal}): ${err}`)));
+  });
+  return { child, port, stderr: () => err };
 }

@@ -3,12 +3,10 @@
  * that must not take the loop down, option validation, and running out of descriptors.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import {
   type Channel,
@@ -23,9 +21,18 @@ import {
   type ServerHandle,
   SyscallError,
 } from '../../src/index.js';
-import { closed, connect, destroyAll, echoPipeline, ended, frame, readBytes, waitFor } from './helpers.js';
-
-const example = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'echo-server.js');
+import {
+  closed,
+  connect,
+  destroyAll,
+  ECHO_EXAMPLE,
+  echoPipeline,
+  ended,
+  frame,
+  readBytes,
+  startListening,
+  waitFor,
+} from './helpers.js';
 
 /** A logger that remembers what it was told. */
 function recordingLogger(): Logger & { lines: string[] } {
@@ -284,28 +291,19 @@ describe('Server', function () {
 
     it('pauses accepting, logs once, does not spin, and accepts again when descriptors free up', async () => {
       // The echo example with a descriptor limit of 64: a few dozen connections exhaust it.
-      child = spawn('bash', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${example}" --port 0`], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
-      let out = '';
-      const port = await new Promise<number>((resolve, reject) => {
-        child?.stdout?.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /listening on .*:(\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        child?.once('exit', (c) => reject(new Error(`server exited: ${c} ${stderr}`)));
-      });
+      const started = await startListening(
+        ['-c', `ulimit -n 64 && exec "${process.execPath}" "${ECHO_EXAMPLE}" --port 0`],
+        'bash',
+      );
+      child = started.child;
+      const port = started.port;
+      const stderr = started.stderr;
       const pid = child.pid as number;
 
       // More connections than descriptors: the kernel completes the handshakes (backlog), the
       // server cannot accept them all.
       const conns = await Promise.all(Array.from({ length: 80 }, () => client(port)));
-      await waitFor(() => /pausing accepts/.test(stderr), 'the EMFILE warning', 10_000);
+      await waitFor(() => /pausing accepts/.test(stderr()), 'the EMFILE warning', 10_000);
 
       // While starved, the loop must idle: a spinning accept loop would burn a whole core.
       const t0 = cpuTicks(pid);
@@ -319,9 +317,9 @@ describe('Server', function () {
       const echoed = readBytes(late, 5);
       late.write(frame(3, 1));
       expect((await echoed).length).to.equal(5);
-      await waitFor(() => /accepting again/.test(stderr), 'the recovery message', 10_000);
-      expect(stderr.match(/pausing accepts/g)?.length, 'logged once per episode').to.equal(1);
-      expect(stderr).to.contain('EMFILE');
+      await waitFor(() => /accepting again/.test(stderr()), 'the recovery message', 10_000);
+      expect(stderr().match(/pausing accepts/g)?.length, 'logged once per episode').to.equal(1);
+      expect(stderr()).to.contain('EMFILE');
     });
   });
 });

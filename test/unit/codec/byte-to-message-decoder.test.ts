@@ -4,18 +4,7 @@ import { DecoderError } from '../../../src/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler, type CloseReason } from '../../../src/pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../../../src/pipeline/pipeline.js';
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same splits on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as mulberry32 } from '../../support.js';
 
 /** A protocol of frames `[len: u8][len bytes]`; emits each payload as a Buffer. */
 class LenPrefixDecoder extends ByteToMessageDecoder {

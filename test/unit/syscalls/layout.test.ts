@@ -4,15 +4,7 @@ import { expect } from 'chai';
 import { ReactorError, UnsupportedPlatformError } from '../../../src/errors.js';
 import * as C from '../../../src/syscalls/constants.js';
 import { LAYOUT, layoutFor, SUPPORTED_ARCHES } from '../../../src/syscalls/constants.js';
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to throw');
-}
+import { thrownBy } from '../../support.js';
 
 describe('syscalls/constants: struct layouts', () => {
   it('x64: struct epoll_event is packed (12 bytes, data at offset 4)', () => {

@@ -10,6 +10,7 @@ import {
   parseIPv4,
   parseIPv6,
 } from '../../../src/syscalls/sockaddr.js';
+import { thrownBy } from '../../support.js';
 
 /** 16 bytes from eight 16-bit groups written out in full. */
 function bytesOf(full: string): Uint8Array {
@@ -22,15 +23,6 @@ function bytesOf(full: string): Uint8Array {
     out[2 * i + 1] = v & 0xff;
   });
   return out;
-}
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to throw');
 }
 
 describe('sockaddr: parseIPv4', () => {

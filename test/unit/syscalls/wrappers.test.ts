@@ -64,6 +64,7 @@ import {
   socketError,
   validateSocketOptions,
 } from '../../../src/syscalls/socket.js';
+import { thrownBy } from '../../support.js';
 
 const EEXIST = osConstants.errno.EEXIST;
 const ENOENT = osConstants.errno.ENOENT;
@@ -96,15 +97,6 @@ function newTcpSocket(flags = SOCK_NONBLOCK | SOCK_CLOEXEC): number {
 
 function newEventfd(): number {
   return track(sys.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-}
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to throw');
 }
 
 function closeAllTracked(): void {

@@ -8,15 +8,7 @@ import {
   resolveConnectionOptions,
   resolveLoopOptions,
 } from '../../../src/worker/options.js';
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to throw');
-}
+import { thrownBy } from '../../support.js';
 
 /** Asserts that resolving `o` fails with an InvalidOptionError naming `name`; returns the message. */
 function rejectsConnection(o: unknown, name: string): string {

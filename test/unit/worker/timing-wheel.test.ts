@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { type Timeout, TimingWheel, type TimingWheelOptions } from '../../../src/worker/timing-wheel.js';
+import { prng } from '../../support.js';
 
 const TICK = 10;
 const SLOTS = 8;
@@ -18,18 +19,6 @@ function makeWheel(extra: Partial<TimingWheelOptions> = {}, start = 0) {
 /** The time a timer with this deadline is observed due when the clock moves in small steps. */
 function dueAt(deadline: number): number {
   return Math.ceil(deadline / TICK) * TICK;
-}
-
-/** A small deterministic PRNG (mulberry32) so the "many timers" cases are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('worker/timing-wheel: construction', () => {
