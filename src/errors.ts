@@ -84,11 +84,17 @@ export class InvalidOptionError extends ReactorError {
   }
 }
 
-/** A decoder saw input that breaks the protocol (a malformed frame, invalid JSON, a bad request). */
+/**
+ * A decoder saw input that breaks the protocol (a malformed frame, invalid JSON, a bad request).
+ * `offset`, when known, is the position in the connection's byte stream where the bad input starts.
+ */
 export class DecoderError extends ReactorError {
-  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+  readonly offset: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; code?: string; offset?: number }) {
     super(options?.code ?? 'ERR_DECODER', message, options);
     this.name = 'DecoderError';
+    this.offset = options?.offset;
   }
 }
 

@@ -19,15 +19,7 @@
  * const server = await Server.listen({ host: '127.0.0.1', port: 7000, pipeline: EchoPipeline });
  * ```
  */
-export { ByteCursor, ByteToMessageDecoder } from './codec/byte-to-message-decoder.js';
-export {
-  type ByteOrder,
-  LengthFieldFrameDecoder,
-  type LengthFieldFrameDecoderOptions,
-  LengthFieldPrepender,
-  type LengthFieldPrependerOptions,
-} from './codec/length-field.js';
-export { type Encoded, MessageToByteEncoder } from './codec/message-to-byte-encoder.js';
+export * from './codec/index.js';
 export {
   ChannelClosedError,
   CorruptedFrameError,
