@@ -22,7 +22,7 @@
  * Errno discipline: every syscall result is compared with -EAGAIN/-EINTR as numbers; an
  * Error object is built only for failures a user must hear about.
  */
-import { DecoderError, ProtocolError, SyscallError, UnsupportedMessageError } from '../errors.js';
+import { ChannelClosedError, DecoderError, ProtocolError, SyscallError, UnsupportedMessageError } from '../errors.js';
 import type { Channel, Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import { createPipeline, type Pipeline, type PipelineSpec } from '../pipeline/pipeline.js';
@@ -45,7 +45,17 @@ import {
   writevBuffers,
 } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
-import { localAddress, peerAddress, setLingerReset, socketError } from '../syscalls/socket.js';
+import {
+  applySocketOptions,
+  type EffectiveSocketOptions,
+  localAddress,
+  peerAddress,
+  readSocketOptions,
+  type SocketOptions,
+  setLingerReset,
+  socketError,
+  validateSocketOptions,
+} from '../syscalls/socket.js';
 import { COALESCE_LIMIT, type EventLoop, type IoHandle, type ReadAgain } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
 import { ERROR, HANGUP, READ_CLOSED, READABLE, WRITABLE } from './poller.js';
@@ -72,8 +82,18 @@ const READ_SCHEDULED = 1 << 10;
  * from then on reads go on until read() returns 0 — also in reads resumed later.
  */
 const FIN_QUEUED = 1 << 11;
-/** Any of these stops reading. */
+/**
+ * Closing after our FIN: reading only to discard, until the peer's FIN or `lingerTimeout`
+ * (see `finishClose`).
+ */
+const LINGERING = 1 << 12;
+/** Any of these stops reading (except while lingering, which reads to discard). */
 const NO_READ = INPUT_SHUT | CLOSING | CLOSED | BACKPRESSURED | NO_AUTO_READ;
+
+/** Whether the state allows reading: normally, or to discard while lingering. */
+function readable(state: number): boolean {
+  return (state & NO_READ) === 0 || (state & (LINGERING | CLOSED)) === LINGERING;
+}
 
 let nextChannelId = 1;
 
@@ -246,6 +266,18 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     this.closeNow(reason);
   }
 
+  setSocketOptions(options: SocketOptions): void {
+    validateSocketOptions(options);
+    if (this.fdValue < 0) throw new ChannelClosedError('cannot set socket options: the connection is closed');
+    const r = applySocketOptions(this.fdValue, options);
+    if (r < 0) throw new SyscallError('setsockopt', -r);
+  }
+
+  getSocketOptions(): EffectiveSocketOptions {
+    if (this.fdValue < 0) throw new ChannelClosedError('cannot read socket options: the connection is closed');
+    return readSocketOptions(this.fdValue);
+  }
+
   /** Closes with RST instead of FIN (SO_LINGER 0): the peer sees ECONNRESET. */
   reset(): void {
     if (this.fdValue >= 0) setLingerReset(this.fdValue);
@@ -261,7 +293,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     // HANGUP/ERROR also go through read(): it returns the data still buffered, then 0 or the
     // error (ECONNRESET), which tells us why better than the event bits do.
     if ((events & (READ_CLOSED | HANGUP)) !== 0) this.state |= FIN_QUEUED;
-    if ((events & (READABLE | READ_CLOSED | HANGUP | ERROR)) !== 0 && (this.state & NO_READ) === 0) {
+    if ((events & (READABLE | READ_CLOSED | HANGUP | ERROR)) !== 0 && readable(this.state)) {
       this.readLoop();
     }
     if ((events & (HANGUP | ERROR)) !== 0 && (this.state & CLOSED) === 0) this.onHangup(events);
@@ -270,7 +302,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
 
   readAgain(): void {
     this.state &= ~READ_SCHEDULED;
-    if ((this.state & NO_READ) !== 0) return;
+    if (!readable(this.state)) return;
     this.state |= IN_EVENT;
     this.readLoop();
     this.endEvent();
@@ -286,6 +318,10 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   }
 
   private readLoop(): void {
+    if ((this.state & LINGERING) !== 0) {
+      this.discardLoop();
+      return;
+    }
     const loop = this.loop;
     const cap = this.opts.maxReadPerWakeup;
     const pipeline = this.pipelineRef as Pipeline;
@@ -559,7 +595,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     this.state &= ~WRITE_BLOCKED;
     if ((this.state & CLOSED) !== 0) return;
     if ((this.state & CLOSING) !== 0) {
-      this.closeNow(this.pendingCloseReason);
+      if ((this.state & LINGERING) === 0) this.finishClose();
       return;
     }
     if ((this.state & SHUTDOWN_PENDING) !== 0) this.doShutdownOutput();
@@ -569,7 +605,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   // ---- interest ----
 
   private readingMayResume(): void {
-    if ((this.state & NO_READ) !== 0) return;
+    if (!readable(this.state)) return;
     // Edge-triggered, the readiness we skipped while paused will not be reported again.
     if (this.loop.edge) this.scheduleRead();
     else this.interestChanged();
@@ -583,7 +619,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   private updateInterest(): void {
     if (this.loop.edge || (this.state & CLOSED) !== 0) return;
     let want = 0;
-    if ((this.state & NO_READ) === 0) want |= READABLE | READ_CLOSED;
+    if (readable(this.state)) want |= READABLE | READ_CLOSED;
     if ((this.state & WRITE_BLOCKED) !== 0 && this.pending > 0) want |= WRITABLE;
     if (want === this.interest) return;
     this.interest = want;
@@ -598,7 +634,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     this.state |= CLOSING;
     this.pendingCloseReason = reason;
     if (this.pending === 0) {
-      this.closeNow(reason);
+      this.finishClose();
       return;
     }
     if ((this.state & WRITE_BLOCKED) === 0) this.doWrite();
@@ -616,6 +652,60 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     }
     this.state |= SHUTDOWN_PENDING;
     if ((this.state & WRITE_BLOCKED) === 0) this.doWrite();
+  }
+
+  /**
+   * The queue of a closing connection is empty. If the peer may still be sending, closing now
+   * would make the kernel answer its unread bytes with RST — which can destroy our last answer
+   * in flight at the peer (RFC 9112 §9.6; nginx's lingering_close exists for this). So we send
+   * our FIN (shutdown SHUT_WR), read and discard until the peer's FIN, and close then — or after
+   * `lingerTimeout`, whichever comes first.
+   */
+  private finishClose(): void {
+    const reason = this.pendingCloseReason;
+    if ((this.state & INPUT_SHUT) !== 0 || this.opts.lingerTimeout === 0) {
+      this.closeNow(reason);
+      return;
+    }
+    const r = sysShutdown(this.fdValue, SHUT_WR);
+    if (r < 0) {
+      this.closeNow(reason);
+      return;
+    }
+    this.state |= LINGERING | OUTPUT_SHUT;
+    this.closeTimer?.cancel();
+    this.closeTimer = this.loop.timers.schedule(this.opts.lingerTimeout, () => this.closeNow(reason));
+    // Edge-triggered, what is already queued raised its edge long ago: go and read it.
+    if (this.loop.edge) this.scheduleRead();
+    else this.interestChanged();
+  }
+
+  /** Lingering: read and drop until the peer's FIN, an error, or the linger timer. */
+  private discardLoop(): void {
+    const loop = this.loop;
+    let total = 0;
+    for (;;) {
+      const n = sysRead(this.fdValue, loop.readBuffer, loop.readBuffer.length);
+      if (n > 0) {
+        this.bytesRead += n;
+        loop.stats.bytesIn += n;
+        total += n;
+        if (total >= this.opts.maxReadPerWakeup) {
+          if (loop.edge) this.scheduleRead();
+          return;
+        }
+        continue;
+      }
+      if (n === -EAGAIN) {
+        if (loop.edge) loop.rearm(this, READABLE);
+        return;
+      }
+      if (n === -EINTR) continue;
+      // EOF, or the peer reset after our FIN: either way the conversation is over, and the
+      // close keeps the reason it was asked for.
+      this.closeNow(this.pendingCloseReason);
+      return;
+    }
   }
 
   private doShutdownOutput(): void {
@@ -664,6 +754,13 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
 
   unhandledError(error: unknown): void {
     const loop = this.loop;
+    if (error instanceof DecoderError && this.opts.decoderErrors === 'continue') {
+      // The decoder already skipped the bad input (a too-long frame, an invalid JSON line) and
+      // goes on with the next message; nobody downstream wanted to hear of it.
+      loop.stats.decoderErrors++;
+      loop.logger.debug(`connection ${this.id}: ${error.message}; continuing`);
+      return;
+    }
     loop.stats.unhandledErrors++;
     const protocol = error instanceof DecoderError || error instanceof ProtocolError;
     if (!protocol) {

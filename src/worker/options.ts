@@ -24,6 +24,18 @@ export interface ConnectionOptions extends SocketOptions {
   readonly maxReadSize?: number;
   /** How long a graceful close waits for queued bytes to drain before it aborts, in ms. Default 30 000. */
   readonly closeTimeout?: number;
+  /**
+   * A `DecoderError` nobody handled (a too-long frame, an invalid JSON line): `'continue'` keeps
+   * the connection — the decoder has skipped the bad input — and counts it; `'close'` closes it as
+   * a protocol error. Default `'continue'`, as Netty's decoders do.
+   */
+  readonly decoderErrors?: 'continue' | 'close';
+  /**
+   * Lingering close: after a graceful close has flushed, send FIN and read (discarding) for up to
+   * this many ms until the peer's FIN, so that unread input does not turn our close into an RST
+   * that destroys the last answer. 0 closes at once. Default 5 000 (nginx's lingering_timeout).
+   */
+  readonly lingerTimeout?: number;
 }
 
 export interface LoopOptions {
@@ -48,6 +60,8 @@ export interface ResolvedConnectionOptions {
   readonly initialReadSize: number;
   readonly maxReadSize: number;
   readonly closeTimeout: number;
+  readonly decoderErrors: 'continue' | 'close';
+  readonly lingerTimeout: number;
   readonly socket: SocketOptions;
 }
 
@@ -102,6 +116,8 @@ export function resolveConnectionOptions(o: ConnectionOptions = {}): ResolvedCon
     initialReadSize,
     maxReadSize,
     closeTimeout: intOption('closeTimeout', o.closeTimeout ?? 30_000, 0),
+    decoderErrors: oneOf('decoderErrors', o.decoderErrors, ['continue', 'close'], 'continue'),
+    lingerTimeout: intOption('lingerTimeout', o.lingerTimeout ?? 5000, 0),
     socket: {
       noDelay: o.noDelay ?? true,
       ...(o.keepAlive !== undefined ? { keepAlive: o.keepAlive } : {}),
