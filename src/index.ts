@@ -33,6 +33,7 @@ export {
   UnsupportedMessageError,
   UnsupportedPlatformError,
 } from './errors.js';
+export * from './handlers/index.js';
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export type { Channel, Transport } from './pipeline/channel.js';
 export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
@@ -47,7 +48,7 @@ export {
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
 export { type CloseOptions, Server, type ServerHandle, type ServerOptions } from './server.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
-export type { SocketOptions } from './syscalls/socket.js';
+export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';

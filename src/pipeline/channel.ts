@@ -2,6 +2,7 @@
  * What a handler sees of its connection, and what the pipeline's ends need from it.
  */
 import type { SocketAddress } from '../syscalls/sockaddr.js';
+import type { EffectiveSocketOptions, SocketOptions } from '../syscalls/socket.js';
 import type { Timers } from '../worker/timing-wheel.js';
 import type { CloseReason } from './handler.js';
 import type { Pipeline } from './pipeline.js';
@@ -48,6 +49,13 @@ export interface Channel {
   shutdownOutput(): void;
   /** Close now; queued bytes are dropped. */
   abort(reason?: CloseReason): void;
+  /**
+   * Changes TCP options of this connection now (`noDelay`, `keepAlive`, `userTimeout`, buffer
+   * sizes). Invalid values throw `InvalidOptionError`; a failing setsockopt throws `SyscallError`.
+   */
+  setSocketOptions(options: SocketOptions): void;
+  /** The options as the kernel reports them (getsockopt on the socket). */
+  getSocketOptions(): EffectiveSocketOptions;
 }
 
 /**

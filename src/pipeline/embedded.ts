@@ -8,6 +8,7 @@
  * advanced by `advanceTime(ms)`, which runs the timers that became due.
  */
 import type { SocketAddress } from '../syscalls/sockaddr.js';
+import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
 import { TimingWheel } from '../worker/timing-wheel.js';
 import type { Channel, Transport } from './channel.js';
 import type { ChannelHandler, CloseReason } from './handler.js';
@@ -53,6 +54,13 @@ export class EmbeddedChannel implements Channel, Transport {
   private writable = true;
   private readonly highWaterMark: number;
   private readonly allowHalfOpen: boolean;
+  private socketOptions: EffectiveSocketOptions = {
+    noDelay: true,
+    keepAlive: false,
+    userTimeout: 0,
+    sendBufferSize: 0,
+    receiveBufferSize: 0,
+  };
 
   /**
    * @param spec a `Pipeline` (instance, subclass or factory), or the handlers to put in a plain one
@@ -177,6 +185,23 @@ export class EmbeddedChannel implements Channel, Transport {
   }
   abort(reason: CloseReason = 'aborted'): void {
     this.doClose(reason);
+  }
+
+  /** Records the options (validated as a real connection would); `getSocketOptions` reports them. */
+  setSocketOptions(options: SocketOptions): void {
+    validateSocketOptions(options);
+    const o = this.socketOptions;
+    this.socketOptions = {
+      noDelay: options.noDelay ?? o.noDelay,
+      keepAlive: options.keepAlive === undefined ? o.keepAlive : options.keepAlive,
+      userTimeout: options.userTimeout ?? o.userTimeout,
+      sendBufferSize: options.sendBufferSize ?? o.sendBufferSize,
+      receiveBufferSize: options.receiveBufferSize ?? o.receiveBufferSize,
+    };
+  }
+
+  getSocketOptions(): EffectiveSocketOptions {
+    return this.socketOptions;
   }
 
   // ---- Transport ----

@@ -169,10 +169,13 @@ export function validateSocketOptions(o: SocketOptions, prefix = ''): void {
  */
 export function applySocketOptions(fd: number, o: SocketOptions): number {
   let r = 0;
-  if (o.noDelay !== false) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  if (o.noDelay !== undefined) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, o.noDelay ? 1 : 0);
   if (r < 0) return r;
   const ka = o.keepAlive;
-  if (ka) {
+  if (ka === false) {
+    r = sys.setsockoptInt(fd, SOL_SOCKET, SO_KEEPALIVE, 0);
+    if (r < 0) return r;
+  } else if (ka !== undefined) {
     r = sys.setsockoptInt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
     if (r === 0) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_KEEPIDLE, ka.idle);
     if (r === 0) r = sys.setsockoptInt(fd, IPPROTO_TCP, TCP_KEEPINTVL, ka.interval);
@@ -185,6 +188,38 @@ export function applySocketOptions(fd: number, o: SocketOptions): number {
     r = sys.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, o.receiveBufferSize);
   }
   return r;
+}
+
+/** Socket options as the kernel reports them (getsockopt). */
+export interface EffectiveSocketOptions {
+  readonly noDelay: boolean;
+  /** `false` when SO_KEEPALIVE is off; the probe timings otherwise (seconds). */
+  readonly keepAlive: false | { readonly idle: number; readonly interval: number; readonly count: number };
+  /** TCP_USER_TIMEOUT in ms; 0 means the kernel's default (retransmission limits). */
+  readonly userTimeout: number;
+  /** SO_SNDBUF as the kernel reports it (twice what was asked, socket(7)). */
+  readonly sendBufferSize: number;
+  readonly receiveBufferSize: number;
+}
+
+/** Reads the options of a connected socket back from the kernel. Throws SyscallError if it cannot. */
+export function readSocketOptions(fd: number): EffectiveSocketOptions {
+  const get = (what: string, level: number, name: number) =>
+    check(`getsockopt(${what})`, sys.getsockoptInt(fd, level, name));
+  const keepAlive = get('SO_KEEPALIVE', SOL_SOCKET, SO_KEEPALIVE) !== 0;
+  return {
+    noDelay: get('TCP_NODELAY', IPPROTO_TCP, TCP_NODELAY) !== 0,
+    keepAlive: keepAlive
+      ? {
+          idle: get('TCP_KEEPIDLE', IPPROTO_TCP, TCP_KEEPIDLE),
+          interval: get('TCP_KEEPINTVL', IPPROTO_TCP, TCP_KEEPINTVL),
+          count: get('TCP_KEEPCNT', IPPROTO_TCP, TCP_KEEPCNT),
+        }
+      : false,
+    userTimeout: get('TCP_USER_TIMEOUT', IPPROTO_TCP, TCP_USER_TIMEOUT),
+    sendBufferSize: get('SO_SNDBUF', SOL_SOCKET, SO_SNDBUF),
+    receiveBufferSize: get('SO_RCVBUF', SOL_SOCKET, SO_RCVBUF),
+  };
 }
 
 const lingerZero = Buffer.alloc(LAYOUT.lingerSize);

@@ -59,6 +59,8 @@ export interface LoopStats {
   unhandledMessages: number;
   /** Errors that reached the tail of a pipeline unhandled (each closed its connection). */
   unhandledErrors: number;
+  /** Decoder errors that reached the tail with `decoderErrors: 'continue'` (connection kept). */
+  decoderErrors: number;
 }
 
 export function newStats(): LoopStats {
@@ -79,6 +81,7 @@ export function newStats(): LoopStats {
     droppedWrites: 0,
     unhandledMessages: 0,
     unhandledErrors: 0,
+    decoderErrors: 0,
   };
 }
 

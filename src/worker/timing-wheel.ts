@@ -24,6 +24,8 @@ export interface Timers {
 export interface Timeout {
   /** Stops the timer; harmless when it already fired or was cancelled. */
   cancel(): void;
+  /** Arms it again, `delayMs` from now, with the same callback (pending, fired or cancelled alike). */
+  reschedule(delayMs: number): void;
   /** Whether it is still waiting to fire. */
   readonly pending: boolean;
 }
@@ -48,6 +50,10 @@ class WheelTimeout implements Timeout {
   cancel(): void {
     // The callback stays: `reschedule` may bring the timer back without giving it again.
     if (this.slot >= 0) this.wheel.unlink(this);
+  }
+
+  reschedule(delayMs: number): void {
+    this.wheel.reschedule(this, delayMs);
   }
 }
 

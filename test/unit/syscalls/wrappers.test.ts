@@ -236,13 +236,14 @@ describe('syscalls/libc: a real TCP socket (no connections)', () => {
   it('applySocketOptions sets every option it is given', () => {
     const fd = newTcpSocket();
     const r = applySocketOptions(fd, {
+      noDelay: true,
       keepAlive: { idle: 60, interval: 10, count: 5 },
       userTimeout: 5000,
       sendBufferSize: 32768,
       receiveBufferSize: 16384,
     });
     expect(r).to.equal(0);
-    expect(sys.getsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY)).to.equal(1); // noDelay defaults to on
+    expect(sys.getsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY)).to.equal(1);
     expect(sys.getsockoptInt(fd, SOL_SOCKET, SO_KEEPALIVE)).to.equal(1);
     expect(sys.getsockoptInt(fd, IPPROTO_TCP, TCP_KEEPIDLE)).to.equal(60);
     expect(sys.getsockoptInt(fd, IPPROTO_TCP, TCP_KEEPINTVL)).to.equal(10);
@@ -260,7 +261,15 @@ describe('syscalls/libc: a real TCP socket (no connections)', () => {
   });
 
   it('applySocketOptions returns -errno instead of throwing', () => {
-    expect(applySocketOptions(-1, {})).to.equal(-EBADF);
+    expect(applySocketOptions(-1, { noDelay: true })).to.equal(-EBADF);
+  });
+
+  it('applySocketOptions touches nothing it is not given (no syscall: even a bad fd passes)', () => {
+    expect(applySocketOptions(-1, {})).to.equal(0);
+    const fd = newTcpSocket();
+    expect(applySocketOptions(fd, { userTimeout: 100 })).to.equal(0);
+    expect(sys.getsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY)).to.equal(0);
+    expect(sys.getsockoptInt(fd, SOL_SOCKET, SO_KEEPALIVE)).to.equal(0);
   });
 
   it('setLingerReset turns SO_LINGER on', () => {

@@ -39,6 +39,8 @@ describe('worker/options: resolveConnectionOptions', () => {
       initialReadSize: 2048,
       maxReadSize: 65536,
       closeTimeout: 30000,
+      decoderErrors: 'continue',
+      lingerTimeout: 5000,
       socket: { noDelay: true },
     });
     expect(resolveConnectionOptions({})).to.deep.equal(resolveConnectionOptions());
@@ -58,6 +60,8 @@ describe('worker/options: resolveConnectionOptions', () => {
       initialReadSize: 100,
       maxReadSize: 200,
       closeTimeout: 0,
+      decoderErrors: 'close',
+      lingerTimeout: 0,
       noDelay: false,
       keepAlive: { idle: 30, interval: 5, count: 3 },
       userTimeout: 1000,
@@ -73,6 +77,8 @@ describe('worker/options: resolveConnectionOptions', () => {
       initialReadSize: 100,
       maxReadSize: 200,
       closeTimeout: 0,
+      decoderErrors: 'close',
+      lingerTimeout: 0,
       socket: {
         noDelay: false,
         keepAlive: { idle: 30, interval: 5, count: 3 },

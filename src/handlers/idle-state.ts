@@ -1,0 +1,233 @@
+/**
+ * Idle detection, as Netty's IdleStateHandler: fires an `IdleStateEvent` through `onUserEvent`
+ * when a connection has not read, not written, or neither, for a while.
+ *
+ * Driven by the loop's timing wheel: one wheel timer per enabled kind, re-armed in place
+ * (`Timeout.reschedule`, no allocation). Reads do not touch the timers — a read burst only
+ * records a timestamp (one clock read per burst, at `onReadComplete`) — and the timer, when it
+ * fires, compares and re-arms itself for the remaining time. So a busy connection costs nothing
+ * per message, and an idle one one wheel slot per period. The clock is the channel's
+ * (`channel.timers`): in an `EmbeddedChannel`, tests advance it instead of sleeping.
+ */
+import { InvalidOptionError } from '../errors.js';
+import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
+import type { HandlerContext } from '../pipeline/pipeline.js';
+import type { Timeout, Timers } from '../worker/timing-wheel.js';
+
+export type IdleState = 'reader-idle' | 'writer-idle' | 'all-idle';
+
+/**
+ * Fired through `onUserEvent`. `first` is true for the first event of an idle period and false
+ * for the ones that follow while the connection stays idle. The six possible events are shared
+ * constants: compare with `===` or read the fields.
+ */
+export class IdleStateEvent {
+  static readonly FIRST_READER_IDLE = new IdleStateEvent('reader-idle', true);
+  static readonly READER_IDLE = new IdleStateEvent('reader-idle', false);
+  static readonly FIRST_WRITER_IDLE = new IdleStateEvent('writer-idle', true);
+  static readonly WRITER_IDLE = new IdleStateEvent('writer-idle', false);
+  static readonly FIRST_ALL_IDLE = new IdleStateEvent('all-idle', true);
+  static readonly ALL_IDLE = new IdleStateEvent('all-idle', false);
+
+  private constructor(
+    readonly state: IdleState,
+    readonly first: boolean,
+  ) {}
+
+  static of(state: IdleState, first: boolean): IdleStateEvent {
+    switch (state) {
+      case 'reader-idle':
+        return first ? IdleStateEvent.FIRST_READER_IDLE : IdleStateEvent.READER_IDLE;
+      case 'writer-idle':
+        return first ? IdleStateEvent.FIRST_WRITER_IDLE : IdleStateEvent.WRITER_IDLE;
+      default:
+        return first ? IdleStateEvent.FIRST_ALL_IDLE : IdleStateEvent.ALL_IDLE;
+    }
+  }
+}
+
+export interface IdleStateOptions {
+  /** No read for this many ms fires `reader-idle`. 0 or absent: off. */
+  readonly readerIdle?: number;
+  /** No write for this many ms fires `writer-idle`. 0 or absent: off. */
+  readonly writerIdle?: number;
+  /** Neither for this many ms fires `all-idle`. 0 or absent: off. */
+  readonly allIdle?: number;
+  /**
+   * Count progress of the outbound queue as write activity (Netty's `observeOutput`): a slow
+   * peer still draining a large answer is then not "writer idle". Default false.
+   */
+  readonly observeOutput?: boolean;
+}
+
+function idleOption(name: string, v: number | undefined): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new InvalidOptionError(name, `must be a non-negative number of milliseconds, got ${String(v)}`);
+  }
+  return v;
+}
+
+export class IdleStateHandler extends ChannelDuplexHandler {
+  readonly readerIdle: number;
+  readonly writerIdle: number;
+  readonly allIdle: number;
+  private readonly observeOutput: boolean;
+  private ctx: HandlerContext | undefined;
+  private timers: Timers | undefined;
+  private readerTimer: Timeout | undefined;
+  private writerTimer: Timeout | undefined;
+  private allTimer: Timeout | undefined;
+  private lastRead = 0;
+  private lastWrite = 0;
+  private reading = false;
+  private firstReader = true;
+  private firstWriter = true;
+  private firstAll = true;
+  private lastBytesWritten = 0;
+  private lastPending = 0;
+  private destroyed = false;
+
+  constructor(options: IdleStateOptions) {
+    super();
+    this.readerIdle = idleOption('readerIdle', options.readerIdle);
+    this.writerIdle = idleOption('writerIdle', options.writerIdle);
+    this.allIdle = idleOption('allIdle', options.allIdle);
+    this.observeOutput = options.observeOutput ?? false;
+  }
+
+  handlerAdded(ctx: HandlerContext): void {
+    if (ctx.channel.isActive) this.initialize(ctx);
+  }
+
+  handlerRemoved(): void {
+    this.destroy();
+  }
+
+  override onActive(ctx: HandlerContext): void {
+    this.initialize(ctx);
+    ctx.fireActive();
+  }
+
+  override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+    this.destroy();
+    ctx.fireInactive(reason);
+  }
+
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    this.markRead();
+    ctx.fireRead(msg);
+  }
+
+  /** Records read activity (for subclasses that consume a message instead of passing it on). */
+  protected markRead(): void {
+    this.reading = true;
+    this.firstReader = this.firstAll = true;
+  }
+
+  override onReadComplete(ctx: HandlerContext): void {
+    if (this.reading && this.timers !== undefined) {
+      this.lastRead = this.timers.now();
+      this.reading = false;
+    }
+    ctx.fireReadComplete();
+  }
+
+  override write(ctx: HandlerContext, msg: unknown): void {
+    if (this.timers !== undefined) this.lastWrite = this.timers.now();
+    this.firstWriter = this.firstAll = true;
+    ctx.write(msg);
+  }
+
+  /** Called with each event; the default passes it on (`onUserEvent` of the next handler). */
+  protected channelIdle(ctx: HandlerContext, event: IdleStateEvent): void {
+    ctx.fireUserEvent(event);
+  }
+
+  private initialize(ctx: HandlerContext): void {
+    // Called from handlerAdded and from onActive: the first one wins.
+    if (this.timers !== undefined || this.destroyed) return;
+    this.ctx = ctx;
+    const timers = ctx.channel.timers;
+    this.timers = timers;
+    const now = timers.now();
+    this.lastRead = this.lastWrite = now;
+    this.lastBytesWritten = ctx.channel.bytesWritten;
+    this.lastPending = ctx.channel.pendingWriteBytes;
+    if (this.readerIdle > 0) this.readerTimer = timers.schedule(this.readerIdle, this.onReaderTimer);
+    if (this.writerIdle > 0) this.writerTimer = timers.schedule(this.writerIdle, this.onWriterTimer);
+    if (this.allIdle > 0) this.allTimer = timers.schedule(this.allIdle, this.onAllTimer);
+  }
+
+  private destroy(): void {
+    this.destroyed = true;
+    this.readerTimer?.cancel();
+    this.writerTimer?.cancel();
+    this.allTimer?.cancel();
+    this.readerTimer = this.writerTimer = this.allTimer = undefined;
+  }
+
+  /**
+   * Netty's `hasOutputChanged`: whether the outbound queue moved since the last check (bytes
+   * left for the kernel, or its length changed). Only with `observeOutput`.
+   */
+  private outputChanged(first: boolean): boolean {
+    if (!this.observeOutput) return false;
+    const ch = (this.ctx as HandlerContext).channel;
+    const written = ch.bytesWritten;
+    const pending = ch.pendingWriteBytes;
+    if (written !== this.lastBytesWritten || pending !== this.lastPending) {
+      this.lastBytesWritten = written;
+      this.lastPending = pending;
+      // Progress since the last event: this period counts as active, unless it is the first.
+      if (!first) return true;
+    }
+    return false;
+  }
+
+  private readonly onReaderTimer = (): void => {
+    const timers = this.timers as Timers;
+    const timer = this.readerTimer as Timeout;
+    let next = this.readerIdle;
+    if (!this.reading) next -= timers.now() - this.lastRead;
+    if (next > 0) {
+      timer.reschedule(next);
+      return;
+    }
+    timer.reschedule(this.readerIdle);
+    const first = this.firstReader;
+    this.firstReader = false;
+    this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('reader-idle', first));
+  };
+
+  private readonly onWriterTimer = (): void => {
+    const timers = this.timers as Timers;
+    const timer = this.writerTimer as Timeout;
+    const next = this.writerIdle - (timers.now() - this.lastWrite);
+    if (next > 0) {
+      timer.reschedule(next);
+      return;
+    }
+    timer.reschedule(this.writerIdle);
+    const first = this.firstWriter;
+    this.firstWriter = false;
+    if (this.outputChanged(first)) return;
+    this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('writer-idle', first));
+  };
+
+  private readonly onAllTimer = (): void => {
+    const timers = this.timers as Timers;
+    const timer = this.allTimer as Timeout;
+    let next = this.allIdle;
+    if (!this.reading) next -= timers.now() - Math.max(this.lastRead, this.lastWrite);
+    if (next > 0) {
+      timer.reschedule(next);
+      return;
+    }
+    timer.reschedule(this.allIdle);
+    const first = this.firstAll;
+    this.firstAll = false;
+    if (this.outputChanged(first)) return;
+    this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('all-idle', first));
+  };
+}
