@@ -209,7 +209,6 @@ describe('liveness on real connections', function () {
     });
 
     it('ss -tno shows the kernel keepalive timer on the accepted socket', async function () {
-      let ss: string;
       try {
         execFileSync('ss', ['-V'], { stdio: 'ignore' });
       } catch {
@@ -219,7 +218,7 @@ describe('liveness on real connections', function () {
       const s = await client(port);
       await waitFor(() => seen.length === 1, 'the connection');
       const local = (s.address() as net.AddressInfo).port;
-      ss = execFileSync('ss', [
+      const ss = execFileSync('ss', [
         '-tno',
         'state',
         'established',
