@@ -106,8 +106,11 @@ export class TooLongFrameError extends DecoderError {
   readonly length: number;
   readonly maxLength: number;
 
-  constructor(length: number, maxLength: number, detail = 'frame') {
-    super(`${detail} length ${length} exceeds the maximum of ${maxLength}`, { code: 'ERR_TOO_LONG_FRAME' });
+  constructor(length: number, maxLength: number, detail = 'frame', offset?: number) {
+    super(
+      `${detail} length ${length} exceeds the maximum of ${maxLength}${offset === undefined ? '' : ` (at byte ${offset} of the stream)`}`,
+      offset === undefined ? { code: 'ERR_TOO_LONG_FRAME' } : { code: 'ERR_TOO_LONG_FRAME', offset },
+    );
     this.name = 'TooLongFrameError';
     this.length = length;
     this.maxLength = maxLength;

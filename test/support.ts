@@ -1,6 +1,12 @@
 /**
  * Helpers shared by unit and integration tests.
  */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EmbeddedChannel } from '../src/pipeline/embedded.js';
+
+/** test/fixtures/ in the source tree (this file runs from dist/test/). */
+export const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/fixtures');
 
 /** mulberry32: small, fast, seedable; the same seed gives the same sequence on every run. */
 export function prng(seed: number): () => number {
@@ -22,4 +28,42 @@ export function thrownBy(fn: () => unknown): unknown {
     return err;
   }
   throw new Error('expected the call to throw');
+}
+
+/** Cuts `bytes` at random points (seeded): chunks of 1 to a random maximum of bytes. */
+export function randomSplit(bytes: Buffer, seed: number): Buffer[] {
+  const rnd = prng(seed);
+  const maxChunk = 1 + Math.floor(rnd() * Math.max(1, bytes.length / 2));
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const n = Math.min(bytes.length - at, 1 + Math.floor(rnd() * maxChunk));
+    out.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+/** One Buffer per byte. */
+export function byteByByte(bytes: Buffer): Buffer[] {
+  return [...bytes].map((b) => Buffer.from([b]));
+}
+
+/**
+ * Writes each chunk into `ch` and then closes it; returns the entries `log` gained during each
+ * write and during the close (a handler in `ch` appends to `log`).
+ */
+export function feedWrites(
+  ch: EmbeddedChannel,
+  log: readonly string[],
+  writes: readonly Buffer[],
+): { perWrite: string[][]; atClose: string[] } {
+  const perWrite: string[][] = [];
+  for (const w of writes) {
+    const before = log.length;
+    ch.writeInbound(w);
+    perWrite.push(log.slice(before));
+  }
+  const before = log.length;
+  ch.finish();
+  return { perWrite, atClose: log.slice(before) };
 }

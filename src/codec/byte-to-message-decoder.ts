@@ -24,7 +24,11 @@ const RETAIN_LIMIT = 64 * 1024;
  */
 const CLAIM_THRESHOLD = 16 * 1024;
 
-/** A window on the bytes a decoder may read: `buf[start, end)`. Decoders advance `start`. */
+/**
+ * A window on the bytes a decoder may read: `buf[start, end)`. Decoders advance `start`.
+ * `buf` always ends at `end` (`buf.length === end`), so `buf.indexOf(…)` never searches past the
+ * readable bytes into a cumulation's unused capacity.
+ */
 export class ByteCursor {
   /** The bytes (do not keep a reference: they may be the loop's shared read buffer). */
   buf: Buffer = EMPTY;
@@ -92,8 +96,7 @@ export class ByteCursor {
 
   /** Index of `byte` in `[start + fromOffset, end)`, or -1. */
   indexOf(byte: number, fromOffset = 0): number {
-    const i = this.buf.indexOf(byte, this.start + fromOffset);
-    return i >= 0 && i < this.end ? i : -1;
+    return this.buf.indexOf(byte, this.start + fromOffset);
   }
 }
 
@@ -135,7 +138,8 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     const cursor = this.cursor;
     if (this.cumEnd > this.cumStart) {
       this.append(msg);
-      cursor.buf = this.cum as Buffer;
+      // Cut at the end of the data: the capacity behind it is stale bytes nobody may search.
+      cursor.buf = (this.cum as Buffer).subarray(0, this.cumEnd);
       cursor.start = this.cumStart;
       cursor.end = this.cumEnd;
       cursor.owned = true;
@@ -177,7 +181,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
   private decodeLeftover(ctx: HandlerContext): void {
     if (this.decoding || this.cumEnd === this.cumStart) return;
     const cursor = this.cursor;
-    cursor.buf = this.cum as Buffer;
+    cursor.buf = (this.cum as Buffer).subarray(0, this.cumEnd);
     cursor.start = this.cumStart;
     cursor.end = this.cumEnd;
     cursor.owned = true;

@@ -3,6 +3,12 @@
  */
 export { ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 export {
+  JsonLinesDecoder,
+  type JsonLinesDecoderOptions,
+  JsonLinesEncoder,
+  type JsonLinesEncoderOptions,
+} from './json-lines.js';
+export {
   type ByteOrder,
   LengthFieldFrameDecoder,
   type LengthFieldFrameDecoderOptions,
@@ -10,4 +16,13 @@ export {
   type LengthFieldPrependerOptions,
   readLength,
 } from './length-field.js';
+export {
+  DelimiterFrameDecoder,
+  type DelimiterFrameDecoderOptions,
+  LineEncoder,
+  type LineEncoderOptions,
+  LineFrameDecoder,
+  type LineFrameDecoderOptions,
+} from './line.js';
 export { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';
+export { type StringCodecOptions, StringDecoder, StringEncoder } from './string.js';
