@@ -1,35 +1,34 @@
 /**
- * The echo server: frames are a 2-byte big-endian length and that many bytes of payload; each
- * frame goes back framed the same way.
+ * The echo server: every frame goes back as it came.
  *
- *   node dist/examples/echo-server.js --host 127.0.0.1 --port 0 --workers 0 --poller epoll --trigger level
+ *   node dist/examples/echo-server.js --host 127.0.0.1 --port 0 --workers 0 \
+ *        --poller epoll|poll --trigger level|edge --framing length|line|json \
+ *        [--reader-idle SECONDS] [--keepalive-idle SECONDS --keepalive-interval SECONDS --keepalive-count N] \
+ *        [--user-timeout MS] [--decoder-errors continue|close] [--log-closes]
+ *
+ * Framings: `length` — a 2-byte big-endian length and that many bytes; `line` — lines ending in
+ * \n or \r\n (up to 64 KiB); `json` — one JSON value per line, re-encoded on the way back.
+ * `--reader-idle 1` closes a connection that sends nothing for a second (reason idle-timeout);
+ * `--keepalive-idle 30` arms the kernel's keepalive timer on every accepted socket (`ss -tno`).
  *
  * Prints `listening on HOST:PORT` once it accepts connections; stops cleanly on SIGTERM/SIGINT.
  */
 import { parseArgs } from 'node:util';
 import {
+  type ChannelHandler,
   ChannelInboundHandler,
+  type CloseReason,
   type HandlerContext,
+  HeartbeatHandler,
+  JsonLinesDecoder,
+  JsonLinesEncoder,
   LengthFieldFrameDecoder,
+  LineFrameDecoder,
   Pipeline,
   type PollerKind,
   Server,
+  type ServerOptions,
 } from '../src/index.js';
-
-/** Writes every frame back; the connection flushes when the read completes. */
-class EchoHandler extends ChannelInboundHandler<Buffer> {
-  override onRead(ctx: HandlerContext, frame: Buffer): void {
-    ctx.write(frame);
-  }
-}
-
-class EchoPipeline extends Pipeline {
-  override initChannel(): void {
-    // Keep the header on the frame (no strip): the echo is the frame as it came.
-    this.addLast('frames', new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 2 + 0xffff }));
-    this.addLast('echo', new EchoHandler());
-  }
-}
 
 const { values } = parseArgs({
   options: {
@@ -38,17 +37,79 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '0' },
     poller: { type: 'string', default: 'epoll' },
     trigger: { type: 'string', default: 'level' },
+    framing: { type: 'string', default: 'length' },
+    'reader-idle': { type: 'string' },
+    'keepalive-idle': { type: 'string' },
+    'keepalive-interval': { type: 'string', default: '5' },
+    'keepalive-count': { type: 'string', default: '4' },
+    'user-timeout': { type: 'string' },
+    'decoder-errors': { type: 'string', default: 'continue' },
+    'log-closes': { type: 'boolean', default: false },
   },
 });
 
-const server = await Server.listen({
+/** Writes every message back; the connection flushes when the read completes. */
+class EchoHandler extends ChannelInboundHandler {
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    ctx.write(msg);
+  }
+}
+
+/** Prints why each connection closed (for --log-closes). */
+class CloseLogger extends ChannelInboundHandler {
+  override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+    console.error(`connection ${ctx.channel.id} closed: ${reason}`);
+    ctx.fireInactive(reason);
+  }
+}
+
+function framing(kind: string | undefined): ChannelHandler[] {
+  switch (kind) {
+    case 'length':
+      // Keep the header on the frame (no strip): the echo is the frame as it came.
+      return [new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 2 + 0xffff })];
+    case 'line':
+      return [new LineFrameDecoder({ maxLength: 64 * 1024, stripDelimiter: false })];
+    case 'json':
+      return [new JsonLinesDecoder(), new JsonLinesEncoder()];
+    default:
+      throw new Error(`--framing must be length, line or json, got ${kind}`);
+  }
+}
+
+const readerIdle = values['reader-idle'] === undefined ? undefined : Number(values['reader-idle']) * 1000;
+
+class EchoPipeline extends Pipeline {
+  override initChannel(): void {
+    for (const h of framing(values.framing)) this.addLast(h);
+    if (readerIdle !== undefined) this.addLast('idle', new HeartbeatHandler({ timeout: readerIdle }));
+    if (values['log-closes']) this.addLast('log', new CloseLogger());
+    this.addLast('echo', new EchoHandler());
+  }
+}
+
+const options: ServerOptions = {
   host: values.host,
   port: Number(values.port),
   workers: Number(values.workers),
   poller: values.poller as PollerKind,
   trigger: values.trigger as 'level' | 'edge',
+  decoderErrors: values['decoder-errors'] as 'continue' | 'close',
   pipeline: EchoPipeline,
-});
+  ...(values['keepalive-idle'] !== undefined
+    ? {
+        keepAlive: {
+          idle: Number(values['keepalive-idle']),
+          interval: Number(values['keepalive-interval']),
+          count: Number(values['keepalive-count']),
+        },
+      }
+    : {}),
+  ...(values['user-timeout'] !== undefined ? { userTimeout: Number(values['user-timeout']) } : {}),
+};
+// Validate the framing before binding, so that a typo fails fast.
+framing(values.framing);
+const server = await Server.listen(options);
 
 const { address, family, port } = server.address();
 console.log(`listening on ${family === 'IPv6' ? `[${address}]` : address}:${port}`);

@@ -1,0 +1,159 @@
+/**
+ * The examples as users run them, each in its own process: the echo server's framings and
+ * liveness flags, and the chat server.
+ */
+
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import type net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { connect, destroyAll, ECHO_EXAMPLE, ended, readBytes, startListening, waitFor } from './helpers.js';
+
+const CHAT_EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'chat-server.js');
+
+/** A line-oriented test client. */
+interface LineClient {
+  readonly socket: net.Socket;
+  readonly lines: string[];
+  /** Answer `:ping` with `:pong`. */
+  pong: boolean;
+}
+
+async function lineClient(port: number): Promise<LineClient> {
+  const socket = await connect(port);
+  const c: LineClient = { socket, lines: [], pong: false };
+  let buf = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      c.lines.push(line);
+      if (line === ':ping' && c.pong) socket.write(':pong\n');
+    }
+  });
+  socket.on('error', () => {});
+  return c;
+}
+
+describe('examples', function () {
+  this.timeout(30_000);
+  let child: ChildProcess | undefined;
+  let stderr: () => string = () => '';
+  const sockets: net.Socket[] = [];
+
+  async function run(script: string, args: string[]): Promise<number> {
+    const started = await startListening([script, '--host', '127.0.0.1', '--port', '0', ...args]);
+    child = started.child;
+    stderr = started.stderr;
+    return started.port;
+  }
+
+  afterEach(async () => {
+    await destroyAll(sockets.splice(0));
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+    child = undefined;
+  });
+
+  describe('echo-server.js', () => {
+    it('--framing line echoes lines with their delimiters', async () => {
+      const port = await run(ECHO_EXAMPLE, ['--framing', 'line']);
+      const s = await connect(port);
+      sockets.push(s);
+      const text = 'first\r\nsecond\nthird';
+      const echoed = readBytes(s, 'first\r\nsecond\n'.length);
+      s.write(text);
+      expect((await echoed).toString()).to.equal('first\r\nsecond\n');
+    });
+
+    it('--framing json echoes values re-encoded, and goes on after an invalid line', async () => {
+      const port = await run(ECHO_EXAMPLE, ['--framing', 'json']);
+      const s = await connect(port);
+      sockets.push(s);
+      const expected = '{"uid":1,"text":"hi"}\n[1,2,3]\n';
+      const echoed = readBytes(s, expected.length);
+      s.write('{ "uid": 1, "text": "hi" }\n{not json}\n[1, 2, 3]\n');
+      expect((await echoed).toString()).to.equal(expected);
+    });
+
+    it('--reader-idle 1 closes a silent connection after about a second, reason idle-timeout', async () => {
+      const port = await run(ECHO_EXAMPLE, ['--reader-idle', '1', '--log-closes']);
+      const t0 = Date.now();
+      const s = await connect(port);
+      sockets.push(s);
+      await ended(s);
+      expect(Date.now() - t0).to.be.within(900, 3000);
+      await waitFor(() => /closed: idle-timeout/.test(stderr()), 'the close to be logged');
+    });
+
+    it('--keepalive-idle 30 arms the kernel keepalive timer on accepted sockets (ss -tno)', async function () {
+      try {
+        execFileSync('ss', ['-V'], { stdio: 'ignore' });
+      } catch {
+        this.skip(); // no iproute2; test/integration/liveness.test.ts reads the options back instead
+      }
+      const port = await run(ECHO_EXAMPLE, ['--keepalive-idle', '30']);
+      const s = await connect(port);
+      sockets.push(s);
+      const local = (s.address() as net.AddressInfo).port;
+      await waitFor(() => {
+        const out = execFileSync('ss', ['-tno', 'state', 'established', `( sport = :${port} and dport = :${local} )`]);
+        return /timer:\(keepalive,/.test(out.toString());
+      }, 'the keepalive timer');
+    });
+
+    it('rejects a bad framing before listening', async () => {
+      let failure: unknown;
+      try {
+        await run(ECHO_EXAMPLE, ['--framing', 'xml']);
+      } catch (err) {
+        failure = err;
+      }
+      expect(String(failure)).to.contain('--framing must be length, line or json');
+    });
+  });
+
+  describe('chat-server.js', () => {
+    it('broadcasts lines to the others, renames, lists, and drops clients that miss pings', async () => {
+      const port = await run(CHAT_EXAMPLE, ['--ping-interval', '0.3', '--missed', '1']);
+      const alice = await lineClient(port);
+      const bob = await lineClient(port);
+      const mute = await lineClient(port);
+      sockets.push(alice.socket, bob.socket, mute.socket);
+      alice.pong = bob.pong = true;
+      await waitFor(() => mute.lines.length >= 1, 'welcome');
+
+      alice.socket.write('/nick alice\nhello everyone\n');
+      await waitFor(() => bob.lines.includes('alice: hello everyone'), 'the broadcast');
+      expect(mute.lines).to.include('alice: hello everyone');
+      expect(alice.lines, 'the sender does not get its own line').not.to.include('alice: hello everyone');
+      expect(
+        bob.lines.some((l) => /^\* guest\d+ is now alice$/.test(l)),
+        'the rename is announced',
+      ).to.equal(true);
+
+      // The mute client never answers: one ping, then it is dropped and the others are told.
+      await ended(mute.socket);
+      expect(mute.lines).to.include(':ping');
+      await waitFor(() => bob.lines.some((l) => /left \(heartbeat\)$/.test(l)), 'the heartbeat announcement');
+
+      // Those who answer stay, through several pings.
+      await new Promise((r) => setTimeout(r, 1000));
+      bob.socket.write('/who\n');
+      await waitFor(() => bob.lines.some((l) => l.startsWith('* here:')), '/who');
+      const who = bob.lines.find((l) => l.startsWith('* here:')) as string;
+      expect(who).to.match(/alice/);
+      expect(who.split(',')).to.have.length(2);
+      expect(alice.lines.filter((l) => l === ':ping').length).to.be.at.least(2);
+      expect(alice.socket.readableEnded).to.equal(false);
+    });
+  });
+});
