@@ -30,10 +30,8 @@ export function thrownBy(fn: () => unknown): unknown {
   throw new Error('expected the call to throw');
 }
 
-/** Cuts `bytes` at random points (seeded): chunks of 1 to a random maximum of bytes. */
-export function randomSplit(bytes: Buffer, seed: number): Buffer[] {
-  const rnd = prng(seed);
-  const maxChunk = 1 + Math.floor(rnd() * Math.max(1, bytes.length / 2));
+/** Cuts `bytes` into chunks of 1 to `maxChunk` bytes, drawn from `rnd` (maxChunk 1: byte by byte). */
+export function splitChunks(bytes: Buffer, rnd: () => number, maxChunk: number): Buffer[] {
   const out: Buffer[] = [];
   for (let at = 0; at < bytes.length; ) {
     const n = Math.min(bytes.length - at, 1 + Math.floor(rnd() * maxChunk));
@@ -41,6 +39,12 @@ export function randomSplit(bytes: Buffer, seed: number): Buffer[] {
     at += n;
   }
   return out;
+}
+
+/** Cuts `bytes` at random points (seeded): chunks of 1 to a random maximum of bytes. */
+export function randomSplit(bytes: Buffer, seed: number): Buffer[] {
+  const rnd = prng(seed);
+  return splitChunks(bytes, rnd, 1 + Math.floor(rnd() * Math.max(1, bytes.length / 2)));
 }
 
 /** One Buffer per byte. */

@@ -185,30 +185,29 @@ export class IdleStateHandler extends ChannelDuplexHandler {
     return false;
   }
 
-  private readonly onReaderTimer = (): void => {
-    const timers = this.timers as Timers;
-    const timer = this.readerTimer as Timeout;
-    let next = this.readerIdle;
-    if (!this.reading) next -= timers.now() - this.lastRead;
-    if (next > 0) {
-      timer.reschedule(next);
-      return;
+  /**
+   * Re-arms `timer` for what is left of `period` since the last activity, or — when the period
+   * has passed in silence — for a whole period, and returns true: the connection is idle.
+   */
+  private due(timer: Timeout | undefined, period: number, last: number, busy: boolean): boolean {
+    const left = busy ? period : period - ((this.timers as Timers).now() - last);
+    if (left > 0) {
+      timer?.reschedule(left);
+      return false;
     }
-    timer.reschedule(this.readerIdle);
+    timer?.reschedule(period);
+    return true;
+  }
+
+  private readonly onReaderTimer = (): void => {
+    if (!this.due(this.readerTimer, this.readerIdle, this.lastRead, this.reading)) return;
     const first = this.firstReader;
     this.firstReader = false;
     this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('reader-idle', first));
   };
 
   private readonly onWriterTimer = (): void => {
-    const timers = this.timers as Timers;
-    const timer = this.writerTimer as Timeout;
-    const next = this.writerIdle - (timers.now() - this.lastWrite);
-    if (next > 0) {
-      timer.reschedule(next);
-      return;
-    }
-    timer.reschedule(this.writerIdle);
+    if (!this.due(this.writerTimer, this.writerIdle, this.lastWrite, false)) return;
     const first = this.firstWriter;
     this.firstWriter = false;
     if (this.outputChanged(first)) return;
@@ -216,15 +215,7 @@ export class IdleStateHandler extends ChannelDuplexHandler {
   };
 
   private readonly onAllTimer = (): void => {
-    const timers = this.timers as Timers;
-    const timer = this.allTimer as Timeout;
-    let next = this.allIdle;
-    if (!this.reading) next -= timers.now() - Math.max(this.lastRead, this.lastWrite);
-    if (next > 0) {
-      timer.reschedule(next);
-      return;
-    }
-    timer.reschedule(this.allIdle);
+    if (!this.due(this.allTimer, this.allIdle, Math.max(this.lastRead, this.lastWrite), this.reading)) return;
     const first = this.firstAll;
     this.firstAll = false;
     if (this.outputChanged(first)) return;

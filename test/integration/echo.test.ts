@@ -4,11 +4,9 @@
 
 import type net from 'node:net';
 import { expect } from 'chai';
-import { Server, type ServerHandle, silentLogger } from '../../src/index.js';
+import { type ServerHandle, silentLogger } from '../../src/index.js';
 import {
   closed,
-  connect,
-  destroyAll,
   type EchoProbe,
   echoPipeline,
   ended,
@@ -16,6 +14,7 @@ import {
   frame,
   frames,
   newProbe,
+  Opened,
   prng,
   randomSplits,
   readBytes,
@@ -30,12 +29,12 @@ for (const transport of TRANSPORTS) {
     this.timeout(120_000);
     let server: ServerHandle | undefined;
     let probe: EchoProbe;
-    const sockets = new Set<net.Socket>();
+    const opened = new Opened();
     const seed = testSeed();
 
     async function start(extra: { allowHalfOpen?: boolean; farewell?: Buffer } = {}): Promise<number> {
       probe = newProbe();
-      server = await Server.listen({
+      server = await opened.listen({
         host: '127.0.0.1',
         port: 0,
         poller: transport.poller,
@@ -47,19 +46,12 @@ for (const transport of TRANSPORTS) {
       return server.address().port;
     }
 
-    async function client(port: number): Promise<net.Socket> {
-      const s = await connect(port);
-      sockets.add(s);
-      s.on('error', () => {});
-      return s;
-    }
+    const client = (port: number): Promise<net.Socket> => opened.client(port);
 
     afterEach(async function () {
       if (this.currentTest?.state === 'failed')
         console.error(`    seed ${seed} (replay with MULTIREACTOR_SEED=${seed})`);
-      await destroyAll(sockets);
-      sockets.clear();
-      await server?.close({ timeout: 0 });
+      await opened.teardown();
       server = undefined;
     });
 
@@ -208,6 +200,7 @@ for (const transport of TRANSPORTS) {
       // Warm up: libuv and koffi create some descriptors lazily on first use.
       await start();
       const warm = server as unknown as ServerHandle;
+      opened.forget(warm);
       server = undefined;
       await warm.close();
 
@@ -226,14 +219,14 @@ for (const transport of TRANSPORTS) {
       conns[25]?.end();
       conns[26]?.resetAndDestroy();
       const srv = server as unknown as ServerHandle;
+      opened.forget(srv);
       expect(srv.connections).to.be.greaterThan(0);
       // Close with connections still open: each is closed politely (FIN) and its fd released.
       const fins = conns.slice(27, 40).map((s) => ended(s));
       server = undefined;
       await srv.close();
       await Promise.all(fins);
-      await destroyAll(sockets);
-      sockets.clear();
+      await opened.teardown();
       await Promise.all(conns.map((s) => closed(s)));
       expect(fdCount()).to.equal(before);
     });

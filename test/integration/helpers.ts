@@ -16,6 +16,9 @@ import {
   LengthFieldFrameDecoder,
   Pipeline,
   type PollerKind,
+  Server,
+  type ServerHandle,
+  type ServerOptions,
 } from '../../src/index.js';
 import { prng } from '../support.js';
 
@@ -235,4 +238,41 @@ export async function startListening(
     child.once('exit', (code, signal) => reject(new Error(`process exited early (${code ?? signal}): ${err}`)));
   });
   return { child, port, stderr: () => err };
+}
+
+/**
+ * What one integration test opened: servers and client sockets, all closed by `teardown()` (call
+ * it from afterEach, so that a failing test leaves nothing behind).
+ */
+export class Opened {
+  private readonly servers: ServerHandle[] = [];
+  private readonly sockets = new Set<net.Socket>();
+
+  /** Server.listen, remembered for teardown. */
+  async listen(options: ServerOptions): Promise<ServerHandle> {
+    const server = await Server.listen(options);
+    this.servers.push(server);
+    return server;
+  }
+
+  /** A client connection (errors swallowed: tests look at what they expect), remembered for teardown. */
+  async client(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+    const s = await connect(port, host);
+    this.sockets.add(s);
+    s.on('error', () => {});
+    return s;
+  }
+
+  /** Forgets a server the test closes itself. */
+  forget(server: ServerHandle): void {
+    const i = this.servers.indexOf(server);
+    if (i >= 0) this.servers.splice(i, 1);
+  }
+
+  /** Destroys every client, aborts every server, and waits until all descriptors are released. */
+  async teardown(): Promise<void> {
+    await destroyAll(this.sockets);
+    this.sockets.clear();
+    await Promise.all(this.servers.splice(0).map((s) => s.close({ timeout: 0 })));
+  }
 }

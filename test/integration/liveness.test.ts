@@ -14,12 +14,11 @@ import {
   LengthFieldFrameDecoder,
   LengthFieldPrepender,
   Pipeline,
-  Server,
   type ServerHandle,
   type ServerOptions,
   silentLogger,
 } from '../../src/index.js';
-import { connect, destroyAll, ended, frame, readBytes, waitFor } from './helpers.js';
+import { ended, frame, Opened, readBytes, waitFor } from './helpers.js';
 
 /** Payload frames: 2-byte length + bytes. */
 function payloadFrame(text: string): Buffer {
@@ -62,26 +61,19 @@ class Reasons extends ChannelInboundHandler {
 describe('liveness on real connections', function () {
   this.timeout(30_000);
   let server: ServerHandle | undefined;
-  const sockets = new Set<net.Socket>();
+  const opened = new Opened();
   let reasons: CloseReason[];
 
   async function start(pipeline: () => Pipeline, extra: Partial<ServerOptions> = {}): Promise<number> {
     reasons = [];
-    server = await Server.listen({ host: '127.0.0.1', port: 0, logger: silentLogger, pipeline, ...extra });
+    server = await opened.listen({ host: '127.0.0.1', port: 0, logger: silentLogger, pipeline, ...extra });
     return server.address().port;
   }
 
-  async function client(port: number): Promise<net.Socket> {
-    const s = await connect(port);
-    sockets.add(s);
-    s.on('error', () => {});
-    return s;
-  }
+  const client = (port: number): Promise<net.Socket> => opened.client(port);
 
   afterEach(async () => {
-    await destroyAll(sockets);
-    sockets.clear();
-    await server?.close({ timeout: 0 });
+    await opened.teardown();
     server = undefined;
   });
 

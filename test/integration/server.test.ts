@@ -16,18 +16,18 @@ import {
   InvalidOptionError,
   type Logger,
   Pipeline,
-  Server,
   type ServerHandle,
+  type ServerOptions,
   SyscallError,
 } from '../../src/index.js';
 import {
   closed,
-  connect,
   destroyAll,
   ECHO_EXAMPLE,
   echoPipeline,
   ended,
   frame,
+  Opened,
   readBytes,
   startListening,
   waitFor,
@@ -44,27 +44,11 @@ function recordingLogger(): Logger & { lines: string[] } {
 
 describe('Server', function () {
   this.timeout(30_000);
-  const servers: ServerHandle[] = [];
-  const sockets = new Set<net.Socket>();
+  const opened = new Opened();
+  const listen = (options: ServerOptions): Promise<ServerHandle> => opened.listen(options);
+  const client = (port: number, host = '127.0.0.1'): Promise<net.Socket> => opened.client(port, host);
 
-  async function listen(...args: Parameters<typeof Server.listen>): Promise<ServerHandle> {
-    const s = await Server.listen(...args);
-    servers.push(s);
-    return s;
-  }
-
-  async function client(port: number, host = '127.0.0.1'): Promise<net.Socket> {
-    const s = await connect(port, host);
-    sockets.add(s);
-    s.on('error', () => {});
-    return s;
-  }
-
-  afterEach(async () => {
-    await destroyAll(sockets);
-    sockets.clear();
-    await Promise.all(servers.splice(0).map((s) => s.close({ timeout: 0 })));
-  });
+  afterEach(() => opened.teardown());
 
   describe('addresses', () => {
     /** A pipeline that answers each connection with "remote local" as seen by the server. */
@@ -164,9 +148,7 @@ describe('Server', function () {
       it(`rejects a bad ${name} before binding anything`, async () => {
         let failure: unknown;
         try {
-          await listen({ host: '127.0.0.1', port: 0, pipeline: echoPipeline(), ...opts } as Parameters<
-            typeof Server.listen
-          >[0]);
+          await listen({ host: '127.0.0.1', port: 0, pipeline: echoPipeline(), ...opts } as ServerOptions);
         } catch (err) {
           failure = err;
         }

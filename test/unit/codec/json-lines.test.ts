@@ -4,7 +4,7 @@ import { DecoderError, InvalidOptionError, TooLongFrameError } from '../../../sr
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';
 import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
-import { prng, thrownBy } from '../../support.js';
+import { prng, splitChunks, thrownBy } from '../../support.js';
 
 /** Records values (as JSON) and errors (class, offset, line) in order. */
 class Events extends ChannelInboundHandler {
@@ -31,16 +31,6 @@ function run(decoder: JsonLinesDecoder, ...chunks: (string | Buffer)[]): Events 
   for (const c of chunks) ch.writeInbound(typeof c === 'string' ? Buffer.from(c) : c);
   ch.finish();
   return events;
-}
-
-function split(bytes: Buffer, rnd: () => number, maxChunk: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (let at = 0; at < bytes.length; ) {
-    const n = Math.min(bytes.length - at, 1 + Math.floor(rnd() * maxChunk));
-    out.push(bytes.subarray(at, at + n));
-    at += n;
-  }
-  return out;
 }
 
 describe('JsonLinesDecoder', () => {
@@ -112,17 +102,19 @@ describe('JsonLinesDecoder', () => {
     const make = (): JsonLinesDecoder => new JsonLinesDecoder({ maxLength: 64 });
     const whole = run(make(), stream).log;
     expect(whole).to.have.length(6);
-    expect(run(make(), ...split(stream, () => 0, 1)).log, 'byte by byte').to.deep.equal(whole);
+    expect(run(make(), ...splitChunks(stream, () => 0, 1)).log, 'byte by byte').to.deep.equal(whole);
     for (let seed = 1; seed <= 10; seed++) {
       const rnd = prng(seed);
-      expect(run(make(), ...split(stream, rnd, 1 + Math.floor(rnd() * 30))).log, `seed ${seed}`).to.deep.equal(whole);
+      expect(run(make(), ...splitChunks(stream, rnd, 1 + Math.floor(rnd() * 30))).log, `seed ${seed}`).to.deep.equal(
+        whole,
+      );
     }
   });
 
   it('decodes multi-byte UTF-8 split across reads inside strings', () => {
     const value = { s: 'é✓😀 中文 ⚡' };
     const bytes = Buffer.from(`${JSON.stringify(value)}\n`);
-    const events = run(new JsonLinesDecoder(), ...split(bytes, () => 0, 1));
+    const events = run(new JsonLinesDecoder(), ...splitChunks(bytes, () => 0, 1));
     expect(events.log).to.deep.equal([`value:${JSON.stringify(value)}`]);
   });
 
@@ -252,7 +244,7 @@ describe('JsonLinesEncoder', () => {
     const wire = out.readOutboundBytes();
     const rnd = prng(3);
     const ch = new EmbeddedChannel([new JsonLinesDecoder()]);
-    for (const part of split(wire, rnd, 7)) ch.writeInbound(part);
+    for (const part of splitChunks(wire, rnd, 7)) ch.writeInbound(part);
     const got: unknown[] = [];
     for (let m = ch.readInbound(); m !== undefined; m = ch.readInbound()) got.push(m);
     expect(got).to.deep.equal(values);

@@ -7,11 +7,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect } from 'chai';
 import { LengthFieldFrameDecoder, type LengthFieldFrameDecoderOptions } from '../../../src/codec/length-field.js';
-import { CorruptedFrameError, TooLongFrameError } from '../../../src/errors.js';
+import { TooLongFrameError } from '../../../src/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
-import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';
-import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
 import { byteByByte, FIXTURES, feedWrites, randomSplit } from '../../support.js';
+import { VectorEvents } from './netty-events.js';
 
 // Compiled to dist/test/unit/codec/: the fixtures stay in the source tree.
 
@@ -81,23 +80,6 @@ function options(p: Params): LengthFieldFrameDecoderOptions {
   return p.failFast === undefined ? o : { ...o, failFast: p.failFast };
 }
 
-/** Records frames and errors in the order they leave the decoder. */
-class Events extends ChannelInboundHandler {
-  readonly log: string[] = [];
-  override onRead(_ctx: HandlerContext, msg: unknown): void {
-    this.log.push(`frame:${Buffer.from(msg as Uint8Array).toString('hex')}`);
-  }
-  override onError(_ctx: HandlerContext, error: unknown): void {
-    const kind =
-      error instanceof TooLongFrameError
-        ? 'TooLongFrame'
-        : error instanceof CorruptedFrameError
-          ? 'Corrupted'
-          : `unexpected ${String(error)}`;
-    this.log.push(`error:${kind}`);
-  }
-}
-
 /** What a step must produce, in order: its frames, then its exception. */
 function expectedOf(step: Step): string[] {
   const out = step.frames_hex.map((h) => `frame:${h}`);
@@ -107,7 +89,7 @@ function expectedOf(step: Step): string[] {
 
 /** Feeds `writes` one by one; returns the events of each write, and those of closing the channel. */
 function feed(c: Case, writes: readonly Buffer[]): { perWrite: string[][]; atClose: string[] } {
-  const events = new Events();
+  const events = new VectorEvents();
   const ch = new EmbeddedChannel([new LengthFieldFrameDecoder(options(c.params)), events]);
   return feedWrites(ch, events.log, writes);
 }

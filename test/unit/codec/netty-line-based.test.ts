@@ -6,11 +6,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect } from 'chai';
 import { LineFrameDecoder } from '../../../src/codec/line.js';
-import { CorruptedFrameError, TooLongFrameError } from '../../../src/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
-import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';
-import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
 import { byteByByte, FIXTURES, feedWrites, randomSplit } from '../../support.js';
+import { VectorEvents } from './netty-events.js';
 
 // Compiled to dist/test/unit/codec/: the fixtures stay in the source tree.
 
@@ -38,25 +36,6 @@ const vectors = JSON.parse(
 
 const hex = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('hex');
 
-/** Records frames and errors in the order they leave the decoder, and the lengths of too-long errors. */
-class Events extends ChannelInboundHandler {
-  readonly log: string[] = [];
-  readonly tooLongLengths: number[] = [];
-  override onRead(_ctx: HandlerContext, msg: unknown): void {
-    this.log.push(`frame:${Buffer.from(msg as Uint8Array).toString('hex')}`);
-  }
-  override onError(_ctx: HandlerContext, error: unknown): void {
-    if (error instanceof TooLongFrameError) this.tooLongLengths.push(error.length);
-    const kind =
-      error instanceof TooLongFrameError
-        ? 'TooLongFrame'
-        : error instanceof CorruptedFrameError
-          ? 'Corrupted'
-          : `unexpected ${String(error)}`;
-    this.log.push(`error:${kind}`);
-  }
-}
-
 /** What a step must produce, in order: its frames, its exception, the frames after it. */
 function expectedOf(step: Step): string[] {
   const out = step.frames.map((f) => `frame:${hex(f)}`);
@@ -72,7 +51,7 @@ interface Run {
 }
 
 function feed(c: Case, writes: readonly Buffer[]): Run {
-  const events = new Events();
+  const events = new VectorEvents();
   const ch = new EmbeddedChannel([new LineFrameDecoder(c.params), events]);
   return { ...feedWrites(ch, events.log, writes), tooLongLengths: events.tooLongLengths };
 }
