@@ -2,7 +2,7 @@
  * A line-based chat room: every line a client sends goes to the other clients of the same worker.
  * A small real program on the pipeline: line framing, strings, heartbeats, backpressure.
  *
- *   node dist/examples/chat-server.js --port 7100 [--ping-interval SECONDS] [--missed N]
+ *   node dist/examples/chat-server.js --port 7100 [--ping-interval SECONDS] [--missed N] [--workers N]
  *   nc 127.0.0.1 7100
  *
  * Commands: `/nick NAME`, `/who`, `/quit`. After `--ping-interval` seconds of silence (default
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '7100' },
     'ping-interval': { type: 'string', default: '30' },
     missed: { type: 'string', default: '2' },
+    // One room per worker: 0 (default) keeps everybody in one room in this process.
+    workers: { type: 'string', default: '0' },
   },
 });
 
@@ -103,14 +105,23 @@ class ChatPipeline extends Pipeline {
   }
 }
 
-const server = await Server.listen({ host: values.host, port: Number(values.port), pipeline: ChatPipeline });
-const { address, port } = server.address();
-console.log(`listening on ${address}:${port}`);
+const server = await Server.listen({
+  host: values.host,
+  port: Number(values.port),
+  workers: Number(values.workers),
+  pipeline: ChatPipeline,
+});
+if (server.role !== 'worker') {
+  const { address, port } = server.address();
+  console.log(`listening on ${address}:${port}`);
+}
 
-const stop = () => {
-  broadcast(undefined, '* the server is shutting down');
-  if (skipped > 0) console.error(`${skipped} messages skipped for slow readers`);
-  void server.close();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+if (server.role === 'single') {
+  const stop = () => {
+    broadcast(undefined, '* the server is shutting down');
+    if (skipped > 0) console.error(`${skipped} messages skipped for slow readers`);
+    void server.close();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -1,7 +1,7 @@
 /**
  * The echo server: every frame goes back as it came.
  *
- *   node dist/examples/echo-server.js --host 127.0.0.1 --port 0 --workers 0 \
+ *   node dist/examples/echo-server.js --host 127.0.0.1 --port 0 --workers N --balance reuseport|shared \
  *        --poller epoll|poll --trigger level|edge --framing length|line|json \
  *        [--reader-idle SECONDS] [--keepalive-idle SECONDS --keepalive-interval SECONDS --keepalive-count N] \
  *        [--user-timeout MS] [--decoder-errors continue|close] [--log-closes]
@@ -11,7 +11,10 @@
  * `--reader-idle 1` closes a connection that sends nothing for a second (reason idle-timeout);
  * `--keepalive-idle 30` arms the kernel's keepalive timer on every accepted socket (`ss -tno`).
  *
- * Prints `listening on HOST:PORT` once it accepts connections; stops cleanly on SIGTERM/SIGINT.
+ * `--workers 0` (default) serves in this process; `--workers N` makes it a master with N workers
+ * (SIGUSR2 or SIGHUP reloads them, SIGTERM/SIGINT stop, SIGQUIT stops without a deadline).
+ * Prints `listening on HOST:PORT` once it accepts connections — with workers, once all of them
+ * are ready; stops cleanly on SIGTERM/SIGINT.
  */
 import { parseArgs } from 'node:util';
 import {
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '7000' },
     workers: { type: 'string', default: '0' },
+    balance: { type: 'string', default: 'reuseport' },
     poller: { type: 'string', default: 'epoll' },
     trigger: { type: 'string', default: 'level' },
     framing: { type: 'string', default: 'length' },
@@ -92,6 +96,7 @@ const options: ServerOptions = {
   host: values.host,
   port: Number(values.port),
   workers: Number(values.workers),
+  balance: values.balance as 'reuseport' | 'shared',
   poller: values.poller as PollerKind,
   trigger: values.trigger as 'level' | 'edge',
   decoderErrors: values['decoder-errors'] as 'continue' | 'close',
@@ -111,8 +116,11 @@ const options: ServerOptions = {
 framing(values.framing);
 const server = await Server.listen(options);
 
-const { address, family, port } = server.address();
-console.log(`listening on ${family === 'IPv6' ? `[${address}]` : address}:${port}`);
+// Workers run this script too; the master (or a single process) speaks for the server.
+if (server.role !== 'worker') {
+  const { address, family, port } = server.address();
+  console.log(`listening on ${family === 'IPv6' ? `[${address}]` : address}:${port}`);
+}
 
 let stopping = false;
 const stop = (signal: string) => {
@@ -129,5 +137,8 @@ const stop = (signal: string) => {
     },
   );
 };
-process.on('SIGTERM', () => stop('SIGTERM'));
-process.on('SIGINT', () => stop('SIGINT'));
+// A master and its workers handle signals themselves (docs/master.md).
+if (server.role === 'single') {
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

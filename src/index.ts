@@ -35,8 +35,11 @@ export {
 } from './errors.js';
 export * from './handlers/index.js';
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
+export type { ClusterStats, MasterHandle, ReloadResult, WorkerSnapshot } from './master/master.js';
+export type { WorkerHandle } from './master/worker.js';
 export type { Channel, Transport } from './pipeline/channel.js';
 export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
+export { DRAINING, ServerDrainingEvent } from './pipeline/events.js';
 export {
   ChannelDuplexHandler,
   type ChannelHandler,
@@ -46,7 +49,8 @@ export {
   type CloseReason,
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
-export { type CloseOptions, Server, type ServerHandle, type ServerOptions } from './server.js';
+export { type CloseOptions, Server, type ServerHandle, type ServerOptions, type SingleHandle } from './server.js';
+export type { ClusterOptions } from './server-options.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';

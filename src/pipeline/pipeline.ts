@@ -18,6 +18,7 @@
  * of a handler's bug.
  */
 import type { Channel, Transport } from './channel.js';
+import { ServerDrainingEvent } from './events.js';
 import {
   type ChannelHandler,
   type CloseReason,
@@ -222,7 +223,10 @@ class TailHandler implements ChannelHandler {
   onReadComplete(): void {}
   onInputShutdown(): void {}
   onWritabilityChanged(): void {}
-  onUserEvent(): void {}
+  onUserEvent(_ctx: HandlerContext, event: unknown): void {
+    // Nobody closed politely for the draining server: close gracefully now.
+    if (event instanceof ServerDrainingEvent) this.pipeline.transport.transportClose('shutdown');
+  }
   onInactive(): void {}
   onError(_ctx: HandlerContext, error: unknown): void {
     this.pipeline.transport.unhandledError(error);

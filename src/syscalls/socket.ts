@@ -7,6 +7,7 @@ import { InvalidOptionError, SyscallError } from '../errors.js';
 import {
   AF_INET,
   AF_INET6,
+  EAFNOSUPPORT,
   F_GETFL,
   F_SETFL,
   IPPROTO_IPV6,
@@ -87,6 +88,33 @@ export function openListenSocket(opts: ListenSocketOptions): number {
     return fd;
   } catch (err) {
     sys.close(fd);
+    throw err;
+  }
+}
+
+/**
+ * A listening socket for a server: `host` when given; otherwise `::` (dual-stack, IPv4 too, as
+ * Node's default), falling back to `0.0.0.0` on hosts without IPv6.
+ */
+export function openServerSocket(opts: {
+  readonly host?: string | undefined;
+  readonly port: number;
+  readonly backlog: number;
+  readonly reusePort: boolean;
+  readonly ipv6Only?: boolean;
+}): number {
+  const common = {
+    port: opts.port,
+    backlog: opts.backlog,
+    reusePort: opts.reusePort,
+    ipv6Only: opts.ipv6Only ?? false,
+  };
+  if (opts.host !== undefined) return openListenSocket({ host: opts.host, ...common });
+  try {
+    return openListenSocket({ host: '::', ...common });
+  } catch (err) {
+    if (err instanceof SyscallError && err.errno === EAFNOSUPPORT)
+      return openListenSocket({ host: '0.0.0.0', ...common });
     throw err;
   }
 }

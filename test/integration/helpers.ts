@@ -248,9 +248,9 @@ export class Opened {
   private readonly servers: ServerHandle[] = [];
   private readonly sockets = new Set<net.Socket>();
 
-  /** Server.listen, remembered for teardown. */
+  /** Server.listen in this process (`workers: 0` unless given), remembered for teardown. */
   async listen(options: ServerOptions): Promise<ServerHandle> {
-    const server = await Server.listen(options);
+    const server = await Server.listen({ workers: 0, ...options });
     this.servers.push(server);
     return server;
   }

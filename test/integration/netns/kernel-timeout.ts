@@ -51,6 +51,7 @@ class Watch extends ChannelInboundHandler {
 }
 
 const server = await Server.listen({
+  workers: 0,
   host: '127.0.0.1',
   port: 0,
   logger: silentLogger,

@@ -1,0 +1,153 @@
+/**
+ * A worker process: serves on the listening sockets its master handed down, and does what the
+ * master says over IPC.
+ *
+ * It never binds: the sockets belong to the master, which keeps them open across worker
+ * deaths and reloads, so connections waiting in their accept queues are never lost. Closing the
+ * worker's own copies (when it drains or exits) leaves the sockets open in the master.
+ *
+ * Lifetime belongs to the master: `drain` → stop accepting, let connections finish (DRAINING
+ * through every pipeline), exit. If the IPC channel closes — the master died, even by SIGKILL —
+ * the worker drains and exits on its own: no orphans. SIGINT is ignored (a terminal's Ctrl-C
+ * reaches the whole process group; the master coordinates); SIGTERM and SIGQUIT drain and exit.
+ */
+import type { Logger } from '../logger.js';
+import type { ServerOptions } from '../server-options.js';
+import type { SocketAddress } from '../syscalls/sockaddr.js';
+import { isListening, setNonBlocking } from '../syscalls/socket.js';
+import { EventLoop, type LoopStats } from '../worker/loop.js';
+import type { ResolvedConnectionOptions } from '../worker/options.js';
+import { Serving } from '../worker/serving.js';
+import { setCloseOnExec } from './listen-fds.js';
+import { type ToWorker, toMaster, type WorkerSpec } from './protocol.js';
+
+let serving = false;
+
+export interface WorkerHandle {
+  readonly role: 'worker';
+  /** This worker's slot and generation (for logs and metrics). */
+  readonly slot: number;
+  readonly generation: number;
+  address(): SocketAddress;
+  readonly connections: number;
+  stats(): LoopStats;
+  /** Drains this worker and exits the process (the master replaces it if it did not ask for it). */
+  close(options?: { timeout?: number }): Promise<void>;
+}
+
+export class WorkerServer implements WorkerHandle {
+  readonly role = 'worker' as const;
+  readonly slot: number;
+  readonly generation: number;
+  private readonly serving: Serving;
+  private stopping: Promise<void> | undefined;
+  private readonly drainTimeout: number;
+  private readonly logger: Logger;
+
+  private constructor(
+    spec: WorkerSpec,
+    options: ServerOptions,
+    connOptions: ResolvedConnectionOptions,
+    logger: Logger,
+  ) {
+    this.slot = spec.slot;
+    this.generation = spec.generation;
+    this.drainTimeout = options.drainTimeout ?? 10_000;
+    this.logger = logger;
+    const loop = new EventLoop({ ...options, logger, readBufferSize: connOptions.maxReadSize });
+    this.serving = new Serving(loop, options.pipeline, connOptions, {
+      maxAcceptsPerWakeup: options.maxAcceptsPerWakeup ?? 64,
+      acceptBackoffMs: options.acceptBackoffMs ?? 100,
+    });
+    for (const fd of spec.fds) {
+      if (!isListening(fd)) throw new Error(`worker: inherited descriptor ${fd} is not a listening socket`);
+      // dup2 in the fork cleared close-on-exec: set it again so that processes this worker
+      // spawns do not inherit the listening socket.
+      setCloseOnExec(fd);
+      setNonBlocking(fd);
+      this.serving.listen(fd, { exclusive: spec.exclusive, ownsFd: true });
+    }
+  }
+
+  /** Starts serving as the worker described by `spec`, and tells the master it is ready. */
+  static start(
+    spec: WorkerSpec,
+    options: ServerOptions,
+    connOptions: ResolvedConnectionOptions,
+    logger: Logger,
+  ): WorkerServer {
+    if (serving) {
+      throw new Error('a worker serves one Server.listen() call: this process already serves one');
+    }
+    serving = true;
+    const w = new WorkerServer(spec, options, connOptions, logger);
+    process.on('message', w.onMessage);
+    process.on('disconnect', w.onMasterGone);
+    process.on('SIGINT', () => {});
+    process.on('SIGTERM', () => void w.close());
+    process.on('SIGQUIT', () => void w.close({ timeout: Number.POSITIVE_INFINITY }));
+    toMaster({ t: 'ready', pid: process.pid, address: w.address() });
+    return w;
+  }
+
+  address(): SocketAddress {
+    return this.serving.address();
+  }
+
+  get connections(): number {
+    return this.serving.connections;
+  }
+
+  stats(): LoopStats {
+    return this.serving.stats();
+  }
+
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.stopping ??= this.drainAndExit(options.timeout ?? this.drainTimeout);
+    return this.stopping;
+  }
+
+  private async drainAndExit(timeout: number): Promise<void> {
+    toMaster({ t: 'draining', connections: this.serving.connections });
+    try {
+      await this.serving.close(timeout);
+    } catch (err) {
+      this.logger.error('drain failed', err);
+    }
+    // The master owns this process's lifetime: leave now rather than wait for whatever else
+    // the application left running (timers, other handles).
+    process.exit(0);
+  }
+
+  private readonly onMessage = (raw: unknown): void => {
+    const msg = raw as ToWorker;
+    switch (msg?.t) {
+      case 'stop-accepting':
+        this.serving.stopAccepting();
+        break;
+      case 'drain':
+        void this.close({ timeout: msg.timeout ?? Number.POSITIVE_INFINITY });
+        break;
+      case 'info':
+        toMaster({
+          t: 'info',
+          id: msg.id,
+          info: {
+            pid: process.pid,
+            slot: this.slot,
+            generation: this.generation,
+            connections: this.serving.connections,
+            stats: this.serving.stats(),
+          },
+        });
+        break;
+      default:
+        break;
+    }
+  };
+
+  private readonly onMasterGone = (): void => {
+    this.logger.warn(`worker ${process.pid} (slot ${this.slot}): the master is gone; draining and exiting`);
+    void this.close();
+  };
+}

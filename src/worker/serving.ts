@@ -1,0 +1,125 @@
+/**
+ * What serves connections in one process: a loop, its acceptors, the open connections, and the
+ * drain that ends them. Used by the in-process server (`workers: 0`) and by each worker of a
+ * master; the difference between the two is only where the listening sockets come from.
+ */
+import { DRAINING } from '../pipeline/events.js';
+import type { PipelineSpec } from '../pipeline/pipeline.js';
+import { close as sysClose } from '../syscalls/libc.js';
+import type { SocketAddress } from '../syscalls/sockaddr.js';
+import { applySocketOptions } from '../syscalls/socket.js';
+import { Acceptor, type AcceptorOptions } from './acceptor.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import type { EventLoop, LoopStats } from './loop.js';
+import type { ResolvedConnectionOptions } from './options.js';
+
+export class Serving {
+  private readonly conns = new Set<Connection>();
+  private readonly acceptors: Acceptor[] = [];
+  private readonly ctx: ConnectionContext;
+  private onEmpty: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    readonly loop: EventLoop,
+    pipeline: PipelineSpec,
+    private readonly connOptions: ResolvedConnectionOptions,
+    private readonly acceptOptions: AcceptorOptions,
+  ) {
+    this.ctx = {
+      loop,
+      pipeline,
+      options: connOptions,
+      onClosed: (c) => {
+        this.conns.delete(c);
+        if (this.conns.size === 0) this.onEmpty?.();
+      },
+    };
+  }
+
+  /** Starts accepting on a listening socket (the acceptor closes it on stop when `ownsFd`). */
+  listen(fd: number, options: { exclusive?: boolean; ownsFd?: boolean } = {}): Acceptor {
+    const loop = this.loop;
+    const socketOptions = this.connOptions.socket;
+    const acceptor = new Acceptor(
+      loop,
+      fd,
+      (cfd) => {
+        // A peer that reset while queued fails here; that connection is simply gone.
+        if (applySocketOptions(cfd, socketOptions) < 0) {
+          sysClose(cfd);
+          loop.stats.closed.reset++;
+          return;
+        }
+        const conn = new Connection(this.ctx, cfd);
+        this.conns.add(conn);
+        if (!conn.open()) this.conns.delete(conn);
+      },
+      { ...this.acceptOptions, ...options },
+    );
+    acceptor.start();
+    this.acceptors.push(acceptor);
+    return acceptor;
+  }
+
+  /** The address of the first listening socket. */
+  address(): SocketAddress {
+    const a = this.acceptors[0];
+    if (a === undefined) throw new Error('not listening');
+    return a.address;
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  stats(): LoopStats {
+    return structuredClone(this.loop.stats);
+  }
+
+  /** Stops accepting; queued connections stay in the kernel for whoever accepts next. */
+  stopAccepting(): void {
+    for (const a of this.acceptors.splice(0)) a.close();
+  }
+
+  /**
+   * Stops accepting, asks every connection to finish (`DRAINING` through its pipeline), waits
+   * until they are all closed or `timeoutMs` passed (Infinity: no deadline), and aborts the rest.
+   * Timeout 0 aborts at once.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.stopAccepting();
+    if (this.conns.size === 0) return;
+    if (timeoutMs <= 0) {
+      for (const c of [...this.conns]) c.abort('shutdown');
+      return;
+    }
+    const empty = new Promise<void>((resolve) => {
+      this.onEmpty = resolve;
+    });
+    for (const c of [...this.conns]) {
+      if (c.isActive) c.pipeline.fireUserEvent(DRAINING);
+    }
+    if (this.conns.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline =
+        timeoutMs === Number.POSITIVE_INFINITY
+          ? new Promise<void>(() => {})
+          : new Promise<void>((resolve) => {
+              timer = setTimeout(resolve, timeoutMs);
+            });
+      await Promise.race([empty, deadline]);
+      clearTimeout(timer);
+    }
+    this.onEmpty = undefined;
+    for (const c of [...this.conns]) c.abort('shutdown');
+  }
+
+  /** Drains (see `drain`) and releases the loop. */
+  async close(timeoutMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.drain(timeoutMs);
+    await this.loop.close();
+  }
+}
