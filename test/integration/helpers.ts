@@ -222,8 +222,12 @@ export interface StartedProcess {
 export async function startListening(
   args: readonly string[],
   command: string = process.execPath,
+  options: { stdin?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv; fds?: readonly number[] } = {},
 ): Promise<StartedProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', ...(options.fds ?? [])],
+    env: options.env ?? process.env,
+  });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => {
     err += d.toString();
