@@ -110,6 +110,27 @@ describe('examples', function () {
       }, 'the keepalive timer');
     });
 
+    for (const balance of ['reuseport', 'shared']) {
+      it(`--workers 2 --balance ${balance}: listening once every worker is ready; SIGTERM stops the tree`, async () => {
+        const port = await run(ECHO_EXAMPLE, ['--workers', '2', '--balance', balance]);
+        expect(stderr()).to.match(/2 workers ready/);
+        const pids = (/pids (\d+), (\d+)/.exec(stderr()) ?? []).slice(1).map(Number);
+        expect(pids).to.have.length(2);
+        const s = await connect(port);
+        sockets.push(s);
+        const f = Buffer.from([0, 3, 0x61, 0x62, 0x63]);
+        const echoed = readBytes(s, f.length);
+        s.write(f);
+        expect((await echoed).equals(f)).to.equal(true);
+        const proc = child as ChildProcess;
+        const exited = once(proc, 'exit');
+        proc.kill('SIGTERM');
+        const [code] = (await exited) as [number | null];
+        expect(code).to.equal(0);
+        for (const pid of pids) expect(() => process.kill(pid, 0), `worker ${pid} is gone`).to.throw();
+      });
+    }
+
     it('rejects a bad framing before listening', async () => {
       let failure: unknown;
       try {
