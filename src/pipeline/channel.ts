@@ -56,6 +56,8 @@ export interface Channel {
   setSocketOptions(options: SocketOptions): void;
   /** The options as the kernel reports them (getsockopt on the socket). */
   getSocketOptions(): EffectiveSocketOptions;
+  /** Counts one request in the loop's stats (`requests`), for protocols that have requests. */
+  countRequest(): void;
 }
 
 /**

@@ -204,6 +204,13 @@ export class EmbeddedChannel implements Channel, Transport {
     return this.socketOptions;
   }
 
+  /** Requests counted by handlers (`channel.countRequest()`). */
+  requests = 0;
+
+  countRequest(): void {
+    this.requests++;
+  }
+
   // ---- Transport ----
 
   transportWrite(msg: unknown): void {

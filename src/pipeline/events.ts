@@ -7,8 +7,8 @@
  * once on every open connection of a draining worker, after it stopped accepting.
  *
  * A protocol handler that can close more politely than "now" consumes it (does not pass it on):
- * HTTP answers the request in flight with `Connection: close` and closes idle keep-alive
- * connections at once. If nobody consumes it, the tail closes the connection gracefully (flush,
+ * an HTTP server answers the request in flight with `Connection: close` and closes idle keep-alive
+ * connections at once; a line protocol can say "bye" with its next answer. If nobody consumes it, the tail closes the connection gracefully (flush,
  * FIN, linger) with reason `shutdown`. Connections still open at the drain deadline are aborted.
  */
 export class ServerDrainingEvent {

@@ -278,6 +278,10 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     return readSocketOptions(this.fdValue);
   }
 
+  countRequest(): void {
+    this.loop.stats.requests++;
+  }
+
   /** Closes with RST instead of FIN (SO_LINGER 0): the peer sees ECONNRESET. */
   reset(): void {
     if (this.fdValue >= 0) setLingerReset(this.fdValue);

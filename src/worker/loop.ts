@@ -41,6 +41,8 @@ export interface LoopStats {
   closed: Record<CloseReason, number>;
   bytesIn: number;
   bytesOut: number;
+  /** Requests, for protocols that count them (`channel.countRequest()`). */
+  requests: number;
   /** Poller batches handled. */
   wakeups: number;
   /** Events dispatched. */
@@ -72,6 +74,7 @@ export function newStats(): LoopStats {
     closed,
     bytesIn: 0,
     bytesOut: 0,
+    requests: 0,
     wakeups: 0,
     events: 0,
     staleEvents: 0,

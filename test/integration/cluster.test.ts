@@ -13,12 +13,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { startLoad } from '../../benchmarks/common/line-load.js';
 import { close as sysClose } from '../../src/syscalls/libc.js';
 import { localAddress, openListenSocket } from '../../src/syscalls/socket.js';
 import { connect, destroyAll, startListening, waitFor } from './helpers.js';
-import { startLoad } from './load.js';
 
-const APP = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'cluster-app.js');
+const APP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'benchmarks', 'common', 'line-app.js');
 
 interface WorkerRow {
   slot: number;
@@ -167,11 +167,16 @@ describe('master and workers (real processes, real signals)', function () {
         await destroyAll(sockets);
       }
       expect([...seen.keys()].sort()).to.deep.equal([...pids].sort());
-      const stats = await c.command<{ balance: { minAccepted: number; maxAccepted: number }; workers: unknown[] }>(
-        'stats',
-      );
+      const stats = await c.command<{
+        balance: { minAccepted: number; maxAccepted: number };
+        workers: unknown[];
+        total: { accepted: number; requests: number };
+      }>('stats');
       expect(stats.workers).to.have.length(3);
       expect(stats.balance.minAccepted).to.be.greaterThan(0);
+      const asked = [...seen.values()].reduce((a, b) => a + b, 0);
+      expect(stats.total.accepted, 'connections counted by the workers').to.equal(asked);
+      expect(stats.total.requests, 'requests counted by the workers').to.equal(asked);
     });
   }
 
@@ -288,7 +293,7 @@ describe('master and workers (real processes, real signals)', function () {
     const [code, signal] = (await exited) as [number | null, string | null];
     const got = await Promise.all(answers);
     expect({ code, signal }).to.deep.equal({ code: 0, signal: null });
-    got.forEach((line, i) => expect(line).to.match(new RegExp(`^${i} \\d+ bye$`)));
+    for (const [i, line] of got.entries()) expect(line).to.match(new RegExp(`^${i} \\d+ bye$`));
     for (const pid of c.pids) expect(alive(pid), `process ${pid}`).to.equal(false);
   });
 

@@ -19,6 +19,8 @@ export interface LoadReport {
   readonly byPid: Map<number, number>;
   /** Answers per 100 ms bucket since the start. */
   readonly perTick: number[];
+  /** When each failure (failed connect, reset, unanswered request) happened, in ms since the start. */
+  readonly failureTimes: number[];
 }
 
 export interface LoadHandle {
@@ -37,6 +39,8 @@ export function startLoad(port: number, connections: number, host = '127.0.0.1')
   const resets: Record<string, number> = {};
   const byPid = new Map<number, number>();
   const perTick: number[] = [];
+  const failureTimes: number[] = [];
+  const failedNow = () => failureTimes.push(Math.round(performance.now() - t0));
   const open = new Set<net.Socket>();
   let running = true;
   let inFlight = 0;
@@ -99,12 +103,14 @@ export function startLoad(port: number, connections: number, host = '127.0.0.1')
     s.on('error', (err: NodeJS.ErrnoException) => {
       if (connected) count(resets, err.code);
       else count(connectFailures, err.code);
+      failedNow();
     });
     let ended = false;
     s.on('close', () => {
       open.delete(s);
       if (waiting) {
         unanswered++;
+        failedNow();
         settle();
       }
       // Lost without a bye (its worker died): reconnect, as a real client would.
@@ -122,6 +128,7 @@ export function startLoad(port: number, connections: number, host = '127.0.0.1')
     resets: { ...resets },
     byPid: new Map(byPid),
     perTick: Array.from(perTick, (n) => n ?? 0),
+    failureTimes: [...failureTimes],
   });
 
   return {

@@ -1,0 +1,95 @@
+/**
+ * The baseline of the reload benchmark: the line service of benchmarks/common/line-app.ts on
+ * node:cluster + node:net, reloaded the way node:cluster users (and PM2) do it — worker by
+ * worker: fork a new one, wait for 'listening', then disconnect the old one, which answers its
+ * next request with " bye" and closes, exactly as ours does. A worker that dies is re-forked.
+ *
+ *   node dist/benchmarks/reload/node-cluster-line.js --workers 2
+ *
+ * stdin: `workers` → "workers [{\"pid\":…}]". SIGUSR2 reloads; SIGTERM stops.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    workers: { type: 'string', default: '2' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' },
+  },
+});
+
+if (cluster.isPrimary) {
+  const n = Number(values.workers);
+  const retiring = new Set<Worker>();
+  let stopping = false;
+  const listening = (w: Worker) => new Promise<{ port: number }>((resolve) => w.once('listening', (a) => resolve(a)));
+  const started = await Promise.all(Array.from({ length: n }, () => listening(cluster.fork())));
+  console.log(`listening on ${values.host}:${started[0]?.port}`);
+
+  cluster.on('exit', (w) => {
+    if (retiring.delete(w) || stopping) return;
+    cluster.fork(); // crashed: replace it
+  });
+
+  let reloading = false;
+  process.on('SIGUSR2', async () => {
+    if (reloading) return;
+    reloading = true;
+    for (const old of Object.values(cluster.workers ?? {})) {
+      if (old === undefined || retiring.has(old)) continue;
+      await listening(cluster.fork());
+      retiring.add(old);
+      old.send('drain');
+      old.disconnect();
+    }
+    reloading = false;
+    console.error('reload done');
+  });
+  process.on('SIGTERM', () => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+    process.exit(0);
+  });
+  createInterface({ input: process.stdin }).on('line', (cmd) => {
+    if (cmd.trim() === 'workers') {
+      const pids = Object.values(cluster.workers ?? {})
+        .filter((w): w is Worker => w !== undefined && !retiring.has(w))
+        .map((w) => ({ pid: w.process.pid, state: 'ready' }));
+      console.log(`workers ${JSON.stringify(pids)}`);
+    }
+  });
+} else {
+  let draining = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.setEncoding('utf8');
+    let buf = '';
+    socket.on('data', (d: string) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const [, n] = buf.slice(0, i).split(' ');
+        buf = buf.slice(i + 1);
+        if (draining) {
+          socket.end(`${n} ${process.pid} bye\n`);
+          return;
+        }
+        socket.write(`${n} ${process.pid}\n`);
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  process.on('message', (m) => {
+    if (m !== 'drain') return;
+    draining = true;
+    // Idle connections get 300 ms to ask something before they are closed (as in line-app.ts).
+    setTimeout(() => {
+      for (const s of sockets) s.end();
+    }, 300).unref();
+  });
+  server.listen(Number(values.port), values.host);
+}
