@@ -2,7 +2,8 @@
  * A line-based chat room: every line a client sends goes to the other clients of the same worker.
  * A small real program on the pipeline: line framing, strings, heartbeats, backpressure.
  *
- *   node dist/examples/chat-server.js --port 7100 [--ping-interval SECONDS] [--missed N] [--workers N]
+ *   node dist/examples/chat-server.js --port 7100 [--ping-interval SECONDS] [--missed N]
+ *                                     [--workers N --balance reuseport|shared]
  *   nc 127.0.0.1 7100
  *
  * Commands: `/nick NAME`, `/who`, `/quit`. After `--ping-interval` seconds of silence (default
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     missed: { type: 'string', default: '2' },
     // One room per worker: 0 (default) keeps everybody in one room in this process.
     workers: { type: 'string', default: '0' },
+    balance: { type: 'string', default: 'reuseport' },
   },
 });
 
@@ -109,6 +111,7 @@ const server = await Server.listen({
   host: values.host,
   port: Number(values.port),
   workers: Number(values.workers),
+  balance: values.balance as 'reuseport' | 'shared',
   pipeline: ChatPipeline,
 });
 if (server.role !== 'worker') {
