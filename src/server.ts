@@ -23,7 +23,7 @@ import { close as sysClose } from './syscalls/libc.js';
 import type { SocketAddress } from './syscalls/sockaddr.js';
 import { openServerSocket } from './syscalls/socket.js';
 import { EventLoop, type LoopStats } from './worker/loop.js';
-import { Serving } from './worker/serving.js';
+import { Serving, ServingHandle } from './worker/serving.js';
 
 /** The handle of a server serving in this process (`workers: 0`). */
 export interface SingleHandle {
@@ -41,25 +41,15 @@ export interface SingleHandle {
 /** What `Server.listen()` resolves with; `role` tells which process this is. */
 export type ServerHandle = SingleHandle | MasterHandle | WorkerHandle;
 
-class InProcessServer implements SingleHandle {
+class InProcessServer extends ServingHandle implements SingleHandle {
   readonly role = 'single' as const;
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly serving: Serving,
+    serving: Serving,
     private readonly drainTimeout: number,
-  ) {}
-
-  address(): SocketAddress {
-    return this.serving.address();
-  }
-
-  get connections(): number {
-    return this.serving.connections;
-  }
-
-  stats(): LoopStats {
-    return this.serving.stats();
+  ) {
+    super(serving);
   }
 
   close(options: CloseOptions = {}): Promise<void> {

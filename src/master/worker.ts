@@ -17,7 +17,7 @@ import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { isListening, setNonBlocking } from '../syscalls/socket.js';
 import { EventLoop, type LoopStats } from '../worker/loop.js';
 import type { ResolvedConnectionOptions } from '../worker/options.js';
-import { Serving } from '../worker/serving.js';
+import { Serving, ServingHandle } from '../worker/serving.js';
 import { setCloseOnExec } from './listen-fds.js';
 import { type ToWorker, toMaster, type WorkerSpec } from './protocol.js';
 
@@ -35,11 +35,10 @@ export interface WorkerHandle {
   close(options?: { timeout?: number }): Promise<void>;
 }
 
-export class WorkerServer implements WorkerHandle {
+export class WorkerServer extends ServingHandle implements WorkerHandle {
   readonly role = 'worker' as const;
   readonly slot: number;
   readonly generation: number;
-  private readonly serving: Serving;
   private stopping: Promise<void> | undefined;
   private readonly drainTimeout: number;
   private readonly logger: Logger;
@@ -50,15 +49,17 @@ export class WorkerServer implements WorkerHandle {
     connOptions: ResolvedConnectionOptions,
     logger: Logger,
   ) {
+    const loop = new EventLoop({ ...options, logger, readBufferSize: connOptions.maxReadSize });
+    super(
+      new Serving(loop, options.pipeline, connOptions, {
+        maxAcceptsPerWakeup: options.maxAcceptsPerWakeup ?? 64,
+        acceptBackoffMs: options.acceptBackoffMs ?? 100,
+      }),
+    );
     this.slot = spec.slot;
     this.generation = spec.generation;
     this.drainTimeout = options.drainTimeout ?? 10_000;
     this.logger = logger;
-    const loop = new EventLoop({ ...options, logger, readBufferSize: connOptions.maxReadSize });
-    this.serving = new Serving(loop, options.pipeline, connOptions, {
-      maxAcceptsPerWakeup: options.maxAcceptsPerWakeup ?? 64,
-      acceptBackoffMs: options.acceptBackoffMs ?? 100,
-    });
     for (const fd of spec.fds) {
       if (!isListening(fd)) throw new Error(`worker: inherited descriptor ${fd} is not a listening socket`);
       // dup2 in the fork cleared close-on-exec: set it again so that processes this worker
@@ -88,18 +89,6 @@ export class WorkerServer implements WorkerHandle {
     process.on('SIGQUIT', () => void w.close({ timeout: Number.POSITIVE_INFINITY }));
     toMaster({ t: 'ready', pid: process.pid, address: w.address() });
     return w;
-  }
-
-  address(): SocketAddress {
-    return this.serving.address();
-  }
-
-  get connections(): number {
-    return this.serving.connections;
-  }
-
-  stats(): LoopStats {
-    return this.serving.stats();
   }
 
   close(options: { timeout?: number } = {}): Promise<void> {

@@ -12,8 +12,6 @@
  * FIN, linger) with reason `shutdown`. Connections still open at the drain deadline are aborted.
  */
 export class ServerDrainingEvent {
-  /** @internal use the DRAINING singleton */
-  constructor() {}
   toString(): string {
     return 'ServerDrainingEvent';
   }

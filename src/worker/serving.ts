@@ -123,3 +123,23 @@ export class Serving {
     await this.loop.close();
   }
 }
+
+/** What every handle that serves in its own process shows of its `Serving`. */
+export abstract class ServingHandle {
+  constructor(protected readonly serving: Serving) {}
+
+  /** The bound address (the real port when listening on port 0). */
+  address(): SocketAddress {
+    return this.serving.address();
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.serving.connections;
+  }
+
+  /** A snapshot of the loop's counters. */
+  stats(): LoopStats {
+    return this.serving.stats();
+  }
+}
