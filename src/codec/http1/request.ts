@@ -1,0 +1,181 @@
+/**
+ * What the HTTP/1.1 decoder produces: requests with lazily materialised headers.
+ *
+ * Header names and values stay bytes in the request's head block (one owned copy per read, see
+ * ByteCursor.take) until someone asks for them: `headers.get('host')` compares bytes
+ * case-insensitively and decodes only the value it returns. A plaintext benchmark request thus
+ * costs one object and one offsets array, not a string per header.
+ */
+import { ProtocolError } from '../../errors.js';
+
+/** An HTTP protocol violation, with the status the server should answer before closing. */
+export class HttpParseError extends ProtocolError {
+  /** 400, 408, 413, 414, 431, 501 or 505. */
+  readonly statusCode: number;
+  /** Position in the connection's byte stream where the problem was found, when known. */
+  readonly offset: number | undefined;
+
+  constructor(statusCode: number, code: string, message: string, offset?: number) {
+    super(message, { code });
+    this.name = 'HttpParseError';
+    this.statusCode = statusCode;
+    this.offset = offset;
+  }
+}
+
+const LOWER = new Uint8Array(256);
+for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
+
+/**
+ * Request (or trailer) header fields, in arrival order, names case-insensitive. Backed by a
+ * byte block and offsets: `[nameStart, nameEnd, valueStart, valueEnd]` per field, the value
+ * already trimmed of optional whitespace.
+ */
+export class HttpHeaders implements Iterable<[string, string]> {
+  /** @internal */
+  constructor(
+    private readonly block: Buffer,
+    private readonly offsets: Int32Array,
+    readonly size: number,
+  ) {}
+
+  /** No fields. */
+  static readonly EMPTY = new HttpHeaders(Buffer.alloc(0), new Int32Array(0), 0);
+
+  /** Builds headers from name/value pairs (tests, and requests built by hand). */
+  static from(pairs: Iterable<readonly [string, string]>): HttpHeaders {
+    const list = [...pairs];
+    const parts: Buffer[] = [];
+    const offsets = new Int32Array(list.length * 4);
+    let at = 0;
+    list.forEach(([name, value], i) => {
+      const n = Buffer.from(name, 'latin1');
+      const v = Buffer.from(value, 'latin1');
+      offsets[4 * i] = at;
+      offsets[4 * i + 1] = at + n.length;
+      offsets[4 * i + 2] = at + n.length;
+      offsets[4 * i + 3] = at + n.length + v.length;
+      parts.push(n, v);
+      at += n.length + v.length;
+    });
+    return new HttpHeaders(Buffer.concat(parts), offsets, list.length);
+  }
+
+  /** Index of the first field named `name` (any case) at or after `from`, or -1. */
+  private find(name: string, from = 0): number {
+    const len = name.length;
+    const o = this.offsets;
+    const b = this.block;
+    for (let i = from; i < this.size; i++) {
+      const start = o[4 * i] as number;
+      if ((o[4 * i + 1] as number) - start !== len) continue;
+      let j = 0;
+      while (j < len && LOWER[b[start + j] as number] === LOWER[name.charCodeAt(j) & 0xff]) j++;
+      if (j === len) return i;
+    }
+    return -1;
+  }
+
+  /** The field's name as it arrived. */
+  nameAt(i: number): string {
+    return this.block.toString('latin1', this.offsets[4 * i] as number, this.offsets[4 * i + 1] as number);
+  }
+
+  /** The field's value (latin1, as HTTP/1.1 defines field values). */
+  valueAt(i: number): string {
+    return this.block.toString('latin1', this.offsets[4 * i + 2] as number, this.offsets[4 * i + 3] as number);
+  }
+
+  has(name: string): boolean {
+    return this.find(name) >= 0;
+  }
+
+  /**
+   * The value of `name`; repeated fields are joined with ", " (RFC 9110 §5.3), except `cookie`
+   * fields, joined with "; " (RFC 6265 §5.4).
+   */
+  get(name: string): string | undefined {
+    const first = this.find(name);
+    if (first < 0) return undefined;
+    let next = this.find(name, first + 1);
+    if (next < 0) return this.valueAt(first);
+    const sep = name.length === 6 && name.toLowerCase() === 'cookie' ? '; ' : ', ';
+    let value = this.valueAt(first);
+    while (next >= 0) {
+      value += sep + this.valueAt(next);
+      next = this.find(name, next + 1);
+    }
+    return value;
+  }
+
+  /** Every value of `name`, in order. */
+  getAll(name: string): string[] {
+    const out: string[] = [];
+    for (let i = this.find(name); i >= 0; i = this.find(name, i + 1)) out.push(this.valueAt(i));
+    return out;
+  }
+
+  /** `[name, value]` pairs in arrival order, names as sent. */
+  *[Symbol.iterator](): IterableIterator<[string, string]> {
+    for (let i = 0; i < this.size; i++) yield [this.nameAt(i), this.valueAt(i)];
+  }
+
+  /** All pairs as an array (names as sent). */
+  toArray(): Array<[string, string]> {
+    return [...this];
+  }
+
+  /** A plain object with lower-case names (repeated values joined as `get` does). */
+  toObject(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < this.size; i++) {
+      const name = this.nameAt(i).toLowerCase();
+      if (!(name in out)) out[name] = this.get(name) as string;
+    }
+    return out;
+  }
+}
+
+/** One decoded request: head, complete body, trailers. */
+export class HttpRequest {
+  constructor(
+    /** The method token, e.g. `GET`. */
+    readonly method: string,
+    /** The request target as sent (origin form `/path?query`, absolute form, `*`, or authority for CONNECT). */
+    readonly url: string,
+    /** `'1.0'` or `'1.1'`. */
+    readonly httpVersion: '1.0' | '1.1',
+    readonly headers: HttpHeaders,
+    /** The whole body (empty when there is none); chunked bodies arrive de-chunked. */
+    readonly body: Buffer,
+    /** Trailer fields of a chunked body (EMPTY when none). */
+    readonly trailers: HttpHeaders,
+    /** Whether the connection stays open after the response (version defaults and `Connection`). */
+    readonly keepAlive: boolean,
+    /**
+     * An upgrade (`Connection: upgrade` + `Upgrade`) or `CONNECT`: after this request the bytes
+     * on the connection are not HTTP any more; they go to the pipeline's next stage.
+     */
+    readonly upgrade: boolean,
+  ) {}
+
+  /** The path part of the URL (before `?`). */
+  get path(): string {
+    const q = this.url.indexOf('?');
+    return q < 0 ? this.url : this.url.slice(0, q);
+  }
+
+  /** The query string (after `?`, without it), or ''. */
+  get query(): string {
+    const q = this.url.indexOf('?');
+    return q < 0 ? '' : this.url.slice(q + 1);
+  }
+}
+
+/** The decoder saw the head of a request that expects `100 Continue` before its body. */
+export class HttpExpectContinueEvent {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+  ) {}
+}
