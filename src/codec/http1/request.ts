@@ -10,7 +10,7 @@ import { ProtocolError } from '../../errors.js';
 
 /** An HTTP protocol violation, with the status the server should answer before closing. */
 export class HttpParseError extends ProtocolError {
-  /** 400, 408, 413, 414, 431, 501 or 505. */
+  /** 400, 408, 413, 414, 417, 431, 501 or 505. */
   readonly statusCode: number;
   /** Position in the connection's byte stream where the problem was found, when known. */
   readonly offset: number | undefined;

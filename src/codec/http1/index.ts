@@ -1,0 +1,6 @@
+/**
+ * HTTP/1.1: the request decoder and what it produces.
+ */
+
+export * from './request.js';
+export { HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';

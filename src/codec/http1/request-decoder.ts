@@ -1,0 +1,1219 @@
+/**
+ * The HTTP/1.1 request decoder: bytes → `HttpRequest`, strict as llhttp's strict mode (RFC 9112).
+ *
+ * A byte-level state machine that resumes where it stopped: every byte of a request head is
+ * examined once, however the reads cut it (a head arriving one byte per read costs what it costs
+ * in one read), and malformed input is rejected as soon as the offending byte arrives — a bad
+ * version in a request line that has not ended yet, a duplicate `Content-Length` in a head that
+ * has not ended yet — as llhttp does. Inner loops are table lookups over `input.buf`; nothing
+ * is called per byte and no string is made per header.
+ *
+ * The head stays in the decoder's input until it is complete (its fields are recorded as offsets
+ * from its first byte into a scratch array), then becomes one owned block with `input.take`: the
+ * request's headers are that block plus a right-sized copy of the offsets (see request.ts). A
+ * `Content-Length` body is taken whole once it has arrived (`take`: no copy beyond the per-read
+ * one); a chunked body is consumed chunk by chunk and joined once at its end.
+ *
+ * After an error the stream cannot be resynchronised (where would the next request start?), so
+ * the decoder discards everything that follows: one `HttpParseError` per connection, then silence.
+ * The server answers the error's `statusCode` and closes.
+ */
+import { InvalidOptionError } from '../../errors.js';
+import type { CloseReason } from '../../pipeline/handler.js';
+import type { HandlerContext } from '../../pipeline/pipeline.js';
+import type { Timeout } from '../../worker/timing-wheel.js';
+import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
+import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from './request.js';
+
+export interface HttpRequestDecoderOptions {
+  /** Longest request head (request line and header fields, line ends included) in bytes; longer → 431. Default 16 KiB. */
+  readonly maxHeaderSize?: number;
+  /** Longest request target in bytes; longer (or a request line longer than `maxHeaderSize`) → 414. Default 8 KiB. */
+  readonly maxUrlLength?: number;
+  /** Most header fields in a head (and trailer fields in a trailer section); more → 431. Default 100. */
+  readonly maxHeaders?: number;
+  /** Largest body in bytes, checked against `Content-Length` before reading and against the chunked total; larger → 413. Default 1 MiB. */
+  readonly maxBodySize?: number;
+  /** Milliseconds from the first byte of a request head until the head must be complete, else 408; 0 turns it off. Default 30 000. */
+  readonly headerTimeout?: number;
+  /** Accept any token as the method (true) rather than answering methods llhttp does not know with 501 (false, the default). */
+  readonly allowUnknownMethods?: boolean;
+}
+
+// ---- bytes and character classes (RFC 9110 §5.6.2 token, §5.5 field values, RFC 3986) ----
+
+const HTAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const DQUOTE = 0x22;
+const STAR = 0x2a;
+const COMMA = 0x2c;
+const DOT = 0x2e;
+const SLASH = 0x2f;
+const COLON = 0x3a;
+const SEMICOLON = 0x3b;
+const EQUALS = 0x3d;
+const QUESTION = 0x3f;
+const AT = 0x40;
+const BACKSLASH = 0x5c;
+
+function charClass(chars: string, ranges: readonly (readonly [number, number])[] = []): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  for (const [from, to] of ranges) t.fill(1, from, to + 1);
+  return t;
+}
+
+const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+/** tchar: method, field names, transfer codings, chunk extension names and values. */
+const TOKEN = charClass(`!#$%&'*+-.^_\`|~${ALNUM}`);
+/** Visible ASCII: the request target after its first byte (llhttp's URL_CHAR plus `?` and `#`). */
+const VCHAR = charClass('', [[0x21, 0x7e]]);
+/** field-vchar / SP / HTAB: a field value (obs-text allowed; CTLs and DEL are not). */
+const FIELD_CHAR = charClass('\t', [
+  [0x20, 0x7e],
+  [0x80, 0xff],
+]);
+/** The authority of an absolute-form or authority-form target (llhttp's USERINFO_CHARS and brackets). */
+const SERVER_CHAR = charClass(`-_.!~*'()%;:&=+$,[]${ALNUM}`);
+const ALPHA = charClass(ALNUM.slice(0, 52));
+/** qdtext of a quoted chunk extension value (RFC 9110 §5.6.4). */
+const QDTEXT = charClass('\t !', [
+  [0x23, 0x5b],
+  [0x5d, 0x7e],
+  [0x80, 0xff],
+]);
+/** What may follow a backslash in a quoted string. */
+const QUOTED_PAIR = charClass('\t ', [
+  [0x21, 0x7e],
+  [0x80, 0xff],
+]);
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX[0x41 + i] = HEX[0x61 + i] = 10 + i;
+const LOWER = new Uint8Array(256);
+for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
+
+const lit = (s: string): Uint8Array => Buffer.from(s, 'latin1');
+const H_CONTENT_LENGTH = lit('content-length');
+const H_TRANSFER_ENCODING = lit('transfer-encoding');
+const H_CONNECTION = lit('connection');
+const H_UPGRADE = lit('upgrade');
+const H_EXPECT = lit('expect');
+const T_CHUNKED = lit('chunked');
+const T_CLOSE = lit('close');
+const T_KEEP_ALIVE = lit('keep-alive');
+const T_UPGRADE = lit('upgrade');
+const T_100_CONTINUE = lit('100-continue');
+
+/** Whether `buf[at, at + word.length)` equals the lower-case `word`, ignoring ASCII case. */
+function lowerEq(buf: Buffer, at: number, word: Uint8Array): boolean {
+  for (let i = 0; i < word.length; i++) if (LOWER[buf[at + i] as number] !== word[i]) return false;
+  return true;
+}
+
+// ---- methods ----
+
+const M_OTHER = 0;
+const M_CONNECT = 1;
+const M_PRI = 2;
+
+interface KnownMethod {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly kind: number;
+}
+
+/**
+ * llhttp's methods for `HTTP/x.y` requests (constants.ts METHODS_HTTP: RFC 9110, WebDAV,
+ * Subversion, UPnP, CalDAV, PURGE, QUERY, SOURCE, and PRI for the HTTP/2 preface). Strict llhttp
+ * rejects any other method, RTSP's included; most frequent first, so GET is found first.
+ */
+const KNOWN_METHODS = [
+  'GET',
+  'POST',
+  'PUT',
+  'HEAD',
+  'DELETE',
+  'OPTIONS',
+  'PATCH',
+  'CONNECT',
+  'TRACE',
+  'QUERY',
+  'COPY',
+  'LOCK',
+  'MKCOL',
+  'MOVE',
+  'PROPFIND',
+  'PROPPATCH',
+  'SEARCH',
+  'UNLOCK',
+  'BIND',
+  'REBIND',
+  'UNBIND',
+  'ACL',
+  'REPORT',
+  'MKACTIVITY',
+  'CHECKOUT',
+  'MERGE',
+  'M-SEARCH',
+  'NOTIFY',
+  'SUBSCRIBE',
+  'UNSUBSCRIBE',
+  'PURGE',
+  'MKCALENDAR',
+  'LINK',
+  'UNLINK',
+  'SOURCE',
+  'PRI',
+];
+/** Known methods by length: matching compares bytes, so no string is made for a known method. */
+const METHODS_BY_LENGTH: KnownMethod[][] = [];
+let longestMethod = 0;
+for (const name of KNOWN_METHODS) {
+  const kind = name === 'CONNECT' ? M_CONNECT : name === 'PRI' ? M_PRI : M_OTHER;
+  const sameLength = METHODS_BY_LENGTH[name.length] ?? [];
+  sameLength.push({ name, bytes: lit(name), kind });
+  METHODS_BY_LENGTH[name.length] = sameLength;
+  longestMethod = Math.max(longestMethod, name.length);
+}
+
+// ---- states ----
+
+// What the decoder is doing between calls.
+const P_IDLE = 0; // between requests: skipping empty lines
+const P_HEAD = 1; // inside a request head (kept in the input until complete)
+const P_BODY = 2; // waiting for a Content-Length body
+const P_CHUNKED = 3; // inside a chunked body (consumed as it comes)
+const P_TRAILERS = 4; // inside the trailer section (kept in the input until complete)
+const P_CLOSED = 5; // after a request that closes the connection
+const P_DEAD = 6; // after an error: everything is discarded
+const P_UPGRADED = 7; // after an upgrade: removed from the pipeline
+
+// Head and trailer scanner.
+const S_METHOD = 0;
+const S_URL_START = 1;
+const S_URL_PATH = 2;
+const S_URL_SCHEME = 3;
+const S_URL_SLASH1 = 4;
+const S_URL_SLASH2 = 5;
+const S_URL_SERVER = 6;
+const S_URL_END = 7;
+const S_VERSION = 8;
+const S_LINE_CR = 9;
+const S_LINE_LF = 10;
+const S_FIELD_START = 11; // request-line states are < S_FIELD_START
+const S_FIELD_NAME = 12;
+const S_VALUE_OWS = 13;
+const S_VALUE = 14;
+const S_VALUE_LF = 15;
+const S_EMPTY_VALUE_LF = 16;
+const S_END_LF = 17;
+
+// Chunked body.
+const C_SIZE_START = 0;
+const C_SIZE = 1;
+const C_EXT_NAME_START = 2;
+const C_EXT_NAME = 3;
+const C_EXT_VALUE_START = 4;
+const C_EXT_VALUE = 5;
+const C_EXT_QUOTED = 6;
+const C_EXT_QUOTED_PAIR = 7;
+const C_EXT_QUOTED_END = 8;
+const C_SIZE_LF = 9;
+const C_DATA = 10;
+const C_DATA_CR = 11;
+const C_DATA_LF = 12;
+
+// What the head said.
+const F_CONN_CLOSE = 1;
+const F_CONN_KEEP_ALIVE = 2;
+const F_CONN_UPGRADE = 4;
+const F_UPGRADE = 8;
+const F_CONTENT_LENGTH = 16;
+const F_TRANSFER_ENCODING = 32;
+const F_CHUNKED = 64;
+const F_EXPECT_CONTINUE = 128;
+const F_URL_AT = 256;
+
+const HTTP_SLASH = lit('HTTP/');
+/** A chunk-size line with more digits than this is malformed (16 hex digits already exceed any body). */
+const MAX_CHUNK_SIZE_DIGITS = 16;
+const EMPTY = Buffer.alloc(0);
+
+function sizeOption(name: string, v: unknown, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new InvalidOptionError(
+      name,
+      `must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got ${String(v)}`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Decodes HTTP/1.0 and HTTP/1.1 requests: one `HttpRequest` per complete message (body received
+ * and de-chunked, trailers parsed), in order, however many arrive in one read (pipelining).
+ * Malformed input raises one `HttpParseError` (`statusCode` to answer, llhttp-style `code`,
+ * stream `offset`), after which the connection's bytes are ignored. See docs/http.md.
+ */
+export class HttpRequestDecoder extends ByteToMessageDecoder {
+  readonly maxHeaderSize: number;
+  readonly maxUrlLength: number;
+  readonly maxHeaders: number;
+  readonly maxBodySize: number;
+  readonly headerTimeout: number;
+  readonly allowUnknownMethods: boolean;
+
+  private phase = P_IDLE;
+  /** Stream offset of `input.start` when `decode` was entered, minus `input.start`. */
+  private origin = 0;
+  /** Bytes consumed from the stream so far. */
+  private consumed = 0;
+
+  // Head / trailer scanner, resumable: position relative to the section's first byte, state.
+  private hp = 0;
+  private hs = S_METHOD;
+  /** Fields recorded so far in `scratch`. */
+  private nf = 0;
+  /**
+   * `[nameStart, nameEnd, valueStart, valueEnd]` per field, relative to the section start; grown
+   * on demand up to `maxHeaders` fields (a large limit costs nothing until a head uses it).
+   */
+  private scratch: Int32Array;
+  private flags = 0;
+  private contentLength = 0;
+  private methodName = '';
+  private methodKind = M_OTHER;
+  private urlStart = 0;
+  private urlEnd = 0;
+  /** Index into `HTTP/d.d` while the version is read byte by byte. */
+  private vi = 0;
+  private major = 0;
+  private minor = 0;
+
+  // The request whose body is being read.
+  private reqUrl = '';
+  private reqHeaders: HttpHeaders = HttpHeaders.EMPTY;
+  private reqKeepAlive = true;
+  private reqUpgrade = false;
+  /** Body bytes still to come: of the Content-Length body, or of the current chunk. */
+  private remaining = 0;
+
+  // Chunked body.
+  private cs = C_SIZE_START;
+  private chunkSize = 0;
+  private sizeDigits = 0;
+  private extBytes = 0;
+  private bodyLength = 0;
+  private pieces: Buffer[] | null = null;
+
+  // Header timeout: one Timeout for the decoder's life, re-armed per head.
+  private timeout: Timeout | null = null;
+  private timerArmed = false;
+  private timerCtx: HandlerContext | null = null;
+
+  constructor(options: HttpRequestDecoderOptions = {}) {
+    super();
+    this.maxHeaderSize = sizeOption('maxHeaderSize', options.maxHeaderSize, 16 * 1024, 1);
+    this.maxUrlLength = sizeOption('maxUrlLength', options.maxUrlLength, 8 * 1024, 1);
+    this.maxHeaders = sizeOption('maxHeaders', options.maxHeaders, 100, 1);
+    this.maxBodySize = sizeOption('maxBodySize', options.maxBodySize, 1024 * 1024, 0);
+    this.headerTimeout = sizeOption('headerTimeout', options.headerTimeout, 30_000, 0);
+    const unknown: unknown = options.allowUnknownMethods;
+    if (unknown !== undefined && typeof unknown !== 'boolean') {
+      throw new InvalidOptionError('allowUnknownMethods', `must be a boolean, got ${String(unknown)}`);
+    }
+    this.allowUnknownMethods = unknown ?? false;
+    this.scratch = new Int32Array(Math.min(this.maxHeaders, 32) * 4);
+  }
+
+  protected override decode(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
+    const entry = input.start;
+    this.origin = this.consumed - entry;
+    try {
+      this.step(ctx, input, out);
+    } finally {
+      this.consumed += input.start - entry;
+    }
+  }
+
+  override handlerRemoved(ctx: HandlerContext): void {
+    this.disarm();
+    super.handlerRemoved(ctx);
+  }
+
+  override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+    this.disarm();
+    super.onInactive(ctx, reason);
+    this.disarm(); // decodeLast may have seen a partial head again
+  }
+
+  /** Advances through as many phases as the input allows; returns after one request. */
+  private step(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
+    for (;;) {
+      switch (this.phase) {
+        case P_IDLE: {
+          // RFC 9112 §2.2: empty lines before a request line are ignored (llhttp skips any CR and
+          // LF here, in strict mode too). They are consumed at once and do not start the header
+          // timer, so a client that ends a body with an extra CRLF is not timed out while idle.
+          const buf = input.buf;
+          const end = input.end;
+          let p = input.start;
+          while (p < end && (buf[p] === CR || buf[p] === LF)) p++;
+          input.skip(p - input.start);
+          if (p === end) return;
+          this.startHead();
+          this.phase = P_HEAD;
+          continue;
+        }
+        case P_HEAD: {
+          const length = this.scanHead(input, false);
+          if (length < 0) {
+            if (this.headerTimeout > 0 && !this.timerArmed) this.arm(ctx);
+            return;
+          }
+          this.disarm();
+          if (this.headDone(ctx, input, out, length)) return;
+          continue;
+        }
+        case P_BODY: {
+          if (input.end - input.start < this.remaining) return;
+          this.emit(ctx, out, input.take(this.remaining), HttpHeaders.EMPTY);
+          return;
+        }
+        case P_CHUNKED:
+          if (!this.scanChunks(input)) return;
+          continue;
+        case P_TRAILERS: {
+          const length = this.scanHead(input, true);
+          if (length < 0) return;
+          const nf = this.nf;
+          let trailers = HttpHeaders.EMPTY;
+          if (nf === 0) input.skip(length);
+          else trailers = new HttpHeaders(input.take(length), this.scratch.slice(0, nf * 4), nf);
+          const pieces = this.pieces;
+          this.pieces = null;
+          const body =
+            pieces === null
+              ? EMPTY
+              : pieces.length === 1
+                ? (pieces[0] as Buffer)
+                : Buffer.concat(pieces, this.bodyLength);
+          this.emit(ctx, out, body, trailers);
+          return;
+        }
+        case P_CLOSED: {
+          // llhttp strict (CLOSED_CONNECTION): after a request that closes the connection only
+          // empty lines may follow; anything else is an error, reported after that request.
+          const buf = input.buf;
+          const end = input.end;
+          let p = input.start;
+          while (p < end && (buf[p] === CR || buf[p] === LF)) p++;
+          if (p < end) throw this.fail(input, 400, 'HPE_CLOSED_CONNECTION', 'data after `Connection: close`', p);
+          input.skip(p - input.start);
+          return;
+        }
+        case P_DEAD:
+          input.skip(input.end - input.start);
+          return;
+        default:
+          // P_UPGRADED: removed from the pipeline, so no more input comes here.
+          return;
+      }
+    }
+  }
+
+  private startHead(): void {
+    this.hp = 0;
+    this.hs = S_METHOD;
+    this.nf = 0;
+    this.flags = 0;
+    this.contentLength = 0;
+    this.vi = 0;
+  }
+
+  /**
+   * Scans the head (or the trailer section) at `input.start` from where the last call stopped.
+   * Returns its length once its final CRLF is in, or -1 to wait for more bytes. Nothing is
+   * consumed before the section is complete: the recorded offsets point into it.
+   */
+  private scanHead(input: ByteCursor, trailer: boolean): number {
+    const buf = input.buf;
+    const base = input.start;
+    const end = input.end;
+    const max = base + this.maxHeaderSize;
+    const limit = end < max ? end : max;
+    let sc = this.scratch;
+    let p = base + this.hp;
+    let s = this.hs;
+    let nf = this.nf;
+    let c = 0;
+    scan: while (p < limit) {
+      switch (s) {
+        case S_METHOD: {
+          // Without allowUnknownMethods, a token longer than any known method is 501 at its
+          // first extra byte (not at a read boundary: the outcome must not depend on the reads).
+          const methodLimit = this.allowUnknownMethods ? limit : Math.min(limit, base + longestMethod + 1);
+          while (p < methodLimit && TOKEN[buf[p] as number] === 1) p++;
+          if (p === base + longestMethod + 1 && !this.allowUnknownMethods) {
+            throw this.fail(input, 501, 'HPE_INVALID_METHOD', 'unknown method', base);
+          }
+          if (p === limit) break scan;
+          if (buf[p] !== SP || p === base) {
+            throw this.fail(input, 400, 'HPE_INVALID_METHOD', 'invalid character in method', p);
+          }
+          this.setMethod(input, base, p);
+          p++;
+          this.urlStart = p - base;
+          s = S_URL_START;
+          continue;
+        }
+        case S_URL_START: {
+          // The target's form (RFC 9112 §3.2): authority for CONNECT, origin (`/…`) or asterisk,
+          // or absolute (`scheme://authority…`) — llhttp's url.ts entry states.
+          if (this.methodKind === M_CONNECT) {
+            s = S_URL_SERVER;
+            continue;
+          }
+          c = buf[p] as number;
+          if (c === SLASH || c === STAR) s = S_URL_PATH;
+          else if (ALPHA[c] === 1) s = S_URL_SCHEME;
+          else throw this.fail(input, 400, 'HPE_INVALID_URL', 'unexpected start character in the request target', p);
+          p++;
+          continue;
+        }
+        case S_URL_PATH: {
+          const cap = base + this.urlStart + this.maxUrlLength;
+          const stop = cap < limit ? cap : limit;
+          while (p < stop && VCHAR[buf[p] as number] === 1) p++;
+          if (p === limit) break scan;
+          c = buf[p] as number;
+          if (p === cap && c !== SP) throw this.uriTooLong(input, base);
+          if (c === SP) {
+            s = S_URL_END;
+            continue;
+          }
+          if (c === CR) {
+            // `GET /` alone is an HTTP/0.9 request, which llhttp accepts; a request has no way
+            // to carry version 0.9 here, and its response could not carry a status line.
+            throw this.fail(input, 505, 'HPE_INVALID_VERSION', 'HTTP/0.9 requests are not supported', p);
+          }
+          if (c === LF) throw this.fail(input, 400, 'HPE_CR_EXPECTED', 'bare LF in the request line', p);
+          throw this.fail(input, 400, 'HPE_INVALID_URL', 'invalid character in the request target', p);
+        }
+        case S_URL_SCHEME: {
+          const cap = base + this.urlStart + this.maxUrlLength;
+          const stop = cap < limit ? cap : limit;
+          while (p < stop && ALPHA[buf[p] as number] === 1) p++;
+          if (p === limit) break scan;
+          if (p === cap && buf[p] !== SP) throw this.uriTooLong(input, base);
+          if (buf[p] !== COLON) {
+            throw this.fail(input, 400, 'HPE_INVALID_URL', 'invalid character in the URL scheme', p);
+          }
+          p++;
+          s = S_URL_SLASH1;
+          continue;
+        }
+        case S_URL_SLASH1:
+        case S_URL_SLASH2: {
+          if (p === base + this.urlStart + this.maxUrlLength && buf[p] !== SP) throw this.uriTooLong(input, base);
+          if (buf[p] !== SLASH) throw this.fail(input, 400, 'HPE_INVALID_URL', 'expected `//` after the URL scheme', p);
+          p++;
+          s = s === S_URL_SLASH1 ? S_URL_SLASH2 : S_URL_SERVER;
+          continue;
+        }
+        case S_URL_SERVER: {
+          const cap = base + this.urlStart + this.maxUrlLength;
+          const stop = cap < limit ? cap : limit;
+          while (p < stop && SERVER_CHAR[buf[p] as number] === 1) p++;
+          if (p === limit) break scan;
+          c = buf[p] as number;
+          if (p === cap && c !== SP) throw this.uriTooLong(input, base);
+          if (c === AT) {
+            if ((this.flags & F_URL_AT) !== 0)
+              throw this.fail(input, 400, 'HPE_INVALID_URL', 'double `@` in the URL', p);
+            this.flags |= F_URL_AT;
+            p++;
+          } else if (c === SLASH || c === QUESTION) {
+            p++;
+            s = S_URL_PATH;
+          } else if (c === SP && p - base > this.urlStart) {
+            s = S_URL_END;
+          } else {
+            throw this.fail(input, 400, 'HPE_INVALID_URL', 'invalid character in the URL authority', p);
+          }
+          continue;
+        }
+        case S_URL_END: {
+          // buf[p] is the space after the target (at most maxUrlLength bytes: the URL states
+          // stop at the byte after the limit, whatever the reads, and fail there unless it is
+          // this space).
+          this.urlEnd = p - base;
+          p++;
+          s = S_VERSION;
+          continue;
+        }
+        case S_VERSION: {
+          // The usual case in one test: `HTTP/1.1` or `HTTP/1.0` whole.
+          if (
+            this.vi === 0 &&
+            p + 8 <= limit &&
+            buf[p] === 0x48 &&
+            buf[p + 1] === 0x54 &&
+            buf[p + 2] === 0x54 &&
+            buf[p + 3] === 0x50 &&
+            buf[p + 4] === SLASH &&
+            buf[p + 5] === 0x31 &&
+            buf[p + 6] === DOT &&
+            (buf[p + 7] === 0x31 || buf[p + 7] === 0x30) &&
+            this.methodKind !== M_PRI
+          ) {
+            this.major = 1;
+            this.minor = (buf[p + 7] as number) - 0x30;
+            p += 8;
+            s = S_LINE_CR;
+            continue;
+          }
+          c = buf[p] as number;
+          const vi = this.vi;
+          if (vi < 5) {
+            // RFC 9112 §2.3: HTTP-name is case-sensitive "HTTP"; RTSP/ICE (which llhttp also
+            // parses) are not HTTP.
+            if (c !== HTTP_SLASH[vi]) throw this.fail(input, 400, 'HPE_INVALID_CONSTANT', 'expected `HTTP/`', p);
+          } else if (vi === 5 || vi === 7) {
+            if (c < 0x30 || c > 0x39) throw this.fail(input, 400, 'HPE_INVALID_VERSION', 'invalid HTTP version', p);
+            if (vi === 5) this.major = c - 0x30;
+            else {
+              this.minor = c - 0x30;
+              if (this.methodKind === M_PRI) {
+                // llhttp pauses on `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` (HTTP/2 with prior
+                // knowledge): this server speaks HTTP/1.x only.
+                throw this.fail(
+                  input,
+                  505,
+                  'HPE_PAUSED_H2_UPGRADE',
+                  'HTTP/2 connection preface: HTTP/2 is not supported',
+                  p,
+                );
+              }
+              if (this.major !== 1 || this.minor > 1) {
+                throw this.fail(
+                  input,
+                  505,
+                  'HPE_INVALID_VERSION',
+                  `HTTP/${this.major}.${this.minor} is not supported`,
+                  p,
+                );
+              }
+              s = S_LINE_CR;
+            }
+          } else if (c !== DOT) {
+            throw this.fail(input, 400, 'HPE_INVALID_VERSION', 'invalid HTTP version', p);
+          }
+          this.vi = vi + 1;
+          p++;
+          continue;
+        }
+        case S_LINE_CR: {
+          if (buf[p] !== CR) throw this.fail(input, 400, 'HPE_INVALID_VERSION', 'expected CRLF after the version', p);
+          p++;
+          s = S_LINE_LF;
+          continue;
+        }
+        case S_LINE_LF: {
+          if (buf[p] !== LF) throw this.fail(input, 400, 'HPE_STRICT', 'expected LF after CR', p);
+          p++;
+          s = S_FIELD_START;
+          continue;
+        }
+        case S_FIELD_START: {
+          c = buf[p] as number;
+          if (TOKEN[c] === 1) {
+            if (nf === this.maxHeaders) {
+              throw this.fail(input, 431, 'HPE_HEADER_OVERFLOW', `more than ${this.maxHeaders} header fields`, p);
+            }
+            if (4 * nf === sc.length) sc = this.growScratch();
+            sc[4 * nf] = p - base;
+            p++;
+            s = S_FIELD_NAME;
+            continue;
+          }
+          if (c === CR) {
+            p++;
+            s = S_END_LF;
+            continue;
+          }
+          if (c === SP || c === HTAB) {
+            // RFC 9112 §2.2 (whitespace after the start line) and §5.2 (obs-fold): rejected.
+            if (nf === 0 && !trailer) {
+              throw this.fail(input, 400, 'HPE_UNEXPECTED_SPACE', 'unexpected space after the request line', p);
+            }
+            throw this.fail(input, 400, 'HPE_INVALID_HEADER_TOKEN', 'line folding (whitespace after a field line)', p);
+          }
+          throw this.fail(input, 400, 'HPE_INVALID_HEADER_TOKEN', 'invalid header field name', p);
+        }
+        case S_FIELD_NAME: {
+          while (p < limit && TOKEN[buf[p] as number] === 1) p++;
+          if (p === limit) break scan;
+          // RFC 9112 §5.1: no whitespace between the name and the colon.
+          if (buf[p] !== COLON) throw this.fail(input, 400, 'HPE_INVALID_HEADER_TOKEN', 'invalid header field char', p);
+          sc[4 * nf + 1] = p - base;
+          p++;
+          s = S_VALUE_OWS;
+          continue;
+        }
+        case S_VALUE_OWS: {
+          while (p < limit && (buf[p] === SP || buf[p] === HTAB)) p++;
+          if (p === limit) break scan;
+          c = buf[p] as number;
+          if (FIELD_CHAR[c] === 1) {
+            sc[4 * nf + 2] = p - base;
+            p++;
+            s = S_VALUE;
+          } else if (c === CR) {
+            sc[4 * nf + 2] = sc[4 * nf + 3] = p - base;
+            p++;
+            s = S_EMPTY_VALUE_LF;
+          } else {
+            throw this.fail(input, 400, 'HPE_INVALID_HEADER_TOKEN', 'invalid header value char', p);
+          }
+          continue;
+        }
+        case S_VALUE: {
+          while (p < limit && FIELD_CHAR[buf[p] as number] === 1) p++;
+          if (p === limit) break scan;
+          c = buf[p] as number;
+          if (c === CR) {
+            // Trailing OWS is not part of the value.
+            const vs = base + (sc[4 * nf + 2] as number);
+            let ve = p;
+            while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+            sc[4 * nf + 3] = ve - base;
+            p++;
+            s = S_VALUE_LF;
+            continue;
+          }
+          if (c === LF) throw this.fail(input, 400, 'HPE_CR_EXPECTED', 'missing CR before LF after a header value', p);
+          throw this.fail(input, 400, 'HPE_INVALID_HEADER_TOKEN', 'invalid header value char', p);
+        }
+        case S_VALUE_LF:
+        case S_EMPTY_VALUE_LF: {
+          if (buf[p] !== LF) {
+            if (s === S_EMPTY_VALUE_LF) throw this.fail(input, 400, 'HPE_STRICT', 'expected LF after CR', p);
+            throw this.fail(input, 400, 'HPE_LF_EXPECTED', 'missing LF after a header value', p);
+          }
+          if (!trailer) this.specialField(input, buf, base, nf);
+          nf++;
+          p++;
+          s = S_FIELD_START;
+          continue;
+        }
+        default: {
+          // S_END_LF
+          if (buf[p] !== LF) throw this.fail(input, 400, 'HPE_STRICT', 'expected LF after the header section', p);
+          p++;
+          this.nf = nf;
+          this.hp = 0;
+          return p - base;
+        }
+      }
+    }
+    this.nf = nf;
+    this.hs = s;
+    this.hp = p - base;
+    if (p === max && end > max) {
+      // One more byte would not fit: the section is too long.
+      if (!trailer && s < S_FIELD_START) throw this.uriTooLong(input, base);
+      throw this.fail(
+        input,
+        431,
+        'HPE_HEADER_OVERFLOW',
+        `${trailer ? 'trailer section' : 'request head'} longer than ${this.maxHeaderSize} bytes`,
+        p,
+      );
+    }
+    return -1;
+  }
+
+  private growScratch(): Int32Array {
+    const bigger = new Int32Array(Math.min(this.maxHeaders, (this.scratch.length / 4) * 2) * 4);
+    bigger.set(this.scratch);
+    this.scratch = bigger;
+    return bigger;
+  }
+
+  private uriTooLong(input: ByteCursor, base: number): HttpParseError {
+    return this.fail(
+      input,
+      414,
+      'HPE_URI_TOO_LONG',
+      `request target longer than ${this.maxUrlLength} bytes or request line longer than ${this.maxHeaderSize}`,
+      base + this.urlStart,
+    );
+  }
+
+  /** Identifies the method `buf[from, to)` (a token) without making a string for known ones. */
+  private setMethod(input: ByteCursor, from: number, to: number): void {
+    const buf = input.buf;
+    const length = to - from;
+    const candidates = METHODS_BY_LENGTH[length];
+    if (candidates !== undefined) {
+      next: for (let i = 0; i < candidates.length; i++) {
+        const m = candidates[i] as KnownMethod;
+        const bytes = m.bytes;
+        for (let j = 0; j < length; j++) if (buf[from + j] !== bytes[j]) continue next;
+        this.methodName = m.name;
+        this.methodKind = m.kind;
+        return;
+      }
+    }
+    // RFC 9110 §9.1: an unrecognised method is answered with 501 (Not Implemented).
+    if (!this.allowUnknownMethods) throw this.fail(input, 501, 'HPE_INVALID_METHOD', 'unknown method', from);
+    this.methodName = buf.toString('latin1', from, to);
+    this.methodKind = M_OTHER;
+  }
+
+  /**
+   * A complete field line of the head (field `i`): the fields that decide framing and connection
+   * handling are recognised by length, then bytes, case-insensitively.
+   */
+  private specialField(input: ByteCursor, buf: Buffer, base: number, i: number): void {
+    const sc = this.scratch;
+    const ns = base + (sc[4 * i] as number);
+    const vs = base + (sc[4 * i + 2] as number);
+    const ve = base + (sc[4 * i + 3] as number);
+    switch (base + (sc[4 * i + 1] as number) - ns) {
+      case 14:
+        if (lowerEq(buf, ns, H_CONTENT_LENGTH)) this.contentLengthField(input, buf, ns, vs, ve);
+        return;
+      case 17:
+        if (lowerEq(buf, ns, H_TRANSFER_ENCODING)) this.transferEncodingField(input, buf, ns, vs, ve);
+        return;
+      case 10:
+        if (lowerEq(buf, ns, H_CONNECTION)) this.connectionField(buf, vs, ve);
+        return;
+      case 7:
+        if (vs < ve && lowerEq(buf, ns, H_UPGRADE)) this.flags |= F_UPGRADE;
+        return;
+      case 6:
+        if (lowerEq(buf, ns, H_EXPECT)) {
+          if (ve - vs === 12 && lowerEq(buf, vs, T_100_CONTINUE)) this.flags |= F_EXPECT_CONTINUE;
+          // RFC 9110 §10.1.1: any other expectation may be answered 417; an HTTP/1.0 server
+          // must ignore Expect altogether.
+          else if (vs < ve && this.minor === 1) {
+            throw this.fail(input, 417, 'HPE_EXPECTATION_FAILED', 'unsupported expectation', vs);
+          }
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private contentLengthField(input: ByteCursor, buf: Buffer, ns: number, vs: number, ve: number): void {
+    // RFC 9112 §6.3 (smuggling): Content-Length with Transfer-Encoding is an error (llhttp 9).
+    if ((this.flags & F_TRANSFER_ENCODING) !== 0) {
+      throw this.fail(
+        input,
+        400,
+        'HPE_INVALID_CONTENT_LENGTH',
+        "Content-Length can't be present with Transfer-Encoding",
+        ns,
+      );
+    }
+    if (vs === ve) throw this.fail(input, 400, 'HPE_INVALID_CONTENT_LENGTH', 'empty Content-Length', vs);
+    // 1*DIGIT only: no sign, no list, no inner whitespace.
+    let n = 0;
+    for (let q = vs; q < ve; q++) {
+      const d = (buf[q] as number) - 0x30;
+      if (d < 0 || d > 9)
+        throw this.fail(input, 400, 'HPE_INVALID_CONTENT_LENGTH', 'invalid character in Content-Length', q);
+      n = n * 10 + d;
+      if (n > Number.MAX_SAFE_INTEGER)
+        throw this.fail(input, 400, 'HPE_INVALID_CONTENT_LENGTH', 'Content-Length overflow', q);
+    }
+    if ((this.flags & F_CONTENT_LENGTH) !== 0 && n !== this.contentLength) {
+      throw this.fail(input, 400, 'HPE_UNEXPECTED_CONTENT_LENGTH', 'conflicting Content-Length values', vs);
+    }
+    this.flags |= F_CONTENT_LENGTH;
+    this.contentLength = n;
+  }
+
+  private transferEncodingField(input: ByteCursor, buf: Buffer, ns: number, vs: number, ve: number): void {
+    if ((this.flags & F_CONTENT_LENGTH) !== 0) {
+      throw this.fail(
+        input,
+        400,
+        'HPE_INVALID_TRANSFER_ENCODING',
+        "Transfer-Encoding can't be present with Content-Length",
+        ns,
+      );
+    }
+    this.flags |= F_TRANSFER_ENCODING;
+    // The codings of every Transfer-Encoding field form one list (RFC 9110 §5.3); chunked must
+    // come last and only once (RFC 9112 §6.1) — anything after it is an error at once, as in llhttp.
+    let q = vs;
+    while (q < ve) {
+      const c = buf[q];
+      if (c === COMMA || c === SP || c === HTAB) {
+        q++;
+        continue;
+      }
+      let e = q;
+      while (e < ve && buf[e] !== COMMA) e++;
+      let t = e;
+      while (t > q && (buf[t - 1] === SP || buf[t - 1] === HTAB)) t--;
+      if ((this.flags & F_CHUNKED) !== 0) {
+        throw this.fail(input, 400, 'HPE_INVALID_TRANSFER_ENCODING', 'a transfer coding after chunked', q);
+      }
+      if (t - q === 7 && lowerEq(buf, q, T_CHUNKED)) this.flags |= F_CHUNKED;
+      q = e;
+    }
+  }
+
+  private connectionField(buf: Buffer, vs: number, ve: number): void {
+    let q = vs;
+    while (q < ve) {
+      const c = buf[q];
+      if (c === COMMA || c === SP || c === HTAB) {
+        q++;
+        continue;
+      }
+      let e = q;
+      while (e < ve && buf[e] !== COMMA) e++;
+      let t = e;
+      while (t > q && (buf[t - 1] === SP || buf[t - 1] === HTAB)) t--;
+      const n = t - q;
+      if (n === 5 && lowerEq(buf, q, T_CLOSE)) this.flags |= F_CONN_CLOSE;
+      else if (n === 10 && lowerEq(buf, q, T_KEEP_ALIVE)) this.flags |= F_CONN_KEEP_ALIVE;
+      else if (n === 7 && lowerEq(buf, q, T_UPGRADE)) this.flags |= F_CONN_UPGRADE;
+      q = e;
+    }
+  }
+
+  /**
+   * The head (`length` bytes at `input.start`) is complete: decides the framing, takes the head
+   * block, and emits the request when it has no body. Returns whether a request was emitted.
+   */
+  private headDone(ctx: HandlerContext, input: ByteCursor, out: unknown[], length: number): boolean {
+    const flags = this.flags;
+    const base = input.start;
+    const minor = this.minor;
+    const connect = this.methodKind === M_CONNECT;
+    // CONNECT has no content (RFC 9110 §9.3.6) and, like an upgrade, hands the connection over
+    // right after its head; llhttp ignores its Content-Length too.
+    let framing = 0; // 0 none, 1 Content-Length, 2 chunked
+    if (!connect) {
+      if ((flags & F_TRANSFER_ENCODING) !== 0) {
+        // RFC 9112 §6.3: a request whose final transfer coding is not chunked has no reliable length.
+        if ((flags & F_CHUNKED) === 0) {
+          throw this.fail(
+            input,
+            400,
+            'HPE_INVALID_TRANSFER_ENCODING',
+            'request has invalid Transfer-Encoding',
+            base + length,
+          );
+        }
+        framing = 2;
+      } else if (this.contentLength > 0) {
+        if (this.contentLength > this.maxBodySize) {
+          throw this.fail(
+            input,
+            413,
+            'HPE_BODY_TOO_LARGE',
+            `Content-Length ${this.contentLength} exceeds the maximum body size of ${this.maxBodySize}`,
+            base + length,
+          );
+        }
+        framing = 1;
+      }
+    }
+    // RFC 9110 §7.8: Upgrade needs `Connection: upgrade`, and is ignored in an HTTP/1.0 request.
+    const upgrade = connect || (minor === 1 && (flags & (F_CONN_UPGRADE | F_UPGRADE)) === (F_CONN_UPGRADE | F_UPGRADE));
+    let keepAlive =
+      minor === 1 ? (flags & F_CONN_CLOSE) === 0 : (flags & (F_CONN_KEEP_ALIVE | F_CONN_CLOSE)) === F_CONN_KEEP_ALIVE;
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing: close after this request.
+    if (minor === 0 && (flags & F_TRANSFER_ENCODING) !== 0) keepAlive = false;
+    const url = input.buf.toString('latin1', base + this.urlStart, base + this.urlEnd);
+    const nf = this.nf;
+    let headers = HttpHeaders.EMPTY;
+    if (nf === 0) input.skip(length);
+    else headers = new HttpHeaders(input.take(length), this.scratch.slice(0, nf * 4), nf);
+    if (framing === 0) {
+      this.reqUrl = url;
+      this.reqHeaders = headers;
+      this.reqKeepAlive = keepAlive;
+      this.reqUpgrade = upgrade;
+      this.emit(ctx, out, EMPTY, HttpHeaders.EMPTY);
+      return true;
+    }
+    if ((flags & F_EXPECT_CONTINUE) !== 0 && minor === 1) {
+      // The handler decides whether to send `100 Continue` (or a final status instead).
+      ctx.fireUserEvent(new HttpExpectContinueEvent(this.methodName, url));
+    }
+    this.reqUrl = url;
+    this.reqHeaders = headers;
+    this.reqKeepAlive = keepAlive;
+    this.reqUpgrade = upgrade;
+    if (framing === 1) {
+      this.remaining = this.contentLength;
+      this.phase = P_BODY;
+    } else {
+      this.cs = C_SIZE_START;
+      this.bodyLength = 0;
+      this.extBytes = 0;
+      this.pieces = null;
+      this.phase = P_CHUNKED;
+    }
+    return false;
+  }
+
+  /**
+   * Reads chunk framing and data from `input.start`, consuming as it goes (data becomes views,
+   * joined at the end). Returns true when the last chunk's line is read (trailers next).
+   */
+  private scanChunks(input: ByteCursor): boolean {
+    const buf = input.buf;
+    const end = input.end;
+    let p = input.start;
+    let s = this.cs;
+    let c = 0;
+    scan: while (p < end) {
+      switch (s) {
+        case C_SIZE_START:
+          if ((HEX[buf[p] as number] as number) < 0) {
+            throw this.fail(input, 400, 'HPE_INVALID_CHUNK_SIZE', 'invalid character in chunk size', p);
+          }
+          this.chunkSize = 0;
+          this.sizeDigits = 0;
+          s = C_SIZE;
+          continue;
+        case C_SIZE: {
+          let size = this.chunkSize;
+          let digits = this.sizeDigits;
+          // Checked per digit: a size only grows, so the body limit also bounds the arithmetic.
+          const room = this.maxBodySize - this.bodyLength;
+          while (p < end) {
+            const h = HEX[buf[p] as number] as number;
+            if (h < 0) break;
+            size = size * 16 + h;
+            if (size > room) {
+              throw this.fail(
+                input,
+                413,
+                'HPE_BODY_TOO_LARGE',
+                `chunked body exceeds the maximum body size of ${this.maxBodySize}`,
+                p,
+              );
+            }
+            if (++digits > MAX_CHUNK_SIZE_DIGITS) {
+              throw this.fail(input, 400, 'HPE_INVALID_CHUNK_SIZE', 'chunk size has too many digits', p);
+            }
+            p++;
+          }
+          this.chunkSize = size;
+          this.sizeDigits = digits;
+          if (p === end) break scan;
+          c = buf[p] as number;
+          if (c === CR) s = C_SIZE_LF;
+          else if (c === SEMICOLON) s = C_EXT_NAME_START;
+          // No whitespace after the size in strict mode (llhttp: SPACES_AFTER_CHUNK_SIZE is lenient).
+          else throw this.fail(input, 400, 'HPE_INVALID_CHUNK_SIZE', 'invalid character in chunk size', p);
+          p++;
+          continue;
+        }
+        case C_EXT_NAME_START:
+          // chunk-ext = *( ";" token [ "=" ( token / quoted-string ) ] ), no BWS in strict mode.
+          if (TOKEN[buf[p] as number] !== 1) {
+            throw this.fail(input, 400, 'HPE_STRICT', 'invalid character in chunk extensions', p);
+          }
+          p = this.extension(input, p + 1, 1);
+          s = C_EXT_NAME;
+          continue;
+        case C_EXT_NAME:
+        case C_EXT_VALUE: {
+          const from = p;
+          while (p < end && TOKEN[buf[p] as number] === 1) p++;
+          this.extension(input, p, p - from);
+          if (p === end) break scan;
+          c = buf[p] as number;
+          if (c === SEMICOLON) s = C_EXT_NAME_START;
+          else if (c === CR) s = C_SIZE_LF;
+          else if (c === EQUALS && s === C_EXT_NAME) s = C_EXT_VALUE_START;
+          else throw this.fail(input, 400, 'HPE_STRICT', 'invalid character in chunk extensions', p);
+          p = this.extension(input, p + 1, 1);
+          continue;
+        }
+        case C_EXT_VALUE_START:
+          c = buf[p] as number;
+          if (c === DQUOTE) s = C_EXT_QUOTED;
+          else if (TOKEN[c] === 1) s = C_EXT_VALUE;
+          else throw this.fail(input, 400, 'HPE_STRICT', 'invalid character in chunk extension value', p);
+          p = this.extension(input, p + 1, 1);
+          continue;
+        case C_EXT_QUOTED: {
+          const from = p;
+          while (p < end && QDTEXT[buf[p] as number] === 1) p++;
+          this.extension(input, p, p - from);
+          if (p === end) break scan;
+          c = buf[p] as number;
+          if (c === DQUOTE) s = C_EXT_QUOTED_END;
+          else if (c === BACKSLASH) s = C_EXT_QUOTED_PAIR;
+          else throw this.fail(input, 400, 'HPE_STRICT', 'invalid character in chunk extensions quoted value', p);
+          p = this.extension(input, p + 1, 1);
+          continue;
+        }
+        case C_EXT_QUOTED_PAIR:
+          if (QUOTED_PAIR[buf[p] as number] !== 1) {
+            throw this.fail(input, 400, 'HPE_STRICT', 'invalid quoted-pair in chunk extensions quoted value', p);
+          }
+          p = this.extension(input, p + 1, 1);
+          s = C_EXT_QUOTED;
+          continue;
+        case C_EXT_QUOTED_END:
+          c = buf[p] as number;
+          if (c === SEMICOLON) s = C_EXT_NAME_START;
+          else if (c === CR) s = C_SIZE_LF;
+          else throw this.fail(input, 400, 'HPE_STRICT', 'invalid character after a chunk extension quoted value', p);
+          p = this.extension(input, p + 1, 1);
+          continue;
+        case C_SIZE_LF:
+          if (buf[p] !== LF) throw this.fail(input, 400, 'HPE_STRICT', 'expected LF after chunk size', p);
+          p++;
+          if (this.chunkSize === 0) {
+            // The last chunk: the trailer section follows (possibly just its empty line).
+            input.skip(p - input.start);
+            this.cs = C_SIZE_START;
+            this.phase = P_TRAILERS;
+            this.hp = 0;
+            this.hs = S_FIELD_START;
+            this.nf = 0;
+            return true;
+          }
+          this.remaining = this.chunkSize;
+          s = C_DATA;
+          continue;
+        case C_DATA: {
+          const n = Math.min(this.remaining, end - p);
+          input.skip(p - input.start);
+          const piece = input.take(n);
+          if (this.pieces === null) this.pieces = [piece];
+          else this.pieces.push(piece);
+          this.bodyLength += n;
+          this.remaining -= n;
+          p += n;
+          if (this.remaining === 0) s = C_DATA_CR;
+          continue;
+        }
+        case C_DATA_CR:
+          if (buf[p] !== CR) throw this.fail(input, 400, 'HPE_STRICT', 'expected CRLF after chunk data', p);
+          p++;
+          s = C_DATA_LF;
+          continue;
+        default:
+          // C_DATA_LF
+          if (buf[p] !== LF) throw this.fail(input, 400, 'HPE_STRICT', 'expected LF after chunk data', p);
+          p++;
+          s = C_SIZE_START;
+          continue;
+      }
+    }
+    input.skip(p - input.start);
+    this.cs = s;
+    return false;
+  }
+
+  /**
+   * Counts the `n` bytes of chunk extensions that end before `to`, which no limit on the body
+   * covers: Node's HPE_CHUNK_EXTENSIONS_OVERFLOW (CVE-2024-22019) caps them per message. The error
+   * points at the first byte over the cap, however the reads cut the line. Returns `to`.
+   */
+  private extension(input: ByteCursor, to: number, n: number): number {
+    this.extBytes += n;
+    if (this.extBytes > this.maxHeaderSize) {
+      throw this.fail(
+        input,
+        413,
+        'HPE_CHUNK_EXTENSIONS_OVERFLOW',
+        `chunk extensions longer than ${this.maxHeaderSize} bytes`,
+        to - (this.extBytes - this.maxHeaderSize),
+      );
+    }
+    return to;
+  }
+
+  /** Emits the request whose head is pending, and decides what the connection does next. */
+  private emit(ctx: HandlerContext, out: unknown[], body: Buffer, trailers: HttpHeaders): void {
+    const upgrade = this.reqUpgrade;
+    const keepAlive = this.reqKeepAlive;
+    out.push(
+      new HttpRequest(
+        this.methodName,
+        this.reqUrl,
+        this.minor === 1 ? '1.1' : '1.0',
+        this.reqHeaders,
+        body,
+        trailers,
+        keepAlive,
+        upgrade,
+      ),
+    );
+    this.reqHeaders = HttpHeaders.EMPTY;
+    if (upgrade) {
+      // The bytes after the request belong to another protocol: leave the pipeline, and the base
+      // class passes what is left of the input on to the next handler, after this request.
+      this.phase = P_UPGRADED;
+      ctx.pipeline.remove(this);
+    } else {
+      this.phase = keepAlive ? P_IDLE : P_CLOSED;
+    }
+  }
+
+  /** Records an error at `p` (an index in `input.buf`), drops the rest of the stream, and returns the error to throw. */
+  private fail(input: ByteCursor, status: number, code: string, message: string, p: number): HttpParseError {
+    const offset = this.origin + p;
+    this.phase = P_DEAD;
+    this.pieces = null;
+    this.reqHeaders = HttpHeaders.EMPTY;
+    this.disarm();
+    input.skip(input.end - input.start);
+    return new HttpParseError(status, code, `${message} (at byte ${offset} of the stream)`, offset);
+  }
+
+  private arm(ctx: HandlerContext): void {
+    this.timerCtx = ctx;
+    this.timerArmed = true;
+    if (this.timeout === null) {
+      // One closure per decoder, not per request: later heads re-arm the same Timeout.
+      this.timeout = ctx.channel.timers.schedule(this.headerTimeout, () => this.headerTimedOut());
+    } else {
+      this.timeout.reschedule(this.headerTimeout);
+    }
+  }
+
+  private disarm(): void {
+    if (!this.timerArmed) return;
+    this.timerArmed = false;
+    this.timeout?.cancel();
+  }
+
+  private headerTimedOut(): void {
+    this.timerArmed = false;
+    const ctx = this.timerCtx;
+    if (this.phase !== P_HEAD || ctx === null) return;
+    this.phase = P_DEAD;
+    // The head is still unconsumed, so `consumed` is the stream offset of its first byte.
+    ctx.fireError(
+      new HttpParseError(
+        408,
+        'HPE_HEADER_TIMEOUT',
+        `request head not complete within ${this.headerTimeout} ms (started at byte ${this.consumed} of the stream)`,
+        this.consumed,
+      ),
+    );
+  }
+}
