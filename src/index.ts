@@ -19,6 +19,11 @@
  * const server = await Server.listen({ host: '127.0.0.1', port: 7000, pipeline: EchoPipeline });
  * ```
  */
+
+export { type HttpOptions, http } from './codec/http1/http.js';
+export * from './codec/http1/index.js';
+export { HttpDate, HttpResponse } from './codec/http1/response.js';
+export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './codec/http1/server.js';
 export * from './codec/index.js';
 export {
   ChannelClosedError,

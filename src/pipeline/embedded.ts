@@ -94,7 +94,11 @@ export class EmbeddedChannel implements Channel, Transport {
       this.pipeline.fireRead(m);
       if (!this.open) break;
     }
-    if (this.open) this.pipeline.fireReadComplete();
+    if (this.open) {
+      this.pipeline.fireReadComplete();
+      // As a real connection does: what handlers wrote during the read goes out when it completes.
+      if (this.unflushed.length > 0) this.transportFlush();
+    }
     return this.inbound.length > 0;
   }
 

@@ -1,0 +1,33 @@
+/**
+ * Baseline: node:http under node:cluster, answering every request with a small text/plain body.
+ *
+ *   node dist/benchmarks/http/node-http-cluster.js --port 8082 --workers 2
+ */
+import cluster from 'node:cluster';
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: { port: { type: 'string', default: '8082' }, workers: { type: 'string', default: '2' } },
+});
+
+if (cluster.isPrimary) {
+  let ready = 0;
+  for (let i = 0; i < Number(values.workers); i++) {
+    cluster.fork().on('listening', (a) => {
+      if (++ready === Number(values.workers)) console.log(`listening on 127.0.0.1:${a.port}`);
+    });
+  }
+  process.on('SIGTERM', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+    process.exit(0);
+  });
+} else {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { Server: 'node', 'Content-Type': 'text/plain', 'Content-Length': 13 });
+    res.end('Hello, World!');
+  });
+  server.keepAliveTimeout = 60_000;
+  server.maxRequestsPerSocket = 0;
+  server.listen(Number(values.port), '127.0.0.1');
+}

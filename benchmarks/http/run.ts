@@ -1,0 +1,343 @@
+/**
+ * HTTP benchmark: multireactor's plaintext server against node:http under node:cluster, a raw
+ * node:net cluster with the C server's reply logic, nginx (`return 200`) and the minimal C epoll
+ * server of the team's bench-ref folder when given, under wrk:
+ *   plain keep-alive at -c 50 and -c 256, and 16-deep pipelining at -c 50 (pipeline.lua),
+ * servers interleaved, each run on a fresh server after a 1 s warm-up, medians over the rounds.
+ * Reports requests/s, server CPU time per request (utime+stime of every process of the server's
+ * tree, from /proc, over the measured run), and wrk's p50/p99 latency.
+ *
+ *   apt-get install wrk nginx      # benchmark tools only; tests never need them
+ *   npm run build
+ *   node dist/benchmarks/http/run.js --rounds 3 --duration 5 --workers 2 \
+ *        [--cepoll /path/to/cepoll] [--svg docs/img/http-bench.svg]
+ *
+ * Without wrk it says so and stops (autocannon from npm is the documented fallback: see README).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { cpus, release, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    workers: { type: 'string', default: '2' },
+    servers: { type: 'string', default: 'multireactor,node-http,node-net,nginx,cepoll' },
+    scenarios: { type: 'string', default: 'plain-c50,plain-c256,pipe16-c50' },
+    cepoll: { type: 'string' },
+    svg: { type: 'string' },
+    port: { type: 'string', default: '18080' },
+  },
+});
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const PORT = Number(values.port);
+const WORKERS = values.workers;
+const URL = `http://127.0.0.1:${PORT}/plaintext`;
+
+interface ServerSpec {
+  readonly key: string;
+  readonly label: string;
+  start(): ChildProcess;
+  readonly cleanup?: () => void;
+}
+
+let nginxDir: string | undefined;
+
+const SERVERS: Record<string, ServerSpec> = {
+  multireactor: {
+    key: 'multireactor',
+    label: 'multireactor',
+    start: () =>
+      spawn(
+        process.execPath,
+        [join(here, '..', '..', 'examples', 'plaintext-server.js'), '--port', String(PORT), '--workers', WORKERS],
+        {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        },
+      ),
+  },
+  'node-http': {
+    key: 'node-http',
+    label: 'node:http cluster',
+    start: () =>
+      spawn(process.execPath, [join(here, 'node-http-cluster.js'), '--port', String(PORT), '--workers', WORKERS], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+  },
+  'node-net': {
+    key: 'node-net',
+    label: 'node:net cluster (no parser)',
+    start: () =>
+      spawn(process.execPath, [join(here, 'node-net-cluster.js'), '--port', String(PORT), '--workers', WORKERS], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+  },
+  nginx: {
+    key: 'nginx',
+    label: 'nginx (return 200)',
+    start: () => {
+      nginxDir ??= mkdtempSync(join(tmpdir(), 'mr-nginx-'));
+      mkdirSync(join(nginxDir, 'tmp'), { recursive: true });
+      const conf = join(nginxDir, 'nginx.conf');
+      writeFileSync(
+        conf,
+        `worker_processes ${WORKERS};\ndaemon off;\npid nginx.pid;\nerror_log nginx-error.log warn;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  server_tokens off;\n  keepalive_requests 100000000;\n  keepalive_timeout 120s;\n  client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp; uwsgi_temp_path tmp; scgi_temp_path tmp;\n  server {\n    listen 127.0.0.1:${PORT} reuseport;\n    default_type text/plain;\n    location / { return 200 "Hello, World!"; }\n  }\n}\n`,
+      );
+      return spawn('nginx', ['-p', nginxDir, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+    },
+    cleanup: () => {
+      if (nginxDir !== undefined) rmSync(nginxDir, { recursive: true, force: true });
+    },
+  },
+  cepoll: {
+    key: 'cepoll',
+    label: 'C epoll (ceiling)',
+    start: () => spawn(values.cepoll as string, [String(PORT), WORKERS], { stdio: ['ignore', 'ignore', 'inherit'] }),
+  },
+};
+
+/** wrk options, and the arguments of its Lua script (after the URL and `--`). */
+const SCENARIOS: Record<string, { label: string; args: string[]; scriptArgs: string[] }> = {
+  'plain-c50': { label: 'keep-alive, -c 50', args: ['-t1', '-c50'], scriptArgs: [] },
+  'plain-c256': { label: 'keep-alive, -c 256', args: ['-t1', '-c256'], scriptArgs: [] },
+  'pipe16-c50': {
+    label: '16-deep pipelining, -c 50',
+    // The Lua script is not compiled: it lives next to this file's source.
+    args: ['-t1', '-c50', '-s', join(here, '..', '..', '..', 'benchmarks', 'http', 'pipeline.lua')],
+    scriptArgs: ['16'],
+  },
+};
+
+/** pids of `root` and all its descendants (scanning /proc for parent links). */
+function tree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(name), Number(f[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
+  return out;
+}
+
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function toMs(v: string, unit: string): number {
+  return unit === 'us' ? Number(v) / 1000 : unit === 's' ? Number(v) * 1000 : Number(v);
+}
+
+function wrk(
+  scenario: { args: string[]; scriptArgs: string[] },
+  seconds: string,
+): { rps: number; requests: number; p50: number; p99: number; errors: string } {
+  const script = scenario.scriptArgs.length > 0 ? ['--', ...scenario.scriptArgs] : [];
+  const text = execFileSync('wrk', ['--latency', '-d', `${seconds}s`, ...scenario.args, URL, ...script], {
+    encoding: 'utf8',
+  });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+  const lat = (p: string) => {
+    const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(text);
+    return m ? toMs(m[1] as string, m[2] as string) : Number.NaN;
+  };
+  const errors = /Socket errors:[^\n]*|Non-2xx[^\n]*/.exec(text)?.[0] ?? '';
+  return { rps, requests, p50: lat('50'), p99: lat('99'), errors };
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+try {
+  execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+} catch (err) {
+  // wrk --version exits 1 but prints; only a missing binary is a problem.
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    console.error('wrk is not installed (apt-get install wrk); see benchmarks/README.md for the autocannon fallback');
+    process.exit(2);
+  }
+}
+
+const servers = values.servers
+  .split(',')
+  .filter((k) => (k !== 'cepoll' || values.cepoll !== undefined) && (k !== 'nginx' || hasNginx()))
+  .map((k) => {
+    const s = SERVERS[k];
+    if (s === undefined) throw new Error(`unknown server ${k}`);
+    return s;
+  });
+function hasNginx(): boolean {
+  try {
+    execFileSync('nginx', ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const scenarios = values.scenarios.split(',');
+type Result = { rps: number[]; us: number[]; p50: number[]; p99: number[]; errors: string[] };
+const results = new Map<string, Result>();
+
+for (const sc of scenarios) {
+  const scenario = SCENARIOS[sc];
+  if (scenario === undefined) throw new Error(`unknown scenario ${sc}`);
+  for (let round = 1; round <= Number(values.rounds); round++) {
+    for (const server of servers) {
+      const child = server.start();
+      try {
+        await waitForPort(PORT);
+        wrk(scenario, '1'); // warm-up: JIT, connection setup
+        const pids = tree(child.pid as number);
+        const cpu0 = cpuSeconds(pids);
+        const r = wrk(scenario, values.duration);
+        const cpu1 = cpuSeconds(pids);
+        const us = ((cpu1 - cpu0) * 1e6) / Math.max(1, r.requests);
+        const key = `${sc}/${server.key}`;
+        const acc = results.get(key) ?? { rps: [], us: [], p50: [], p99: [], errors: [] };
+        acc.rps.push(r.rps);
+        acc.us.push(us);
+        acc.p50.push(r.p50);
+        acc.p99.push(r.p99);
+        if (r.errors !== '') acc.errors.push(r.errors);
+        results.set(key, acc);
+        process.stderr.write(
+          `${sc} round ${round} ${server.label}: ${Math.round(r.rps)} req/s, ${us.toFixed(2)} µs CPU/req, p50 ${r.p50} ms, p99 ${r.p99} ms ${r.errors}\n`,
+        );
+      } finally {
+        const exited = once(child, 'exit');
+        child.kill(server.key === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        // Every process of the tree by pid (nginx and the C server fork their workers).
+        for (const pid of tree(child.pid as number).slice(1)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  }
+}
+for (const s of servers) s.cleanup?.();
+
+const lines = [
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}, ${execFileSync('wrk', ['-v']).toString().split('\n')[0]?.trim() ?? 'wrk'}.`,
+  `${WORKERS} server processes each; wrk -t1, ${values.duration} s per run after a 1 s warm-up, ${values.rounds} rounds interleaved; medians.`,
+  '',
+  '| scenario | server | req/s | server CPU µs/req | CPU/req vs C | req/s vs node:http | p50 ms | p99 ms |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
+];
+for (const sc of scenarios) {
+  const base = (k: string, f: (r: Result) => number[]) => {
+    const r = results.get(`${sc}/${k}`);
+    return r === undefined ? Number.NaN : median(f(r));
+  };
+  const cUs = base('cepoll', (r) => r.us);
+  const nodeRps = base('node-http', (r) => r.rps);
+  for (const server of servers) {
+    const r = results.get(`${sc}/${server.key}`);
+    if (r === undefined) continue;
+    const rps = median(r.rps);
+    const us = median(r.us);
+    lines.push(
+      `| ${SCENARIOS[sc]?.label} | ${server.label} | ${Math.round(rps).toLocaleString('en-US')} | ${us.toFixed(2)} | ${Number.isNaN(cUs) ? '–' : `${(us / cUs).toFixed(2)}×`} | ${Number.isNaN(nodeRps) ? '–' : `${(rps / nodeRps).toFixed(2)}×`} | ${median(r.p50).toFixed(2)} | ${median(r.p99).toFixed(2)} |`,
+    );
+  }
+}
+console.log(lines.join('\n'));
+
+if (values.svg !== undefined) {
+  const w = 920;
+  const panelH = 230;
+  const pad = { l: 210, r: 90, t: 34 };
+  const colors: Record<string, string> = {
+    multireactor: '#1f77b4',
+    'node-http': '#d62728',
+    'node-net': '#ff7f0e',
+    nginx: '#2ca02c',
+    cepoll: '#7f7f7f',
+  };
+  const parts: string[] = [];
+  let y0 = 10;
+  for (const [metric, title, fmt] of [
+    ['rps', 'requests/s (higher is better)', (v: number) => `${Math.round(v / 1000)}k`],
+    ['us', 'server CPU µs per request (lower is better)', (v: number) => v.toFixed(2)],
+  ] as const) {
+    parts.push(`<text x="10" y="${y0 + 16}" font-size="13" font-weight="bold">${title}</text>`);
+    const rows: Array<{ label: string; v: number; key: string }> = [];
+    for (const sc of scenarios) {
+      for (const server of servers) {
+        const r = results.get(`${sc}/${server.key}`);
+        if (r !== undefined)
+          rows.push({ label: `${SCENARIOS[sc]?.label} · ${server.label}`, v: median(r[metric]), key: server.key });
+      }
+    }
+    const perScenarioMax = new Map<string, number>();
+    for (const sc of scenarios) {
+      perScenarioMax.set(sc, Math.max(...servers.map((s) => median(results.get(`${sc}/${s.key}`)?.[metric] ?? [0]))));
+    }
+    const barH = Math.max(6, Math.floor((panelH - pad.t) / Math.max(1, rows.length)) - 2);
+    rows.forEach((row, i) => {
+      const sc = scenarios[Math.floor(i / servers.length)] as string;
+      const max = perScenarioMax.get(sc) ?? 1;
+      const y = y0 + pad.t + i * (barH + 2);
+      const len = ((w - pad.l - pad.r) * row.v) / max;
+      parts.push(
+        `<text x="${pad.l - 6}" y="${y + barH - 1}" font-size="10" text-anchor="end">${row.label}</text><rect x="${pad.l}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="${colors[row.key]}"/><text x="${pad.l + len + 4}" y="${y + barH - 1}" font-size="10">${fmt(row.v)}</text>`,
+      );
+    });
+    y0 += pad.t + rows.length * (barH + 2) + 20;
+  }
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${y0 + 10}" font-family="sans-serif" role="img">\n<title>HTTP plaintext benchmark: requests per second and server CPU per request</title>\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+  mkdirSync(dirname(values.svg), { recursive: true });
+  writeFileSync(values.svg, svg);
+  process.stderr.write(`wrote ${values.svg}\n`);
+}

@@ -1,0 +1,49 @@
+/**
+ * Answers every request with what the server understood of it, as JSON:
+ * `{ method, url, httpVersion, headers: [[name, value], …], body }` (body in base64), for
+ * conformance checks from outside (curl, wrk, a fuzzer). Malformed requests get the decoder's
+ * 400/413/431/… and a close.
+ *
+ *   node dist/examples/http-echo-server.js [--host 127.0.0.1] [--port 8081] [--workers N]
+ *        [--balance reuseport|shared]
+ */
+import { parseArgs } from 'node:util';
+import { http, Server } from '../src/index.js';
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '8081' },
+    workers: { type: 'string', default: '0' },
+    balance: { type: 'string', default: 'reuseport' },
+  },
+});
+
+const server = await Server.listen({
+  host: values.host,
+  port: Number(values.port),
+  workers: Number(values.workers),
+  balance: values.balance as 'reuseport' | 'shared',
+  pipeline: http((req, res) => {
+    res.setHeader('Content-Type', 'application/json');
+    res.end(
+      `${JSON.stringify({
+        method: req.method,
+        url: req.url,
+        httpVersion: req.httpVersion,
+        headers: req.headers.toArray(),
+        body: req.body.toString('base64'),
+      })}\n`,
+    );
+  }),
+});
+
+if (server.role !== 'worker') {
+  const { address, port } = server.address();
+  console.log(`listening on ${address}:${port}`);
+}
+if (server.role === 'single') {
+  const stop = () => void server.close();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -1,0 +1,57 @@
+/**
+ * The TechEmpower plaintext test: `GET /plaintext` answers 200 with `Content-Type: text/plain`,
+ * `Server`, `Date`, `Content-Length: 13` and `Hello, World!`. The body buffer is shared; the
+ * response (status line and headers) is composed per request, as the rules require.
+ *
+ *   node dist/examples/plaintext-server.js [--host 0.0.0.0] [--port 8080] [--workers N]
+ *        [--balance reuseport|shared] [--poller epoll|poll] [--trigger level|edge]
+ *
+ * Prints `listening on HOST:PORT` once every worker is ready. `npm start` runs it on port 8080
+ * with one worker per CPU.
+ */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { http, type PollerKind, Server } from '../src/index.js';
+
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '0.0.0.0' },
+    port: { type: 'string', default: '8080' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    balance: { type: 'string', default: 'reuseport' },
+    poller: { type: 'string', default: 'epoll' },
+    trigger: { type: 'string', default: 'level' },
+  },
+});
+
+const BODY = Buffer.from('Hello, World!');
+
+const server = await Server.listen({
+  host: values.host,
+  port: Number(values.port),
+  workers: Number(values.workers),
+  balance: values.balance as 'reuseport' | 'shared',
+  poller: values.poller as PollerKind,
+  trigger: values.trigger as 'level' | 'edge',
+  pipeline: http((req, res) => {
+    if (req.path === '/plaintext') {
+      res.setHeader('Server', 'multireactor');
+      res.setHeader('Content-Type', 'text/plain');
+      res.end(BODY);
+    } else {
+      res.statusCode = 404;
+      res.setHeader('Content-Type', 'text/plain');
+      res.end('Not Found\n');
+    }
+  }),
+});
+
+if (server.role !== 'worker') {
+  const { address, port } = server.address();
+  console.log(`listening on ${address}:${port}`);
+}
+if (server.role === 'single') {
+  const stop = () => void server.close();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -1,0 +1,268 @@
+/**
+ * The HTTP/1.1 server stage: calls the application's `(req, res)` handler for each decoded
+ * request and writes the responses back in request order.
+ *
+ * Ordering (RFC 9112 §9.3.2): responses are queued per connection in request order; a response
+ * that finishes early waits until every earlier one is written. Written bytes are flushed when
+ * the read that carried the requests completes, so 16 pipelined requests answered synchronously
+ * leave in one write.
+ *
+ * Closing: after a response that says `Connection: close` (HTTP/1.0 without keep-alive, a client
+ * asking for it, a protocol error, the server draining), nothing more is read and the connection
+ * closes once that response is out. A protocol error (`HttpParseError`) is answered with its status
+ * (400, 408, 413, 414, 431, 501, 505) — after the responses to the requests before it — and closes.
+ * A handler that throws gets a 500 (or, if it already sent headers, its connection aborted); the
+ * worker never dies of it.
+ */
+import { DRAINING } from '../../pipeline/events.js';
+import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
+import type { HandlerContext } from '../../pipeline/pipeline.js';
+import type { Timeout } from '../../worker/timing-wheel.js';
+import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
+import { HttpDate, HttpResponse, type ResponseOwner } from './response.js';
+
+/** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
+export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
+
+export interface HttpServerHandlerOptions {
+  /** Close a keep-alive connection idle (no request in progress) for this long, in ms. 0: never. Default 5 000. */
+  readonly keepAliveTimeout?: number;
+  /** Close a connection after this many requests (the last response says `Connection: close`). 0: no limit. Default 0. */
+  readonly maxRequestsPerConnection?: number;
+  /** Where handler errors are reported (they never reach the worker). Default: the connection's tail (logged). */
+  readonly onHandlerError?: (err: unknown, req: HttpRequest) => void;
+}
+
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/** Per-response bookkeeping: its output waits here until every earlier response is done. */
+interface Slot {
+  readonly res: HttpResponse;
+  /** The request answered (none for the answer to a protocol error). */
+  readonly req: HttpRequest | undefined;
+  /** Output produced before its turn. */
+  pending: Buffer[] | undefined;
+  done: boolean;
+}
+
+/** An upgrade (101) or a CONNECT tunnel (2xx) was accepted: the connection is not HTTP any more. */
+function accepted(slot: Slot): boolean {
+  const status = slot.res.statusCode;
+  return slot.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
+}
+
+export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner {
+  private readonly keepAliveTimeout: number;
+  private readonly maxRequests: number;
+  private readonly queue: Slot[] = [];
+  private ctx: HandlerContext | undefined;
+  private idleTimer: Timeout | undefined;
+  private served = 0;
+  /** A response that closes the connection is queued: further requests are not answered. */
+  private closing = false;
+  private draining = false;
+  private continueWaiting = false;
+  /** The connection was upgraded: its bytes belong to the next stage, no idle timeout applies. */
+  private upgraded = false;
+  /** Between a read's first request and its read-complete: the connection flushes at the end. */
+  private inRead = false;
+
+  constructor(
+    private readonly handler: HttpHandler,
+    private readonly options: HttpServerHandlerOptions = {},
+  ) {
+    super();
+    this.keepAliveTimeout = options.keepAliveTimeout ?? 5000;
+    this.maxRequests = options.maxRequestsPerConnection ?? 0;
+    HttpDate.start();
+  }
+
+  handlerAdded(ctx: HandlerContext): void {
+    this.ctx = ctx;
+  }
+
+  override onActive(ctx: HandlerContext): void {
+    this.ctx = ctx;
+    this.armIdle();
+    ctx.fireActive();
+  }
+
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    if (!(msg instanceof HttpRequest)) {
+      // After an upgrade the bytes are not HTTP: they belong to the next stage.
+      ctx.fireRead(msg);
+      return;
+    }
+    if (this.closing) return; // sent after a request that closes the connection: no answer
+    this.inRead = true;
+    this.idleTimer?.cancel();
+    this.served++;
+    ctx.channel.countRequest();
+    const keepAlive = msg.keepAlive && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
+    const res = new HttpResponse(this, msg.method === 'HEAD', msg.httpVersion === '1.0', keepAlive);
+    if (!keepAlive) this.closing = true;
+    const slot: Slot = { res, req: msg, pending: undefined, done: false };
+    this.queue.push(slot);
+    try {
+      const r = this.handler(msg, res);
+      if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') {
+        (r as Promise<unknown>).then(undefined, (err: unknown) => this.fail(slot, err));
+      }
+    } catch (err) {
+      this.fail(slot, err);
+    }
+  }
+
+  override onReadComplete(ctx: HandlerContext): void {
+    this.inRead = false;
+    ctx.fireReadComplete();
+  }
+
+  override onUserEvent(ctx: HandlerContext, event: unknown): void {
+    if (event instanceof HttpExpectContinueEvent) {
+      // Interim responses may not overtake earlier responses: send it when this request is next.
+      if (this.queue.length === 0) ctx.writeAndFlush(CONTINUE);
+      else this.continueWaiting = true;
+      return;
+    }
+    if (event === DRAINING) {
+      this.drain();
+      return;
+    }
+    ctx.fireUserEvent(event);
+  }
+
+  override onError(ctx: HandlerContext, error: unknown): void {
+    if (!(error instanceof HttpParseError)) {
+      ctx.fireError(error);
+      return;
+    }
+    // Answer what came before, then the error, then close (the decoder reads nothing more).
+    // Already closing after an earlier response: the connection ends there anyway.
+    if (this.closing) return;
+    this.closing = true;
+    const res = new HttpResponse(this, false, false, false);
+    const slot: Slot = { res, req: undefined, pending: undefined, done: false };
+    this.queue.push(slot);
+    res.statusCode = error.statusCode;
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.end(`${res.statusCode} ${error.message}\n`);
+    ctx.channel.countRequest();
+  }
+
+  override onInactive(ctx: HandlerContext, reason: CloseReason): void {
+    this.idleTimer?.cancel();
+    // Responses that finish later write into a closed channel: dropped, counted by the transport.
+    this.queue.length = 0;
+    ctx.fireInactive(reason);
+  }
+
+  /** The server is draining: close when idle, or after the responses already owed. */
+  private drain(): void {
+    this.draining = true;
+    const ctx = this.ctx as HandlerContext;
+    const last = this.queue.at(-1);
+    if (last === undefined) {
+      ctx.close('shutdown');
+      return;
+    }
+    this.closing = true;
+    last.res.closeAfter = true; // says Connection: close, if its head is not out yet
+  }
+
+  /** A handler failed: 500 if nothing was sent yet, else the response is cut short. */
+  private fail(slot: Slot, err: unknown): void {
+    const res = slot.res;
+    if (this.options.onHandlerError !== undefined && slot.req !== undefined) this.options.onHandlerError(err, slot.req);
+    else this.ctx?.fireError(err);
+    if (res.finished) return;
+    if (!res.headersSent) {
+      res.closeAfter = true;
+      res.statusCode = 500;
+      res.statusMessage = undefined;
+      for (const name of ['content-length', 'transfer-encoding', 'content-type']) res.removeHeader(name);
+      res.end('500 Internal Server Error\n');
+    } else {
+      this.ctx?.channel.abort('error');
+    }
+  }
+
+  /** ResponseOwner: bytes of `res`, written now if it is the oldest unfinished response. */
+  output(res: HttpResponse, bytes: Buffer, last: boolean): void {
+    const queue = this.queue;
+    const ctx = this.ctx as HandlerContext;
+    const head = queue[0];
+    if (head === undefined) return; // the connection closed meanwhile
+    if (head.res === res) {
+      if (bytes.length > 0) ctx.write(bytes);
+      if (!last) {
+        if (!this.inRead) ctx.flush(); // streaming: let the chunk go
+        return;
+      }
+      head.done = true;
+      this.advance(ctx);
+      return;
+    }
+    const slot = queue.find((s) => s.res === res);
+    if (slot === undefined) return;
+    if (bytes.length > 0) {
+      if (slot.pending === undefined) slot.pending = [bytes];
+      else slot.pending.push(bytes);
+    }
+    if (last) slot.done = true;
+  }
+
+  /** The head response finished: write the ones after it that are ready, then flush or close. */
+  private advance(ctx: HandlerContext): void {
+    const queue = this.queue;
+    let closeNow = false;
+    for (;;) {
+      const done = queue.shift() as Slot;
+      if (done.res.closeAfter) {
+        closeNow = true;
+        break;
+      }
+      if (done.req?.upgrade === true) {
+        // The decoder has stepped aside. Accepted: the raw stream is the next stage's. Declined:
+        // the client goes on speaking HTTP to a connection that no longer parses it, so close.
+        if (accepted(done)) {
+          this.upgraded = true;
+          this.idleTimer?.cancel();
+        } else closeNow = true;
+        break;
+      }
+      const next = queue[0];
+      if (next === undefined) break;
+      if (this.continueWaiting && next.pending === undefined && !next.res.headersSent) {
+        this.continueWaiting = false;
+        ctx.write(CONTINUE);
+      }
+      if (next.pending !== undefined) {
+        for (const b of next.pending) ctx.write(b);
+        next.pending = undefined;
+      }
+      if (!next.done) break;
+    }
+    if (closeNow) {
+      queue.length = 0;
+      ctx.close('local'); // flushes first
+      return;
+    }
+    // Inside a read the connection flushes when the read completes (one write for the batch);
+    // from a timer or a promise nobody else will.
+    if (!this.inRead) ctx.flush();
+    if (queue.length === 0 && !this.upgraded) this.armIdle();
+  }
+
+  private armIdle(): void {
+    if (this.keepAliveTimeout <= 0 || this.ctx === undefined || this.upgraded) return;
+    if (this.idleTimer === undefined) {
+      const ctx = this.ctx;
+      this.idleTimer = ctx.channel.timers.schedule(this.keepAliveTimeout, () => {
+        if (this.queue.length === 0) ctx.close('idle-timeout');
+      });
+    } else {
+      this.idleTimer.reschedule(this.keepAliveTimeout);
+    }
+  }
+}

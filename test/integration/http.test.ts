@@ -1,0 +1,341 @@
+/**
+ * HTTP/1.1 on real sockets: pipelining with handlers of random delay, HTTP/1.0, keep-alive,
+ * limits and their status codes, the header timeout, Expect, upgrade, drain, and random bytes
+ * against real worker processes.
+ */
+
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import type net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import {
+  ChannelInboundHandler,
+  type HandlerContext,
+  type HttpHandler,
+  type HttpOptions,
+  HttpRequestDecoder,
+  HttpServerHandler,
+  http,
+  Pipeline,
+  type ServerHandle,
+  silentLogger,
+} from '../../src/index.js';
+import { prng } from '../support.js';
+import { connect, destroyAll, ended, Opened, startListening, waitFor } from './helpers.js';
+
+const ECHO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'http-echo-server.js');
+
+/** Reads responses off a socket: status, headers (lower-case names), body (Content-Length or chunked). */
+class ResponseReader {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  ended = false;
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async more(): Promise<void> {
+    if (this.ended) throw new Error(`connection ended; unparsed: ${JSON.stringify(this.buf.toString('latin1'))}`);
+    await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** The next response. */
+  async next(): Promise<{ status: number; headers: Record<string, string>; body: string; raw: string }> {
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const head = this.buf.subarray(0, end).toString('latin1');
+        const [statusLine, ...lines] = head.split('\r\n');
+        const status = Number(statusLine?.split(' ')[1]);
+        const headers: Record<string, string> = {};
+        for (const l of lines) {
+          const i = l.indexOf(':');
+          headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+        }
+        const bodyStart = end + 4;
+        if (headers['content-length'] !== undefined) {
+          const n = Number(headers['content-length']);
+          if (this.buf.length >= bodyStart + n) {
+            const body = this.buf.subarray(bodyStart, bodyStart + n).toString();
+            const raw = this.buf.subarray(0, bodyStart + n).toString('latin1');
+            this.buf = this.buf.subarray(bodyStart + n);
+            return { status, headers, body, raw };
+          }
+        } else if (status === 100 || status === 101 || status === 204 || status === 304) {
+          const raw = this.buf.subarray(0, bodyStart).toString('latin1');
+          this.buf = this.buf.subarray(bodyStart);
+          return { status, headers, body: '', raw };
+        }
+      }
+      await this.more();
+    }
+  }
+
+  /** The next `n` raw bytes (after an upgrade the stream is not HTTP any more). */
+  async bytes(n: number): Promise<string> {
+    while (this.buf.length < n) await this.more();
+    const out = this.buf.subarray(0, n).toString('latin1');
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
+  /** Bytes left after the parsed responses, once the peer closed. */
+  async rest(): Promise<string> {
+    while (!this.ended) await new Promise<void>((r) => this.waiters.push(r));
+    return this.buf.toString('latin1');
+  }
+}
+
+describe('HTTP/1.1 on real connections', function () {
+  this.timeout(60_000);
+  const opened = new Opened();
+  let server: ServerHandle | undefined;
+
+  async function start(handler: HttpHandler, options: HttpOptions = {}): Promise<number> {
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger,
+      pipeline: http(handler, options),
+    });
+    return server.address().port;
+  }
+
+  afterEach(async () => {
+    await opened.teardown();
+    server = undefined;
+  });
+
+  it('answers 200 pipelined requests in order, although handlers finish in random order', async () => {
+    const rand = prng(7);
+    const port = await start((req, res) => {
+      setTimeout(() => res.end(req.url), Math.floor(rand() * 20));
+    });
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    let batch = '';
+    for (let i = 0; i < 200; i++) batch += `GET /r${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    s.write(batch);
+    for (let i = 0; i < 200; i++) {
+      const r = await reader.next();
+      expect(r.status).to.equal(200);
+      expect(r.body).to.equal(`/r${i}`);
+    }
+  });
+
+  it('HTTP/1.0 without keep-alive: Connection: close, then the connection closes', async () => {
+    const port = await start((_req, res) => res.end('ten bytes!'));
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    s.write('GET / HTTP/1.0\r\n\r\n');
+    const r = await reader.next();
+    expect(r.body).to.equal('ten bytes!');
+    expect(r.headers.connection).to.equal('close');
+    await ended(s);
+  });
+
+  it('ab-style HTTP/1.0 with Connection: keep-alive stays open for the next request', async () => {
+    const port = await start((req, res) => res.end(req.url));
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    for (const path of ['/one', '/two', '/three']) {
+      s.write(`GET ${path} HTTP/1.0\r\nConnection: keep-alive\r\nHost: x\r\n\r\n`);
+      const r = await reader.next();
+      expect(r.body).to.equal(path);
+      expect(r.headers.connection).to.equal('keep-alive');
+    }
+    expect(reader.ended).to.equal(false);
+  });
+
+  it('a slow-header client gets 408 and is closed, while others are served', async () => {
+    const port = await start((_req, res) => res.end('ok'), { headerTimeout: 300 });
+    const slow = await opened.client(port);
+    const slowReader = new ResponseReader(slow);
+    slow.write('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const t0 = Date.now();
+    const fast = await opened.client(port);
+    const fastReader = new ResponseReader(fast);
+    for (let i = 0; i < 10; i++) {
+      fast.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect((await fastReader.next()).body).to.equal('ok');
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    const r = await slowReader.next();
+    expect(r.status).to.equal(408);
+    expect(r.headers.connection).to.equal('close');
+    await ended(slow);
+    expect(Date.now() - t0).to.be.within(250, 3000);
+  });
+
+  it('limits answer with their status codes and close: 431, 413, 414, 505, 400', async () => {
+    const port = await start((_req, res) => res.end('ok'), {
+      maxHeaderSize: 1024,
+      maxBodySize: 100,
+      maxUrlLength: 200,
+    });
+    const cases: Array<[string, number]> = [
+      [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(2000)}\r\n\r\n`, 431],
+      ['POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n', 413],
+      [`GET /${'u'.repeat(300)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+      ['GET / HTTP/2.0\r\nHost: x\r\n\r\n', 505],
+      ['GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+      ['GET / HTTP/1.1\r\nBad Header: x\r\n\r\n', 400],
+    ];
+    for (const [raw, status] of cases) {
+      const s = await opened.client(port);
+      const reader = new ResponseReader(s);
+      s.write(raw);
+      const r = await reader.next();
+      expect(r.status, JSON.stringify(raw.slice(0, 60))).to.equal(status);
+      expect(r.headers.connection).to.equal('close');
+      await ended(s);
+    }
+  });
+
+  it('an error after a complete first request: the first is answered, then the error, then close', async () => {
+    const port = await start((req, res) => res.end(req.url));
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    s.write('GET /fine HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost x\r\n\r\n');
+    expect((await reader.next()).body).to.equal('/fine');
+    expect((await reader.next()).status).to.equal(400);
+    await ended(s);
+  });
+
+  it('Expect: 100-continue gets 100 Continue before the body is sent', async () => {
+    const port = await start((req, res) => res.end(`got ${req.body.length}`));
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    s.write('PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+    expect((await reader.next()).status).to.equal(100);
+    s.write('hello');
+    expect((await reader.next()).body).to.equal('got 5');
+  });
+
+  it('after an upgrade the bytes belong to the next stage', async () => {
+    class RawEcho extends ChannelInboundHandler {
+      override onRead(ctx: HandlerContext, msg: unknown): void {
+        ctx.writeAndFlush(Buffer.concat([Buffer.from('raw:'), msg as Buffer]));
+      }
+    }
+    const handler: HttpHandler = (req, res) => {
+      if (req.upgrade) res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'echo' }).end();
+      else res.end('no');
+    };
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger,
+      pipeline: () =>
+        new Pipeline().addLast(new HttpRequestDecoder()).addLast(new HttpServerHandler(handler)).addLast(new RawEcho()),
+    });
+    const s = await opened.client(server.address().port);
+    const reader = new ResponseReader(s);
+    s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly');
+    const switching = await reader.next();
+    expect(switching.status).to.equal(101);
+    expect(switching.headers.connection).to.equal('Upgrade');
+    expect(await reader.bytes('raw:early'.length)).to.equal('raw:early');
+    s.write('later');
+    expect(await reader.bytes('raw:later'.length), 'the stream stays raw').to.equal('raw:later');
+  });
+
+  it('closing the server: a request in flight is answered with Connection: close, idle connections close', async () => {
+    const port = await start((_req, res) => {
+      setTimeout(() => res.end('late'), 200);
+    });
+    const busy = await opened.client(port);
+    const idle = await opened.client(port);
+    const busyReader = new ResponseReader(busy);
+    busy.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    const idleEnded = ended(idle);
+    const srv = server as ServerHandle;
+    opened.forget(srv);
+    const closing = srv.close();
+    await idleEnded;
+    const r = await busyReader.next();
+    expect(r.body).to.equal('late');
+    expect(r.headers.connection).to.equal('close');
+    await closing;
+  });
+
+  describe('random bytes against real workers', () => {
+    let child: ChildProcess | undefined;
+
+    afterEach(async () => {
+      if (child !== undefined && child.exitCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+    });
+
+    it('10,000 random byte strings never crash a worker', async () => {
+      const started = await startListening([ECHO, '--port', '0', '--workers', '2']);
+      child = started.child;
+      const pids = () => (/pids (\d+), (\d+)/.exec(started.stderr()) ?? []).slice(1);
+      const before = pids();
+      const rand = prng(2026);
+      const valid = Buffer.from(
+        'POST /x?y=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      );
+      const sample = (): Buffer => {
+        if (rand() < 0.4)
+          return Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 200) }, () => Math.floor(rand() * 256)));
+        const b = Buffer.from(valid);
+        for (let k = 0; k < 1 + Math.floor(rand() * 6); k++) {
+          const at = Math.floor(rand() * b.length);
+          b[at] = [0, 10, 13, 32, 58, 127, 255, Math.floor(rand() * 256)][Math.floor(rand() * 8)] as number;
+        }
+        return b.subarray(0, Math.floor(rand() * (b.length + 1)));
+      };
+      let done = 0;
+      const worker = async () => {
+        while (done < 10_000) {
+          done++;
+          const s = await connect(started.port);
+          s.on('error', () => {});
+          s.end(sample());
+          // Whatever the answer — a response, a 4xx, a close — the connection must end.
+          await new Promise<void>((r) => {
+            s.resume();
+            s.on('close', () => r());
+            setTimeout(() => {
+              s.destroy();
+              r();
+            }, 2000);
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: 50 }, worker));
+      // Still the same two workers (no crash, no restart), and still serving.
+      await waitFor(() => pids().length === 2, 'the worker pids');
+      expect(started.stderr(), 'no worker died').not.to.match(/exited unexpectedly/);
+      expect(pids()).to.deep.equal(before);
+      const s = await connect(started.port);
+      const reader = new ResponseReader(s);
+      s.write('GET /alive HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(JSON.parse((await reader.next()).body).url).to.equal('/alive');
+      await destroyAll([s]);
+    });
+  });
+});

@@ -1,0 +1,265 @@
+import { expect } from 'chai';
+import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from '../../../src/codec/http1/request.js';
+import { HttpDate, type HttpResponse } from '../../../src/codec/http1/response.js';
+import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from '../../../src/codec/http1/server.js';
+import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
+import { DRAINING } from '../../../src/pipeline/events.js';
+import { ChannelInboundHandler, type CloseReason } from '../../../src/pipeline/handler.js';
+import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
+import { thrownBy } from '../../support.js';
+
+function request(
+  over: Partial<{
+    method: string;
+    url: string;
+    version: '1.0' | '1.1';
+    headers: Array<[string, string]>;
+    body: string;
+    keepAlive: boolean;
+  }> = {},
+): HttpRequest {
+  return new HttpRequest(
+    over.method ?? 'GET',
+    over.url ?? '/',
+    over.version ?? '1.1',
+    HttpHeaders.from(over.headers ?? []),
+    Buffer.from(over.body ?? ''),
+    HttpHeaders.EMPTY,
+    over.keepAlive ?? true,
+    false,
+  );
+}
+
+class Closes extends ChannelInboundHandler {
+  reason: CloseReason | undefined;
+  readonly errors: unknown[] = [];
+  override onInactive(_ctx: HandlerContext, reason: CloseReason): void {
+    this.reason = reason;
+  }
+  override onError(_ctx: HandlerContext, err: unknown): void {
+    this.errors.push(err);
+  }
+}
+
+function setup(handler: HttpHandler, options: HttpServerHandlerOptions = {}) {
+  const closes = new Closes();
+  const ch = new EmbeddedChannel([new HttpServerHandler(handler, options), closes]);
+  return { ch, closes };
+}
+
+/** The responses written so far, as text. */
+function out(ch: EmbeddedChannel): string {
+  return ch.readOutboundBytes().toString('latin1');
+}
+
+const DATE = /Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n/;
+
+describe('HttpServerHandler and HttpResponse', () => {
+  it('end(body): status line, Date, the headers set, Content-Length, body — one buffer', () => {
+    const { ch } = setup((_req, res) => {
+      res.setHeader('Server', 'mr').setHeader('Content-Type', 'text/plain');
+      res.end('Hello, World!');
+    });
+    ch.writeInbound(request({ url: '/plaintext' }));
+    expect(ch.outbound).to.have.length(1);
+    const text = out(ch);
+    expect(text).to.match(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text).to.match(DATE);
+    expect(text).to.contain('Server: mr\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!');
+    expect(text).not.to.contain('Connection:');
+    expect(ch.isActive).to.equal(true);
+  });
+
+  it('the Date header comes from a cache that follows the wall clock', () => {
+    expect(HttpDate.line.toString('latin1')).to.match(DATE);
+    const shown = new Date(HttpDate.line.toString('latin1').slice(6, -2)).getTime();
+    expect(Math.abs(Date.now() - shown)).to.be.lessThan(2500);
+  });
+
+  it('HEAD: the headers of the GET, no body', () => {
+    const { ch } = setup((_req, res) => res.end('twelve bytes'));
+    ch.writeInbound(request({ method: 'HEAD' }));
+    const text = out(ch);
+    expect(text).to.contain('Content-Length: 12\r\n\r\n');
+    expect(text.endsWith('\r\n\r\n')).to.equal(true);
+  });
+
+  it('204 and 304 carry no body and no Content-Length', () => {
+    for (const status of [204, 304]) {
+      const { ch } = setup((_req, res) => {
+        res.statusCode = status;
+        res.end('ignored');
+      });
+      ch.writeInbound(request());
+      const text = out(ch);
+      expect(text).to.match(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(text).not.to.contain('Content-Length');
+      expect(text.endsWith('\r\n\r\n')).to.equal(true);
+    }
+  });
+
+  it('HTTP/1.0 with keep-alive answers Connection: keep-alive and stays open', () => {
+    const { ch } = setup((_req, res) => res.end('x'));
+    ch.writeInbound(request({ version: '1.0', keepAlive: true }));
+    expect(out(ch)).to.contain('Connection: keep-alive\r\n');
+    expect(ch.isActive).to.equal(true);
+  });
+
+  it('HTTP/1.0 without keep-alive, or Connection: close: answered with Connection: close, then closed', () => {
+    for (const version of ['1.0', '1.1'] as const) {
+      const { ch, closes } = setup((_req, res) => res.end('x'));
+      ch.writeInbound(request({ version, keepAlive: false }));
+      expect(out(ch)).to.contain('Connection: close\r\n');
+      expect(ch.isActive).to.equal(false);
+      expect(closes.reason).to.equal('local');
+    }
+  });
+
+  it('requests after one that closes the connection are not answered', () => {
+    const calls: string[] = [];
+    const { ch } = setup((req, res) => {
+      calls.push(req.url);
+      res.end('x');
+    });
+    ch.writeInbound(request({ url: '/a', keepAlive: false }), request({ url: '/b' }));
+    expect(calls).to.deep.equal(['/a']);
+  });
+
+  it('streams with chunked coding on HTTP/1.1, close-delimited on HTTP/1.0', () => {
+    const { ch } = setup((_req, res) => {
+      res.write('hello ');
+      res.write(Buffer.from('world'));
+      res.end();
+    });
+    ch.writeInbound(request());
+    const text = out(ch);
+    expect(text).to.contain('Transfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n');
+    const v10 = setup((_req, res) => {
+      res.write('a');
+      res.end('b');
+    });
+    v10.ch.writeInbound(request({ version: '1.0', keepAlive: true }));
+    const t10 = out(v10.ch);
+    expect(t10).to.contain('Connection: close\r\n\r\nab');
+    expect(t10).not.to.contain('chunked');
+    expect(v10.ch.isActive).to.equal(false);
+  });
+
+  it('pipelined requests answered out of order leave in request order', () => {
+    const { ch } = setup((req, res) => {
+      const delay = { '/1': 30, '/2': 10, '/3': 20 }[req.url] as number;
+      ch.timers.schedule(delay, () => res.end(req.url));
+    });
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), request({ url: '/3' }));
+    ch.advanceTime(15);
+    ch.advanceTime(10);
+    expect(ch.outbound, 'nothing before /1 is done').to.have.length(0);
+    ch.advanceTime(10);
+    const bodies = out(ch)
+      .split('HTTP/1.1 200 OK')
+      .slice(1)
+      .map((r) => r.slice(r.indexOf('\r\n\r\n') + 4));
+    expect(bodies).to.deep.equal(['/1', '/2', '/3']);
+  });
+
+  it('a handler that throws gets a 500 and the connection closes; the error goes to onError', () => {
+    const { ch, closes } = setup(() => {
+      throw new Error('bug');
+    });
+    ch.writeInbound(request());
+    const text = out(ch);
+    expect(text).to.match(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+    expect(text).to.contain('Connection: close');
+    expect((closes.errors[0] as Error).message).to.equal('bug');
+    expect(ch.isActive).to.equal(false);
+  });
+
+  it('a rejected promise is a 500 too', async () => {
+    const { ch } = setup(async () => {
+      throw new Error('async bug');
+    });
+    ch.writeInbound(request());
+    await new Promise((r) => setImmediate(r));
+    expect(out(ch)).to.match(/^HTTP\/1\.1 500 /);
+  });
+
+  it('a protocol error is answered with its status after the responses owed, then the connection closes', () => {
+    const { ch } = setup((req, res) => {
+      ch.timers.schedule(10, () => res.end(req.url));
+    });
+    ch.writeInbound(request({ url: '/first' }));
+    ch.pipeline.fireError(new HttpParseError(431, 'HPE_HEADER_OVERFLOW', 'header fields too large'));
+    expect(ch.outbound).to.have.length(0);
+    ch.advanceTime(10);
+    const text = out(ch);
+    expect(text.indexOf('/first')).to.be.lessThan(text.indexOf('431 Request Header Fields Too Large'));
+    expect(text).to.contain('Connection: close');
+    expect(ch.isActive).to.equal(false);
+  });
+
+  it('DRAINING closes an idle connection at once', () => {
+    const { ch, closes } = setup((_req, res) => res.end('x'));
+    ch.pipeline.fireUserEvent(DRAINING);
+    expect(closes.reason).to.equal('shutdown');
+  });
+
+  it('DRAINING with a response owed: that response says Connection: close and the connection closes after it', () => {
+    let pending: HttpResponse | undefined;
+    const { ch } = setup((_req, res) => {
+      pending = res;
+    });
+    ch.writeInbound(request());
+    ch.pipeline.fireUserEvent(DRAINING);
+    expect(ch.isActive).to.equal(true);
+    pending?.end('done');
+    expect(out(ch)).to.contain('Connection: close\r\n');
+    expect(ch.isActive).to.equal(false);
+  });
+
+  it('keepAliveTimeout closes a connection idle between requests, not one with a response owed', () => {
+    const { ch, closes } = setup((_req, res) => ch.timers.schedule(3000, () => res.end('x')), {
+      keepAliveTimeout: 1000,
+    });
+    ch.writeInbound(request());
+    ch.advanceTime(2000);
+    expect(ch.isActive, 'a slow answer is not idleness').to.equal(true);
+    ch.advanceTime(1000); // answered at 3000
+    ch.advanceTime(999);
+    expect(ch.isActive).to.equal(true);
+    ch.advanceTime(1);
+    expect(closes.reason).to.equal('idle-timeout');
+  });
+
+  it('maxRequestsPerConnection: the last allowed response says Connection: close', () => {
+    const { ch } = setup((_req, res) => res.end('x'), { maxRequestsPerConnection: 2 });
+    ch.writeInbound(request());
+    expect(out(ch)).not.to.contain('Connection: close');
+    ch.writeInbound(request());
+    expect(out(ch)).to.contain('Connection: close');
+    expect(ch.isActive).to.equal(false);
+  });
+
+  it('Expect: 100-continue is answered at once when nothing is owed, after the owed responses otherwise', () => {
+    const { ch } = setup((_req, res) => res.end('ok'));
+    ch.pipeline.fireUserEvent(new HttpExpectContinueEvent('PUT', '/upload'));
+    expect(out(ch)).to.equal('HTTP/1.1 100 Continue\r\n\r\n');
+  });
+
+  it('setHeader refuses names and values that could split the response', () => {
+    const { ch } = setup((_req, res) => {
+      expect(thrownBy(() => res.setHeader('X-A', 'ok\r\nInjected: yes'))).to.be.instanceOf(TypeError);
+      expect(thrownBy(() => res.setHeader('Bad Name', 'v'))).to.be.instanceOf(TypeError);
+      res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+      expect(res.getHeader('set-cookie')).to.equal('a=1, b=2');
+      res.end();
+    });
+    ch.writeInbound(request());
+    expect(out(ch)).to.contain('Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n');
+  });
+
+  it('counts requests in the channel stats', () => {
+    const { ch } = setup((_req, res) => res.end());
+    ch.writeInbound(request(), request(), request());
+    expect(ch.requests).to.equal(3);
+  });
+});
