@@ -14,7 +14,7 @@
  *
  * Without wrk it says so and stops (autocannon from npm is the documented fallback: see README).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -249,12 +249,13 @@ for (const sc of scenarios) {
           `${sc} round ${round} ${server.label}: ${Math.round(r.rps)} req/s, ${us.toFixed(2)} µs CPU/req, p50 ${r.p50} ms, p99 ${r.p99} ms ${r.errors}\n`,
         );
       } finally {
+        // The whole tree, taken before the root goes: its children (nginx and the C server fork
+        // theirs) would be reparented to init and lost to a later look.
+        const all = tree(child.pid as number);
         const exited = once(child, 'exit');
         child.kill(server.key === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        // Every process of the tree by pid (nginx and the C server fork their workers).
-        for (const pid of tree(child.pid as number).slice(1)) {
+        for (const pid of all) {
           try {
             process.kill(pid, 'SIGKILL');
           } catch {
@@ -269,7 +270,7 @@ for (const sc of scenarios) {
 for (const s of servers) s.cleanup?.();
 
 const lines = [
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}, ${execFileSync('wrk', ['-v']).toString().split('\n')[0]?.trim() ?? 'wrk'}.`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}, ${spawnSync('wrk', ['-v']).stdout.toString().split('\n')[0]?.trim() ?? 'wrk'}.`,
   `${WORKERS} server processes each; wrk -t1, ${values.duration} s per run after a 1 s warm-up, ${values.rounds} rounds interleaved; medians.`,
   '',
   '| scenario | server | req/s | server CPU µs/req | CPU/req vs C | req/s vs node:http | p50 ms | p99 ms |',

@@ -296,6 +296,8 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
 
   // The request whose body is being read.
   private reqUrl = '';
+  /** The last request target decoded (see urlString). */
+  private lastUrl = '';
   private reqHeaders: HttpHeaders = HttpHeaders.EMPTY;
   private reqKeepAlive = true;
   private reqUpgrade = false;
@@ -938,7 +940,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       minor === 1 ? (flags & F_CONN_CLOSE) === 0 : (flags & (F_CONN_KEEP_ALIVE | F_CONN_CLOSE)) === F_CONN_KEEP_ALIVE;
     // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing: close after this request.
     if (minor === 0 && (flags & F_TRANSFER_ENCODING) !== 0) keepAlive = false;
-    const url = input.buf.toString('latin1', base + this.urlStart, base + this.urlEnd);
+    const url = this.urlString(input.buf, base + this.urlStart, base + this.urlEnd);
     const nf = this.nf;
     let headers = HttpHeaders.EMPTY;
     if (nf === 0) input.skip(length);
@@ -1144,6 +1146,24 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       );
     }
     return to;
+  }
+
+  /**
+   * The request target as a string. Keep-alive clients tend to ask for the same path again and
+   * again (a benchmark, a poller, a health check): when the bytes match the last URL, its string
+   * is reused instead of decoding a new one.
+   */
+  private urlString(buf: Buffer, from: number, to: number): string {
+    const last = this.lastUrl;
+    const n = to - from;
+    if (last.length === n) {
+      let i = 0;
+      while (i < n && last.charCodeAt(i) === buf[from + i]) i++;
+      if (i === n) return last;
+    }
+    const url = buf.toString('latin1', from, to);
+    this.lastUrl = url;
+    return url;
   }
 
   /** Emits the request whose head is pending, and decides what the connection does next. */

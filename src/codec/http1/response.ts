@@ -66,6 +66,79 @@ export function statusLine(code: number, reason?: string): Buffer {
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
+const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1');
+const CONNECTION_KEEP_ALIVE = Buffer.from('Connection: keep-alive\r\n', 'latin1');
+const CHUNKED = Buffer.from('Transfer-Encoding: chunked\r\n', 'latin1');
+const STATUS_200 = statusLine(200);
+
+// Caches that make a response's head a few memcpys. Bounded: values beyond them are encoded
+// each time (correct, only slower), so an application with unbounded header values cannot make
+// them grow without limit.
+const MAX_CACHED_NAMES = 256;
+const MAX_CACHED_VALUES_PER_NAME = 64;
+const MAX_CACHED_VALUE_LENGTH = 128;
+/** Names already checked to be tokens, values already checked to be free of CR/LF/NUL. */
+const validNames = new Set<string>();
+const validValues = new Set<string>();
+/** `Name: value\r\n` encoded, by name then value. */
+const lineCache = new Map<string, Map<string, Buffer>>();
+/** `Content-Length: n\r\n` encoded, by n (small bodies). */
+const lengthLines: Buffer[] = [];
+const MAX_CACHED_LENGTH = 16 * 1024;
+
+function checkName(name: string): void {
+  if (validNames.has(name)) return;
+  if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+  if (validNames.size < MAX_CACHED_NAMES * 4) validNames.add(name);
+}
+
+function checkValue(name: string, value: string): void {
+  if (validValues.has(value)) return;
+  if (BAD_VALUE.test(value)) throw new TypeError(`invalid character in the value of header ${name}`);
+  if (value.length <= MAX_CACHED_VALUE_LENGTH && validValues.size < MAX_CACHED_NAMES * MAX_CACHED_VALUES_PER_NAME) {
+    validValues.add(value);
+  }
+}
+
+/** The encoded header line, from the cache when it is there (or fits). */
+function headerLine(name: string, value: string): Buffer {
+  let byValue = lineCache.get(name);
+  let line = byValue?.get(value);
+  if (line !== undefined) return line;
+  line = Buffer.from(`${name}: ${value}\r\n`, 'latin1');
+  if (value.length <= MAX_CACHED_VALUE_LENGTH) {
+    if (byValue === undefined && lineCache.size < MAX_CACHED_NAMES) {
+      byValue = new Map();
+      lineCache.set(name, byValue);
+    }
+    if (byValue !== undefined && byValue.size < MAX_CACHED_VALUES_PER_NAME) byValue.set(value, line);
+  }
+  return line;
+}
+
+function contentLengthLine(n: number): Buffer {
+  if (n >= MAX_CACHED_LENGTH) return Buffer.from(`Content-Length: ${n}\r\n`, 'latin1');
+  let line = lengthLines[n];
+  if (line === undefined) {
+    line = Buffer.from(`Content-Length: ${n}\r\n`, 'latin1');
+    lengthLines[n] = line;
+  }
+  return line;
+}
+
+/** Whether two header names are the same, in any case (the exact match first: the common case). */
+function sameName(a: string, b: string): boolean {
+  return a === b || (a.length === b.length && a.toLowerCase() === b.toLowerCase());
+}
+
+// The head of the response being encoded: its parts, collected then copied into one Buffer.
+// Encoding is synchronous and never nests, so one scratch array serves every response; entries
+// past the count are stale and never read (no length reset per response).
+const parts: Buffer[] = [];
+let nparts = 0;
+function part(b: Buffer): void {
+  parts[nparts++] = b;
+}
 
 /** A response being built by a handler: `(req, res) => res.end('hello')`. */
 export class HttpResponse {
@@ -77,8 +150,8 @@ export class HttpResponse {
   headersSent = false;
   /** True once `end()` was called. */
   finished = false;
-  private names: string[] = [];
-  private values: string[] = [];
+  /** Header fields, flat: name, value, name, value … (one array per response, made on first use). */
+  private fields: string[] | undefined;
   private chunked = false;
   /** Close the connection after this response (set by the owner or a `Connection: close` header). */
   closeAfter: boolean;
@@ -99,27 +172,29 @@ export class HttpResponse {
   /** Sets a header, replacing one of the same name (any case). Arrays become repeated fields. */
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headersSent) throw new Error('cannot set headers after they are sent');
-    if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
-    this.removeHeader(name);
-    if (Array.isArray(value)) for (const v of value) this.push(name, String(v));
-    else this.push(name, String(value));
+    checkName(name);
+    if (this.fields === undefined) this.fields = [];
+    else this.removeHeader(name);
+    if (typeof value === 'string') this.push(name, value);
+    else if (typeof value === 'number') this.push(name, String(value));
+    else for (const v of value) this.push(name, String(v));
     return this;
   }
 
   private push(name: string, value: string): void {
-    if (BAD_VALUE.test(value)) throw new TypeError(`invalid character in the value of header ${name}`);
-    this.names.push(name);
-    this.values.push(value);
+    checkValue(name, value);
+    (this.fields as string[]).push(name, value);
   }
 
   /** The value of a header (repeated ones joined with ", "), or undefined. */
   getHeader(name: string): string | undefined {
-    const lower = name.toLowerCase();
-    const found: string[] = [];
-    for (let i = 0; i < this.names.length; i++) {
-      if ((this.names[i] as string).toLowerCase() === lower) found.push(this.values[i] as string);
+    const f = this.fields;
+    if (f === undefined) return undefined;
+    let found: string | undefined;
+    for (let i = 0; i < f.length; i += 2) {
+      if (sameName(f[i] as string, name)) found = found === undefined ? (f[i + 1] as string) : `${found}, ${f[i + 1]}`;
     }
-    return found.length === 0 ? undefined : found.join(', ');
+    return found;
   }
 
   hasHeader(name: string): boolean {
@@ -127,12 +202,10 @@ export class HttpResponse {
   }
 
   removeHeader(name: string): this {
-    const lower = name.toLowerCase();
-    for (let i = this.names.length - 1; i >= 0; i--) {
-      if ((this.names[i] as string).toLowerCase() === lower) {
-        this.names.splice(i, 1);
-        this.values.splice(i, 1);
-      }
+    const f = this.fields;
+    if (f === undefined) return this;
+    for (let i = f.length - 2; i >= 0; i -= 2) {
+      if (sameName(f[i] as string, name)) f.splice(i, 2);
     }
     return this;
   }
@@ -161,7 +234,7 @@ export class HttpResponse {
   write(chunk: string | Uint8Array): boolean {
     if (this.finished) throw new Error('write after end');
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (!this.headersSent) this.owner.output(this, this.encodeHead(-1), false);
+    if (!this.headersSent) this.owner.output(this, this.encode(-1, undefined), false);
     if (data.byteLength === 0 || this.head || !this.hasBody()) return true;
     if (this.chunked) {
       this.owner.output(this, Buffer.from(`${data.byteLength.toString(16)}\r\n`, 'latin1'), false);
@@ -178,7 +251,8 @@ export class HttpResponse {
     if (this.finished) return;
     if (!this.headersSent) {
       this.finished = true;
-      this.owner.output(this, this.encodeWhole(body), true);
+      const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      this.owner.output(this, this.encode(length, body), true);
       return;
     }
     if (body !== undefined) this.write(body);
@@ -192,76 +266,75 @@ export class HttpResponse {
     return !(s < 200 || s === 204 || s === 304);
   }
 
-  /** Head and body in one Buffer (the common case: `end(body)` without `write`). */
-  private encodeWhole(body: string | Uint8Array | undefined): Buffer {
-    const bodyLength = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-    const head = this.headString(bodyLength);
-    const status = statusLine(this.statusCode, this.statusMessage);
-    const date = HttpDate.line;
-    const send = this.head || !this.hasBody() ? 0 : bodyLength;
-    const headLength = Buffer.byteLength(head, 'latin1');
-    const out = Buffer.allocUnsafe(status.length + date.length + headLength + send);
-    let at = status.copy(out, 0);
-    at += date.copy(out, at);
-    at += out.write(head, at, 'latin1');
+  /**
+   * The head — and, with `end(body)`, the body — in one Buffer. `bodyLength` -1: streamed, length
+   * unknown. Adds Content-Length (known length) or chooses chunked coding (unknown, HTTP/1.1) or
+   * close-delimiting (unknown, HTTP/1.0), and the Connection header the keep-alive decision needs.
+   */
+  private encode(bodyLength: number, body: string | Uint8Array | undefined): Buffer {
+    nparts = 0;
+    part(
+      this.statusCode === 200 && this.statusMessage === undefined
+        ? STATUS_200
+        : statusLine(this.statusCode, this.statusMessage),
+    );
+    part(HttpDate.line);
+    let hasLength = false;
+    let hasEncoding = false;
+    let connection: string | undefined;
+    const f = this.fields;
+    if (f !== undefined) {
+      for (let i = 0; i < f.length; i += 2) {
+        const name = f[i] as string;
+        const value = f[i + 1] as string;
+        const n = name.length;
+        if (n === 10 || n === 14 || n === 17) {
+          const lower = name.toLowerCase();
+          if (lower === 'connection') {
+            // Written below, merged with what the keep-alive decision needs (`Upgrade` on a 101).
+            if (/\bclose\b/i.test(value)) this.closeAfter = true;
+            connection = connection === undefined ? value : `${connection}, ${value}`;
+            continue;
+          }
+          if (lower === 'content-length') hasLength = true;
+          else if (lower === 'transfer-encoding') {
+            hasEncoding = true;
+            this.chunked = /chunked\s*$/i.test(value);
+          }
+        }
+        part(headerLine(name, value));
+      }
+    }
+    if (this.hasBody() && !hasLength && !hasEncoding) {
+      if (bodyLength >= 0) part(contentLengthLine(bodyLength));
+      else if (this.http10)
+        this.closeAfter = true; // the end of the body is the end of the connection
+      else {
+        this.chunked = true;
+        part(CHUNKED);
+      }
+    }
+    if (connection !== undefined) {
+      const addClose = this.closeAfter && !/\bclose\b/i.test(connection);
+      part(Buffer.from(`Connection: ${connection}${addClose ? ', close' : ''}\r\n`, 'latin1'));
+    } else if (this.closeAfter) part(CONNECTION_CLOSE);
+    else if (this.http10) part(CONNECTION_KEEP_ALIVE);
+    part(CRLF);
+    const send = body === undefined || this.head || !this.hasBody() ? 0 : bodyLength;
+    let total = send;
+    for (let i = 0; i < nparts; i++) total += (parts[i] as Buffer).length;
+    const out = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (let i = 0; i < nparts; i++) {
+      const p = parts[i] as Buffer;
+      out.set(p, at);
+      at += p.length;
+    }
     if (send > 0) {
       if (typeof body === 'string') out.write(body, at, 'utf8');
       else out.set(body as Uint8Array, at);
     }
     this.headersSent = true;
     return out;
-  }
-
-  /** Just the head, for a streamed response (`bodyLength` -1: unknown). */
-  private encodeHead(bodyLength: number): Buffer {
-    const head = this.headString(bodyLength);
-    const status = statusLine(this.statusCode, this.statusMessage);
-    this.headersSent = true;
-    return Buffer.concat([status, HttpDate.line, Buffer.from(head, 'latin1')]);
-  }
-
-  /**
-   * The header lines after Date, ending with the empty line. Adds Content-Length (known length)
-   * or chooses chunked coding (unknown length, HTTP/1.1) or close-delimiting (HTTP/1.0), and the
-   * Connection header the keep-alive decision needs.
-   */
-  private headString(bodyLength: number): string {
-    let s = '';
-    let hasLength = false;
-    let hasEncoding = false;
-    let connection: string | undefined;
-    for (let i = 0; i < this.names.length; i++) {
-      const name = this.names[i] as string;
-      const value = this.values[i] as string;
-      const lower = name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '';
-      if (lower === 'connection') {
-        // Written below, merged with what the keep-alive decision needs (e.g. `Upgrade` on a 101).
-        if (/\bclose\b/i.test(value)) this.closeAfter = true;
-        connection = connection === undefined ? value : `${connection}, ${value}`;
-        continue;
-      }
-      if (lower === 'content-length') hasLength = true;
-      else if (lower === 'transfer-encoding') hasEncoding = true;
-      s += `${name}: ${value}\r\n`;
-    }
-    if (this.hasBody()) {
-      if (!hasLength && !hasEncoding) {
-        if (bodyLength >= 0) s += `Content-Length: ${bodyLength}\r\n`;
-        else if (this.http10)
-          this.closeAfter = true; // the end of the body is the end of the connection
-        else {
-          this.chunked = true;
-          s += 'Transfer-Encoding: chunked\r\n';
-        }
-      } else if (hasEncoding) {
-        this.chunked = /chunked\s*$/i.test(this.getHeader('transfer-encoding') ?? '');
-      }
-    }
-    if (connection !== undefined) {
-      const addClose = this.closeAfter && !/\bclose\b/i.test(connection);
-      s += `Connection: ${connection}${addClose ? ', close' : ''}\r\n`;
-    } else if (this.closeAfter) s += 'Connection: close\r\n';
-    else if (this.http10) s += 'Connection: keep-alive\r\n';
-    return `${s}\r\n`;
   }
 }

@@ -56,7 +56,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private readonly maxRequests: number;
   private readonly queue: Slot[] = [];
   private ctx: HandlerContext | undefined;
+  /**
+   * One keep-alive timer per connection, never re-armed per request: activity only stamps
+   * `lastActive` (once per read, not per request), and the timer, when it fires, closes the
+   * connection or re-arms itself for the time left (the idle handler's technique).
+   */
   private idleTimer: Timeout | undefined;
+  private lastActive = 0;
   private served = 0;
   /** A response that closes the connection is queued: further requests are not answered. */
   private closing = false;
@@ -83,7 +89,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   override onActive(ctx: HandlerContext): void {
     this.ctx = ctx;
-    this.armIdle();
+    if (this.keepAliveTimeout > 0) {
+      this.lastActive = ctx.channel.timers.now();
+      this.idleTimer = ctx.channel.timers.schedule(this.keepAliveTimeout, this.onIdleTimer);
+    }
     ctx.fireActive();
   }
 
@@ -95,7 +104,6 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     if (this.closing) return; // sent after a request that closes the connection: no answer
     this.inRead = true;
-    this.idleTimer?.cancel();
     this.served++;
     ctx.channel.countRequest();
     const keepAlive = msg.keepAlive && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
@@ -114,7 +122,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   override onReadComplete(ctx: HandlerContext): void {
-    this.inRead = false;
+    if (this.inRead) {
+      this.inRead = false;
+      if (this.idleTimer !== undefined) this.lastActive = ctx.channel.timers.now();
+    }
     ctx.fireReadComplete();
   }
 
@@ -250,19 +261,23 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // Inside a read the connection flushes when the read completes (one write for the batch);
     // from a timer or a promise nobody else will.
-    if (!this.inRead) ctx.flush();
-    if (queue.length === 0 && !this.upgraded) this.armIdle();
-  }
-
-  private armIdle(): void {
-    if (this.keepAliveTimeout <= 0 || this.ctx === undefined || this.upgraded) return;
-    if (this.idleTimer === undefined) {
-      const ctx = this.ctx;
-      this.idleTimer = ctx.channel.timers.schedule(this.keepAliveTimeout, () => {
-        if (this.queue.length === 0) ctx.close('idle-timeout');
-      });
-    } else {
-      this.idleTimer.reschedule(this.keepAliveTimeout);
+    if (!this.inRead) {
+      ctx.flush();
+      // An answer that came later (a timer, a promise): idleness starts now.
+      if (queue.length === 0 && this.idleTimer !== undefined) this.lastActive = ctx.channel.timers.now();
     }
   }
+
+  private readonly onIdleTimer = (): void => {
+    const ctx = this.ctx as HandlerContext;
+    const timer = this.idleTimer as Timeout;
+    if (this.upgraded) return; // not HTTP any more: the next stage decides
+    if (this.queue.length > 0) {
+      timer.reschedule(this.keepAliveTimeout); // a response is owed: not idle
+      return;
+    }
+    const left = this.keepAliveTimeout - (ctx.channel.timers.now() - this.lastActive);
+    if (left > 0) timer.reschedule(left);
+    else ctx.close('idle-timeout');
+  };
 }
