@@ -14,6 +14,7 @@
  * A handler that throws gets a 500 (or, if it already sent headers, its connection aborted); the
  * worker never dies of it.
  */
+import { STATUS_CODES } from 'node:http';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
@@ -157,7 +158,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.queue.push(slot);
     res.statusCode = error.statusCode;
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    res.end(`${res.statusCode} ${error.message}\n`);
+    // The reason and the code say enough; the message (with stream offsets) is for our logs.
+    res.end(`${res.statusCode} ${STATUS_CODES[res.statusCode] ?? 'Error'} (${error.code})\n`);
     ctx.channel.countRequest();
   }
 

@@ -1,5 +1,5 @@
 /**
- * The exact bytes real clients send (test/fixtures/http-garden/observed-client-traffic.json:
+ * The exact bytes real clients send (test/fixtures/clients/observed-client-traffic.json:
  * wrk, ab, ab -k, curl, autocannon, h2load, slowhttptest, nc, captured on loopback), and the
  * TechEmpower plaintext request wrk sends 16 at a time: every one must parse, into the method,
  * target and fields a line-by-line reading gives, with the keep-alive each client relies on.
@@ -16,7 +16,7 @@ interface Observed {
   readonly pipelined_in_first_read: number;
 }
 
-const traffic = JSON.parse(readFileSync(resolve(FIXTURES, 'http-garden', 'observed-client-traffic.json'), 'utf8')) as {
+const traffic = JSON.parse(readFileSync(resolve(FIXTURES, 'clients', 'observed-client-traffic.json'), 'utf8')) as {
   readonly http: Readonly<Record<string, Observed>>;
 };
 
