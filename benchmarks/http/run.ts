@@ -296,9 +296,9 @@ for (const sc of scenarios) {
 console.log(lines.join('\n'));
 
 if (values.svg !== undefined) {
-  const w = 920;
+  const w = 1020;
   const panelH = 230;
-  const pad = { l: 210, r: 90, t: 34 };
+  const pad = { l: 310, r: 90, t: 34 };
   const colors: Record<string, string> = {
     multireactor: '#1f77b4',
     'node-http': '#d62728',
