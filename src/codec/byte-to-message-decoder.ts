@@ -91,6 +91,8 @@ export class ByteCursor {
       }
     }
     const at = from - this.copyBase;
+    // A frame that is the whole copy (one request per read: the common case) is the copy itself.
+    if (at === 0 && n === copy.length) return copy;
     return copy.subarray(at, at + n);
   }
 

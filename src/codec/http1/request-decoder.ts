@@ -242,6 +242,16 @@ const HTTP_SLASH = lit('HTTP/');
 const MAX_CHUNK_SIZE_DIGITS = 16;
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The first `n` field offsets, as a plain array the request keeps. A JS array of small integers
+ * costs ~7 ns to make; `Int32Array.prototype.slice` ~50 ns (a typed array and its backing store).
+ */
+function copyOffsets(scratch: Int32Array, n: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = scratch[i] as number;
+  return out;
+}
+
 function sizeOption(name: string, v: unknown, dflt: number, min: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
@@ -395,7 +405,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           const nf = this.nf;
           let trailers = HttpHeaders.EMPTY;
           if (nf === 0) input.skip(length);
-          else trailers = new HttpHeaders(input.take(length), this.scratch.slice(0, nf * 4), nf);
+          else trailers = new HttpHeaders(input.take(length), copyOffsets(this.scratch, nf * 4), nf);
           const pieces = this.pieces;
           this.pieces = null;
           const body =
@@ -944,7 +954,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     const nf = this.nf;
     let headers = HttpHeaders.EMPTY;
     if (nf === 0) input.skip(length);
-    else headers = new HttpHeaders(input.take(length), this.scratch.slice(0, nf * 4), nf);
+    else headers = new HttpHeaders(input.take(length), copyOffsets(this.scratch, nf * 4), nf);
     if (framing === 0) {
       this.reqUrl = url;
       this.reqHeaders = headers;

@@ -35,18 +35,18 @@ export class HttpHeaders implements Iterable<[string, string]> {
   /** @internal */
   constructor(
     private readonly block: Buffer,
-    private readonly offsets: Int32Array,
+    private readonly offsets: readonly number[],
     readonly size: number,
   ) {}
 
   /** No fields. */
-  static readonly EMPTY = new HttpHeaders(Buffer.alloc(0), new Int32Array(0), 0);
+  static readonly EMPTY = new HttpHeaders(Buffer.alloc(0), [], 0);
 
   /** Builds headers from name/value pairs (tests, and requests built by hand). */
   static from(pairs: Iterable<readonly [string, string]>): HttpHeaders {
     const list = [...pairs];
     const parts: Buffer[] = [];
-    const offsets = new Int32Array(list.length * 4);
+    const offsets = new Array<number>(list.length * 4).fill(0);
     let at = 0;
     list.forEach(([name, value], i) => {
       const n = Buffer.from(name, 'latin1');

@@ -71,47 +71,60 @@ const CONNECTION_KEEP_ALIVE = Buffer.from('Connection: keep-alive\r\n', 'latin1'
 const CHUNKED = Buffer.from('Transfer-Encoding: chunked\r\n', 'latin1');
 const STATUS_200 = statusLine(200);
 
-// Caches that make a response's head a few memcpys. Bounded: values beyond them are encoded
-// each time (correct, only slower), so an application with unbounded header values cannot make
-// them grow without limit.
+// The header-line cache makes a response's head a few memcpys: `Name: value\r\n` is validated and
+// encoded once per (name, value), at setHeader. Bounded: names and values beyond it are checked
+// and encoded each time (correct, only slower), so an application with unbounded header values
+// cannot make it grow without limit.
 const MAX_CACHED_NAMES = 256;
 const MAX_CACHED_VALUES_PER_NAME = 64;
 const MAX_CACHED_VALUE_LENGTH = 128;
-/** Names already checked to be tokens, values already checked to be free of CR/LF/NUL. */
-const validNames = new Set<string>();
-const validValues = new Set<string>();
-/** `Name: value\r\n` encoded, by name then value. */
-const lineCache = new Map<string, Map<string, Buffer>>();
+
+/** The cached lines of one header name (valid as a token). */
+interface NameLines {
+  /** The value seen last and its line: a handler sets the same headers on every response, and a string compare is cheaper than a Map lookup. */
+  lastValue: string;
+  lastLine: Buffer;
+  readonly byValue: Map<string, Buffer>;
+}
+const lineCache = new Map<string, NameLines>();
 /** `Content-Length: n\r\n` encoded, by n (small bodies). */
 const lengthLines: Buffer[] = [];
 const MAX_CACHED_LENGTH = 16 * 1024;
 
 function checkName(name: string): void {
-  if (validNames.has(name)) return;
   if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
-  if (validNames.size < MAX_CACHED_NAMES * 4) validNames.add(name);
 }
 
 function checkValue(name: string, value: string): void {
-  if (validValues.has(value)) return;
   if (BAD_VALUE.test(value)) throw new TypeError(`invalid character in the value of header ${name}`);
-  if (value.length <= MAX_CACHED_VALUE_LENGTH && validValues.size < MAX_CACHED_NAMES * MAX_CACHED_VALUES_PER_NAME) {
-    validValues.add(value);
-  }
 }
 
-/** The encoded header line, from the cache when it is there (or fits). */
+/** `name: value\r\n`, validated (TypeError for an invalid name or value) and encoded — from the cache when it is there. */
 function headerLine(name: string, value: string): Buffer {
-  let byValue = lineCache.get(name);
-  let line = byValue?.get(value);
-  if (line !== undefined) return line;
-  line = Buffer.from(`${name}: ${value}\r\n`, 'latin1');
-  if (value.length <= MAX_CACHED_VALUE_LENGTH) {
-    if (byValue === undefined && lineCache.size < MAX_CACHED_NAMES) {
-      byValue = new Map();
-      lineCache.set(name, byValue);
+  let lines = lineCache.get(name);
+  if (lines !== undefined) {
+    if (lines.lastValue === value) return lines.lastLine;
+    const cached = lines.byValue.get(value);
+    if (cached !== undefined) {
+      lines.lastValue = value;
+      lines.lastLine = cached;
+      return cached;
     }
-    if (byValue !== undefined && byValue.size < MAX_CACHED_VALUES_PER_NAME) byValue.set(value, line);
+  } else {
+    checkName(name);
+  }
+  checkValue(name, value);
+  const line = Buffer.from(`${name}: ${value}\r\n`, 'latin1');
+  if (value.length <= MAX_CACHED_VALUE_LENGTH) {
+    if (lines === undefined && lineCache.size < MAX_CACHED_NAMES) {
+      lines = { lastValue: value, lastLine: line, byValue: new Map() };
+      lineCache.set(name, lines);
+    }
+    if (lines !== undefined && lines.byValue.size < MAX_CACHED_VALUES_PER_NAME) {
+      lines.byValue.set(value, line);
+      lines.lastValue = value;
+      lines.lastLine = line;
+    }
   }
   return line;
 }
@@ -150,8 +163,11 @@ export class HttpResponse {
   headersSent = false;
   /** True once `end()` was called. */
   finished = false;
-  /** Header fields, flat: name, value, name, value … (one array per response, made on first use). */
-  private fields: string[] | undefined;
+  /**
+   * Header fields, flat: name, value, encoded line, name, value, line … (one array per response,
+   * made on first use). The line is encoded — and the field validated — at setHeader.
+   */
+  private fields: Array<string | Buffer> | undefined;
   private chunked = false;
   /** Close the connection after this response (set by the owner or a `Connection: close` header). */
   closeAfter: boolean;
@@ -172,18 +188,22 @@ export class HttpResponse {
   /** Sets a header, replacing one of the same name (any case). Arrays become repeated fields. */
   setHeader(name: string, value: string | number | readonly string[]): this {
     if (this.headersSent) throw new Error('cannot set headers after they are sent');
-    checkName(name);
+    if (typeof value === 'string') {
+      // Validated before anything changes: an invalid header leaves the response as it was.
+      const line = headerLine(name, value);
+      if (this.fields === undefined) this.fields = [name, value, line];
+      else {
+        this.removeHeader(name);
+        this.fields.push(name, value, line);
+      }
+      return this;
+    }
+    const values = typeof value === 'number' ? [String(value)] : Array.from(value, String);
+    const lines = values.map((v) => headerLine(name, v));
     if (this.fields === undefined) this.fields = [];
     else this.removeHeader(name);
-    if (typeof value === 'string') this.push(name, value);
-    else if (typeof value === 'number') this.push(name, String(value));
-    else for (const v of value) this.push(name, String(v));
+    for (let i = 0; i < values.length; i++) this.fields.push(name, values[i] as string, lines[i] as Buffer);
     return this;
-  }
-
-  private push(name: string, value: string): void {
-    checkValue(name, value);
-    (this.fields as string[]).push(name, value);
   }
 
   /** The value of a header (repeated ones joined with ", "), or undefined. */
@@ -191,7 +211,7 @@ export class HttpResponse {
     const f = this.fields;
     if (f === undefined) return undefined;
     let found: string | undefined;
-    for (let i = 0; i < f.length; i += 2) {
+    for (let i = 0; i < f.length; i += 3) {
       if (sameName(f[i] as string, name)) found = found === undefined ? (f[i + 1] as string) : `${found}, ${f[i + 1]}`;
     }
     return found;
@@ -204,8 +224,8 @@ export class HttpResponse {
   removeHeader(name: string): this {
     const f = this.fields;
     if (f === undefined) return this;
-    for (let i = f.length - 2; i >= 0; i -= 2) {
-      if (sameName(f[i] as string, name)) f.splice(i, 2);
+    for (let i = f.length - 3; i >= 0; i -= 3) {
+      if (sameName(f[i] as string, name)) f.splice(i, 3);
     }
     return this;
   }
@@ -284,7 +304,7 @@ export class HttpResponse {
     let connection: string | undefined;
     const f = this.fields;
     if (f !== undefined) {
-      for (let i = 0; i < f.length; i += 2) {
+      for (let i = 0; i < f.length; i += 3) {
         const name = f[i] as string;
         const value = f[i + 1] as string;
         const n = name.length;
@@ -302,7 +322,7 @@ export class HttpResponse {
             this.chunked = /chunked\s*$/i.test(value);
           }
         }
-        part(headerLine(name, value));
+        part(f[i + 2] as Buffer);
       }
     }
     if (this.hasBody() && !hasLength && !hasEncoding) {

@@ -565,3 +565,33 @@ describe('worker/timing-wheel: errors thrown by callbacks', () => {
     expect(errors).to.deep.equal(['a string']);
   });
 });
+
+describe('worker/timing-wheel: coarseNow', () => {
+  it('is the clock as last read: at construction, on schedule and reschedule, and on each advance', () => {
+    let reads = 0;
+    const clock = { now: 5 };
+    const wheel = new TimingWheel({
+      tickMs: TICK,
+      slots: SLOTS,
+      clock: () => {
+        reads++;
+        return clock.now;
+      },
+    });
+    expect(wheel.coarseNow()).to.equal(5);
+    clock.now = 12;
+    const before = reads;
+    expect(wheel.coarseNow()).to.equal(5, 'reading it does not read the clock');
+    expect(reads).to.equal(before);
+    const t = wheel.schedule(100, () => {});
+    expect(wheel.coarseNow()).to.equal(12);
+    clock.now = 31;
+    wheel.advance();
+    expect(wheel.coarseNow()).to.equal(31);
+    clock.now = 40;
+    t.reschedule(100);
+    expect(wheel.coarseNow()).to.equal(40);
+    wheel.advance(35); // a driver passing an older time never moves it back
+    expect(wheel.coarseNow()).to.equal(40);
+  });
+});
