@@ -11,8 +11,9 @@
  * `void *` go by reference, without copy; `ssize_t` is declared `intptr_t`; `koffi.errno()` must be
  * read right after the call, before any other native call can overwrite it.
  */
-import koffi, { type LibraryHandle } from 'koffi';
-import { UnsupportedPlatformError } from '../errors.js';
+import { isMainThread } from 'node:worker_threads';
+import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
+import { SyscallError, UnsupportedPlatformError } from '../errors.js';
 import { IOV_MAX, LAYOUT } from './constants.js';
 
 function loadLibc(): LibraryHandle {
@@ -282,18 +283,136 @@ export interface FdWatch {
 }
 
 /**
- * Watches `fd` for readability from Node's own libuv loop (a uv_poll handle through
- * `koffi.node.poll`). The callback runs on the main thread in libuv's poll phase, with timers,
- * IPC and promise jobs still running around it; nothing blocks and nothing spins.
+ * libuv's poll handle, driven directly: `uv_poll_init/start/stop`, `uv_close`, `uv_ref/unref`,
+ * called through koffi on the symbols the node binary exports for addons, with a registered koffi
+ * callback as the `uv_poll_cb`.
  *
- * koffi 3.3 calls the callback as `(status, events)` (its typings show only the events); we take
- * neither: the owner drains the fd itself.
+ * Why not `koffi.node.poll`, which does the same: on every wake-up it builds an options object and
+ * sets three named properties on it (string internalisation, map transitions) before calling us —
+ * ~0.5 µs per wake-up, measured with an eventfd ping-pong (1.55 µs per round trip against 1.04 µs
+ * here). In plaintext HTTP under wrk a worker wakes for 2–3 requests, so that was ~0.2 µs of CPU
+ * per request. Semantics are the same: the callback runs in libuv's poll phase, and promise jobs
+ * queued in it run after the phase, as with koffi.node.poll (checked in the unit tests).
+ *
+ * Only on the main thread: `uv_default_loop()` is the main thread's loop, and a worker_threads
+ * Worker has its own, which only N-API can name; there (and where the symbols are missing) we fall
+ * back to koffi.node.poll. `MULTIREACTOR_FD_WATCH=koffi` forces the fallback (for comparisons).
+ */
+interface UvBindings {
+  readonly loop: unknown;
+  readonly handleSize: number;
+  readonly pollInit: (loop: unknown, handle: unknown, fd: number) => number;
+  readonly pollStart: (handle: unknown, events: number, cb: unknown) => number;
+  readonly pollStop: (handle: unknown) => number;
+  readonly close: (handle: unknown, cb: unknown) => void;
+  readonly ref: (handle: unknown) => void;
+  readonly unref: (handle: unknown) => void;
+  readonly pollCbType: TypeObject;
+  /** The one uv_close_cb of every handle: releases what the handle's watch holds. */
+  readonly closeCb: bigint;
+  /** Handles whose uv_close has not called back yet, by address. */
+  readonly closing: Map<number, () => void>;
+}
+
+const UV_POLL = 8; // uv_handle_type (uv.h); uv_handle_size checks it is a poll handle's size
+const UV_READABLE = 1;
+
+function loadUv(): UvBindings | undefined {
+  if (process.env.MULTIREACTOR_FD_WATCH === 'koffi' || !isMainThread) return undefined;
+  try {
+    const self = koffi.load(null);
+    const pollCbType = koffi.proto('void multireactor_uv_poll_cb(intptr_t handle, int status, int events)');
+    const closeCbType = koffi.proto('void multireactor_uv_close_cb(intptr_t handle)');
+    const handleSize = Number(self.func('size_t uv_handle_size(int type)')(UV_POLL));
+    if (!(handleSize > 0 && handleSize < 4096)) return undefined;
+    const closing = new Map<number, () => void>();
+    const closeCb = koffi.register((address: number) => {
+      const release = closing.get(address);
+      closing.delete(address);
+      release?.();
+    }, koffi.pointer(closeCbType));
+    return {
+      loop: self.func('void *uv_default_loop(void)')(),
+      handleSize,
+      pollInit: self.func('int uv_poll_init(void *loop, void *handle, int fd)'),
+      pollStart: self.func('int uv_poll_start(void *handle, int events, multireactor_uv_poll_cb *cb)'),
+      pollStop: self.func('int uv_poll_stop(void *handle)'),
+      close: self.func('void uv_close(void *handle, multireactor_uv_close_cb *cb)'),
+      ref: self.func('void uv_ref(void *handle)'),
+      unref: self.func('void uv_unref(void *handle)'),
+      pollCbType,
+      closeCb,
+      closing,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+let uv: UvBindings | null | undefined = null; // null: not loaded yet
+
+/** Which mechanism `watchReadable` uses in this thread (for logs and benchmarks). */
+export function fdWatchKind(): 'uv_poll' | 'koffi.node.poll' {
+  if (uv === null) uv = loadUv();
+  return uv === undefined ? 'koffi.node.poll' : 'uv_poll';
+}
+
+/** uv_poll handles closed whose uv_close has not called back yet (their memory is still held). */
+export function pendingWatchCloses(): number {
+  return uv === null || uv === undefined ? 0 : uv.closing.size;
+}
+
+/**
+ * Watches `fd` for readability from Node's own libuv loop: a uv_poll handle (see UvBindings for
+ * how it is driven). The callback runs on the main thread in libuv's poll phase, with timers, IPC
+ * and promise jobs still running around it; nothing blocks and nothing spins. We take neither the
+ * status nor the events: the owner drains the fd itself.
  */
 export function watchReadable(fd: number, onReadable: () => void): FdWatch {
-  const handle = koffi.node.poll(fd, { readable: true }, () => onReadable());
+  if (uv === null) uv = loadUv();
+  const b = uv;
+  if (b === undefined) {
+    const handle = koffi.node.poll(fd, { readable: true }, () => onReadable());
+    return {
+      close: () => handle.close(),
+      unref: () => handle.unref(),
+      ref: () => handle.ref(),
+    };
+  }
+  const memory = koffi.alloc('uint8_t', b.handleSize);
+  const pollCb = koffi.register(() => onReadable(), koffi.pointer(b.pollCbType));
+  const release = () => {
+    koffi.unregister(pollCb);
+    koffi.free(memory);
+  };
+  let r = b.pollInit(b.loop, memory, fd);
+  if (r === 0) {
+    r = b.pollStart(memory, UV_READABLE, pollCb);
+    if (r !== 0) {
+      // Initialised: the handle is in the loop's list and must go through uv_close.
+      b.closing.set(Number(koffi.address(memory)), release);
+      b.close(memory, b.closeCb);
+    }
+  } else {
+    release();
+  }
+  // libuv errors are negated errnos (uv-errno.h on Unix).
+  if (r !== 0) throw new SyscallError('uv_poll_start', -r);
+  let open = true;
   return {
-    close: () => handle.close(),
-    unref: () => handle.unref(),
-    ref: () => handle.ref(),
+    close: () => {
+      if (!open) return;
+      open = false;
+      b.pollStop(memory);
+      // The memory and the callback stay valid until libuv calls back: uv_close is asynchronous.
+      b.closing.set(Number(koffi.address(memory)), release);
+      b.close(memory, b.closeCb);
+    },
+    unref: () => {
+      if (open) b.unref(memory);
+    },
+    ref: () => {
+      if (open) b.ref(memory);
+    },
   };
 }
