@@ -11,11 +11,13 @@
  * (advancing its `start`) and push it to `out`; leave `input` alone when the bytes are not yet
  * enough. The base calls it again while it makes progress.
  */
+import { Buffer } from 'node:buffer';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { claim, isLent } from '../pipeline/read-loan.js';
 
 const EMPTY = Buffer.alloc(0);
+const copyBytes = Uint8Array.prototype.set;
 /** An emptied cumulation larger than this is released rather than kept for reuse. */
 const RETAIN_LIMIT = 64 * 1024;
 /**
@@ -86,7 +88,10 @@ export class ByteCursor {
         this.copyBase = 0;
       } else {
         copy = this.copy = Buffer.allocUnsafe(rest);
-        this.buf.copy(copy, 0, from, this.end);
+        // The usual case copies the whole input: TypedArray's own set, called directly (Buffer's
+        // copy() validates its arguments and builds a view to copy from, each time).
+        if (from === 0 && this.end === this.buf.length) copyBytes.call(copy, this.buf);
+        else this.buf.copy(copy, 0, from, this.end);
         this.copyBase = from;
       }
     }
@@ -148,7 +153,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     } else {
       cursor.buf = msg instanceof Buffer ? msg : Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
       cursor.start = 0;
-      cursor.end = msg.byteLength;
+      cursor.end = msg.length; // not byteLength: V8 inlines length, byteLength is a builtin call
       cursor.owned = false;
     }
     cursor.handedOver = false;
@@ -271,7 +276,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
   }
 
   private append(bytes: Uint8Array): void {
-    const n = bytes.byteLength;
+    const n = bytes.length;
     let cum = this.cum;
     if (cum === null) {
       cum = this.cum = Buffer.allocUnsafe(Math.max(n, 1024));

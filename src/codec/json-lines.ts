@@ -13,6 +13,7 @@
  * +---------------------+ +--------------------+
  * ```
  */
+import { Buffer } from 'node:buffer';
 import { DecoderError } from '../errors.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';

@@ -24,6 +24,7 @@
  * discarded, also those still to come in later reads; decoding resumes with the next frame.
  * The decoder never holds more than `maxFrameLength` bytes for a connection.
  */
+import { Buffer } from 'node:buffer';
 import { CorruptedFrameError, InvalidOptionError, TooLongFrameError } from '../errors.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';

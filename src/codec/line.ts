@@ -7,6 +7,7 @@
  * partial delimiter) while it waits: a line that cannot fit is dropped as its bytes arrive and
  * reported with `TooLongFrameError`, and decoding goes on after its delimiter.
  */
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError, TooLongFrameError } from '../errors.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';

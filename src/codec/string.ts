@@ -3,6 +3,7 @@
  * for simple text protocols. Put a frame decoder before the `StringDecoder` (a `LineFrameDecoder`
  * for line protocols): it turns whatever messages it gets into strings, one per message.
  */
+import { Buffer } from 'node:buffer';
 import { StringDecoder as NodeStringDecoder } from 'node:string_decoder';
 import { InvalidOptionError } from '../errors.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';

@@ -14,7 +14,9 @@
  * to drain and exit. A new worker that throws or is not ready within `startTimeout` is killed
  * and the old one keeps serving: the reload reports failure.
  */
+
 import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logger.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import type { ResolvedClusterOptions, ServerOptions } from '../server-options.js';

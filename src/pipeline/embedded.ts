@@ -7,6 +7,7 @@
  * the tail are kept in `errors` (and `checkException()` rethrows the first). Time is a fake clock
  * advanced by `advanceTime(ms)`, which runs the timers that became due.
  */
+import { Buffer } from 'node:buffer';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
 import { TimingWheel } from '../worker/timing-wheel.js';
@@ -90,7 +91,7 @@ export class EmbeddedChannel implements Channel, Transport {
   writeInbound(...msgs: unknown[]): boolean {
     if (!this.open) return false;
     for (const m of msgs) {
-      if (m instanceof Uint8Array) this.bytesRead += m.byteLength;
+      if (m instanceof Uint8Array) this.bytesRead += m.length;
       this.pipeline.fireRead(m);
       if (!this.open) break;
     }
@@ -168,7 +169,7 @@ export class EmbeddedChannel implements Channel, Transport {
   get pendingWriteBytes(): number {
     let n = 0;
     for (const m of this.unflushed)
-      n += m instanceof Uint8Array ? m.byteLength : typeof m === 'string' ? Buffer.byteLength(m) : 0;
+      n += m instanceof Uint8Array ? m.length : typeof m === 'string' ? Buffer.byteLength(m) : 0;
     return n;
   }
 
@@ -228,7 +229,7 @@ export class EmbeddedChannel implements Channel, Transport {
 
   transportFlush(): void {
     for (const m of this.unflushed) {
-      if (m instanceof Uint8Array) this.bytesWritten += m.byteLength;
+      if (m instanceof Uint8Array) this.bytesWritten += m.length;
       this.outbound.push(m);
     }
     this.unflushed = [];

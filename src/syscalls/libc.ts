@@ -11,6 +11,7 @@
  * `void *` go by reference, without copy; `ssize_t` is declared `intptr_t`; `koffi.errno()` must be
  * read right after the call, before any other native call can overwrite it.
  */
+import { Buffer } from 'node:buffer';
 import { isMainThread } from 'node:worker_threads';
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
 import { SyscallError, UnsupportedPlatformError } from '../errors.js';

@@ -6,6 +6,7 @@
  *   sockaddr_in6  { u16 family; u16 port (network order); u32 flowinfo; u8 addr[16]; u32 scope_id } 28 B
  * `sa_family_t` is host order, as is `scope_id`; ports and addresses are big-endian.
  */
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError } from '../errors.js';
 import { AF_INET, AF_INET6, LAYOUT } from './constants.js';
 

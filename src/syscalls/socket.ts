@@ -2,6 +2,7 @@
  * Socket set-up built from the raw wrappers: listen sockets, options, addresses. Nothing here is
  * on the per-event path, so failures become `SyscallError`s through the one helper, `check`.
  */
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { InvalidOptionError, SyscallError } from '../errors.js';
 import {

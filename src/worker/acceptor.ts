@@ -10,6 +10,7 @@
  * pending connection stays queued and level-triggered epoll would wake us again at once, forever.
  * So we stop watching the listener for `acceptBackoffMs`, log once per episode, and resume.
  */
+import { performance } from 'node:perf_hooks';
 import { SyscallError } from '../errors.js';
 import {
   EAGAIN,

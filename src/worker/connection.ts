@@ -22,6 +22,7 @@
  * Errno discipline: every syscall result is compared with -EAGAIN/-EINTR as numbers; an
  * Error object is built only for failures a user must hear about.
  */
+import { Buffer } from 'node:buffer';
 import { ChannelClosedError, DecoderError, ProtocolError, SyscallError, UnsupportedMessageError } from '../errors.js';
 import type { Channel, Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
@@ -457,7 +458,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       this.loop.stats.droppedWrites++;
       return;
     }
-    const n = chunk.byteLength;
+    // `.length`, not `.byteLength` (equal for bytes): V8 inlines the former; the latter is a
+    // builtin call (~8 ns) in Node 20.
+    const n = chunk.length;
     if (n === 0) return;
     // A view of the shared read buffer (echoing what was read) is overwritten by the next read:
     // copy it before it waits in the queue.
@@ -494,7 +497,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       if (count > 1) this.mergeContiguous();
       if (this.outTail - this.outHead === 1) {
         const b = this.out[this.outHead] as Uint8Array;
-        attempted = b.byteLength - this.outOffset;
+        attempted = b.length - this.outOffset;
         n = sysSend(this.fdValue, this.outOffset === 0 ? b : b.subarray(this.outOffset), attempted, MSG_NOSIGNAL);
       } else if (this.pending <= COALESCE_LIMIT) {
         // Many small chunks (pipelined answers, header + body): one copy into scratch and one
@@ -534,12 +537,12 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     const out = this.out;
     const head = out[this.outHead] as Uint8Array;
     const ab = head.buffer;
-    let end = head.byteOffset + head.byteLength;
+    let end = head.byteOffset + head.length;
     const tail = this.outTail;
     for (let i = this.outHead + 1; i < tail; i++) {
       const b = out[i] as Uint8Array;
       if (b.buffer !== ab || b.byteOffset !== end) return;
-      end += b.byteLength;
+      end += b.length;
     }
     out[this.outHead] = Buffer.from(ab, head.byteOffset, end - head.byteOffset);
     for (let i = this.outHead + 1; i < tail; i++) out[i] = EMPTY;
@@ -558,14 +561,14 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       const b = this.out[i] as Uint8Array;
       const from = i === this.outHead ? this.outOffset : 0;
       into.set(from === 0 ? b : b.subarray(from), at);
-      at += b.byteLength - from;
+      at += b.length - from;
     }
     return at;
   }
 
   private sumFirst(k: number): number {
     let s = -this.outOffset;
-    for (let i = this.outHead; i < this.outHead + k; i++) s += (this.out[i] as Uint8Array).byteLength;
+    for (let i = this.outHead; i < this.outHead + k; i++) s += (this.out[i] as Uint8Array).length;
     return s;
   }
 
@@ -577,7 +580,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     let head = this.outHead;
     let offset = this.outOffset + n;
     while (head < tail) {
-      const len = (out[head] as Uint8Array).byteLength;
+      const len = (out[head] as Uint8Array).length;
       if (offset < len) break;
       offset -= len;
       out[head] = EMPTY;

@@ -8,6 +8,7 @@
  * event whose token is no longer the handle's — the stale-event guard.
  */
 
+import { Buffer } from 'node:buffer';
 import { consoleLogger, type Logger } from '../logger.js';
 import { CLOSE_REASONS, type CloseReason } from '../pipeline/handler.js';
 import { endLoan, type Lender, lend } from '../pipeline/read-loan.js';

@@ -13,6 +13,7 @@
  * Edge triggering is emulated: a direction reported once is disarmed until the owner calls
  * `rearm` after hitting EAGAIN. HANGUP/ERROR are reported once per arming, as with EPOLLET.
  */
+import { Buffer } from 'node:buffer';
 import { EAGAIN, EFD_CLOEXEC, EFD_NONBLOCK, EINTR, ENOENT, LAYOUT, POLLIN, POLLNVAL } from '../syscalls/constants.js';
 import { close, eventfd, eventfdRead, eventfdWrite, pollAsync } from '../syscalls/libc.js';
 import { check } from '../syscalls/socket.js';

@@ -18,6 +18,7 @@
  * the decoder discards everything that follows: one `HttpParseError` per connection, then silence.
  * The server answers the error's `statusCode` and closes.
  */
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError } from '../../errors.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';

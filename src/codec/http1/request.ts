@@ -6,6 +6,7 @@
  * case-insensitively and decodes only the value it returns. A plaintext benchmark request thus
  * costs one object and one offsets array, not a string per header.
  */
+import { Buffer } from 'node:buffer';
 import { ProtocolError } from '../../errors.js';
 
 /** An HTTP protocol violation, with the status the server should answer before closing. */

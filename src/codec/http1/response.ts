@@ -12,6 +12,7 @@
  * Responses leave strictly in request order (pipelining, RFC 9112 §9.3.2): a response that ends
  * before an earlier one waits in its owner (the server handler) until its turn.
  */
+import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 
 /** Why the owner wants bytes written or a response finished. */
@@ -144,6 +145,12 @@ function sameName(a: string, b: string): boolean {
   return a === b || (a.length === b.length && a.toLowerCase() === b.toLowerCase());
 }
 
+/**
+ * `Uint8Array.prototype.set`, called directly: `out.set(…)` on a fresh Buffer compiled to a
+ * generic LoadIC for the method in every response (seen in the optimised code of encode).
+ */
+const copyBytes = Uint8Array.prototype.set;
+
 // The head of the response being encoded: its parts, collected then copied into one Buffer.
 // Encoding is synchronous and never nests, so one scratch array serves every response; entries
 // past the count are stale and never read (no length reset per response).
@@ -271,7 +278,7 @@ export class HttpResponse {
     if (this.finished) return;
     if (!this.headersSent) {
       this.finished = true;
-      const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
       this.owner.output(this, this.encode(length, body), true);
       return;
     }
@@ -347,12 +354,12 @@ export class HttpResponse {
     let at = 0;
     for (let i = 0; i < nparts; i++) {
       const p = parts[i] as Buffer;
-      out.set(p, at);
+      copyBytes.call(out, p, at);
       at += p.length;
     }
     if (send > 0) {
       if (typeof body === 'string') out.write(body, at, 'utf8');
-      else out.set(body as Uint8Array, at);
+      else copyBytes.call(out, body as Uint8Array, at);
     }
     this.headersSent = true;
     return out;

@@ -14,6 +14,7 @@
  * A handler that throws gets a 500 (or, if it already sent headers, its connection aborted); the
  * worker never dies of it.
  */
+import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
