@@ -29,7 +29,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     workers: { type: 'string', default: '2' },
-    servers: { type: 'string', default: 'multireactor,node-http,node-net,nginx,cepoll' },
+    servers: { type: 'string', default: 'multireactor,koffi-floor,node-http,node-net,nginx,cepoll' },
     scenarios: { type: 'string', default: 'plain-c50,plain-c256,pipe16-c50' },
     cepoll: { type: 'string' },
     svg: { type: 'string' },
@@ -96,6 +96,14 @@ const SERVERS: Record<string, ServerSpec> = {
     cleanup: () => {
       if (nginxDir !== undefined) rmSync(nginxDir, { recursive: true, force: true });
     },
+  },
+  'koffi-floor': {
+    key: 'koffi-floor',
+    label: 'koffi floor (no framework)',
+    start: () =>
+      spawn(process.execPath, [join(here, 'koffi-floor.js'), '--port', String(PORT), '--workers', WORKERS], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
   },
   cepoll: {
     key: 'cepoll',
@@ -301,6 +309,7 @@ if (values.svg !== undefined) {
   const pad = { l: 310, r: 90, t: 34 };
   const colors: Record<string, string> = {
     multireactor: '#1f77b4',
+    'koffi-floor': '#9467bd',
     'node-http': '#d62728',
     'node-net': '#ff7f0e',
     nginx: '#2ca02c',

@@ -15,10 +15,17 @@
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 
-/** Why the owner wants bytes written or a response finished. */
+/** Where a response's bytes go (the server handler, which keeps responses in request order). */
 export interface ResponseOwner {
   /** Output for `res`: queued until every earlier response is done. */
   output(res: HttpResponse, bytes: Buffer, last: boolean): void;
+  /**
+   * Optional: `res` was just encoded, `length` bytes to be copied with `writeEncoded` before this
+   * call returns — the owner may put them in a batch with the other responses of the same read
+   * instead of a Buffer of their own. Without it, the response allocates a Buffer and calls
+   * `output`.
+   */
+  outputEncoded?(res: HttpResponse, length: number, last: boolean): void;
 }
 
 /** Names of headers a handler may not set with invalid characters (RFC 9110 §5.1 token). */
@@ -151,15 +158,41 @@ function sameName(a: string, b: string): boolean {
  */
 const copyBytes = Uint8Array.prototype.set;
 
-// The head of the response being encoded: its parts, collected then copied into one Buffer.
-// Encoding is synchronous and never nests, so one scratch array serves every response; entries
-// past the count are stale and never read (no length reset per response).
+// The response being encoded: its head parts, then the body when it travels with the head,
+// collected by encodeHead and copied out by writeEncoded right after. Encoding is synchronous and
+// never nests, so one scratch area serves every response; entries past the count are stale and
+// never read (no length reset per response).
 const parts: Buffer[] = [];
 let nparts = 0;
+let inlineBody: string | Uint8Array | undefined;
 function part(b: Buffer): void {
   parts[nparts++] = b;
 }
 
+/**
+ * Copies the response just encoded (the `length` its owner was told) into `target` at `at`, and
+ * returns the position after it. Valid only until the next response is encoded: call it at once.
+ */
+export function writeEncoded(target: Buffer, at: number): number {
+  for (let i = 0; i < nparts; i++) {
+    const p = parts[i] as Buffer;
+    copyBytes.call(target, p, at);
+    at += p.length;
+  }
+  const body = inlineBody;
+  if (body !== undefined) {
+    inlineBody = undefined;
+    if (typeof body === 'string') at += target.write(body, at, 'utf8');
+    else {
+      copyBytes.call(target, body, at);
+      at += body.length;
+    }
+  }
+  return at;
+}
+
+/** Bodies up to this size are copied behind their head (one write); larger ones go as they are. */
+const INLINE_BODY_LIMIT = 16 * 1024;
 /** A response being built by a handler: `(req, res) => res.end('hello')`. */
 export class HttpResponse {
   /** The status code; 200 unless set. */
@@ -261,7 +294,7 @@ export class HttpResponse {
   write(chunk: string | Uint8Array): boolean {
     if (this.finished) throw new Error('write after end');
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (!this.headersSent) this.owner.output(this, this.encode(-1, undefined), false);
+    if (!this.headersSent) this.emit(this.encodeHead(-1, undefined), false);
     if (data.byteLength === 0 || this.head || !this.hasBody()) return true;
     if (this.chunked) {
       this.owner.output(this, Buffer.from(`${data.byteLength.toString(16)}\r\n`, 'latin1'), false);
@@ -279,7 +312,16 @@ export class HttpResponse {
     if (!this.headersSent) {
       this.finished = true;
       const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-      this.owner.output(this, this.encode(length, body), true);
+      const sendsBody = length > 0 && !this.head && this.hasBody();
+      if (!sendsBody || length <= INLINE_BODY_LIMIT) {
+        this.emit(this.encodeHead(length, sendsBody ? body : undefined), true);
+        return;
+      }
+      // A large body is written as it is, after its head: no copy (Node's http does the same; the
+      // caller must not change it until it is sent, as there).
+      this.emit(this.encodeHead(length, undefined), false);
+      const data = typeof body === 'string' ? Buffer.from(body) : (body as Uint8Array);
+      this.owner.output(this, Buffer.from(data.buffer, data.byteOffset, data.length), true);
       return;
     }
     if (body !== undefined) this.write(body);
@@ -293,12 +335,25 @@ export class HttpResponse {
     return !(s < 200 || s === 204 || s === 304);
   }
 
+  /** Hands the response just encoded (`length` bytes) to the owner, in a batch or a Buffer of its own. */
+  private emit(length: number, last: boolean): void {
+    const owner = this.owner;
+    if (owner.outputEncoded !== undefined) {
+      owner.outputEncoded(this, length, last);
+      return;
+    }
+    const out = Buffer.allocUnsafe(length);
+    writeEncoded(out, 0);
+    owner.output(this, out, last);
+  }
+
   /**
-   * The head — and, with `end(body)`, the body — in one Buffer. `bodyLength` -1: streamed, length
-   * unknown. Adds Content-Length (known length) or chooses chunked coding (unknown, HTTP/1.1) or
-   * close-delimiting (unknown, HTTP/1.0), and the Connection header the keep-alive decision needs.
+   * Encodes the head — and `body`, when given, behind it — for `writeEncoded`; returns the length.
+   * `bodyLength` -1: streamed, length unknown. Adds Content-Length (known length) or chooses
+   * chunked coding (unknown, HTTP/1.1) or close-delimiting (unknown, HTTP/1.0), and the
+   * Connection header the keep-alive decision needs.
    */
-  private encode(bodyLength: number, body: string | Uint8Array | undefined): Buffer {
+  private encodeHead(bodyLength: number, body: string | Uint8Array | undefined): number {
     nparts = 0;
     part(
       this.statusCode === 200 && this.statusMessage === undefined
@@ -347,21 +402,11 @@ export class HttpResponse {
     } else if (this.closeAfter) part(CONNECTION_CLOSE);
     else if (this.http10) part(CONNECTION_KEEP_ALIVE);
     part(CRLF);
-    const send = body === undefined || this.head || !this.hasBody() ? 0 : bodyLength;
-    let total = send;
+    let total = 0;
     for (let i = 0; i < nparts; i++) total += (parts[i] as Buffer).length;
-    const out = Buffer.allocUnsafe(total);
-    let at = 0;
-    for (let i = 0; i < nparts; i++) {
-      const p = parts[i] as Buffer;
-      copyBytes.call(out, p, at);
-      at += p.length;
-    }
-    if (send > 0) {
-      if (typeof body === 'string') out.write(body, at, 'utf8');
-      else copyBytes.call(out, body as Uint8Array, at);
-    }
+    inlineBody = body;
+    if (body !== undefined) total += bodyLength;
     this.headersSent = true;
-    return out;
+    return total;
   }
 }

@@ -263,3 +263,123 @@ describe('HttpServerHandler and HttpResponse', () => {
     expect(ch.requests).to.equal(3);
   });
 });
+
+/** Turns sentinel messages into user events, inside the read that carries them (before the server handler). */
+class EventsInRead extends ChannelInboundHandler {
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    if (msg === 'continue') ctx.fireUserEvent(new HttpExpectContinueEvent('PUT', '/upload'));
+    else if (msg === 'drain') ctx.fireUserEvent(DRAINING);
+    else ctx.fireRead(msg);
+  }
+}
+
+/** After an upgrade: answers raw bytes with raw bytes, as a next protocol would. */
+class RawEcho extends ChannelInboundHandler {
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    if (msg instanceof Uint8Array) ctx.write(Buffer.concat([Buffer.from('RAW:'), msg]));
+  }
+}
+
+/** The bodies of the responses in `text`, in order. */
+function bodies(text: string): string[] {
+  return text
+    .split(/HTTP\/1\.1 \d{3} [A-Za-z ]+\r\n/)
+    .slice(1)
+    .map((r) => r.slice(r.indexOf('\r\n\r\n') + 4));
+}
+
+describe('HttpServerHandler: the responses of one read leave as one batch', () => {
+  it('16 pipelined answers: the first in its own buffer, the other 15 in one, all in order', () => {
+    const { ch } = setup((req, res) => res.end(req.url));
+    const reqs = Array.from({ length: 16 }, (_, i) => request({ url: `/${i}` }));
+    ch.writeInbound(...reqs);
+    expect(ch.outbound).to.have.length(2);
+    expect(bodies(out(ch))).to.deep.equal(reqs.map((r) => r.url));
+  });
+
+  it('answers that overflow the 64 KiB stage are written in several batches, intact and in order', () => {
+    const { ch } = setup((req, res) => res.end(req.url.slice(1).padEnd(4000, '.')));
+    const reqs = Array.from({ length: 40 }, (_, i) => request({ url: `/${i}` }));
+    ch.writeInbound(...reqs);
+    expect(ch.outbound.length).to.be.greaterThan(2);
+    expect(bodies(out(ch))).to.deep.equal(reqs.map((r) => r.url.slice(1).padEnd(4000, '.')));
+  });
+
+  it('an answer given later keeps its place before the batched ones after it', () => {
+    const { ch } = setup((req, res) => {
+      if (req.url === '/1') ch.timers.schedule(5, () => res.end('/1'));
+      else res.end(req.url);
+    });
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), request({ url: '/3' }));
+    expect(ch.outbound).to.have.length(0);
+    ch.advanceTime(10);
+    expect(bodies(out(ch))).to.deep.equal(['/1', '/2', '/3']);
+  });
+
+  it('100 Continue in the same read comes after the answers already batched', () => {
+    const ch = new EmbeddedChannel([new EventsInRead(), new HttpServerHandler((req, res) => res.end(req.url))]);
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), 'continue');
+    const text = out(ch);
+    expect(bodies(text.slice(0, text.indexOf('HTTP/1.1 100')))).to.deep.equal(['/1', '/2']);
+    expect(text.endsWith('HTTP/1.1 100 Continue\r\n\r\n')).to.equal(true);
+  });
+
+  it('an upgrade in the same read: the answers and the 101 go before the next protocol writes', () => {
+    const upgradeReq = new HttpRequest(
+      'GET',
+      '/chat',
+      '1.1',
+      HttpHeaders.from([
+        ['Connection', 'upgrade'],
+        ['Upgrade', 'raw'],
+      ]),
+      Buffer.alloc(0),
+      HttpHeaders.EMPTY,
+      true,
+      true,
+    );
+    const ch = new EmbeddedChannel([
+      new HttpServerHandler((req, res) => {
+        if (req.upgrade) res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end();
+        else res.end(req.url);
+      }),
+      new RawEcho(),
+    ]);
+    ch.writeInbound(request({ url: '/a' }), request({ url: '/b' }), upgradeReq, Buffer.from('hello'));
+    const text = out(ch);
+    expect(text.indexOf('HTTP/1.1 101')).to.be.greaterThan(text.lastIndexOf('\r\n\r\n/b') - 1);
+    expect(text.endsWith('RAW:hello')).to.equal(true);
+    expect(text.indexOf('/a')).to.be.lessThan(text.indexOf('/b'));
+  });
+
+  it('DRAINING in the same read closes after writing the batched answers', () => {
+    const ch = new EmbeddedChannel([new EventsInRead(), new HttpServerHandler((req, res) => res.end(req.url))]);
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), request({ url: '/3' }), 'drain');
+    expect(bodies(out(ch))).to.deep.equal(['/1', '/2', '/3']);
+    expect(ch.isActive).to.equal(false);
+  });
+
+  it('a read on another connection during this one (nested) does not mix the two batches', () => {
+    const b = setup((req, res) => res.end(`b${req.url}`));
+    const a = setup((req, res) => {
+      res.end(`a${req.url}`);
+      if (req.url === '/2') b.ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), request({ url: '/3' }));
+    });
+    a.ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), request({ url: '/3' }), request({ url: '/4' }));
+    expect(bodies(out(a.ch))).to.deep.equal(['a/1', 'a/2', 'a/3', 'a/4']);
+    expect(bodies(out(b.ch))).to.deep.equal(['b/1', 'b/2', 'b/3']);
+  });
+
+  it('a body over 16 KiB is written as it is, after its head, not copied', () => {
+    const big = Buffer.alloc(100 * 1024, 'x');
+    const { ch } = setup((_req, res) => res.end(big));
+    ch.writeInbound(request());
+    const chunks = ch.outbound as Buffer[];
+    expect(
+      chunks.some((c) => c.buffer === big.buffer && c.byteOffset === big.byteOffset && c.length === big.length),
+    ).to.equal(true);
+    const text = out(ch);
+    expect(text).to.contain(`Content-Length: ${big.length}\r\n\r\nxxx`);
+    expect(text.length).to.be.greaterThan(big.length);
+  });
+});
