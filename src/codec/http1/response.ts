@@ -36,12 +36,16 @@ const BAD_VALUE = /[\r\n\0]/;
 /** The `Date` header, refreshed once a second by a timer rather than formatted per response. */
 export const HttpDate = {
   line: Buffer.from(`Date: ${new Date().toUTCString()}\r\n`, 'latin1'),
+  /** `HTTP/1.1 200 OK` and the Date line, in one buffer: the most common start of a head, one copy. */
+  status200: Buffer.from(`HTTP/1.1 200 OK\r\nDate: ${new Date().toUTCString()}\r\n`, 'latin1'),
   timer: undefined as NodeJS.Timeout | undefined,
   /** Starts the refresh timer (unref'd: it never keeps a process alive). */
   start(): void {
     if (this.timer !== undefined) return;
     const refresh = () => {
-      this.line = Buffer.from(`Date: ${new Date().toUTCString()}\r\n`, 'latin1');
+      const date = new Date().toUTCString();
+      this.line = Buffer.from(`Date: ${date}\r\n`, 'latin1');
+      this.status200 = Buffer.from(`HTTP/1.1 200 OK\r\nDate: ${date}\r\n`, 'latin1');
     };
     refresh();
     // Align to the next second so that the header changes when the wall clock does.
@@ -76,8 +80,7 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1');
 const CONNECTION_KEEP_ALIVE = Buffer.from('Connection: keep-alive\r\n', 'latin1');
-const CHUNKED = Buffer.from('Transfer-Encoding: chunked\r\n', 'latin1');
-const STATUS_200 = statusLine(200);
+const CHUNKED_END_OF_HEAD = Buffer.from('Transfer-Encoding: chunked\r\n\r\n', 'latin1');
 
 // The header-line cache makes a response's head a few memcpys: `Name: value\r\n` is validated and
 // encoded once per (name, value), at setHeader. Bounded: names and values beyond it are checked
@@ -95,7 +98,7 @@ interface NameLines {
   readonly byValue: Map<string, Buffer>;
 }
 const lineCache = new Map<string, NameLines>();
-/** `Content-Length: n\r\n` encoded, by n (small bodies). */
+/** `Content-Length: n\r\n\r\n` (the last line and the end of the head) encoded, by n (small bodies). */
 const lengthLines: Buffer[] = [];
 const MAX_CACHED_LENGTH = 16 * 1024;
 
@@ -137,11 +140,12 @@ function headerLine(name: string, value: string): Buffer {
   return line;
 }
 
-function contentLengthLine(n: number): Buffer {
-  if (n >= MAX_CACHED_LENGTH) return Buffer.from(`Content-Length: ${n}\r\n`, 'latin1');
+/** `Content-Length: n`, and the blank line that ends the head. */
+function contentLengthEndOfHead(n: number): Buffer {
+  if (n >= MAX_CACHED_LENGTH) return Buffer.from(`Content-Length: ${n}\r\n\r\n`, 'latin1');
   let line = lengthLines[n];
   if (line === undefined) {
-    line = Buffer.from(`Content-Length: ${n}\r\n`, 'latin1');
+    line = Buffer.from(`Content-Length: ${n}\r\n\r\n`, 'latin1');
     lengthLines[n] = line;
   }
   return line;
@@ -231,11 +235,11 @@ export class HttpResponse {
     if (typeof value === 'string') {
       // Validated before anything changes: an invalid header leaves the response as it was.
       const line = headerLine(name, value);
-      if (this.fields === undefined) this.fields = [name, value, line];
-      else {
-        this.removeHeader(name);
-        this.fields.push(name, value, line);
-      }
+      // An empty literal then push: its first growth leaves room for a handful of fields, where
+      // a 3-element literal would be reallocated by the second setHeader.
+      if (this.fields === undefined) this.fields = [];
+      else this.removeHeader(name);
+      this.fields.push(name, value, line);
       return this;
     }
     const values = typeof value === 'number' ? [String(value)] : Array.from(value, String);
@@ -355,12 +359,11 @@ export class HttpResponse {
    */
   private encodeHead(bodyLength: number, body: string | Uint8Array | undefined): number {
     nparts = 0;
-    part(
-      this.statusCode === 200 && this.statusMessage === undefined
-        ? STATUS_200
-        : statusLine(this.statusCode, this.statusMessage),
-    );
-    part(HttpDate.line);
+    if (this.statusCode === 200 && this.statusMessage === undefined) part(HttpDate.status200);
+    else {
+      part(statusLine(this.statusCode, this.statusMessage));
+      part(HttpDate.line);
+    }
     let hasLength = false;
     let hasEncoding = false;
     let connection: string | undefined;
@@ -387,13 +390,15 @@ export class HttpResponse {
         part(f[i + 2] as Buffer);
       }
     }
+    // The framing line goes last, with the blank line that ends the head (one copy less).
+    let framing: Buffer = CRLF;
     if (this.hasBody() && !hasLength && !hasEncoding) {
-      if (bodyLength >= 0) part(contentLengthLine(bodyLength));
+      if (bodyLength >= 0) framing = contentLengthEndOfHead(bodyLength);
       else if (this.http10)
         this.closeAfter = true; // the end of the body is the end of the connection
       else {
         this.chunked = true;
-        part(CHUNKED);
+        framing = CHUNKED_END_OF_HEAD;
       }
     }
     if (connection !== undefined) {
@@ -401,7 +406,7 @@ export class HttpResponse {
       part(Buffer.from(`Connection: ${connection}${addClose ? ', close' : ''}\r\n`, 'latin1'));
     } else if (this.closeAfter) part(CONNECTION_CLOSE);
     else if (this.http10) part(CONNECTION_KEEP_ALIVE);
-    part(CRLF);
+    part(framing);
     let total = 0;
     for (let i = 0; i < nparts; i++) total += (parts[i] as Buffer).length;
     inlineBody = body;

@@ -74,6 +74,8 @@ describe('HttpServerHandler and HttpResponse', () => {
     expect(HttpDate.line.toString('latin1')).to.match(DATE);
     const shown = new Date(HttpDate.line.toString('latin1').slice(6, -2)).getTime();
     expect(Math.abs(Date.now() - shown)).to.be.lessThan(2500);
+    // The 200 status line comes pre-joined with the same Date line.
+    expect(HttpDate.status200.toString('latin1')).to.equal(`HTTP/1.1 200 OK\r\n${HttpDate.line.toString('latin1')}`);
   });
 
   it('HEAD: the headers of the GET, no body', () => {
