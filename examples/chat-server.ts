@@ -11,7 +11,6 @@
  * unanswered pings (default 2) it is disconnected. A client that does not read its messages is
  * skipped (its queue is over the high watermark) instead of slowing the room down.
  */
-import { parseArgs } from 'node:util';
 import {
   type Channel,
   ChannelInboundHandler,
@@ -21,20 +20,26 @@ import {
   LineEncoder,
   LineFrameDecoder,
   Pipeline,
-  Server,
   StringDecoder,
 } from '../src/index.js';
+import { cli, listenOrExit } from './cli.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '7100' },
-    'ping-interval': { type: 'string', default: '30' },
-    missed: { type: 'string', default: '2' },
-    // One room per worker: 0 (default) keeps everybody in one room in this process.
-    workers: { type: 'string', default: '0' },
-    balance: { type: 'string', default: 'reuseport' },
-  },
+const USAGE = `
+usage: node dist/examples/chat-server.js [--host 127.0.0.1] [--port 7100] [--ping-interval SECONDS]
+         [--missed N] [--workers N] [--balance reuseport|shared]
+
+A line-based chat room (nc 127.0.0.1 7100): /nick NAME, /who, /quit. Silent clients get ':ping'
+and are dropped after --missed unanswered pings.
+`;
+
+const values = cli(USAGE, {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '7100' },
+  'ping-interval': { type: 'string', default: '30' },
+  missed: { type: 'string', default: '2' },
+  // One room per worker: 0 (default) keeps everybody in one room in this process.
+  workers: { type: 'string', default: '0' },
+  balance: { type: 'string', default: 'reuseport' },
 });
 
 /** The room of this worker: every open channel and its nickname. */
@@ -107,7 +112,7 @@ class ChatPipeline extends Pipeline {
   }
 }
 
-const server = await Server.listen({
+const server = await listenOrExit('chat-server', {
   host: values.host,
   port: Number(values.port),
   workers: Number(values.workers),

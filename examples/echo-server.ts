@@ -16,7 +16,6 @@
  * Prints `listening on HOST:PORT` once it accepts connections — with workers, once all of them
  * are ready; stops cleanly on SIGTERM/SIGINT.
  */
-import { parseArgs } from 'node:util';
 import {
   type ChannelHandler,
   ChannelInboundHandler,
@@ -29,27 +28,37 @@ import {
   LineFrameDecoder,
   Pipeline,
   type PollerKind,
-  Server,
   type ServerOptions,
 } from '../src/index.js';
+import { cli, listenOrExit } from './cli.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '7000' },
-    workers: { type: 'string', default: '0' },
-    balance: { type: 'string', default: 'reuseport' },
-    poller: { type: 'string', default: 'epoll' },
-    trigger: { type: 'string', default: 'level' },
-    framing: { type: 'string', default: 'length' },
-    'reader-idle': { type: 'string' },
-    'keepalive-idle': { type: 'string' },
-    'keepalive-interval': { type: 'string', default: '5' },
-    'keepalive-count': { type: 'string', default: '4' },
-    'user-timeout': { type: 'string' },
-    'decoder-errors': { type: 'string', default: 'continue' },
-    'log-closes': { type: 'boolean', default: false },
-  },
+const USAGE = `
+usage: node dist/examples/echo-server.js [--host 127.0.0.1] [--port 7000] [--workers N]
+         [--balance reuseport|shared] [--poller epoll|poll] [--trigger level|edge]
+         [--framing length|line|json] [--reader-idle SECONDS]
+         [--keepalive-idle SECONDS [--keepalive-interval SECONDS] [--keepalive-count N]]
+         [--user-timeout MS] [--decoder-errors continue|close] [--log-closes]
+
+Every frame goes back as it came. Framings: length (2-byte big-endian length, then the bytes),
+line (\\n or \\r\\n, up to 64 KiB), json (one JSON value per line). --workers 0 (default) serves
+in this process; N makes it a master with N workers (SIGUSR2/SIGHUP reload, SIGTERM/SIGINT stop).
+`;
+
+const values = cli(USAGE, {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '7000' },
+  workers: { type: 'string', default: '0' },
+  balance: { type: 'string', default: 'reuseport' },
+  poller: { type: 'string', default: 'epoll' },
+  trigger: { type: 'string', default: 'level' },
+  framing: { type: 'string', default: 'length' },
+  'reader-idle': { type: 'string' },
+  'keepalive-idle': { type: 'string' },
+  'keepalive-interval': { type: 'string', default: '5' },
+  'keepalive-count': { type: 'string', default: '4' },
+  'user-timeout': { type: 'string' },
+  'decoder-errors': { type: 'string', default: 'continue' },
+  'log-closes': { type: 'boolean', default: false },
 });
 
 /** Writes every message back; the connection flushes when the read completes. */
@@ -113,8 +122,13 @@ const options: ServerOptions = {
   ...(values['user-timeout'] !== undefined ? { userTimeout: Number(values['user-timeout']) } : {}),
 };
 // Validate the framing before binding, so that a typo fails fast.
-framing(values.framing);
-const server = await Server.listen(options);
+try {
+  framing(values.framing);
+} catch (err) {
+  process.stderr.write(`echo-server: ${(err as Error).message}\n`);
+  process.exit(2);
+}
+const server = await listenOrExit('echo-server', options);
 
 // Workers run this script too; the master (or a single process) speaks for the server.
 if (server.role !== 'worker') {

@@ -7,19 +7,25 @@
  *   node dist/examples/http-echo-server.js [--host 127.0.0.1] [--port 8081] [--workers N]
  *        [--balance reuseport|shared]
  */
-import { parseArgs } from 'node:util';
-import { http, Server } from '../src/index.js';
+import { http } from '../src/index.js';
+import { cli, listenOrExit } from './cli.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '8081' },
-    workers: { type: 'string', default: '0' },
-    balance: { type: 'string', default: 'reuseport' },
-  },
+const USAGE = `
+usage: node dist/examples/http-echo-server.js [--host 127.0.0.1] [--port 8081] [--workers N]
+         [--balance reuseport|shared]
+
+Answers every request with JSON: { method, url, httpVersion, headers: [[name, value], …], body }
+(body in base64). Malformed requests get the decoder's 400/413/431/… and a close.
+`;
+
+const values = cli(USAGE, {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '8081' },
+  workers: { type: 'string', default: '0' },
+  balance: { type: 'string', default: 'reuseport' },
 });
 
-const server = await Server.listen({
+const server = await listenOrExit('http-echo-server', {
   host: values.host,
   port: Number(values.port),
   workers: Number(values.workers),

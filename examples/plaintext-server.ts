@@ -10,23 +10,29 @@
  * with one worker per CPU.
  */
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
-import { http, type PollerKind, Server } from '../src/index.js';
+import { http, type PollerKind } from '../src/index.js';
+import { cli, listenOrExit } from './cli.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '0.0.0.0' },
-    port: { type: 'string', default: '8080' },
-    workers: { type: 'string', default: String(availableParallelism()) },
-    balance: { type: 'string', default: 'reuseport' },
-    poller: { type: 'string', default: 'epoll' },
-    trigger: { type: 'string', default: 'level' },
-  },
+const USAGE = `
+usage: node dist/examples/plaintext-server.js [--host 0.0.0.0] [--port 8080] [--workers N]
+         [--balance reuseport|shared] [--poller epoll|poll] [--trigger level|edge]
+
+The TechEmpower plaintext test: GET /plaintext answers "Hello, World!". --workers defaults to one
+per CPU; 0 serves in this process.
+`;
+
+const values = cli(USAGE, {
+  host: { type: 'string', default: '0.0.0.0' },
+  port: { type: 'string', default: '8080' },
+  workers: { type: 'string', default: String(availableParallelism()) },
+  balance: { type: 'string', default: 'reuseport' },
+  poller: { type: 'string', default: 'epoll' },
+  trigger: { type: 'string', default: 'level' },
 });
 
 const BODY = Buffer.from('Hello, World!');
 
-const server = await Server.listen({
+const server = await listenOrExit('plaintext-server', {
   host: values.host,
   port: Number(values.port),
   workers: Number(values.workers),

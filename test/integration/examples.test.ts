@@ -142,6 +142,46 @@ describe('examples', function () {
     });
   });
 
+  describe('the command line of every example', () => {
+    const examples = ['echo-server.js', 'chat-server.js', 'plaintext-server.js', 'http-echo-server.js'].map((f) =>
+      join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', f),
+    );
+    /** Runs a script to its end (bounded), returning its exit status and output. */
+    function runToEnd(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+      try {
+        const stdout = execFileSync(process.execPath, [script, ...args], {
+          timeout: 15_000,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }).toString();
+        return { status: 0, stdout, stderr: '' };
+      } catch (err) {
+        const e = err as { status: number | null; stdout: Buffer; stderr: Buffer };
+        return { status: e.status, stdout: e.stdout.toString(), stderr: e.stderr.toString() };
+      }
+    }
+
+    for (const script of examples) {
+      const name = script.slice(script.lastIndexOf('/') + 1);
+      it(`${name}: --help prints the usage and exits 0; an unknown option exits 2 with the usage, no stack trace`, () => {
+        const help = runToEnd(script, ['--help']);
+        expect(help.status).to.equal(0);
+        expect(help.stdout).to.match(new RegExp(`^usage: node dist/examples/${name.replace('.', '\\.')}`));
+        const bad = runToEnd(script, ['--no-such-option']);
+        expect(bad.status).to.equal(2);
+        expect(bad.stderr).to.contain("Unknown option '--no-such-option'");
+        expect(bad.stderr).to.contain('usage:');
+        expect(bad.stderr).not.to.match(/\n\s+at /);
+      });
+    }
+
+    it('a bad port exits 1 with one line naming the option, no stack trace', () => {
+      const r = runToEnd(examples[2] as string, ['--port', '70000', '--workers', '0']);
+      expect(r.status).to.equal(1);
+      expect(r.stderr.trim()).to.match(/^plaintext-server: .*port.*70000/);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+    });
+  });
+
   describe('chat-server.js', () => {
     it('broadcasts lines to the others, renames, lists, and drops clients that miss pings', async () => {
       const port = await run(CHAT_EXAMPLE, ['--ping-interval', '0.3', '--missed', '1']);
