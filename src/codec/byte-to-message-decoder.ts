@@ -46,6 +46,8 @@ export class ByteCursor {
   copy: Buffer | null = null;
   /** @internal */
   copyBase = 0;
+  /** Where the bytes of the last `takeSpan` start in the buffer it returned. */
+  takenAt = 0;
 
   /** Bytes left to read. */
   get readable(): number {
@@ -71,12 +73,27 @@ export class ByteCursor {
    * for long.
    */
   take(n: number): Buffer {
+    const span = this.takeSpan(n);
+    const at = this.takenAt;
+    // A frame that is the whole span (one request per read: the common case) is the span itself.
+    if (at === 0 && n === span.length) return span;
+    return span.subarray(at, at + n);
+  }
+
+  /**
+   * `take(n)` without the view, for decoders that keep offsets anyway: returns the buffer that
+   * holds the bytes (the read's copy, the claimed read buffer or the cumulation — the same memory
+   * `take` would view) and sets `takenAt` to where they start in it. One object fewer per frame:
+   * the HTTP decoder keeps each request's head this way, with field offsets into the span.
+   */
+  takeSpan(n: number): Buffer {
     const from = this.start;
     if (n < 0 || n > this.end - from) throw new RangeError(`cannot take ${n} of ${this.end - from} bytes`);
     this.start = from + n;
     if (this.owned) {
       this.handedOver = true;
-      return this.buf.subarray(from, from + n);
+      this.takenAt = from;
+      return this.buf;
     }
     let copy = this.copy;
     if (copy === null) {
@@ -95,10 +112,8 @@ export class ByteCursor {
         this.copyBase = from;
       }
     }
-    const at = from - this.copyBase;
-    // A frame that is the whole copy (one request per read: the common case) is the copy itself.
-    if (at === 0 && n === copy.length) return copy;
-    return copy.subarray(at, at + n);
+    this.takenAt = from - this.copyBase;
+    return copy;
   }
 
   /** Index of `byte` in `[start + fromOffset, end)`, or -1. */

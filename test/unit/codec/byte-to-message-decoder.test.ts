@@ -110,7 +110,49 @@ function drain(ch: EmbeddedChannel): Buffer[] {
 
 const hex = (bufs: readonly Buffer[]): string[] => bufs.map((b) => b.toString('hex'));
 
+/** Len-prefixed frames taken as spans: emits [span, takenAt, length] triples. */
+class SpanDecoder extends ByteToMessageDecoder {
+  protected override decode(_ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
+    if (input.readable < 1) return;
+    const len = input.buf[input.start] as number;
+    if (input.readable < 1 + len) return;
+    input.skip(1);
+    const span = input.takeSpan(len);
+    out.push([span, input.takenAt, len]);
+  }
+}
+
 describe('ByteToMessageDecoder', () => {
+  describe('ByteCursor.takeSpan', () => {
+    it('gives the bytes of take() without a view: the span holds them at takenAt, one span per read', () => {
+      const rec = new Recorder();
+      const ch = new EmbeddedChannel([new SpanDecoder(), rec]);
+      const input = Buffer.concat([frame([1, 2, 3]), frame([4, 5]), frame([6])]);
+      ch.writeInbound(input);
+      const spans = rec.reads as Array<[Buffer, number, number]>;
+      expect(spans.map(([b, at, n]) => [...b.subarray(at, at + n)])).to.deep.equal([[1, 2, 3], [4, 5], [6]]);
+      expect(new Set(spans.map(([b]) => b)).size, 'one copy of the read').to.equal(1);
+      expect(spans[0]?.[0]).not.to.equal(input);
+      input.fill(0); // the caller reuses its buffer: the span is a copy
+      const [b, at] = spans[1] as [Buffer, number, number];
+      expect([...b.subarray(at, at + 2)]).to.deep.equal([4, 5]);
+    });
+
+    it('from the cumulation (a frame split across reads) the span is the cumulation, offset included', () => {
+      const rec = new Recorder();
+      const ch = new EmbeddedChannel([new SpanDecoder(), rec]);
+      const input = Buffer.concat([frame([9, 8, 7, 6]), frame([5, 4])]);
+      ch.writeInbound(input.subarray(0, 3));
+      ch.writeInbound(input.subarray(3));
+      const spans = rec.reads as Array<[Buffer, number, number]>;
+      expect(spans.map(([b, at, n]) => [...b.subarray(at, at + n)])).to.deep.equal([
+        [9, 8, 7, 6],
+        [5, 4],
+      ]);
+      expect((spans[1] as [Buffer, number, number])[1]).to.be.greaterThan(0);
+    });
+  });
+
   describe('cumulation', () => {
     const rand = mulberry32(0xc0ffee);
     const expected = payloads(rand, 300, 255);
