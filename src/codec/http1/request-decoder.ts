@@ -967,11 +967,8 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     if (nf === 0) input.skip(length);
     else headers = takeFields(input, length, this.scratch, nf);
     if (framing === 0) {
-      this.reqUrl = url;
-      this.reqHeaders = headers;
-      this.reqKeepAlive = keepAlive;
-      this.reqUpgrade = upgrade;
-      this.emit(ctx, out, EMPTY, HttpHeaders.EMPTY);
+      // No body: straight out, without parking the head in this (long-lived) decoder's fields.
+      this.emitRequest(ctx, out, url, headers, keepAlive, upgrade, EMPTY, HttpHeaders.EMPTY);
       return true;
     }
     if ((flags & F_EXPECT_CONTINUE) !== 0 && minor === 1) {
@@ -1189,21 +1186,34 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
 
   /** Emits the request whose head is pending, and decides what the connection does next. */
   private emit(ctx: HandlerContext, out: unknown[], body: Buffer, trailers: HttpHeaders): void {
-    const upgrade = this.reqUpgrade;
-    const keepAlive = this.reqKeepAlive;
+    const headers = this.reqHeaders;
+    this.reqHeaders = HttpHeaders.EMPTY;
+    this.emitRequest(ctx, out, this.reqUrl, headers, this.reqKeepAlive, this.reqUpgrade, body, trailers);
+  }
+
+  /** Emits a request, and decides what the connection does next. */
+  private emitRequest(
+    ctx: HandlerContext,
+    out: unknown[],
+    url: string,
+    headers: HttpHeaders,
+    keepAlive: boolean,
+    upgrade: boolean,
+    body: Buffer,
+    trailers: HttpHeaders,
+  ): void {
     out.push(
       new HttpRequest(
         this.methodName,
-        this.reqUrl,
+        url,
         this.minor === 1 ? '1.1' : '1.0',
-        this.reqHeaders,
+        headers,
         body,
         trailers,
         keepAlive,
         upgrade,
       ),
     );
-    this.reqHeaders = HttpHeaders.EMPTY;
     if (upgrade) {
       // The bytes after the request belong to another protocol: leave the pipeline, and the base
       // class passes what is left of the input on to the next handler, after this request.
