@@ -27,6 +27,7 @@
  * is closed if the generator made it, so the process has nothing left to wait for.
  */
 import { setMaxListeners } from 'node:events';
+import { isToken } from '../codec/http1/chars.js';
 import { HttpClientCodec } from '../codec/http1/client.js';
 import type { HttpClientResponse } from '../codec/http1/response-decoder.js';
 import { LengthFieldFrameDecoder } from '../codec/length-field.js';
@@ -257,11 +258,11 @@ function parseTarget(url: string, mode: 'http' | 'echo'): { host: string; port: 
 
 function httpRequest(o: LoadOptions, host: string, port: number, path: string): Buffer {
   const method = o.method ?? 'GET';
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method)) throw new InvalidOptionError('method', `not a method: ${method}`);
+  if (!isToken(method)) throw new InvalidOptionError('method', `not a method: ${method}`);
   const authority = ipFamily(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
   let head = `${method} ${path} HTTP/1.1\r\nHost: ${authority}\r\n`;
   for (const [name, value] of Object.entries(o.headers ?? {})) {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\r\n\0]/.test(value)) {
+    if (!isToken(name) || /[\r\n\0]/.test(value)) {
       throw new InvalidOptionError('headers', `invalid header ${JSON.stringify(name)}`);
     }
     head += `${name}: ${value}\r\n`;

@@ -33,7 +33,8 @@ import { setMaxListeners } from 'node:events';
 import { InvalidOptionError, PoolClosedError, RequestTimeoutError, TooManyPendingError } from '../errors.js';
 import { HeartbeatHandler, type HeartbeatOptions } from '../handlers/heartbeat.js';
 import type { CloseReason } from '../pipeline/handler.js';
-import { intOption, oneOf } from '../worker/options.js';
+import { Queue } from '../queue.js';
+import { intOption, msOption, oneOf } from '../worker/options.js';
 import type { Timeout } from '../worker/timing-wheel.js';
 import {
   type ClientConnection,
@@ -48,7 +49,6 @@ import {
   type RequestOptions,
   RequestResponseHandler,
   type RequestResponseOptions,
-  timeoutOption,
 } from './request-response.js';
 
 /** Exponential backoff between failed connects: `initialDelay × factor^(n-1)`, capped, ± jitter. */
@@ -142,8 +142,7 @@ export class Pool {
   private readonly connLease: LoopLease;
   private readonly aborter = new AbortController();
   private readonly conns: Pooled[] = [];
-  private waiting: Waiter[] = [];
-  private waitingHead = 0;
+  private readonly waiting = new Queue<Waiter>();
   private connecting = 0;
   private cursor = 0;
   private failures = 0;
@@ -161,7 +160,7 @@ export class Pool {
     this.minConnections = intOption('minConnections', options.minConnections ?? 0, 0, this.maxConnections);
     this.pipelining = intOption('pipelining', options.pipelining ?? 1, 1);
     this.strategy = oneOf('strategy', options.strategy, ['round-robin', 'least-pending'], 'least-pending');
-    this.idleTimeout = timeoutOption('idleTimeout', options.idleTimeout ?? 30_000);
+    this.idleTimeout = msOption('idleTimeout', options.idleTimeout ?? 30_000);
     this.maxWaiting = intOption('maxWaiting', options.maxWaiting ?? 1024, 0);
     const r = options.reconnect ?? {};
     if (r === null || typeof r !== 'object') throw new InvalidOptionError('reconnect', 'must be an object');
@@ -217,7 +216,7 @@ export class Pool {
       open: this.conns.length,
       connecting: this.connecting,
       pending,
-      waiting: this.waiting.length - this.waitingHead,
+      waiting: this.waiting.size,
       connects: this.connects,
       connectFailures: this.connectFailures,
       lost: this.lost,
@@ -242,15 +241,15 @@ export class Pool {
         reject(signal.reason);
         return;
       }
-      const timeout = options.timeout === undefined ? this.defaultTimeout : timeoutOption('timeout', options.timeout);
+      const timeout = options.timeout === undefined ? this.defaultTimeout : msOption('timeout', options.timeout);
       const c = this.pick();
-      if (c !== undefined && this.waitingHead === this.waiting.length) {
+      if (c !== undefined && this.waiting.size === 0) {
         // All connections busy but the pool may grow: open one more for the next requests.
         if (c.rr.pending > 0) this.growForLoad();
         this.send(c, msg, timeout, signal, resolve as (reply: unknown) => void, reject);
         return;
       }
-      if (this.waiting.length - this.waitingHead >= this.maxWaiting) {
+      if (this.waiting.size >= this.maxWaiting) {
         reject(new TooManyPendingError('requests waiting for a pooled connection (maxWaiting)', this.maxWaiting));
         return;
       }
@@ -370,10 +369,10 @@ export class Pool {
   // ---- the waiting queue ----
 
   private dispatchWaiting(): void {
-    while (this.waitingHead < this.waiting.length) {
+    while (this.waiting.size > 0) {
       const c = this.pick();
       if (c === undefined) return;
-      const w = this.shiftWaiter() as Waiter;
+      const w = this.waiting.shift() as Waiter;
       this.clearWaiter(w);
       let timeout = w.timeout;
       if (w.deadline > 0) {
@@ -387,19 +386,6 @@ export class Pool {
     }
   }
 
-  private shiftWaiter(): Waiter | undefined {
-    if (this.waitingHead === this.waiting.length) return undefined;
-    const w = this.waiting[this.waitingHead++];
-    if (this.waitingHead === this.waiting.length) {
-      this.waiting = [];
-      this.waitingHead = 0;
-    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingHead);
-      this.waitingHead = 0;
-    }
-    return w;
-  }
-
   private clearWaiter(w: Waiter): void {
     w.timer?.cancel();
     w.timer = undefined;
@@ -409,18 +395,13 @@ export class Pool {
 
   /** A waiting request timed out or was aborted. */
   private dropWaiter(w: Waiter, error: unknown): void {
-    const i = this.waiting.indexOf(w, this.waitingHead);
-    if (i < 0) return;
-    this.waiting.splice(i, 1);
+    if (!this.waiting.remove(w)) return;
     this.clearWaiter(w);
     w.reject(error);
   }
 
   private rejectWaiting(error: unknown): void {
-    const list = this.waiting.slice(this.waitingHead);
-    this.waiting = [];
-    this.waitingHead = 0;
-    for (const w of list) {
+    for (const w of this.waiting.drain()) {
       this.clearWaiter(w);
       w.reject(error);
     }
@@ -431,7 +412,7 @@ export class Pool {
   /** Opens connections for what waits and for `minConnections`, within `maxConnections`. */
   private grow(): void {
     if (this.isClosed) return;
-    const waiting = this.waiting.length - this.waitingHead;
+    const waiting = this.waiting.size;
     const wanted = Math.max(this.minConnections, this.conns.length + Math.ceil(waiting / this.pipelining));
     const target = Math.min(this.maxConnections, wanted);
     while (this.conns.length + this.connecting < target) {

@@ -36,7 +36,8 @@ import {
 } from '../errors.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext, Pipeline } from '../pipeline/pipeline.js';
-import { intOption } from '../worker/options.js';
+import { Queue } from '../queue.js';
+import { intOption, msOption } from '../worker/options.js';
 import type { Timeout } from '../worker/timing-wheel.js';
 
 /** How requests get ids and replies show theirs. */
@@ -162,14 +163,6 @@ class Pending {
 const DEFAULT_MAX_PENDING = 1024;
 const DEFAULT_TIMEOUT = 30_000;
 
-/** Validates a request timeout (ms, 0 = none). */
-export function timeoutOption(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new InvalidOptionError(name, `must be a non-negative number of milliseconds, got ${String(v)}`);
-  }
-  return v;
-}
-
 export class RequestResponseHandler extends ChannelDuplexHandler {
   readonly maxPending: number;
   readonly timeout: number;
@@ -180,8 +173,7 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
   /** By id: ids of requests that timed out or were aborted, oldest first, at most `maxPending`. */
   private readonly expired = new Map<unknown, true>();
   /** In order: the requests in flight, settled ones included (they hold their reply's place). */
-  private queue: Pending[] = [];
-  private queueHead = 0;
+  private readonly queue = new Queue<Pending>();
   private live = 0;
   private seq = 0;
   private ctx: HandlerContext | undefined;
@@ -202,7 +194,7 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
     }
     this.ids = ids === 'in-order' ? undefined : ids;
     this.maxPending = intOption('maxPending', options.maxPending ?? DEFAULT_MAX_PENDING, 1);
-    this.timeout = timeoutOption('timeout', options.timeout ?? DEFAULT_TIMEOUT);
+    this.timeout = msOption('timeout', options.timeout ?? DEFAULT_TIMEOUT);
   }
 
   /** Requests waiting for their reply now. */
@@ -242,10 +234,7 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
       this.byId.clear();
       for (const p of list) this.settleError(p, error);
     } else {
-      const list = this.queue.slice(this.queueHead);
-      this.queue = [];
-      this.queueHead = 0;
-      for (const p of list) if (!p.done) this.settleError(p, error);
+      for (const p of this.queue.drain()) if (!p.done) this.settleError(p, error);
     }
     this.live = 0;
   }
@@ -266,8 +255,8 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
       reject(signal.reason);
       return;
     }
-    const timeout = options.timeout === undefined ? this.timeout : timeoutOption('timeout', options.timeout);
-    const inFlight = this.ids === undefined ? this.queue.length - this.queueHead : this.byId.size;
+    const timeout = options.timeout === undefined ? this.timeout : msOption('timeout', options.timeout);
+    const inFlight = this.ids === undefined ? this.queue.size : this.byId.size;
     if (inFlight >= this.maxPending) {
       reject(new TooManyPendingError('requests pending on this connection (maxPending)', this.maxPending));
       return;
@@ -354,10 +343,7 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
   /** Removes a request that was never sent from where it waits. */
   private forget(p: Pending): void {
     if (this.ids !== undefined) this.byId.delete(p.id);
-    else {
-      const i = this.queue.lastIndexOf(p);
-      if (i >= this.queueHead) this.queue.splice(i, 1);
-    }
+    else this.queue.remove(p);
     this.live--;
   }
 
@@ -368,19 +354,11 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
 
   override onRead(ctx: HandlerContext, msg: unknown): void {
     if (this.ids === undefined) {
-      if (this.queueHead === this.queue.length) {
+      const p = this.queue.shift();
+      if (p === undefined) {
         this.stats.unmatched++;
         ctx.fireRead(msg);
         return;
-      }
-      const p = this.queue[this.queueHead] as Pending;
-      this.queue[this.queueHead++] = DONE;
-      if (this.queueHead === this.queue.length) {
-        this.queue.length = 0;
-        this.queueHead = 0;
-      } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-        this.queue.splice(0, this.queueHead);
-        this.queueHead = 0;
       }
       if (p.done) {
         this.stats.late++;
@@ -427,7 +405,7 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
 
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
     this.closedReason = reason;
-    if (this.live > 0 || this.queue.length > 0) this.rejectAll(this.closedError());
+    if (this.live > 0 || this.queue.size > 0) this.rejectAll(this.closedError());
     this.expired.clear();
     ctx.fireInactive(reason);
   }
@@ -440,15 +418,6 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
     );
   }
 }
-
-/** A settled slot left in the in-order queue after its reply came (keeps the array dense). */
-const DONE = new Pending(
-  undefined,
-  () => {},
-  () => {},
-  undefined,
-);
-DONE.done = true;
 
 /** The first `RequestResponseHandler` in `pipeline`, if any. */
 export function findRequestHandler(pipeline: Pipeline): RequestResponseHandler | undefined {

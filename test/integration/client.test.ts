@@ -32,7 +32,7 @@ import {
 } from '../../src/index.js';
 import { localAddress, openListenSocket, sys } from '../../src/syscalls/index.js';
 import { servingLoop } from '../../src/worker/current.js';
-import { destroyAll, fdCount, Opened, waitFor } from './helpers.js';
+import { destroyAll, fdCount, jsonLines, Opened, runToExit, waitFor } from './helpers.js';
 
 /** A node:net server; `onSocket` sees each connection. */
 async function netServer(onSocket: (s: net.Socket) => void, host = '127.0.0.1'): Promise<net.Server> {
@@ -44,24 +44,6 @@ async function netServer(onSocket: (s: net.Socket) => void, host = '127.0.0.1'):
 
 function portOf(server: net.Server): number {
   return (server.address() as net.AddressInfo).port;
-}
-
-/** JSON lines in, `handle(request, reply)` per line. */
-function jsonLines(
-  socket: net.Socket,
-  handle: (msg: Record<string, unknown>, reply: (o: unknown) => void) => void,
-): void {
-  let buf = '';
-  socket.setEncoding('utf8');
-  socket.on('error', () => {});
-  socket.on('data', (d: string) => {
-    buf += d;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.length > 0) handle(JSON.parse(line), (o) => socket.write(`${JSON.stringify(o)}\n`));
-    }
-  });
 }
 
 const jsonPipeline = () =>
@@ -389,24 +371,9 @@ describe('Client', function () {
         console.log(JSON.stringify(reply));
         await conn.close();
       `;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(child);
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d;
-      });
-      child.stderr?.on('data', (d: Buffer) => {
-        err += d;
-      });
-      const [code] = (await Promise.race([
-        once(child, 'exit'),
-        new Promise((_, reject) => setTimeout(() => reject(new Error(`the script did not exit: ${err}`)), 10_000)),
-      ])) as [number];
-      expect(code, err).to.equal(0);
-      expect(JSON.parse(out)).to.deep.equal({ hello: 'world', uid: 1 });
+      const ran = await runToExit(['--input-type=module', '-e', script], children, 10_000);
+      expect(ran.code, `the script did not exit by itself: ${ran.stderr}`).to.equal(0);
+      expect(JSON.parse(ran.stdout)).to.deep.equal({ hello: 'world', uid: 1 });
     });
   });
 

@@ -3,47 +3,25 @@
  * echo examples (JSON checked: answers, no errors, ordered percentiles, stopping on time), and
  * against servers that refuse, reset, never answer or answer 404 — each counted under its kind.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { LoadReport } from '../../src/index.js';
-import { destroyAll, ECHO_EXAMPLE, startListening } from './helpers.js';
+import { destroyAll, ECHO_EXAMPLE, type Exited, runToExit, startListening } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const LOAD = join(here, '..', '..', 'src', 'bin', 'load.js');
 const PLAINTEXT = join(here, '..', '..', 'examples', 'plaintext-server.js');
 
-interface Ran {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Wall time from spawn to exit, in ms. */
-  readonly ms: number;
+/** Runs multireactor-load with `args` until it exits. */
+function load(args: readonly string[], children: ChildProcess[]): Promise<Exited> {
+  return runToExit([LOAD, ...args], children);
 }
 
-/** Runs multireactor-load with `args` and waits for it to exit (killing it after `limitMs`). */
-async function load(args: readonly string[], children: ChildProcess[], limitMs = 15_000): Promise<Ran> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [LOAD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d;
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr, ms: performance.now() - t0 };
-}
-
-function report(ran: Ran): LoadReport {
+function report(ran: Exited): LoadReport {
   expect(ran.stderr).to.not.match(/Error|Warning/);
   return JSON.parse(ran.stdout) as LoadReport;
 }

@@ -21,7 +21,7 @@ import {
   SyscallError,
   TooManyPendingError,
 } from '../../src/index.js';
-import { destroyAll, ECHO_EXAMPLE, fdCount, startListening, waitFor } from './helpers.js';
+import { destroyAll, ECHO_EXAMPLE, fdCount, jsonLines, startListening, waitFor } from './helpers.js';
 
 const codecs = () => new Pipeline().addLast(new JsonLinesDecoder()).addLast(new JsonLinesEncoder());
 
@@ -41,18 +41,10 @@ async function jsonServer(answer: (msg: Record<string, unknown>) => unknown = (m
     const index = perConnection.push(0) - 1;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
-    s.on('error', () => {});
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        perConnection[index] = (perConnection[index] as number) + 1;
-        const reply = answer(JSON.parse(line));
-        if (reply !== undefined) s.write(`${JSON.stringify(reply)}\n`);
-      }
+    jsonLines(s, (msg, reply) => {
+      perConnection[index] = (perConnection[index] as number) + 1;
+      const value = answer(msg);
+      if (value !== undefined) reply(value);
     });
   });
   server.listen(0, '127.0.0.1');

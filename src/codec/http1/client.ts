@@ -10,6 +10,7 @@
  */
 import { InvalidOptionError } from '../../errors.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
+import { isToken } from './chars.js';
 import {
   EXPECT_CONNECT,
   EXPECT_HEAD,
@@ -38,7 +39,6 @@ export interface HttpClientCodecOptions extends HttpResponseDecoderOptions {
   readonly host?: string;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A request target without whitespace or control characters. */
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 const BAD_VALUE = /[\r\n\0]/;
@@ -72,7 +72,7 @@ export class HttpClientCodec extends HttpResponseDecoder {
     const req = msg as HttpClientRequest;
     const method = req.method ?? 'GET';
     const path = req.path ?? '/';
-    if (!TOKEN.test(method)) throw new TypeError(`invalid HTTP method ${JSON.stringify(method)}`);
+    if (!isToken(method)) throw new TypeError(`invalid HTTP method ${JSON.stringify(method)}`);
     if (!TARGET.test(path)) throw new TypeError(`invalid request target ${JSON.stringify(path)}`);
     const body = typeof req.body === 'string' ? Buffer.from(req.body) : req.body;
     let head = `${method} ${path} HTTP/1.1\r\n`;
@@ -81,7 +81,7 @@ export class HttpClientCodec extends HttpResponseDecoder {
     const headers = req.headers;
     if (headers !== undefined) {
       for (const name of Object.keys(headers)) {
-        if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
+        if (!isToken(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
         const lower = name.toLowerCase();
         if (lower === 'host') hasHost = true;
         else if (lower === 'content-length' || lower === 'transfer-encoding') hasLength = true;

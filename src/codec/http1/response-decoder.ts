@@ -21,7 +21,27 @@
 import { InvalidOptionError, ProtocolError } from '../../errors.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
+import { Queue } from '../../queue.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
+import {
+  COLON,
+  COMMA,
+  CR,
+  FIELD_CHAR,
+  H_CONNECTION,
+  H_CONTENT_LENGTH,
+  H_TRANSFER_ENCODING,
+  HEX,
+  HTAB,
+  LF,
+  LOWER,
+  SEMICOLON,
+  SP,
+  T_CHUNKED,
+  T_CLOSE,
+  T_KEEP_ALIVE,
+  TOKEN,
+} from './chars.js';
 import { HttpHeaders } from './request.js';
 
 /** A response the client could not parse. `code` names the problem as llhttp does (`HPE_*`). */
@@ -73,51 +93,8 @@ export interface HttpResponseDecoderOptions {
   readonly maxBodySize?: number;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const SP = 0x20;
-const HTAB = 0x09;
-const COLON = 0x3a;
-const SEMICOLON = 0x3b;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
-
-function table(ranges: readonly (readonly [number, number])[], chars = ''): Uint8Array {
-  const t = new Uint8Array(256);
-  for (const [a, b] of ranges) t.fill(1, a, b + 1);
-  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
-  return t;
-}
-/** tchar (RFC 9110 §5.6.2): field names. */
-const TOKEN = table(
-  [
-    [0x30, 0x39],
-    [0x41, 0x5a],
-    [0x61, 0x7a],
-  ],
-  "!#$%&'*+-.^_`|~",
-);
-/** field-vchar, SP, HTAB, obs-text: field values and reason phrases. */
-const TEXT = table(
-  [
-    [0x20, 0x7e],
-    [0x80, 0xff],
-  ],
-  '\t',
-);
-const HEX = new Int8Array(256).fill(-1);
-for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
-for (let i = 0; i < 6; i++) HEX[0x41 + i] = HEX[0x61 + i] = 10 + i;
-const LOWER = new Uint8Array(256);
-for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
-
-const lit = (s: string): Uint8Array => Buffer.from(s, 'latin1');
-const H_CONTENT_LENGTH = lit('content-length');
-const H_TRANSFER_ENCODING = lit('transfer-encoding');
-const H_CONNECTION = lit('connection');
-const T_CHUNKED = lit('chunked');
-const T_CLOSE = lit('close');
-const T_KEEP_ALIVE = lit('keep-alive');
 
 /** Whether `buf[at, at + word.length)` equals the lower-case `word`, ignoring ASCII case. */
 function lowerEq(buf: Buffer, at: number, end: number, word: Uint8Array): boolean {
@@ -130,9 +107,9 @@ function lowerEq(buf: Buffer, at: number, end: number, word: Uint8Array): boolea
 function listHas(buf: Buffer, from: number, to: number, word: Uint8Array): boolean {
   let i = from;
   while (i < to) {
-    while (i < to && (buf[i] === SP || buf[i] === HTAB || buf[i] === 0x2c)) i++;
+    while (i < to && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
     let j = i;
-    while (j < to && buf[j] !== 0x2c) j++;
+    while (j < to && buf[j] !== COMMA) j++;
     let k = j;
     while (k > i && (buf[k - 1] === SP || buf[k - 1] === HTAB)) k--;
     if (lowerEq(buf, i, k, word)) return true;
@@ -146,7 +123,7 @@ function listEndsWith(buf: Buffer, from: number, to: number, word: Uint8Array): 
   let k = to;
   while (k > from && (buf[k - 1] === SP || buf[k - 1] === HTAB)) k--;
   let i = k;
-  while (i > from && buf[i - 1] !== 0x2c) i--;
+  while (i > from && buf[i - 1] !== COMMA) i--;
   while (i < k && (buf[i] === SP || buf[i] === HTAB)) i++;
   return lowerEq(buf, i, k, word);
 }
@@ -193,8 +170,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
   private scratch: Int32Array;
   private nf = 0;
   /** Framing expectations of the requests sent, oldest first (see `expect`). */
-  private expects: number[] = [];
-  private expectsHead = 0;
+  private readonly expects = new Queue<number>();
 
   // The response whose body is being read.
   private status = 0;
@@ -370,15 +346,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
       // Interim response: the real one follows.
       return true;
     }
-    const expect =
-      this.expectsHead < this.expects.length ? (this.expects[this.expectsHead++] as number) : EXPECT_NORMAL;
-    if (this.expectsHead === this.expects.length) {
-      this.expects.length = 0;
-      this.expectsHead = 0;
-    } else if (this.expectsHead > 64 && this.expectsHead * 2 > this.expects.length) {
-      this.expects.splice(0, this.expectsHead);
-      this.expectsHead = 0;
-    }
+    const expect = this.expects.shift() ?? EXPECT_NORMAL;
     this.headers =
       this.nf === 0 ? HttpHeaders.EMPTY : new HttpHeaders(block, this.scratch.slice(0, this.nf * 4), this.nf);
     if (status === 101 || (expect === EXPECT_CONNECT && status >= 200 && status < 300)) {
@@ -448,7 +416,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
     let reasonStart = p;
     if (buf[p] === SP) reasonStart = ++p;
     else if (buf[p] !== CR) this.fail('HPE_INVALID_STATUS', 'expected a space after the status code', input, p);
-    while (TEXT[buf[p] as number] === 1) p++;
+    while (FIELD_CHAR[buf[p] as number] === 1) p++;
     if (buf[p] !== CR || buf[p + 1] !== LF) this.fail('HPE_STRICT', 'invalid character in the reason phrase', input, p);
     this.reason = reasonStart === p ? '' : buf.toString('latin1', reasonStart, p);
     p += 2;
@@ -494,7 +462,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
     while (p < to) {
       let v = 0;
       const start = p;
-      while (p < to && buf[p] !== 0x2c && buf[p] !== SP && buf[p] !== HTAB) {
+      while (p < to && buf[p] !== COMMA && buf[p] !== SP && buf[p] !== HTAB) {
         const d = (buf[p] as number) - 0x30;
         if (d < 0 || d > 9) this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length is not a number', input, p);
         v = v * 10 + d;
@@ -508,7 +476,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
       value = v;
       while (p < to && (buf[p] === SP || buf[p] === HTAB)) p++;
       if (p < to) {
-        if (buf[p] !== 0x2c) this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length is not a number', input, p);
+        if (buf[p] !== COMMA) this.fail('HPE_INVALID_CONTENT_LENGTH', 'Content-Length is not a number', input, p);
         p++;
         while (p < to && (buf[p] === SP || buf[p] === HTAB)) p++;
       }
@@ -539,7 +507,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
     // Chunk extensions (";name=value") carry nothing a client needs: checked for junk and skipped.
     while (p < lf && (buf[p] === SP || buf[p] === HTAB)) p++;
     if (buf[p] === SEMICOLON) {
-      for (p++; p < lf - 1; p++) if (TEXT[buf[p] as number] !== 1) break;
+      for (p++; p < lf - 1; p++) if (FIELD_CHAR[buf[p] as number] !== 1) break;
     }
     if (p !== lf - 1 || buf[p] !== CR) this.fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk-size line', input, p);
     input.skip(lf + 1 - input.start);
@@ -598,7 +566,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
       const nameEnd = p++;
       while (buf[p] === SP || buf[p] === HTAB) p++;
       const valueStart = p;
-      while (TEXT[buf[p] as number] === 1) p++;
+      while (FIELD_CHAR[buf[p] as number] === 1) p++;
       if (buf[p] !== CR || buf[p + 1] !== LF) {
         this.fail('HPE_INVALID_HEADER_TOKEN', 'invalid character in a field value', input, p);
       }
