@@ -175,6 +175,9 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
   // The response whose body is being read.
   private status = 0;
   private reason = '';
+  /** The last reason phrase decoded, and its bytes (see reasonText). */
+  private lastReason = '';
+  private lastReasonBytes: Buffer = EMPTY;
   private version: '1.0' | '1.1' = '1.1';
   private headers: HttpHeaders = HttpHeaders.EMPTY;
   private keepAlive = true;
@@ -418,7 +421,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
     else if (buf[p] !== CR) this.fail('HPE_INVALID_STATUS', 'expected a space after the status code', input, p);
     while (FIELD_CHAR[buf[p] as number] === 1) p++;
     if (buf[p] !== CR || buf[p + 1] !== LF) this.fail('HPE_STRICT', 'invalid character in the reason phrase', input, p);
-    this.reason = reasonStart === p ? '' : buf.toString('latin1', reasonStart, p);
+    this.reason = this.reasonText(buf, reasonStart, p);
     p += 2;
     const nf = this.parseFields(input, p, e, s);
     // What frames the body, from the fields just recorded.
@@ -452,6 +455,25 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
     this.keepAlive = !close;
     if (transferEncoding) return chunked ? F_CHUNKED : F_UNTIL_CLOSE;
     return contentLength >= 0 ? contentLength : F_UNTIL_CLOSE;
+  }
+
+  /**
+   * The reason phrase as a string. A server sends the same few phrases again and again ("OK"):
+   * the last one is kept with its bytes, and reused when they match, instead of a new string
+   * per response.
+   */
+  private reasonText(buf: Buffer, from: number, to: number): string {
+    const n = to - from;
+    if (n === 0) return '';
+    const last = this.lastReasonBytes;
+    if (last.length === n) {
+      let i = 0;
+      while (i < n && last[i] === buf[from + i]) i++;
+      if (i === n) return this.lastReason;
+    }
+    this.lastReasonBytes = Buffer.from(buf.subarray(from, to));
+    this.lastReason = buf.toString('latin1', from, to);
+    return this.lastReason;
   }
 
   /** A Content-Length value: digits, or a list of identical ones ("42, 42", RFC 9110 §8.6). */
