@@ -32,7 +32,7 @@ import {
 } from '../../src/index.js';
 import { localAddress, openListenSocket, sys } from '../../src/syscalls/index.js';
 import { servingLoop } from '../../src/worker/current.js';
-import { destroyAll, fdCount, jsonLines, Opened, runToExit, waitFor } from './helpers.js';
+import { destroyAll, fdCount, jsonLines, Opened, runToExit, TRANSPORTS, waitFor } from './helpers.js';
 
 /** A node:net server; `onSocket` sees each connection. */
 async function netServer(onSocket: (s: net.Socket) => void, host = '127.0.0.1'): Promise<net.Server> {
@@ -344,6 +344,28 @@ describe('Client', function () {
       const err = await Client.connect({ host: '127.0.0.1', port, pipeline: Pipeline, loop }).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(InvalidOptionError);
     });
+
+    for (const t of TRANSPORTS) {
+      it(`connects, exchanges and refuses on ${t.poller}/${t.trigger} loops`, async () => {
+        const port = await server((s) => jsonLines(s, (m, reply) => reply(m)));
+        const loop = new EventLoop(t);
+        try {
+          const conn = await Client.connect({ host: '127.0.0.1', port, pipeline: jsonPipeline, loop });
+          const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.request<{ i: number }>({ i })));
+          expect(replies.map((r) => r.i)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
+          expect(await conn.close()).to.equal('local');
+          const closedPort = await netServer(() => {});
+          const refusedPort = portOf(closedPort);
+          await new Promise((r) => closedPort.close(r));
+          const err = await Client.connect({ host: '127.0.0.1', port: refusedPort, pipeline: Pipeline, loop }).catch(
+            (e: unknown) => e,
+          );
+          expect(err).to.include({ code: 'ECONNREFUSED' });
+        } finally {
+          await loop.close();
+        }
+      });
+    }
 
     it('shares one standalone loop, closed with the last connection', async () => {
       const port = await server(() => {});
