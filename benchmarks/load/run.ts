@@ -7,18 +7,21 @@
  *
  *   apt-get install wrk            # the benchmark needs it; tests never do
  *   npm run build
- *   node dist/benchmarks/load/run.js --rounds 5 --duration 5 [--port 20090] [--workers 2]
+ *   node dist/benchmarks/load/run.js --rounds 5 --duration 5 [--port 20090] [--workers 2] \
+ *        [--svg docs/img/load-vs-wrk.svg]
  *
  * The load generators' own CPU time is read from a `sh` that runs them and waits: its cutime and
  * cstime (/proc/PID/stat fields 16–17) hold exactly the time of the children it reaped.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadReport } from '../../src/client/load.js';
+import { barChartSvg } from '../common/chart.js';
 import { CLK_TCK, cpuSeconds, median, parseWrk, requireWrk, statFields, tree, waitForPort } from '../common/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     port: { type: 'string', default: '18090' },
     connections: { type: 'string', default: '50' },
+    svg: { type: 'string' },
   },
 });
 const PORT = Number(values.port);
@@ -202,3 +206,28 @@ for (const sc of SCENARIOS) {
 const errors = [...results.entries()].filter(([, r]) => r.errors.length > 0);
 if (errors.length > 0) lines.push('', ...errors.map(([key, r]) => `errors in ${key}: ${r.errors.join('; ')}`));
 console.log(lines.join('\n'));
+
+if (values.svg !== undefined) {
+  const colors: Record<string, string> = { wrk: '#7f7f7f', ours: '#1f77b4' };
+  const rows = (f: (r: Acc) => number) =>
+    SCENARIOS.flatMap((sc) =>
+      Object.entries(TOOLS).flatMap(([key, tool]) => {
+        const r = results.get(`${sc.key}/${key}`);
+        return r === undefined
+          ? []
+          : [{ label: `${sc.label} · ${tool.label}`, value: f(r), color: colors[key] as string }];
+      }),
+    );
+  const svg = barChartSvg('multireactor-load against wrk on the plaintext example', [
+    { title: 'requests/s (higher is better)', rows: rows((r) => median(r.rps)), format: k },
+    {
+      title: 'load generator CPU µs per request (lower is better)',
+      rows: rows((r) => median(r.genUs)),
+      format: (v) => v.toFixed(2),
+    },
+    { title: 'p99 latency, ms', rows: rows((r) => median(r.p99)), format: (v) => v.toFixed(2) },
+  ]);
+  mkdirSync(dirname(values.svg), { recursive: true });
+  writeFileSync(values.svg, svg);
+  process.stderr.write(`wrote ${values.svg}\n`);
+}
