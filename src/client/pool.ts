@@ -244,7 +244,7 @@ export class Pool {
       const timeout = options.timeout === undefined ? this.defaultTimeout : msOption('timeout', options.timeout);
       const c = this.pick();
       if (c !== undefined && this.waiting.size === 0) {
-        // All connections busy but the pool may grow: open one more for the next requests.
+        // The chosen connection is busy: maybe all are, and the pool may grow for the next requests.
         if (c.rr.pending > 0) this.growForLoad();
         this.send(c, msg, timeout, signal, resolve as (reply: unknown) => void, reject);
         return;
@@ -420,9 +420,11 @@ export class Pool {
     }
   }
 
-  /** Every connection is busy: open one more (one at a time) while the pool may grow. */
+  /** When every connection is busy, open one more (one at a time) while the pool may grow. */
   private growForLoad(): void {
-    if (this.connecting === 0 && this.conns.length < this.maxConnections) this.connectSoon();
+    if (this.connecting > 0 || this.conns.length >= this.maxConnections) return;
+    for (const c of this.conns) if (c.rr.pending === 0) return;
+    this.connectSoon();
   }
 
   /** Connects now, or — backing off after failures — arms the retry timer. Returns whether it connected now. */
