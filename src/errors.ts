@@ -4,6 +4,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
+import type { CloseReason } from './pipeline/handler.js';
 
 /** Base class of every error this framework raises on purpose. */
 export class ReactorError extends Error {
@@ -133,11 +134,18 @@ export class ProtocolError extends ReactorError {
   }
 }
 
-/** An operation on a channel that is already closed. */
+/**
+ * An operation on a channel that is already closed — or one that was waiting on a connection that
+ * closed: `reason` then says why it closed (a request pending when the server went away carries
+ * `'peer-closed'` or `'reset'`).
+ */
 export class ChannelClosedError extends ReactorError {
-  constructor(message = 'channel is closed') {
+  readonly reason: CloseReason | undefined;
+
+  constructor(message = 'channel is closed', reason?: CloseReason) {
     super('ERR_CHANNEL_CLOSED', message);
     this.name = 'ChannelClosedError';
+    this.reason = reason;
   }
 }
 
@@ -150,4 +158,57 @@ export class UnsupportedMessageError extends ReactorError {
     );
     this.name = 'UnsupportedMessageError';
   }
+}
+
+/** A connect did not complete within `connectTimeout` (the peer never answered the SYN). */
+export class ConnectTimeoutError extends ReactorError {
+  readonly address: string;
+  readonly port: number;
+  /** The timeout that ran out, in ms. */
+  readonly timeout: number;
+
+  constructor(address: string, port: number, timeout: number) {
+    super('ERR_CONNECT_TIMEOUT', `connect to ${formatHostPort(address, port)} timed out after ${timeout} ms`);
+    this.name = 'ConnectTimeoutError';
+    this.address = address;
+    this.port = port;
+    this.timeout = timeout;
+  }
+}
+
+/** A request got no reply within its timeout. A reply arriving later is dropped and counted. */
+export class RequestTimeoutError extends ReactorError {
+  /** The timeout that ran out, in ms. */
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super('ERR_REQUEST_TIMEOUT', `no reply within ${timeout} ms`);
+    this.name = 'RequestTimeoutError';
+    this.timeout = timeout;
+  }
+}
+
+/** A bounded queue of requests (pending on a connection, or waiting in a pool) is full. */
+export class TooManyPendingError extends ReactorError {
+  /** The bound that was reached. */
+  readonly limit: number;
+
+  constructor(what: string, limit: number) {
+    super('ERR_TOO_MANY_PENDING', `${what}: the limit of ${limit} is reached`);
+    this.name = 'TooManyPendingError';
+    this.limit = limit;
+  }
+}
+
+/** The pool was closed: the request was refused, or was still waiting or unanswered. */
+export class PoolClosedError extends ReactorError {
+  constructor(message = 'the pool is closed') {
+    super('ERR_POOL_CLOSED', message);
+    this.name = 'PoolClosedError';
+  }
+}
+
+/** `host:port`, with brackets around an IPv6 address. */
+export function formatHostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

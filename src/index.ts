@@ -20,21 +20,54 @@
  * ```
  */
 
+export { Client, ClientConnection, type ClientOptions } from './client/client.js';
+export type { LookupFunction, ResolvedAddress } from './client/connector.js';
+export { Histogram } from './client/histogram.js';
+export { type HttpClientOptions, httpClient } from './client/http.js';
+export {
+  type LatencySummary,
+  type LoadErrors,
+  type LoadOptions,
+  type LoadReport,
+  parseDuration,
+  runLoad,
+} from './client/load.js';
+export { Pool, type PoolOptions, type PoolStats, type ReconnectOptions } from './client/pool.js';
+export {
+  frameIds,
+  jsonIds,
+  type MessageIds,
+  type RequestOptions,
+  RequestResponseHandler,
+  type RequestResponseOptions,
+  type RequestStats,
+} from './client/request-response.js';
+export { HttpClientCodec, type HttpClientCodecOptions, type HttpClientRequest } from './codec/http1/client.js';
 export { type HttpOptions, http } from './codec/http1/http.js';
 export * from './codec/http1/index.js';
 export { HttpDate, HttpResponse } from './codec/http1/response.js';
+export {
+  HttpClientResponse,
+  HttpResponseDecoder,
+  type HttpResponseDecoderOptions,
+  HttpResponseError,
+} from './codec/http1/response-decoder.js';
 export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './codec/http1/server.js';
 export * from './codec/index.js';
 export {
   ChannelClosedError,
+  ConnectTimeoutError,
   CorruptedFrameError,
   DecoderError,
   errnoName,
   InvalidOptionError,
+  PoolClosedError,
   ProtocolError,
   ReactorError,
+  RequestTimeoutError,
   SyscallError,
   TooLongFrameError,
+  TooManyPendingError,
   UnsupportedMessageError,
   UnsupportedPlatformError,
 } from './errors.js';

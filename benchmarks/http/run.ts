@@ -16,12 +16,12 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuSeconds, median, parseWrk, requireWrk, tree, type WrkResult, waitForPort } from '../common/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -37,7 +37,6 @@ const { values } = parseArgs({
   },
 });
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const PORT = Number(values.port);
 const WORKERS = values.workers;
 const URL = `http://127.0.0.1:${PORT}/plaintext`;
@@ -124,92 +123,14 @@ const SCENARIOS: Record<string, { label: string; args: string[]; scriptArgs: str
   },
 };
 
-/** pids of `root` and all its descendants (scanning /proc for parent links). */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(name), Number(f[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
-  return out;
-}
-
-function cpuSeconds(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // exited
-    }
-  }
-  return ticks / CLK_TCK;
-}
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function toMs(v: string, unit: string): number {
-  return unit === 'us' ? Number(v) / 1000 : unit === 's' ? Number(v) * 1000 : Number(v);
-}
-
-function wrk(
-  scenario: { args: string[]; scriptArgs: string[] },
-  seconds: string,
-): { rps: number; requests: number; p50: number; p99: number; errors: string } {
+function wrk(scenario: { args: string[]; scriptArgs: string[] }, seconds: string): WrkResult {
   const script = scenario.scriptArgs.length > 0 ? ['--', ...scenario.scriptArgs] : [];
-  const text = execFileSync('wrk', ['--latency', '-d', `${seconds}s`, ...scenario.args, URL, ...script], {
-    encoding: 'utf8',
-  });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0);
-  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
-  const lat = (p: string) => {
-    const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(text);
-    return m ? toMs(m[1] as string, m[2] as string) : Number.NaN;
-  };
-  const errors = /Socket errors:[^\n]*|Non-2xx[^\n]*/.exec(text)?.[0] ?? '';
-  return { rps, requests, p50: lat('50'), p99: lat('99'), errors };
+  return parseWrk(
+    execFileSync('wrk', ['--latency', '-d', `${seconds}s`, ...scenario.args, URL, ...script], { encoding: 'utf8' }),
+  );
 }
 
-function median(xs: number[]): number {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-try {
-  execFileSync('wrk', ['--version'], { stdio: 'ignore' });
-} catch (err) {
-  // wrk --version exits 1 but prints; only a missing binary is a problem.
-  if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-    console.error('wrk is not installed (apt-get install wrk); see benchmarks/README.md for the autocannon fallback');
-    process.exit(2);
-  }
-}
+requireWrk();
 
 const servers = values.servers
   .split(',')

@@ -9,9 +9,9 @@
  * per message, and an idle one one wheel slot per period. The clock is the channel's
  * (`channel.timers`): in an `EmbeddedChannel`, tests advance it instead of sleeping.
  */
-import { InvalidOptionError } from '../errors.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
+import { msOption } from '../worker/options.js';
 import type { Timeout, Timers } from '../worker/timing-wheel.js';
 
 export type IdleState = 'reader-idle' | 'writer-idle' | 'all-idle';
@@ -61,11 +61,7 @@ export interface IdleStateOptions {
 }
 
 function idleOption(name: string, v: number | undefined): number {
-  if (v === undefined) return 0;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new InvalidOptionError(name, `must be a non-negative number of milliseconds, got ${String(v)}`);
-  }
-  return v;
+  return v === undefined ? 0 : msOption(name, v);
 }
 
 export class IdleStateHandler extends ChannelDuplexHandler {

@@ -9,6 +9,8 @@ import {
   AF_INET,
   AF_INET6,
   EAFNOSUPPORT,
+  EINPROGRESS,
+  EINTR,
   F_GETFL,
   F_SETFL,
   IPPROTO_IPV6,
@@ -118,6 +120,31 @@ export function openServerSocket(opts: {
       return openListenSocket({ host: '0.0.0.0', ...common });
     throw err;
   }
+}
+
+/** A socket whose connect(2) was started: `pending` until the kernel reports writability. */
+export interface ConnectingSocket {
+  readonly fd: number;
+  /** The handshake is under way (EINPROGRESS); false when connect() completed at once. */
+  readonly pending: boolean;
+}
+
+/**
+ * socket + non-blocking connect(2) to an IP literal, close-on-exec. Returns the descriptor, still
+ * connecting in the usual case: connect(2) on a non-blocking socket answers EINPROGRESS and the
+ * outcome is read with `socketError` once the socket turns writable. EINTR means the same
+ * ("the connection is established asynchronously", connect(2)). Any other failure (ENETUNREACH,
+ * EADDRNOTAVAIL, …) closes the descriptor and throws a `SyscallError` naming the address.
+ */
+export function startConnect(address: string, port: number): ConnectingSocket {
+  const addr = sockaddrFor(address, port);
+  const family = addr.length === LAYOUT.sockaddrInSize ? AF_INET : AF_INET6;
+  const fd = check('socket', sys.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const r = sys.connect(fd, addr);
+  if (r === 0) return { fd, pending: false };
+  if (r === -EINPROGRESS || r === -EINTR) return { fd, pending: true };
+  sys.close(fd);
+  throw new SyscallError('connect', -r, { address, port });
 }
 
 /** The local address of a socket (the real port after binding port 0). */

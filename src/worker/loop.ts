@@ -125,6 +125,7 @@ export class EventLoop implements Lender {
   private readAgainScheduled = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
+  private closeHooks: Set<() => void> | undefined;
   private closed = false;
 
   constructor(options: EventLoopOptions = {}) {
@@ -270,9 +271,33 @@ export class EventLoop implements Lender {
     this.logger.warn(message, ...details);
   }
 
-  /** Stops the poller and the timers. Handles must have been closed by their owners. */
+  /**
+   * Calls `fn` when the loop closes, before the poller stops, so that owners of handles the
+   * server does not track (client connections, connects in progress) can close them. Returns a
+   * function that removes the hook.
+   */
+  onClose(fn: () => void): () => void {
+    if (this.closeHooks === undefined) this.closeHooks = new Set();
+    this.closeHooks.add(fn);
+    return () => {
+      this.closeHooks?.delete(fn);
+    };
+  }
+
+  /** Stops the poller and the timers. Handles must have been closed by their owners (or close hooks). */
   async close(): Promise<void> {
     if (this.closed) return;
+    const hooks = this.closeHooks;
+    this.closeHooks = undefined;
+    if (hooks !== undefined) {
+      for (const fn of hooks) {
+        try {
+          fn();
+        } catch (err) {
+          this.logger.error('a loop close hook failed', err);
+        }
+      }
+    }
     this.closed = true;
     if (this.tickTimer !== undefined) clearTimeout(this.tickTimer);
     this.tickTimer = undefined;

@@ -74,6 +74,14 @@ export function intOption(name: string, v: unknown, min: number, max = Number.MA
   return v;
 }
 
+/** Throws unless `v` is a non-negative, finite number of milliseconds. */
+export function msOption(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new InvalidOptionError(name, `must be a non-negative number of milliseconds, got ${String(v)}`);
+  }
+  return v;
+}
+
 /** Throws unless `v` is undefined or one of `allowed`. */
 export function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[], fallback: T): T {
   if (v === undefined) return fallback;

@@ -10,6 +10,7 @@ import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { applySocketOptions } from '../syscalls/socket.js';
 import { Acceptor, type AcceptorOptions } from './acceptor.js';
 import { Connection, type ConnectionContext } from './connection.js';
+import { enterServing, leaveServing } from './current.js';
 import type { EventLoop, LoopStats } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
 
@@ -35,6 +36,8 @@ export class Serving {
         if (this.conns.size === 0) this.onEmpty?.();
       },
     };
+    // Client connections made in this process without an explicit loop run on this one.
+    enterServing(loop);
   }
 
   /** Starts accepting on a listening socket (the acceptor closes it on stop when `ownsFd`). */
@@ -119,6 +122,7 @@ export class Serving {
   async close(timeoutMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    leaveServing(this.loop);
     await this.drain(timeoutMs);
     await this.loop.close();
   }

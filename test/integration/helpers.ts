@@ -4,6 +4,7 @@
  * world; only the server under test runs on multireactor's loop.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -279,4 +280,53 @@ export class Opened {
     this.sockets.clear();
     await Promise.all(this.servers.splice(0).map((s) => s.close({ timeout: 0 })));
   }
+}
+
+/** Feeds each JSON line a socket receives to `handle`, with `reply(value)` writing one line back. */
+export function jsonLines(
+  socket: net.Socket,
+  handle: (msg: Record<string, unknown>, reply: (value: unknown) => void) => void,
+): void {
+  let buf = '';
+  const reply = (value: unknown) => socket.write(`${JSON.stringify(value)}\n`);
+  socket.setEncoding('utf8');
+  socket.on('error', () => {});
+  socket.on('data', (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.length > 0) handle(JSON.parse(line) as Record<string, unknown>, reply);
+    }
+  });
+}
+
+export interface Exited {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Wall time from spawn to exit, in ms. */
+  readonly ms: number;
+}
+
+/**
+ * Runs node with `args` until it exits by itself (SIGKILL after `limitMs`, reported as a null
+ * code); the child is pushed to `children` so that a failing test's teardown can kill it.
+ */
+export async function runToExit(args: readonly string[], children: ChildProcess[], limitMs = 15_000): Promise<Exited> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr, ms: performance.now() - t0 };
 }

@@ -1,0 +1,111 @@
+/**
+ * What the macro benchmarks measure with: CPU time of process trees from /proc, a port that
+ * answers, wrk's output, medians.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+
+/** Clock ticks per second of /proc/PID/stat's times. */
+export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** The fields of /proc/PID/stat after the command name (whose parentheses may hold spaces). */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** pids of `root` and all its descendants (scanning /proc for parent links). */
+export function tree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      parent.set(Number(name), Number(statFields(readFileSync(`/proc/${name}/stat`, 'utf8'))[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
+  return out;
+}
+
+/** utime + stime of `pids`, in seconds. */
+export function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const f = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** Resolves once something accepts connections on 127.0.0.1:port. */
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function toMs(v: string, unit: string): number {
+  return unit === 'us' ? Number(v) / 1000 : unit === 's' ? Number(v) * 1000 : Number(v);
+}
+
+export interface WrkResult {
+  readonly rps: number;
+  readonly requests: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  /** wrk's "Socket errors" and "Non-2xx" lines, if any. */
+  readonly errors: string;
+}
+
+/** Reads wrk's text output (run with --latency). */
+export function parseWrk(text: string): WrkResult {
+  const lat = (p: string) => {
+    const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(text);
+    return m ? toMs(m[1] as string, m[2] as string) : Number.NaN;
+  };
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0),
+    requests: Number(/(\d+) requests in/.exec(text)?.[1] ?? 0),
+    p50: lat('50'),
+    p90: lat('90'),
+    p99: lat('99'),
+    errors: /Socket errors:[^\n]*|Non-2xx[^\n]*/.exec(text)?.[0] ?? '',
+  };
+}
+
+/** Exits with a message when wrk is not installed (wrk --version exits 1 but prints). */
+export function requireWrk(): void {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      console.error('wrk is not installed (apt-get install wrk); tests never need it, this benchmark does');
+      process.exit(2);
+    }
+  }
+}
+
+export function median(xs: readonly number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}

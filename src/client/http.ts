@@ -1,0 +1,40 @@
+/**
+ * `httpClient()`: the HTTP/1.1 client pipeline, ready for `Client.connect` and `Pool`.
+ *
+ * ```ts
+ * const conn = await Client.connect({ host: '127.0.0.1', port: 8080, pipeline: httpClient() });
+ * const res = await conn.request<HttpClientResponse>({ method: 'GET', path: '/plaintext' });
+ * console.log(res.statusCode, res.headers.get('content-type'), res.text());
+ * ```
+ */
+import { HttpClientCodec, type HttpClientCodecOptions } from '../codec/http1/client.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { RequestResponseHandler, type RequestResponseOptions } from './request-response.js';
+
+export interface HttpClientOptions extends HttpClientCodecOptions {
+  /** Requests in flight on one connection (pipelined). Default 1024. */
+  readonly maxPending?: number;
+  /** Default request timeout in ms; 0 waits forever. Default 30 000. */
+  readonly timeout?: number;
+}
+
+/**
+ * A pipeline factory: `HttpClientCodec`, then a `RequestResponseHandler` that matches responses
+ * in order (`ids: 'in-order'`). `request()` resolves with an `HttpClientResponse`; a response
+ * with `Connection: close` ends the connection after it (requests pipelined behind it reject
+ * with `ChannelClosedError`).
+ */
+export function httpClient(options: HttpClientOptions = {}): () => Pipeline {
+  const rr: RequestResponseOptions = {
+    ids: 'in-order',
+    ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+  };
+  // Built once now so that a bad option fails here, not on each connection.
+  new HttpClientCodec(options);
+  new RequestResponseHandler(rr);
+  return () =>
+    new Pipeline()
+      .addLast('http-client', new HttpClientCodec(options))
+      .addLast('requests', new RequestResponseHandler(rr));
+}
