@@ -26,7 +26,9 @@
  * wrk does, answers still in flight are not counted — and every connection is aborted; the loop
  * is closed if the generator made it, so the process has nothing left to wait for.
  */
+import { Buffer } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { isToken } from '../codec/http1/chars.js';
 import { HttpClientCodec } from '../codec/http1/client.js';
 import type { HttpClientResponse } from '../codec/http1/response-decoder.js';

@@ -25,6 +25,7 @@
  * Requests made in the same tick leave in one write: the first one schedules a flush as a
  * microtask, the others only queue.
  */
+import { Buffer } from 'node:buffer';
 import {
   ChannelClosedError,
   DecoderError,

@@ -3,6 +3,7 @@
  * 256-entry lookup tables (one array load per byte in the inner loops), hex digit values, ASCII
  * lower-casing, and the lower-case names the parsers compare header bytes against.
  */
+import { Buffer } from 'node:buffer';
 
 export const HTAB = 0x09;
 export const LF = 0x0a;

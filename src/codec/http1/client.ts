@@ -8,6 +8,7 @@
  * tells the decoder which requests were HEAD (no body in the response, whatever its headers say)
  * or CONNECT (a 2xx opens a tunnel).
  */
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError } from '../../errors.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { isToken } from './chars.js';

@@ -24,6 +24,28 @@ import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import type { Timeout } from '../../worker/timing-wheel.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
+import {
+  ALNUM,
+  COLON,
+  COMMA,
+  CR,
+  charClass,
+  FIELD_CHAR,
+  H_CONNECTION,
+  H_CONTENT_LENGTH,
+  H_TRANSFER_ENCODING,
+  HEX,
+  HTAB,
+  LF,
+  LOWER,
+  lit,
+  SEMICOLON,
+  SP,
+  T_CHUNKED,
+  T_CLOSE,
+  T_KEEP_ALIVE,
+  TOKEN,
+} from './chars.js';
 import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from './request.js';
 
 export interface HttpRequestDecoderOptions {
@@ -43,39 +65,17 @@ export interface HttpRequestDecoderOptions {
 
 // ---- bytes and character classes (RFC 9110 §5.6.2 token, §5.5 field values, RFC 3986) ----
 
-const HTAB = 0x09;
-const LF = 0x0a;
-const CR = 0x0d;
-const SP = 0x20;
 const DQUOTE = 0x22;
 const STAR = 0x2a;
-const COMMA = 0x2c;
 const DOT = 0x2e;
 const SLASH = 0x2f;
-const COLON = 0x3a;
-const SEMICOLON = 0x3b;
 const EQUALS = 0x3d;
 const QUESTION = 0x3f;
 const AT = 0x40;
 const BACKSLASH = 0x5c;
 
-function charClass(chars: string, ranges: readonly (readonly [number, number])[] = []): Uint8Array {
-  const t = new Uint8Array(256);
-  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
-  for (const [from, to] of ranges) t.fill(1, from, to + 1);
-  return t;
-}
-
-const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-/** tchar: method, field names, transfer codings, chunk extension names and values. */
-const TOKEN = charClass(`!#$%&'*+-.^_\`|~${ALNUM}`);
 /** Visible ASCII: the request target after its first byte (llhttp's URL_CHAR plus `?` and `#`). */
 const VCHAR = charClass('', [[0x21, 0x7e]]);
-/** field-vchar / SP / HTAB: a field value (obs-text allowed; CTLs and DEL are not). */
-const FIELD_CHAR = charClass('\t', [
-  [0x20, 0x7e],
-  [0x80, 0xff],
-]);
 /** The authority of an absolute-form or authority-form target (llhttp's USERINFO_CHARS and brackets). */
 const SERVER_CHAR = charClass(`-_.!~*'()%;:&=+$,[]${ALNUM}`);
 const ALPHA = charClass(ALNUM.slice(0, 52));
@@ -90,21 +90,9 @@ const QUOTED_PAIR = charClass('\t ', [
   [0x21, 0x7e],
   [0x80, 0xff],
 ]);
-const HEX = new Int8Array(256).fill(-1);
-for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
-for (let i = 0; i < 6; i++) HEX[0x41 + i] = HEX[0x61 + i] = 10 + i;
-const LOWER = new Uint8Array(256);
-for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
 
-const lit = (s: string): Uint8Array => Buffer.from(s, 'latin1');
-const H_CONTENT_LENGTH = lit('content-length');
-const H_TRANSFER_ENCODING = lit('transfer-encoding');
-const H_CONNECTION = lit('connection');
 const H_UPGRADE = lit('upgrade');
 const H_EXPECT = lit('expect');
-const T_CHUNKED = lit('chunked');
-const T_CLOSE = lit('close');
-const T_KEEP_ALIVE = lit('keep-alive');
 const T_UPGRADE = lit('upgrade');
 const T_100_CONTINUE = lit('100-continue');
 
@@ -242,26 +230,6 @@ const HTTP_SLASH = lit('HTTP/');
 /** A chunk-size line with more digits than this is malformed (16 hex digits already exceed any body). */
 const MAX_CHUNK_SIZE_DIGITS = 16;
 const EMPTY = Buffer.alloc(0);
-
-/**
- * The first `n` field offsets, moved by `base`, as a plain array the request keeps. A JS array of
- * small integers costs ~7 ns to make; `Int32Array.prototype.slice` ~50 ns (a typed array and its
- * backing store).
- */
-function copyOffsets(scratch: Int32Array, n: number, base: number): number[] {
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = (scratch[i] as number) + base;
-  return out;
-}
-
-/**
- * The `length` bytes of a head or trailer section at the cursor, taken as a span (no view: the
- * fields' offsets point into the buffer that holds them), with its `nf` fields.
- */
-function takeFields(input: ByteCursor, length: number, scratch: Int32Array, nf: number): HttpHeaders {
-  const block = input.takeSpan(length);
-  return new HttpHeaders(block, copyOffsets(scratch, nf * 4, input.takenAt), nf);
-}
 
 function sizeOption(name: string, v: unknown, dflt: number, min: number): number {
   if (v === undefined) return dflt;
@@ -414,9 +382,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           const length = this.scanHead(input, true);
           if (length < 0) return;
           const nf = this.nf;
-          let trailers = HttpHeaders.EMPTY;
-          if (nf === 0) input.skip(length);
-          else trailers = takeFields(input, length, this.scratch, nf);
+          const trailers = HttpHeaders.take(input, length, this.scratch, nf);
           const pieces = this.pieces;
           this.pieces = null;
           const body =
@@ -963,9 +929,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     if (minor === 0 && (flags & F_TRANSFER_ENCODING) !== 0) keepAlive = false;
     const url = this.urlString(input.buf, base + this.urlStart, base + this.urlEnd);
     const nf = this.nf;
-    let headers = HttpHeaders.EMPTY;
-    if (nf === 0) input.skip(length);
-    else headers = takeFields(input, length, this.scratch, nf);
+    const headers = HttpHeaders.take(input, length, this.scratch, nf);
     if (framing === 0) {
       // No body: straight out, without parking the head in this (long-lived) decoder's fields.
       this.emitRequest(ctx, out, url, headers, keepAlive, upgrade, EMPTY, HttpHeaders.EMPTY);

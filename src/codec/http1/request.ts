@@ -8,6 +8,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { ProtocolError } from '../../errors.js';
+import type { ByteCursor } from '../byte-to-message-decoder.js';
+import { LOWER } from './chars.js';
 
 /** An HTTP protocol violation, with the status the server should answer before closing. */
 export class HttpParseError extends ProtocolError {
@@ -24,9 +26,6 @@ export class HttpParseError extends ProtocolError {
   }
 }
 
-const LOWER = new Uint8Array(256);
-for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i + 0x20 : i;
-
 /**
  * Request (or trailer) header fields, in arrival order, names case-insensitive. Backed by a
  * byte block and offsets: `[nameStart, nameEnd, valueStart, valueEnd]` per field, the value
@@ -42,6 +41,26 @@ export class HttpHeaders implements Iterable<[string, string]> {
 
   /** No fields. */
   static readonly EMPTY = new HttpHeaders(Buffer.alloc(0), [], 0);
+
+  /**
+   * @internal The `length` bytes of a head or trailer section at the cursor, taken as a span (no
+   * view: the fields' offsets point into the buffer that holds them), with its `nf` fields whose
+   * offsets `scratch` holds relative to the section's start.
+   */
+  static take(input: ByteCursor, length: number, scratch: Int32Array, nf: number): HttpHeaders {
+    if (nf === 0) {
+      input.skip(length);
+      return HttpHeaders.EMPTY;
+    }
+    const block = input.takeSpan(length);
+    const base = input.takenAt;
+    // A JS array of small integers costs ~7 ns to make; Int32Array.prototype.slice ~50 ns (a
+    // typed array and its backing store).
+    const n = nf * 4;
+    const offsets = new Array<number>(n);
+    for (let i = 0; i < n; i++) offsets[i] = (scratch[i] as number) + base;
+    return new HttpHeaders(block, offsets, nf);
+  }
 
   /** Builds headers from name/value pairs (tests, and requests built by hand). */
   static from(pairs: Iterable<readonly [string, string]>): HttpHeaders {

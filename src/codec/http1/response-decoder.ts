@@ -18,6 +18,7 @@
  * and the rest of the stream is discarded: there is no telling where the next response would
  * start. A connection that ends in the middle of a response raises `HPE_INVALID_EOF_STATE`.
  */
+import { Buffer } from 'node:buffer';
 import { InvalidOptionError, ProtocolError } from '../../errors.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
@@ -343,15 +344,14 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
       this.fail('HPE_HEADER_OVERFLOW', `response head longer than maxHeaderSize (${this.maxHeaderSize})`, input, s);
     }
     const framing = this.parseHead(input, s, s + length);
-    const block = input.take(length);
     const status = this.status;
     if (status < 200 && status !== 101) {
       // Interim response: the real one follows.
+      input.skip(length);
       return true;
     }
     const expect = this.expects.shift() ?? EXPECT_NORMAL;
-    this.headers =
-      this.nf === 0 ? HttpHeaders.EMPTY : new HttpHeaders(block, this.scratch.slice(0, this.nf * 4), this.nf);
+    this.headers = HttpHeaders.take(input, length, this.scratch, this.nf);
     if (status === 101 || (expect === EXPECT_CONNECT && status >= 200 && status < 300)) {
       out.push(this.response(EMPTY, HttpHeaders.EMPTY));
       this.phase = P_RAW;
@@ -564,9 +564,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
     // Parse the trailers as a head with a dummy status line: the same field rules apply.
     const length = at + 4 - s;
     const fields = this.parseFields(input, s, s + length, s);
-    const block = input.take(length);
-    const trailers =
-      fields === 0 ? HttpHeaders.EMPTY : new HttpHeaders(block, this.scratch.slice(0, fields * 4), fields);
+    const trailers = HttpHeaders.take(input, length, this.scratch, fields);
     this.finish(out, this.joinBody(), trailers);
     return true;
   }
