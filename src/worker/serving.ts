@@ -13,6 +13,21 @@ import { Connection, type ConnectionContext } from './connection.js';
 import type { EventLoop, LoopStats } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
 
+// Process-wide resources that outlive one connection (offload thread pools) end with the last
+// Serving of the process: in a worker that is its only one, closed after its connections drained
+// and before the process exits.
+const lastCloseHooks = new Set<() => unknown>();
+let openServings = 0;
+
+/**
+ * Runs `hook` (awaited) each time the last open `Serving` of this process has closed — after its
+ * connections drained and its loop closed. Returns a function that unregisters it.
+ */
+export function onLastServingClosed(hook: () => unknown): () => void {
+  lastCloseHooks.add(hook);
+  return () => lastCloseHooks.delete(hook);
+}
+
 export class Serving {
   private readonly conns = new Set<Connection>();
   private readonly acceptors: Acceptor[] = [];
@@ -35,6 +50,7 @@ export class Serving {
         if (this.conns.size === 0) this.onEmpty?.();
       },
     };
+    openServings++;
   }
 
   /** Starts accepting on a listening socket (the acceptor closes it on stop when `ownsFd`). */
@@ -121,6 +137,14 @@ export class Serving {
     this.closed = true;
     await this.drain(timeoutMs);
     await this.loop.close();
+    if (--openServings > 0) return;
+    for (const hook of [...lastCloseHooks]) {
+      try {
+        await hook();
+      } catch (err) {
+        this.loop.logger.error('a close hook failed', err);
+      }
+    }
   }
 }
 
