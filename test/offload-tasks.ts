@@ -17,16 +17,11 @@ export default function echo(x: unknown): unknown {
   return x;
 }
 
-/** Blocks `ms`, then returns `id`. */
-export function sleep(task: { ms: number; id: unknown }): unknown {
+/** Blocks `ms`, then returns `id` — or throws an Error with message `fail` when there is one. */
+export function sleep(task: { ms: number; id: unknown; fail?: string }): unknown {
   block(task.ms);
+  if (task.fail !== undefined) throw new Error(task.fail);
   return task.id;
-}
-
-/** Throws an Error with `message` (after `ms`). */
-export function fail(task: { message: string; ms?: number }): never {
-  block(task.ms ?? 0);
-  throw new Error(task.message);
 }
 
 /** What arrived: the argument's kind, and for views their bytes as text. */

@@ -215,7 +215,6 @@ export class OffloadHandler<I = unknown, O = unknown> extends ChannelInboundHand
       else ctx.fireError(slot.value);
       if (!ctx.channel.isActive) return true;
     }
-    if (queue.length === 0 && !this.closed) this.fireDeferred(ctx);
     return delivered;
   }
 
@@ -247,5 +246,7 @@ export class OffloadHandler<I = unknown, O = unknown> extends ChannelInboundHand
     if (ctx === undefined || this.closed || !ctx.channel.isActive) return;
     ctx.fireReadComplete();
     ctx.channel.flush();
+    // Everything owed is out: now a half-close or the server's drain may close the connection.
+    if (this.queue.length === 0) this.fireDeferred(ctx);
   };
 }

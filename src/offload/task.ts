@@ -27,9 +27,10 @@ export interface Moved<T> {
 
 /**
  * Marks `view` to be transferred, not copied, when the task returns it. A view that shares its
- * ArrayBuffer — any small Buffer from Node's pool, `Buffer.from('…')`, a slice — is first copied
- * into a buffer of its own: transferring the shared one would empty every other Buffer of that
- * pool in this thread. The loop receives a Buffer.
+ * ArrayBuffer — a slice, a small Buffer from Node's pool (`Buffer.from('…')`) — is first copied
+ * into a buffer of its own (just its bytes): transferring a shared slab would empty every other
+ * view of it in this thread, and Node refuses to transfer its pool (it clones all 8 KiB of it, or
+ * throws from Node 21 on). The loop receives a Buffer.
  */
 export function move<T extends ArrayBufferView>(view: T): Moved<T> {
   return piscinaMove(exclusive(view)) as unknown as Moved<T>;

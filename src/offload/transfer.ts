@@ -4,10 +4,11 @@
  *
  * `postMessage` can *transfer* an ArrayBuffer: the memory changes owner, and the sender's buffer
  * is detached (length 0). The trap: a Buffer is a view, and transferring it transfers its whole
- * ArrayBuffer. A small Buffer from Node's pool (`Buffer.from('abc')`, `Buffer.allocUnsafe(100)`)
- * shares an 8 KiB ArrayBuffer with unrelated Buffers; a frame decoded from a read is a view of that
- * read's copy, shared with the frames next to it; a view of the loop's read buffer is shared with
- * every connection. Transferring any of them would silently empty the others.
+ * ArrayBuffer. Frames decoded from one read are views of that read's copy; a view of the loop's
+ * read buffer shares it with every connection; an application's arena shares one slab between
+ * many Buffers. Transferring any of them silently empties the others. (Node's own small-Buffer
+ * pool — `Buffer.from('abc')`, `Buffer.allocUnsafe(100)` — is marked untransferable: Node 20 then
+ * clones the whole 8 KiB slab instead, Node 21 and later throw `DataCloneError`.)
  *
  * So a view is transferred only when it covers its ArrayBuffer exactly (`byteOffset === 0 &&
  * byteLength === buffer.byteLength`) and that buffer is not lent by the loop (read-loan.ts);
