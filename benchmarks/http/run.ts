@@ -16,12 +16,13 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuSeconds, median, tree, waitForPort } from '../common/measure.js';
+import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -37,7 +38,6 @@ const { values } = parseArgs({
   },
 });
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const PORT = Number(values.port);
 const WORKERS = values.workers;
 const URL = `http://127.0.0.1:${PORT}/plaintext`;
@@ -116,55 +116,6 @@ const SCENARIOS: Record<string, { label: string; args: string[]; scriptArgs: str
   },
 };
 
-/** pids of `root` and all its descendants (scanning /proc for parent links). */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(name), Number(f[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of parent) if (ppid === out[i]) out.push(pid);
-  return out;
-}
-
-function cpuSeconds(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // exited
-    }
-  }
-  return ticks / CLK_TCK;
-}
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function toMs(v: string, unit: string): number {
   return unit === 'us' ? Number(v) / 1000 : unit === 's' ? Number(v) * 1000 : Number(v);
 }
@@ -185,12 +136,6 @@ function wrk(
   };
   const errors = /Socket errors:[^\n]*|Non-2xx[^\n]*/.exec(text)?.[0] ?? '';
   return { rps, requests, p50: lat('50'), p99: lat('99'), errors };
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 try {
@@ -296,9 +241,6 @@ for (const sc of scenarios) {
 console.log(lines.join('\n'));
 
 if (values.svg !== undefined) {
-  const w = 1020;
-  const panelH = 230;
-  const pad = { l: 310, r: 90, t: 34 };
   const colors: Record<string, string> = {
     multireactor: '#1f77b4',
     'node-http': '#d62728',
@@ -306,39 +248,29 @@ if (values.svg !== undefined) {
     nginx: '#2ca02c',
     cepoll: '#7f7f7f',
   };
-  const parts: string[] = [];
-  let y0 = 10;
-  for (const [metric, title, fmt] of [
-    ['rps', 'requests/s (higher is better)', (v: number) => `${Math.round(v / 1000)}k`],
-    ['us', 'server CPU µs per request (lower is better)', (v: number) => v.toFixed(2)],
-  ] as const) {
-    parts.push(`<text x="10" y="${y0 + 16}" font-size="13" font-weight="bold">${title}</text>`);
-    const rows: Array<{ label: string; v: number; key: string }> = [];
-    for (const sc of scenarios) {
-      for (const server of servers) {
+  const panels = (
+    [
+      ['rps', 'requests/s (higher is better)', (v: number) => `${Math.round(v / 1000)}k`],
+      ['us', 'server CPU µs per request (lower is better)', (v: number) => v.toFixed(2)],
+    ] as const
+  ).map(([metric, title, format]) => ({
+    title,
+    format,
+    bars: scenarios.flatMap((sc) =>
+      servers.flatMap((server) => {
         const r = results.get(`${sc}/${server.key}`);
-        if (r !== undefined)
-          rows.push({ label: `${SCENARIOS[sc]?.label} · ${server.label}`, v: median(r[metric]), key: server.key });
-      }
-    }
-    const perScenarioMax = new Map<string, number>();
-    for (const sc of scenarios) {
-      perScenarioMax.set(sc, Math.max(...servers.map((s) => median(results.get(`${sc}/${s.key}`)?.[metric] ?? [0]))));
-    }
-    const barH = Math.max(6, Math.floor((panelH - pad.t) / Math.max(1, rows.length)) - 2);
-    rows.forEach((row, i) => {
-      const sc = scenarios[Math.floor(i / servers.length)] as string;
-      const max = perScenarioMax.get(sc) ?? 1;
-      const y = y0 + pad.t + i * (barH + 2);
-      const len = ((w - pad.l - pad.r) * row.v) / max;
-      parts.push(
-        `<text x="${pad.l - 6}" y="${y + barH - 1}" font-size="10" text-anchor="end">${row.label}</text><rect x="${pad.l}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="${colors[row.key]}"/><text x="${pad.l + len + 4}" y="${y + barH - 1}" font-size="10">${fmt(row.v)}</text>`,
-      );
-    });
-    y0 += pad.t + rows.length * (barH + 2) + 20;
-  }
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${y0 + 10}" font-family="sans-serif" role="img">\n<title>HTTP plaintext benchmark: requests per second and server CPU per request</title>\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
-  mkdirSync(dirname(values.svg), { recursive: true });
-  writeFileSync(values.svg, svg);
-  process.stderr.write(`wrote ${values.svg}\n`);
+        return r === undefined
+          ? []
+          : [
+              {
+                label: `${SCENARIOS[sc]?.label} · ${server.label}`,
+                value: median(r[metric]),
+                color: colors[server.key] as string,
+                group: sc,
+              },
+            ];
+      }),
+    ),
+  }));
+  writeSvg(values.svg, barChartSvg('HTTP plaintext benchmark: requests per second and server CPU per request', panels));
 }

@@ -5,6 +5,7 @@
  * and graceful stop and reload of a real master with tasks in flight.
  */
 import type { ChildProcess } from 'node:child_process';
+import { pbkdf2Sync } from 'node:crypto';
 import { once } from 'node:events';
 import type net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -34,6 +35,7 @@ import { connect, destroyAll, ended, Opened, ResponseReader, startListening, wai
 const here = dirname(fileURLToPath(import.meta.url));
 const TASKS = join(here, '..', 'offload-tasks.js');
 const APP = join(here, 'offload-app.js');
+const EXAMPLE = join(here, '..', '..', 'examples', 'offload-server.js');
 
 type Response = Awaited<ReturnType<ResponseReader['next']>>;
 
@@ -373,4 +375,48 @@ describe('offload with a real master and worker', function () {
     await waitFor(() => !exists(worker), 'the worker to exit', 10_000);
     expect(await readers[0]?.rest()).to.equal('');
   });
+});
+
+describe('examples/offload-server.js', function () {
+  this.timeout(30_000);
+  let child: ChildProcess | undefined;
+  let socket: net.Socket | undefined;
+
+  afterEach(async () => {
+    if (socket !== undefined) await destroyAll([socket]);
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+    child = socket = undefined;
+  });
+
+  for (const inline of [false, true]) {
+    it(`answers /plaintext on the loop and /hash ${inline ? 'inline (--inline)' : 'on the pool'}`, async () => {
+      const started = await startListening([
+        EXAMPLE,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--workers',
+        '0',
+        ...(inline ? ['--inline'] : []),
+      ]);
+      child = started.child;
+      socket = await connect(started.port);
+      const reader = new ResponseReader(socket);
+      socket.write(get('/hash?rounds=2000&password=secret') + get('/plaintext') + get('/hash?rounds=0') + get('/nope'));
+      const [hash, plain, bad, missing] = await responses(reader, 4);
+      const expected = pbkdf2Sync('secret', 'multireactor offload example', 2000, 32, 'sha256').toString('hex');
+      expect(hash?.body).to.equal(`${expected}\n`);
+      expect(plain?.body).to.equal('Hello, World!');
+      expect(bad?.status).to.equal(400);
+      expect(missing?.status).to.equal(404);
+      socket.write(get('/stats'));
+      const stats = JSON.parse((await reader.next()).body) as { pools: OffloadPoolStats[] };
+      expect(stats.pools.map((p) => p.completed)).to.deep.equal(inline ? [] : [1]);
+    });
+  }
 });
