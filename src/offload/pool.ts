@@ -107,9 +107,15 @@ export class OffloadPool {
       recordTiming: false,
       ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     });
-    // A thread that fails outside a task (its module does not load at start-up) is reported to
-    // the tasks it takes; piscina emits 'error' only when no task was there to hear it.
-    this.piscina.on('error', () => {});
+    // piscina emits 'error' for a thread that failed with no task to blame (an exception from a
+    // timer its module left running): worth a warning, never worth the process (an 'error'
+    // event without a listener would throw).
+    this.piscina.on('error', (err: unknown) => {
+      process.emitWarning(
+        `offload pool ${options.filename}: a thread failed outside a task: ${err instanceof Error ? err.message : String(err)}`,
+        { code: 'MULTIREACTOR_OFFLOAD_THREAD' },
+      );
+    });
     this.counters = {
       filename: options.filename,
       maxThreads: options.maxThreads,
@@ -203,7 +209,9 @@ export class OffloadPool {
     task.transfer = undefined;
     run.then(
       (result) => this.ended(task, DONE, result),
-      (err) => this.ended(task, this.destroyed || isAbort(err) ? ABORTED : FAILED, err),
+      // Aborted only when we stopped it: a task may throw an AbortError of its own (a fetch it timed out).
+      (err) =>
+        this.ended(task, this.destroyed || (task.signal?.aborted === true && isAbort(err)) ? ABORTED : FAILED, err),
     );
   }
 
