@@ -36,7 +36,7 @@ function run(pool: OffloadPool, n: number, window: number): Promise<number[]> {
     };
     const start = () => {
       started++;
-      const t = new OffloadTask(owner, performance.now(), 'default', undefined);
+      const t = new OffloadTask(owner, performance.now(), undefined, 'default', undefined);
       t.payload = NOOP;
       if (!pool.submit(t)) reject(new Error('refused'));
     };

@@ -5,6 +5,22 @@
 import { ReactorError } from '../errors.js';
 
 /**
+ * Builds an error without capturing a stack trace. For the outcomes that are expected under load
+ * or at every disconnect (overload, abort), raised from one place each: the stack says nothing,
+ * and capturing it costs more than the rest of the rejection (gnet preallocates its hot-path
+ * errors for the same reason).
+ */
+function withoutStack<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/**
  * The pool's queue is full (`maxQueue` tasks wait already): the message was not offloaded. A
  * protocol stage answers it ("busy, retry later"); nothing was queued.
  */
@@ -18,19 +34,9 @@ export class OffloadOverloadedError extends ReactorError {
     this.input = input;
   }
 
-  /**
-   * Without a stack trace: overload is an expected condition under load, raised from one place,
-   * and capturing a stack costs more than the rest of the rejection (gnet preallocates its
-   * hot-path errors for the same reason).
-   */
+  /** Without a stack trace (see `withoutStack`). */
   static create(input: unknown, maxQueue: number): OffloadOverloadedError {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return new OffloadOverloadedError(input, maxQueue);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+    return withoutStack(() => new OffloadOverloadedError(input, maxQueue));
   }
 }
 
@@ -61,5 +67,10 @@ export class OffloadAbortedError extends ReactorError {
   constructor(message = 'the offloaded task was aborted: its connection closed') {
     super('ERR_OFFLOAD_ABORTED', message);
     this.name = 'OffloadAbortedError';
+  }
+
+  /** Without a stack trace (see `withoutStack`). */
+  static create(message?: string): OffloadAbortedError {
+    return withoutStack(() => new OffloadAbortedError(message));
   }
 }

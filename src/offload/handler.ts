@@ -32,18 +32,8 @@ import { InvalidOptionError } from '../errors.js';
 import { DRAINING } from '../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { OffloadAbortedError, OffloadOverloadedError, OffloadTaskError } from './errors.js';
 import { type OffloadOptions, type ResolvedOffloadOptions, resolveOffloadOptions } from './options.js';
-import {
-  ABORTED,
-  DONE,
-  FAILED,
-  OffloadSession,
-  type OffloadSessionStats,
-  OVERLOADED,
-  type SessionOutcome,
-  type SessionOwner,
-} from './session.js';
+import { OffloadSession, type OffloadSessionStats, type SessionOwner } from './session.js';
 
 export interface OffloadHandlerOptions<I = unknown, O = unknown> extends OffloadOptions {
   /** The task's argument for a message. Default: the message itself (it must survive structured cloning). */
@@ -126,9 +116,12 @@ export class OffloadHandler<I = unknown, O = unknown> extends ChannelInboundHand
       if (this.filter?.(msg) === false) {
         slot.state = READY;
         slot.value = msg;
-      } else if (!session.run(this.toTask === undefined ? msg : this.toTask(msg), slot)) {
-        slot.state = ERROR;
-        slot.value = OffloadOverloadedError.create(msg, this.options.pool.maxQueue);
+      } else {
+        const refused = session.run(this.toTask === undefined ? msg : this.toTask(msg), msg, slot);
+        if (refused !== undefined) {
+          slot.state = ERROR;
+          slot.value = refused;
+        }
       }
     } catch (err) {
       // toTask or filter threw, or the payload cannot be cloned: this message's error, in its turn.
@@ -179,22 +172,18 @@ export class OffloadHandler<I = unknown, O = unknown> extends ChannelInboundHand
   }
 
   /** SessionOwner: a task ended (or was refused after waiting in the session). */
-  taskSettled(tag: unknown, outcome: SessionOutcome, value: unknown): void {
+  taskSettled(tag: unknown, ok: boolean, value: unknown): void {
     if (this.closed) return;
     const slot = tag as Slot;
-    if (outcome === DONE) {
+    slot.state = ok ? READY : ERROR;
+    slot.value = value;
+    if (ok && this.fromResult !== undefined) {
       try {
-        slot.value = this.fromResult === undefined ? value : this.fromResult(value, slot.msg as I);
-        slot.state = READY;
+        slot.value = this.fromResult(value, slot.msg as I);
       } catch (err) {
         slot.value = err;
         slot.state = ERROR;
       }
-    } else {
-      slot.state = ERROR;
-      if (outcome === FAILED) slot.value = new OffloadTaskError(slot.msg, value);
-      else if (outcome === OVERLOADED) slot.value = OffloadOverloadedError.create(slot.msg, this.options.pool.maxQueue);
-      else if (outcome === ABORTED) slot.value = new OffloadAbortedError('the offload pool was destroyed');
     }
     const ctx = this.ctx as HandlerContext;
     if (this.queue[0] === slot && this.deliver(ctx)) this.scheduleFlush();

@@ -42,17 +42,9 @@ import { type HttpHandler, HttpServerHandler } from '../codec/http1/server.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
 import { intOption } from '../worker/options.js';
-import { OffloadAbortedError, OffloadOverloadedError, OffloadTaskError } from './errors.js';
+import { OffloadAbortedError, OffloadOverloadedError } from './errors.js';
 import { type OffloadOptions, type ResolvedOffloadOptions, resolveOffloadOptions } from './options.js';
-import {
-  DONE,
-  FAILED,
-  OffloadSession,
-  type OffloadSessionStats,
-  OVERLOADED,
-  type SessionOutcome,
-  type SessionOwner,
-} from './session.js';
+import { OffloadSession, type OffloadSessionStats, type SessionOwner } from './session.js';
 
 /** Runs `task` on the pool (the export `name`, or the module's default); resolves with its result. */
 export type Offload = <R = unknown>(task: unknown, options?: { readonly name?: string }) => Promise<R>;
@@ -69,7 +61,6 @@ export interface HttpOffloadOptions extends HttpOptions {
 
 /** The settlers of one `offload()` promise. */
 interface Pending {
-  readonly task: unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -107,39 +98,26 @@ export class HttpOffloadConnection extends ChannelInboundHandler implements Sess
 
   readonly offload: Offload = <R>(task: unknown, options?: { readonly name?: string }): Promise<R> => {
     const ctx = this.ctx;
-    if (ctx === undefined || !ctx.channel.isActive) return Promise.reject(new OffloadAbortedError());
+    if (ctx === undefined || !ctx.channel.isActive) return Promise.reject(OffloadAbortedError.create());
     this.session ??= new OffloadSession(ctx.channel, this.options, this);
     const session = this.session;
     return new Promise<R>((resolve, reject) => {
-      const pending: Pending = { task, resolve: resolve as (value: unknown) => void, reject };
+      const pending: Pending = { resolve: resolve as (value: unknown) => void, reject };
       session.hold();
-      if (!session.run(task, pending, options?.name ?? this.options.name)) {
+      const refused = session.run(task, task, pending, options?.name ?? this.options.name);
+      if (refused !== undefined) {
         session.release();
-        reject(
-          session.isClosed
-            ? new OffloadAbortedError()
-            : OffloadOverloadedError.create(task, this.options.pool.maxQueue),
-        );
+        reject(refused);
       }
     });
   };
 
   /** SessionOwner: a task ended. */
-  taskSettled(tag: unknown, outcome: SessionOutcome, value: unknown): void {
-    const pending = tag as Pending;
-    if (!(this.session as OffloadSession).isClosed) (this.session as OffloadSession).release();
-    if (outcome === DONE) pending.resolve(value);
-    else if (outcome === FAILED) pending.reject(new OffloadTaskError(pending.task, value));
-    else if (outcome === OVERLOADED)
-      pending.reject(OffloadOverloadedError.create(pending.task, this.options.pool.maxQueue));
-    else
-      pending.reject(
-        new OffloadAbortedError(
-          this.ctx?.channel.isActive === false
-            ? 'the offloaded task was aborted: its connection closed'
-            : 'the offload pool was destroyed',
-        ),
-      );
+  taskSettled(tag: unknown, ok: boolean, value: unknown): void {
+    const session = this.session as OffloadSession;
+    if (!session.isClosed) session.release();
+    if (ok) (tag as Pending).resolve(value);
+    else (tag as Pending).reject(value);
   }
 
   /** Calls the application's handler; answers the pool's outcomes it lets propagate (see the header). */

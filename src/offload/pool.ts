@@ -47,8 +47,10 @@ export class OffloadTask implements Prepared {
 
   constructor(
     readonly owner: TaskOwner,
-    /** The owner's own reference (the message, a promise's settlers …). */
+    /** The owner's own reference (the message's place, a promise's settlers …). */
     readonly tag: unknown,
+    /** What the task is for (the message): errors about it carry it. */
+    readonly input: unknown,
     /** The export to call, or undefined for the default. */
     readonly name: string | undefined,
     /** Given to piscina while the task runs, so that aborting it stops the thread (abortRunning). */

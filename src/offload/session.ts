@@ -13,6 +13,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Channel } from '../pipeline/channel.js';
+import { OffloadAbortedError, OffloadOverloadedError, OffloadTaskError } from './errors.js';
 import type { ResolvedOffloadOptions } from './options.js';
 import {
   ABORTED,
@@ -26,16 +27,14 @@ import {
 } from './pool.js';
 import { asBuffer, prepare } from './transfer.js';
 
-/** The pool refused the task (`maxQueue` reached) after it had waited in the session. */
-export const OVERLOADED = 3;
-export type SessionOutcome = Outcome | typeof OVERLOADED;
-
 /**
  * Who offloads through a session, and hears how each task ended — exactly once per task accepted
- * by `run()`: when it ends, or with `ABORTED` when the session closes first (from `close()`).
+ * by `run()`: when it ends, or with an `OffloadAbortedError` when the session closes first (from
+ * `close()`). `value` is the result, or the error (`OffloadTaskError`, `OffloadOverloadedError`
+ * when the pool refused a task that had waited in the session, `OffloadAbortedError`).
  */
 export interface SessionOwner {
-  taskSettled(tag: unknown, outcome: SessionOutcome, value: unknown): void;
+  taskSettled(tag: unknown, ok: boolean, value: unknown): void;
 }
 
 /** What one connection sent to the pool (see `OffloadHandler.stats`). */
@@ -76,11 +75,17 @@ export class OffloadSession implements TaskOwner {
   }
 
   /**
-   * Offloads `payload`; `tag` comes back with the outcome. Returns false when the pool refused it
-   * at once (overload, or the session is closed) — then nothing comes back for it.
+   * Offloads `payload` for `input` (the message; errors about it carry it); `tag` comes back with
+   * the outcome. Returns the error when the task is refused at once — the pool queue is full, or
+   * the session closed — and then nothing comes back for it; undefined when accepted.
    */
-  run(payload: unknown, tag: unknown, name: string | undefined = this.options.name): boolean {
-    if (this.closed) return false;
+  run(
+    payload: unknown,
+    input: unknown,
+    tag: unknown,
+    name: string | undefined = this.options.name,
+  ): OffloadOverloadedError | OffloadAbortedError | undefined {
+    if (this.closed) return OffloadAbortedError.create();
     let signal: AbortSignal | undefined;
     if (this.options.abortRunning) {
       if (this.controller === undefined) {
@@ -90,14 +95,18 @@ export class OffloadSession implements TaskOwner {
       }
       signal = this.controller.signal;
     }
-    const task = new OffloadTask(this, tag, name, signal);
+    const task = new OffloadTask(this, tag, input, name, signal);
     prepare(task, payload, this.options.transfer);
     this.stats.tasks++;
     if (this.inPool.size >= this.options.maxInFlight) {
       this.waiting.push(task);
-      return true;
+      return undefined;
     }
-    return this.submit(task);
+    return this.submit(task) ? undefined : this.overloaded(input);
+  }
+
+  private overloaded(input: unknown): OffloadOverloadedError {
+    return OffloadOverloadedError.create(input, this.options.pool.maxQueue);
   }
 
   private submit(task: OffloadTask): boolean {
@@ -123,10 +132,13 @@ export class OffloadSession implements TaskOwner {
     // delivers.
     while (this.waiting.length > 0 && this.inPool.size < this.options.maxInFlight && !this.closed) {
       const next = this.waiting.shift() as OffloadTask;
-      if (!this.submit(next)) this.owner.taskSettled(next.tag, OVERLOADED, undefined);
+      if (!this.submit(next)) this.owner.taskSettled(next.tag, false, this.overloaded(next.input));
     }
     if (this.closed) return;
-    this.owner.taskSettled(task.tag, outcome, outcome === DONE ? asBuffer(value) : value);
+    if (outcome === DONE) this.owner.taskSettled(task.tag, true, asBuffer(value));
+    else if (outcome === FAILED) this.owner.taskSettled(task.tag, false, new OffloadTaskError(task.input, value));
+    // The session is open, so this is the pool going away under it (destroyOffloadPools()).
+    else this.owner.taskSettled(task.tag, false, new OffloadAbortedError('the offload pool was destroyed'));
   }
 
   /** One more unit in the owner's queue (a task, or a message waiting behind one). */
@@ -186,8 +198,6 @@ export class OffloadSession implements TaskOwner {
       this.controller.abort();
     }
     this.stats.aborted += aborted;
-    for (const t of unsettled) this.owner.taskSettled(t.tag, ABORTED, undefined);
+    for (const t of unsettled) this.owner.taskSettled(t.tag, false, OffloadAbortedError.create());
   }
 }
-
-export { ABORTED, DONE, FAILED };
