@@ -1,7 +1,6 @@
 export { OffloadAbortedError, OffloadOverloadedError, OffloadTaskError } from './errors.js';
 export { OffloadHandler, type OffloadHandlerOptions } from './handler.js';
 export {
-  HttpOffloadConnection,
   type HttpOffloadOptions,
   httpOffload,
   type Offload,
