@@ -30,7 +30,7 @@ import {
   StringDecoder,
 } from '../../src/index.js';
 import { prng } from '../support.js';
-import { connect, destroyAll, ended, Opened, ResponseReader, startListening, waitFor } from './helpers.js';
+import { connect, destroyAll, ended, Opened, ResponseReader, startListening, TRANSPORTS, waitFor } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TASKS = join(here, '..', 'offload-tasks.js');
@@ -112,23 +112,28 @@ describe('offload on real connections', function () {
     expect(pool()).to.include({ completed: 32, failed: 0, overloaded: 0 });
   });
 
-  it('holds a connection to maxInFlight tasks: it stops reading (the rest waits in the kernel), answers all in order', async () => {
-    const server = (await opened.listen({ pipeline: sleepApp({ maxThreads: 1, maxInFlight: 4 }) })) as SingleHandle;
-    const [s, reader] = await client(server.address().port);
-    const paths = Array.from({ length: 1500 }, (_, i) => `/sleep?ms=0&id=${i}`);
-    const bytes = Buffer.from(paths.map(get).join(''));
-    s.write(bytes);
-    const first = await reader.next();
-    // Reading stopped after the first read (its requests exceed maxInFlight) and resumes only when
-    // they are nearly all answered: the server cannot have read everything yet.
-    expect(server.stats().bytesIn).to.be.lessThan(bytes.length);
-    const got = [first, ...(await responses(reader, paths.length - 1))];
-    expect(got.map((r) => r.body)).to.deep.equal(paths.map((_, i) => String(i)));
-    expect(server.stats().bytesIn).to.equal(bytes.length);
-    // One running, at most three of this connection waiting: never more in the pool.
-    expect(pool().peakQueued).to.be.at.most(3);
-    expect(pool().submitted).to.equal(paths.length);
-  });
+  for (const transport of TRANSPORTS) {
+    it(`holds a connection to maxInFlight tasks: it stops reading (the rest waits in the kernel), answers all in order (${transport.poller}/${transport.trigger})`, async () => {
+      const server = (await opened.listen({
+        ...transport,
+        pipeline: sleepApp({ maxThreads: 1, maxInFlight: 4 }),
+      })) as SingleHandle;
+      const [s, reader] = await client(server.address().port);
+      const paths = Array.from({ length: 1500 }, (_, i) => `/sleep?ms=0&id=${i}`);
+      const bytes = Buffer.from(paths.map(get).join(''));
+      s.write(bytes);
+      const first = await reader.next();
+      // Reading stopped after the first read (its requests exceed maxInFlight) and resumes only when
+      // they are nearly all answered: the server cannot have read everything yet.
+      expect(server.stats().bytesIn).to.be.lessThan(bytes.length);
+      const got = [first, ...(await responses(reader, paths.length - 1))];
+      expect(got.map((r) => r.body)).to.deep.equal(paths.map((_, i) => String(i)));
+      expect(server.stats().bytesIn).to.equal(bytes.length);
+      // One running, at most three of this connection waiting: never more in the pool.
+      expect(pool().peakQueued).to.be.at.most(3);
+      expect(pool().submitted).to.equal(paths.length);
+    });
+  }
 
   it('a flood beyond maxQueue gets 503 + Retry-After, the queue stays bounded, and the server goes on', async () => {
     const errors: unknown[] = [];
