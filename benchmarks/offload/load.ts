@@ -1,9 +1,10 @@
 /**
  * Open-loop HTTP load for the offload benchmark: `GET /plaintext` at a fixed rate over some
  * connections, and `GET /hash?rounds=N` at its own fixed rate over others. Requests are sent when
- * they are due whether or not earlier answers came back (HTTP/1.1 pipelining), and latency is
- * measured from that due time — so a stalled server shows up as latency, not as fewer requests
- * (wrk2's correction for coordinated omission). Prints one JSON line with the percentiles.
+ * they are due whether or not earlier answers came back (HTTP/1.1 pipelining), so a stalled server
+ * shows up as latency, not as fewer requests — there is no coordinated omission to correct, and
+ * latency is measured from the moment each request was written (the generator's own 1 ms timer
+ * granularity is not counted against the server). Prints one JSON line with the percentiles.
  *
  *   node dist/benchmarks/offload/load.js --port 19080 --plain-rate 4000 --plain-connections 16 \
  *        --hash-rate 40 --hash-connections 4 --rounds 10000 --duration 5 --warmup 1
@@ -44,8 +45,8 @@ interface Kind {
 
 interface Conn {
   readonly socket: net.Socket;
-  /** Due times (ms, performance.now()) of the requests sent and not yet answered, in order. */
-  readonly due: number[];
+  /** When the requests sent and not yet answered were written (ms, performance.now()), in order. */
+  readonly sentAt: number[];
   buf: Buffer;
 }
 
@@ -58,7 +59,7 @@ let t0 = 0;
 function open(kind: () => Kind): Promise<Conn> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: values.host, port: Number(values.port), noDelay: true });
-    const c: Conn = { socket, due: [], buf: Buffer.alloc(0) };
+    const c: Conn = { socket, sentAt: [], buf: Buffer.alloc(0) };
     socket.once('connect', () => resolve(c));
     socket.once('error', reject);
     socket.on('data', (d: Buffer) => onData(kind(), c, d));
@@ -79,8 +80,8 @@ function onData(kind: Kind, c: Conn, d: Buffer): void {
     const status = head.slice(9, 12);
     kind.status[status] = (kind.status[status] ?? 0) + 1;
     kind.answered++;
-    const due = c.due.shift() as number;
-    if (due >= t0 + warmupEnd) kind.latencies.push((now - due) * 1000);
+    const sent = c.sentAt.shift() as number;
+    if (sent >= t0 + warmupEnd) kind.latencies.push((now - sent) * 1000);
   }
 }
 
@@ -100,14 +101,15 @@ for (const [kind, n] of [
   if (kind.rate > 0) for (let i = 0; i < n; i++) kind.conns.push(await open(() => kind));
 }
 
-/** Sends what is due (round-robin over the class's connections), each stamped with its due time. */
+/** Sends what is due by now (round-robin over each class's connections). */
 function tick(): void {
-  const elapsed = Math.min(performance.now() - t0, durationMs);
+  const now = performance.now();
+  const elapsed = Math.min(now - t0, durationMs);
   for (const k of kinds) {
     const due = Math.floor((elapsed * k.rate) / 1000);
     while (k.sent < due) {
       const c = k.conns[k.sent % k.conns.length] as Conn;
-      c.due.push(t0 + (k.sent * 1000) / k.rate);
+      c.sentAt.push(now);
       c.socket.write(k.request(k.sent));
       k.sent++;
     }
