@@ -34,6 +34,8 @@ export class Serving {
   private readonly ctx: ConnectionContext;
   private onEmpty: (() => void) | undefined;
   private closed = false;
+  /** Counted in `openServings` (from its first listening socket on, so a failed start is not). */
+  private counted = false;
 
   constructor(
     readonly loop: EventLoop,
@@ -50,7 +52,6 @@ export class Serving {
         if (this.conns.size === 0) this.onEmpty?.();
       },
     };
-    openServings++;
   }
 
   /** Starts accepting on a listening socket (the acceptor closes it on stop when `ownsFd`). */
@@ -75,6 +76,10 @@ export class Serving {
     );
     acceptor.start();
     this.acceptors.push(acceptor);
+    if (!this.counted) {
+      this.counted = true;
+      openServings++;
+    }
     return acceptor;
   }
 
@@ -137,6 +142,8 @@ export class Serving {
     this.closed = true;
     await this.drain(timeoutMs);
     await this.loop.close();
+    if (!this.counted) return;
+    this.counted = false;
     if (--openServings > 0) return;
     for (const hook of [...lastCloseHooks]) {
       try {

@@ -270,6 +270,25 @@ describe('offload on real connections', function () {
     await closing;
     expect(offloadStats()).to.deep.equal([], 'the pool went with the last server of the process');
   });
+
+  it('the pool outlives a server while another server of the process still serves', async () => {
+    const app = sleepApp({ maxThreads: 1 });
+    const a = (await opened.listen({ pipeline: app })) as SingleHandle;
+    const b = (await opened.listen({ pipeline: app })) as SingleHandle;
+    opened.forget(a);
+    const [s, reader] = await client(a.address().port);
+    s.write(get('/sleep?ms=1&id=a'));
+    expect((await reader.next()).body).to.equal('a');
+    await a.close();
+    expect(offloadStats()).to.have.length(1, 'b is still open');
+    const [t, bReader] = await client(b.address().port);
+    t.write(get('/sleep?ms=1&id=b'));
+    expect((await bReader.next()).body).to.equal('b');
+    expect(pool().completed).to.equal(2, 'one pool served both');
+    opened.forget(b);
+    await b.close();
+    expect(offloadStats()).to.deep.equal([]);
+  });
 });
 
 /** Whether a process exists. */
