@@ -75,6 +75,7 @@ export * from './handlers/index.js';
 export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export type { ClusterStats, MasterHandle, ReloadResult, WorkerSnapshot } from './master/master.js';
 export type { WorkerHandle } from './master/worker.js';
+export * from './offload/index.js';
 export type { Channel, Transport } from './pipeline/channel.js';
 export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
 export { DRAINING, ServerDrainingEvent } from './pipeline/events.js';

@@ -104,6 +104,7 @@ export function requireWrk(): void {
   }
 }
 
+/** The median of the numbers that are not NaN (NaN if none). */
 export function median(xs: readonly number[]): number {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   const m = s.length >> 1;

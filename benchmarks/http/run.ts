@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, median, parseWrk, requireWrk, tree, type WrkResult, waitForPort } from '../common/measure.js';
+import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -225,9 +226,6 @@ for (const sc of scenarios) {
 console.log(lines.join('\n'));
 
 if (values.svg !== undefined) {
-  const w = 1020;
-  const panelH = 230;
-  const pad = { l: 310, r: 90, t: 34 };
   const colors: Record<string, string> = {
     multireactor: '#1f77b4',
     'koffi-floor': '#9467bd',
@@ -236,39 +234,29 @@ if (values.svg !== undefined) {
     nginx: '#2ca02c',
     cepoll: '#7f7f7f',
   };
-  const parts: string[] = [];
-  let y0 = 10;
-  for (const [metric, title, fmt] of [
-    ['rps', 'requests/s (higher is better)', (v: number) => `${Math.round(v / 1000)}k`],
-    ['us', 'server CPU µs per request (lower is better)', (v: number) => v.toFixed(2)],
-  ] as const) {
-    parts.push(`<text x="10" y="${y0 + 16}" font-size="13" font-weight="bold">${title}</text>`);
-    const rows: Array<{ label: string; v: number; key: string }> = [];
-    for (const sc of scenarios) {
-      for (const server of servers) {
+  const panels = (
+    [
+      ['rps', 'requests/s (higher is better)', (v: number) => `${Math.round(v / 1000)}k`],
+      ['us', 'server CPU µs per request (lower is better)', (v: number) => v.toFixed(2)],
+    ] as const
+  ).map(([metric, title, format]) => ({
+    title,
+    format,
+    bars: scenarios.flatMap((sc) =>
+      servers.flatMap((server) => {
         const r = results.get(`${sc}/${server.key}`);
-        if (r !== undefined)
-          rows.push({ label: `${SCENARIOS[sc]?.label} · ${server.label}`, v: median(r[metric]), key: server.key });
-      }
-    }
-    const perScenarioMax = new Map<string, number>();
-    for (const sc of scenarios) {
-      perScenarioMax.set(sc, Math.max(...servers.map((s) => median(results.get(`${sc}/${s.key}`)?.[metric] ?? [0]))));
-    }
-    const barH = Math.max(6, Math.floor((panelH - pad.t) / Math.max(1, rows.length)) - 2);
-    rows.forEach((row, i) => {
-      const sc = scenarios[Math.floor(i / servers.length)] as string;
-      const max = perScenarioMax.get(sc) ?? 1;
-      const y = y0 + pad.t + i * (barH + 2);
-      const len = ((w - pad.l - pad.r) * row.v) / max;
-      parts.push(
-        `<text x="${pad.l - 6}" y="${y + barH - 1}" font-size="10" text-anchor="end">${row.label}</text><rect x="${pad.l}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="${colors[row.key]}"/><text x="${pad.l + len + 4}" y="${y + barH - 1}" font-size="10">${fmt(row.v)}</text>`,
-      );
-    });
-    y0 += pad.t + rows.length * (barH + 2) + 20;
-  }
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${y0 + 10}" font-family="sans-serif" role="img">\n<title>HTTP plaintext benchmark: requests per second and server CPU per request</title>\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
-  mkdirSync(dirname(values.svg), { recursive: true });
-  writeFileSync(values.svg, svg);
-  process.stderr.write(`wrote ${values.svg}\n`);
+        return r === undefined
+          ? []
+          : [
+              {
+                label: `${SCENARIOS[sc]?.label} · ${server.label}`,
+                value: median(r[metric]),
+                color: colors[server.key] as string,
+                group: sc,
+              },
+            ];
+      }),
+    ),
+  }));
+  writeSvg(values.svg, barChartSvg('HTTP plaintext benchmark: requests per second and server CPU per request', panels));
 }

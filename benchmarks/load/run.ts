@@ -15,14 +15,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadReport } from '../../src/client/load.js';
-import { barChartSvg } from '../common/chart.js';
 import { CLK_TCK, cpuSeconds, median, parseWrk, requireWrk, statFields, tree, waitForPort } from '../common/measure.js';
+import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -209,25 +208,28 @@ console.log(lines.join('\n'));
 
 if (values.svg !== undefined) {
   const colors: Record<string, string> = { wrk: '#7f7f7f', ours: '#1f77b4' };
+  // One scale per panel (every bar in one group), as the numbers of a panel compare across scenarios.
   const rows = (f: (r: Acc) => number) =>
     SCENARIOS.flatMap((sc) =>
       Object.entries(TOOLS).flatMap(([key, tool]) => {
         const r = results.get(`${sc.key}/${key}`);
         return r === undefined
           ? []
-          : [{ label: `${sc.label} · ${tool.label}`, value: f(r), color: colors[key] as string }];
+          : [{ label: `${sc.label} · ${tool.label}`, value: f(r), color: colors[key] as string, group: 'all' }];
       }),
     );
-  const svg = barChartSvg('multireactor-load against wrk on the plaintext example', [
-    { title: 'requests/s (higher is better)', rows: rows((r) => median(r.rps)), format: k },
-    {
-      title: 'load generator CPU µs per request (lower is better)',
-      rows: rows((r) => median(r.genUs)),
-      format: (v) => v.toFixed(2),
-    },
-    { title: 'p99 latency, ms', rows: rows((r) => median(r.p99)), format: (v) => v.toFixed(2) },
-  ]);
-  mkdirSync(dirname(values.svg), { recursive: true });
-  writeFileSync(values.svg, svg);
-  process.stderr.write(`wrote ${values.svg}\n`);
+  const svg = barChartSvg(
+    'multireactor-load against wrk on the plaintext example',
+    [
+      { title: 'requests/s (higher is better)', bars: rows((r) => median(r.rps)), format: k },
+      {
+        title: 'load generator CPU µs per request (lower is better)',
+        bars: rows((r) => median(r.genUs)),
+        format: (v) => v.toFixed(2),
+      },
+      { title: 'p99 latency, ms', bars: rows((r) => median(r.p99)), format: (v) => v.toFixed(2) },
+    ],
+    { width: 980, labelWidth: 400, panelHeight: 34 + 22 * SCENARIOS.length * Object.keys(TOOLS).length },
+  );
+  writeSvg(values.svg, svg);
 }

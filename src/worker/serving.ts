@@ -14,12 +14,29 @@ import { enterServing, leaveServing } from './current.js';
 import type { EventLoop, LoopStats } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
 
+// Process-wide resources that outlive one connection (offload thread pools) end with the last
+// Serving of the process: in a worker that is its only one, closed after its connections drained
+// and before the process exits.
+const lastCloseHooks = new Set<() => unknown>();
+let openServings = 0;
+
+/**
+ * Runs `hook` (awaited) each time the last open `Serving` of this process has closed — after its
+ * connections drained and its loop closed. Returns a function that unregisters it.
+ */
+export function onLastServingClosed(hook: () => unknown): () => void {
+  lastCloseHooks.add(hook);
+  return () => lastCloseHooks.delete(hook);
+}
+
 export class Serving {
   private readonly conns = new Set<Connection>();
   private readonly acceptors: Acceptor[] = [];
   private readonly ctx: ConnectionContext;
   private onEmpty: (() => void) | undefined;
   private closed = false;
+  /** Counted in `openServings` (from its first listening socket on, so a failed start is not). */
+  private counted = false;
 
   constructor(
     readonly loop: EventLoop,
@@ -62,6 +79,10 @@ export class Serving {
     );
     acceptor.start();
     this.acceptors.push(acceptor);
+    if (!this.counted) {
+      this.counted = true;
+      openServings++;
+    }
     return acceptor;
   }
 
@@ -125,6 +146,16 @@ export class Serving {
     leaveServing(this.loop);
     await this.drain(timeoutMs);
     await this.loop.close();
+    if (!this.counted) return;
+    this.counted = false;
+    if (--openServings > 0) return;
+    for (const hook of [...lastCloseHooks]) {
+      try {
+        await hook();
+      } catch (err) {
+        this.loop.logger.error('a close hook failed', err);
+      }
+    }
   }
 }
 

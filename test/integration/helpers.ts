@@ -330,3 +330,80 @@ export async function runToExit(args: readonly string[], children: ChildProcess[
   clearTimeout(timer);
   return { code, stdout, stderr, ms: performance.now() - t0 };
 }
+
+/** Reads responses off a socket: status, headers (lower-case names), body (Content-Length or chunked). */
+export class ResponseReader {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  ended = false;
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async more(): Promise<void> {
+    if (this.ended) throw new Error(`connection ended; unparsed: ${JSON.stringify(this.buf.toString('latin1'))}`);
+    await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** The next response. */
+  async next(): Promise<{ status: number; headers: Record<string, string>; body: string; raw: string }> {
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const head = this.buf.subarray(0, end).toString('latin1');
+        const [statusLine, ...lines] = head.split('\r\n');
+        const status = Number(statusLine?.split(' ')[1]);
+        const headers: Record<string, string> = {};
+        for (const l of lines) {
+          const i = l.indexOf(':');
+          headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+        }
+        const bodyStart = end + 4;
+        if (headers['content-length'] !== undefined) {
+          const n = Number(headers['content-length']);
+          if (this.buf.length >= bodyStart + n) {
+            const body = this.buf.subarray(bodyStart, bodyStart + n).toString();
+            const raw = this.buf.subarray(0, bodyStart + n).toString('latin1');
+            this.buf = this.buf.subarray(bodyStart + n);
+            return { status, headers, body, raw };
+          }
+        } else if (status === 100 || status === 101 || status === 204 || status === 304) {
+          const raw = this.buf.subarray(0, bodyStart).toString('latin1');
+          this.buf = this.buf.subarray(bodyStart);
+          return { status, headers, body: '', raw };
+        }
+      }
+      await this.more();
+    }
+  }
+
+  /** The next `n` raw bytes (after an upgrade the stream is not HTTP any more). */
+  async bytes(n: number): Promise<string> {
+    while (this.buf.length < n) await this.more();
+    const out = this.buf.subarray(0, n).toString('latin1');
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
+  /** Bytes left after the parsed responses, once the peer closed. */
+  async rest(): Promise<string> {
+    while (!this.ended) await new Promise<void>((r) => this.waiters.push(r));
+    return this.buf.toString('latin1');
+  }
+}
