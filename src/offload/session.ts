@@ -4,7 +4,7 @@
  *
  * In flight, for backpressure, means "accepted and not yet delivered": the owner (the ordered
  * stage, or the HTTP helper) calls `hold()` when a unit of work enters its queue and `release()`
- * when it leaves it. At `maxInFlight` held the session sets `channel.autoRead = false` — the peer's
+ * when it leaves it. At `maxInFlight` held the session pauses reading (`channel.pauseReading`) — the peer's
  * bytes then wait in the kernel and TCP flow control slows the peer down, exactly as when our
  * writes back up — and it resumes at half that (hysteresis: one `epoll_ctl` per pause, not per
  * task). A single read may still carry more messages than that (the decoder emits all it has);
@@ -58,7 +58,7 @@ export class OffloadSession implements TaskOwner {
   private pressure = false;
   /** Reading paused by the owner (events deferred until its queue drains). */
   private blocked = false;
-  /** We set autoRead false (and only we turn it back on). */
+  /** We hold reading paused (`channel.pauseReading(this)`). */
   private readPaused = false;
   private closed = false;
   private controller: AbortController | undefined;
@@ -168,7 +168,10 @@ export class OffloadSession implements TaskOwner {
     const pause = this.pressure || this.blocked;
     if (pause === this.readPaused || this.closed) return;
     this.readPaused = pause;
-    this.channel.autoRead = !pause;
+    // A hold of our own, not autoRead: the HTTP stage (responses piling up) or the application
+    // may pause the same connection for their reasons, and each resumes only its own.
+    if (pause) this.channel.pauseReading(this);
+    else this.channel.resumeReading(this);
   }
 
   /**

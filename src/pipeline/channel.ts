@@ -37,6 +37,18 @@ export interface Channel {
    * the kernel, and TCP flow control slows the peer down); true to resume.
    */
   autoRead: boolean;
+  /**
+   * Stops reading on behalf of `holder` (any object: a handler, a session) until
+   * `resumeReading(holder)`. Unlike `autoRead`, holds compose: several stages may pause the same
+   * connection for their own reasons (responses piling up, work in flight), each lifts only its
+   * own hold, and reading resumes when none is left and `autoRead` is on. Pausing twice with the
+   * same holder is one hold.
+   */
+  pauseReading(holder: object): void;
+  /** Lifts `holder`'s hold (nothing if it holds none). */
+  resumeReading(holder: object): void;
+  /** Some holder paused reading (see `pauseReading`). */
+  readonly isReadingPaused: boolean;
 
   /** Queues a message at the tail of the pipeline (see `Pipeline.write`). */
   write(msg: unknown): void;

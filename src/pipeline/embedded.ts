@@ -173,6 +173,19 @@ export class EmbeddedChannel implements Channel, Transport {
     return n;
   }
 
+  /** Who paused reading (`pauseReading`), oldest first. An embedded channel only records them. */
+  readonly readHolders: object[] = [];
+  pauseReading(holder: object): void {
+    if (!this.readHolders.includes(holder)) this.readHolders.push(holder);
+  }
+  resumeReading(holder: object): void {
+    const i = this.readHolders.indexOf(holder);
+    if (i >= 0) this.readHolders.splice(i, 1);
+  }
+  get isReadingPaused(): boolean {
+    return this.readHolders.length > 0;
+  }
+
   write(msg: unknown): void {
     this.pipeline.write(msg);
   }

@@ -88,8 +88,10 @@ const FIN_QUEUED = 1 << 11;
  * (see `finishClose`).
  */
 const LINGERING = 1 << 12;
+/** Some stage holds reading paused (`pauseReading`). */
+const READ_HELD = 1 << 13;
 /** Any of these stops reading (except while lingering, which reads to discard). */
-const NO_READ = INPUT_SHUT | CLOSING | CLOSED | BACKPRESSURED | NO_AUTO_READ;
+const NO_READ = INPUT_SHUT | CLOSING | CLOSED | BACKPRESSURED | NO_AUTO_READ | READ_HELD;
 
 /** Whether the state allows reading: normally, or to discard while lingering. */
 function readable(state: number): boolean {
@@ -131,6 +133,8 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   private outOffset = 0;
   private pending = 0;
   private writable = true;
+  /** Who paused reading (`pauseReading`); usually none, made on first use. */
+  private readHolders: object[] | undefined;
   private pendingCloseReason: CloseReason = 'local';
   private closeTimer: Timeout | undefined;
   private remote: SocketAddress | undefined;
@@ -247,6 +251,32 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       this.state |= NO_AUTO_READ;
       this.interestChanged();
     }
+  }
+
+  pauseReading(holder: object): void {
+    if (this.readHolders === undefined) this.readHolders = [];
+    const holders = this.readHolders;
+    if (holders.includes(holder)) return;
+    holders.push(holder);
+    if (holders.length === 1) {
+      this.state |= READ_HELD;
+      this.interestChanged();
+    }
+  }
+
+  resumeReading(holder: object): void {
+    const holders = this.readHolders;
+    const i = holders === undefined ? -1 : holders.indexOf(holder);
+    if (i < 0) return;
+    (holders as object[]).splice(i, 1);
+    if ((holders as object[]).length === 0) {
+      this.state &= ~READ_HELD;
+      this.readingMayResume();
+    }
+  }
+
+  get isReadingPaused(): boolean {
+    return (this.state & READ_HELD) !== 0;
   }
 
   write(msg: unknown): void {

@@ -224,6 +224,46 @@ describe('Server', function () {
     });
   });
 
+  for (const trigger of ['level', 'edge'] as const) {
+    it(`read holds compose on a real connection: reading resumes when the last is lifted (${trigger})`, async () => {
+      const a = { name: 'a' };
+      const b = { name: 'b' };
+      const got: string[] = [];
+      let channel: Channel | undefined;
+      class Hold extends ChannelInboundHandler {
+        override onActive(ctx: HandlerContext): void {
+          channel = ctx.channel;
+          ctx.channel.pauseReading(a);
+          ctx.channel.pauseReading(b);
+          ctx.channel.pauseReading(a); // the same holder twice: one hold
+          ctx.writeAndFlush('ready');
+        }
+        override onRead(_ctx: HandlerContext, msg: unknown): void {
+          got.push(Buffer.from(msg as Uint8Array).toString());
+        }
+      }
+      const srv = await listen({
+        host: '127.0.0.1',
+        port: 0,
+        trigger,
+        pipeline: () => new Pipeline().addLast(new Hold()),
+      });
+      const s = await client(srv.address().port);
+      await readBytes(s, 5);
+      s.write('hello');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(got, 'both holders hold').to.deep.equal([]);
+      const ch = channel as Channel;
+      ch.resumeReading(a);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(got, 'b still holds').to.deep.equal([]);
+      expect(ch.isReadingPaused).to.equal(true);
+      ch.resumeReading(b);
+      await waitFor(() => got.join('') === 'hello', 'the bytes sent while paused');
+      expect(ch.isReadingPaused).to.equal(false);
+    });
+  }
+
   describe('closing while the peer is still sending (lingering close)', () => {
     /**
      * Reads nothing, then after 200 ms answers "bye" and closes: whatever the peer sent is still

@@ -141,17 +141,17 @@ describe('OffloadHandler (EmbeddedChannel, real threads)', function () {
     const rec = new Recorder();
     const ch = channel(h, rec);
     ch.writeInbound(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
-    expect(ch.autoRead).to.equal(false);
+    expect(ch.isReadingPaused).to.equal(true);
     expect(pool()).to.include({ running: 1, queued: 3 });
     const seen: boolean[] = [];
     await waitFor(() => {
-      seen.push(ch.autoRead);
+      seen.push(!ch.isReadingPaused);
       const p = pool();
       expect(p.running + p.queued).to.be.at.most(4);
       return rec.reads.length === 10;
     }, 'ten results');
     expect(rec.reads).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(ch.autoRead).to.equal(true);
+    expect(ch.isReadingPaused).to.equal(false);
     expect(pool().peakQueued).to.equal(3);
   });
 
@@ -276,10 +276,10 @@ describe('OffloadHandler (EmbeddedChannel, real threads)', function () {
     ch.writeInbound(1);
     ch.pipeline.fireUserEvent(DRAINING);
     expect(rec.events).not.to.include('draining');
-    expect(ch.autoRead).to.equal(false);
+    expect(ch.isReadingPaused).to.equal(true);
     await waitFor(() => rec.events.includes('draining'), 'DRAINING');
     expect(rec.events).to.deep.equal(['complete', 'read:1', 'complete', 'draining']);
-    expect(ch.autoRead).to.equal(true);
+    expect(ch.isReadingPaused).to.equal(false);
     const idle = new Recorder();
     const ch2 = channel(new OffloadHandler(sleeper(() => 0)), idle);
     ch2.pipeline.fireUserEvent(DRAINING);
