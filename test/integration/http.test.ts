@@ -63,6 +63,43 @@ describe('HTTP/1.1 on real connections', function () {
     }
   });
 
+  for (const trigger of ['level', 'edge'] as const) {
+    it(`pipelining behind a slow request: reading pauses at maxPipelinedRequests, nothing is lost (${trigger})`, async () => {
+      const N = 5000;
+      let calls = 0;
+      let callsWhenSlowAnswered = -1;
+      server = await opened.listen({
+        host: '127.0.0.1',
+        port: 0,
+        trigger,
+        logger: silentLogger,
+        pipeline: http(
+          (req, res) => {
+            calls++;
+            if (req.url !== '/slow') res.end(req.url);
+            else
+              setTimeout(() => {
+                callsWhenSlowAnswered = calls;
+                res.end('slow');
+              }, 300);
+          },
+          { maxPipelinedRequests: 8 },
+        ),
+      });
+      const s = await opened.client(server.address().port);
+      const reader = new ResponseReader(s);
+      let batch = 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n';
+      for (let i = 0; i < N; i++) batch += `GET /r${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      s.write(batch);
+      expect((await reader.next()).body).to.equal('slow');
+      // Without the limit every request would have reached the handler during those 300 ms. With
+      // it, at most the 8 and what the read that reached them carried (one read: 64 KiB at most).
+      expect(callsWhenSlowAnswered).to.be.within(8, 8 + Math.ceil(65536 / 30));
+      for (let i = 0; i < N; i++) expect((await reader.next()).body).to.equal(`/r${i}`);
+      expect(calls).to.equal(N + 1);
+    });
+  }
+
   it('HTTP/1.0 without keep-alive: Connection: close, then the connection closes', async () => {
     const port = await start((_req, res) => res.end('ten bytes!'));
     const s = await opened.client(port);

@@ -24,7 +24,9 @@ export interface HttpOptions extends HttpRequestDecoderOptions, HttpServerHandle
  */
 export function http(handler: HttpHandler, options: HttpOptions = {}): () => Pipeline {
   if (typeof handler !== 'function') throw new TypeError('http(handler): handler must be a function (req, res) => …');
-  new HttpRequestDecoder(options); // throws InvalidOptionError for a bad limit
+  // Both throw InvalidOptionError for a bad option.
+  new HttpRequestDecoder(options);
+  new HttpServerHandler(handler, options);
   return () =>
     new Pipeline()
       .addLast('http-decoder', new HttpRequestDecoder(options))

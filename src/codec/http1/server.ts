@@ -16,9 +16,11 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
+import { InvalidOptionError } from '../../errors.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
+import { intOption, msOption } from '../../worker/options.js';
 import type { Timeout } from '../../worker/timing-wheel.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
 import { HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
@@ -33,6 +35,14 @@ export interface HttpServerHandlerOptions {
   readonly maxRequestsPerConnection?: number;
   /** Where handler errors are reported (they never reach the worker). Default: the connection's tail (logged). */
   readonly onHandlerError?: (err: unknown, req: HttpRequest) => void;
+  /**
+   * Requests of one connection in progress — handed to the handler, response not complete — at
+   * which the server stops reading from that connection, until half of them are answered. A client
+   * pipelining behind a slow request would otherwise make the worker run handlers and hold answers
+   * without bound. The requests already in the read being decoded are still served (at most one
+   * read's worth, 64 KiB, more). Default 64.
+   */
+  readonly maxPipelinedRequests?: number;
 }
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
@@ -67,6 +77,9 @@ function accepted(slot: Slot): boolean {
 export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner {
   private readonly keepAliveTimeout: number;
   private readonly maxRequests: number;
+  private readonly maxPipelined: number;
+  /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
+  private holdingReads = false;
   private readonly queue: Slot[] = [];
   private ctx: HandlerContext | undefined;
   /**
@@ -98,8 +111,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     private readonly options: HttpServerHandlerOptions = {},
   ) {
     super();
-    this.keepAliveTimeout = options.keepAliveTimeout ?? 5000;
-    this.maxRequests = options.maxRequestsPerConnection ?? 0;
+    this.keepAliveTimeout = msOption('keepAliveTimeout', options.keepAliveTimeout ?? 5000);
+    this.maxRequests = intOption('maxRequestsPerConnection', options.maxRequestsPerConnection ?? 0, 0);
+    this.maxPipelined = intOption('maxPipelinedRequests', options.maxPipelinedRequests ?? 64, 1);
+    const onError: unknown = options.onHandlerError;
+    if (onError !== undefined && typeof onError !== 'function') {
+      throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
+    }
     HttpDate.start();
   }
 
@@ -130,7 +148,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     const res = new HttpResponse(this, msg.method === 'HEAD', msg.httpVersion === '1.0', keepAlive);
     if (!keepAlive) this.closing = true;
     const slot: Slot = { res, req: msg, pending: undefined, done: false };
-    this.queue.push(slot);
+    // Synchronous answers leave the queue before the next request comes: only handlers that answer
+    // later (timers, promises, offloaded work) let it grow to the limit.
+    if (this.queue.push(slot) >= this.maxPipelined && !this.holdingReads) {
+      this.holdingReads = true;
+      ctx.channel.pauseReading(this);
+    }
     try {
       const r = this.handler(msg, res);
       if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') {
@@ -349,6 +372,11 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.flushPending(ctx);
       ctx.close('local'); // flushes first
       return;
+    }
+    if (this.holdingReads && queue.length <= this.maxPipelined >> 1) {
+      // Hysteresis: one pause and one resume (an epoll_ctl each) per half of the limit answered.
+      this.holdingReads = false;
+      ctx.channel.resumeReading(this);
     }
     // Inside a read the connection flushes when the read completes (one write for the batch);
     // from a timer or a promise nobody else will.

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
+import { http } from '../../../src/codec/http1/http.js';
 import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from '../../../src/codec/http1/request.js';
 import { HttpDate, type HttpResponse } from '../../../src/codec/http1/response.js';
 import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from '../../../src/codec/http1/server.js';
+import { InvalidOptionError } from '../../../src/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { DRAINING } from '../../../src/pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../../src/pipeline/handler.js';
@@ -162,6 +164,65 @@ describe('HttpServerHandler and HttpResponse', () => {
       .slice(1)
       .map((r) => r.slice(r.indexOf('\r\n\r\n') + 4));
     expect(bodies).to.deep.equal(['/1', '/2', '/3']);
+  });
+
+  it('maxPipelinedRequests: reading pauses at that many requests in progress and resumes at half', () => {
+    const { ch } = setup((req, res) => ch.timers.schedule(Number(req.url.slice(1)), () => res.end(req.url)), {
+      maxPipelinedRequests: 4,
+    });
+    ch.writeInbound(request({ url: '/10' }), request({ url: '/20' }), request({ url: '/30' }));
+    expect(ch.isReadingPaused, 'three in progress').to.equal(false);
+    ch.writeInbound(request({ url: '/40' }));
+    expect(ch.isReadingPaused, 'four in progress').to.equal(true);
+    ch.advanceTime(10);
+    expect(ch.isReadingPaused, 'three left').to.equal(true);
+    ch.advanceTime(10);
+    expect(ch.isReadingPaused, 'two left: half').to.equal(false);
+    ch.advanceTime(20);
+    expect(out(ch).match(/HTTP\/1\.1 200 OK/g)).to.have.length(4);
+  });
+
+  it('answers given at once never pause reading, however many requests one read carries', () => {
+    const { ch } = setup((req, res) => res.end(req.url), { maxPipelinedRequests: 2 });
+    let paused = false;
+    const watch = new (class extends ChannelInboundHandler {
+      override onRead(ctx: HandlerContext, msg: unknown): void {
+        paused ||= ctx.channel.isReadingPaused;
+        ctx.fireRead(msg);
+      }
+    })();
+    ch.pipeline.addFirst(watch);
+    ch.writeInbound(...Array.from({ length: 100 }, (_, i) => request({ url: `/${i}` })));
+    expect(paused).to.equal(false);
+    expect(out(ch).match(/HTTP\/1\.1 200 OK/g)).to.have.length(100);
+  });
+
+  it("the HTTP stage's read hold composes with another stage's: each lifts only its own", () => {
+    const { ch } = setup((_req, res) => ch.timers.schedule(5, () => res.end()), { maxPipelinedRequests: 1 });
+    const other = {};
+    ch.pauseReading(other);
+    ch.writeInbound(request());
+    expect(ch.readHolders).to.have.length(2);
+    ch.advanceTime(5);
+    expect(ch.readHolders, 'the answer lifts the HTTP hold only').to.deep.equal([other]);
+    expect(ch.isReadingPaused).to.equal(true);
+    ch.resumeReading(other);
+    expect(ch.isReadingPaused).to.equal(false);
+  });
+
+  it('options are validated: InvalidOptionError names the option', () => {
+    for (const [options, name] of [
+      [{ maxPipelinedRequests: 0 }, 'maxPipelinedRequests'],
+      [{ maxPipelinedRequests: 1.5 }, 'maxPipelinedRequests'],
+      [{ keepAliveTimeout: -1 }, 'keepAliveTimeout'],
+      [{ maxRequestsPerConnection: -2 }, 'maxRequestsPerConnection'],
+      [{ onHandlerError: 'log' }, 'onHandlerError'],
+    ] as const) {
+      const err = thrownBy(() => new HttpServerHandler(() => {}, options as HttpServerHandlerOptions));
+      expect(err).to.be.instanceOf(InvalidOptionError);
+      expect((err as Error).message).to.include(name);
+      expect(thrownBy(() => http(() => {}, options as HttpServerHandlerOptions))).to.be.instanceOf(InvalidOptionError);
+    }
   });
 
   it('a handler that throws gets a 500 and the connection closes; the error goes to onError', () => {
