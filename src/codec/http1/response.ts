@@ -194,15 +194,58 @@ function part(b: Buffer): void {
   parts[nparts++] = b;
 }
 
+// A server answers the same head over and over (same status, Date for a second, same header
+// lines, same length): once the same parts come twice in a row, they are joined into one buffer,
+// and the heads after that are one copy instead of four or five. Identity of the parts is the key
+// (they come from caches), so the check is a few pointer compares; a different head in between
+// only forgets the joined one, which is rebuilt after two equal heads again — alternating heads
+// never allocate.
+const lastParts: Buffer[] = [];
+let lastCount = 0;
+let joined: Buffer | undefined;
+/** The head just encoded is `joined` (not `parts`). */
+let useJoined = false;
+
+function joinRepeatedHead(length: number): void {
+  const n = nparts;
+  if (n === lastCount) {
+    let i = 0;
+    while (i < n && parts[i] === lastParts[i]) i++;
+    if (i === n) {
+      if (joined === undefined) {
+        joined = Buffer.allocUnsafeSlow(length);
+        let at = 0;
+        for (let j = 0; j < n; j++) {
+          const p = parts[j] as Buffer;
+          copyBytes.call(joined, p, at);
+          at += p.length;
+        }
+      }
+      useJoined = true;
+      return;
+    }
+  }
+  for (let i = 0; i < n; i++) lastParts[i] = parts[i] as Buffer;
+  lastCount = n;
+  joined = undefined;
+  useJoined = false;
+}
+
 /**
  * Copies the response just encoded (the `length` its owner was told) into `target` at `at`, and
  * returns the position after it. Valid only until the next response is encoded: call it at once.
  */
 export function writeEncoded(target: Buffer, at: number): number {
-  for (let i = 0; i < nparts; i++) {
-    const p = parts[i] as Buffer;
-    copyBytes.call(target, p, at);
-    at += p.length;
+  if (useJoined) {
+    const head = joined as Buffer;
+    copyBytes.call(target, head, at);
+    at += head.length;
+  } else {
+    for (let i = 0; i < nparts; i++) {
+      const p = parts[i] as Buffer;
+      copyBytes.call(target, p, at);
+      at += p.length;
+    }
   }
   const body = inlineBody;
   if (body !== undefined) {
@@ -430,6 +473,7 @@ export class HttpResponse {
     part(framing);
     let total = 0;
     for (let i = 0; i < nparts; i++) total += (parts[i] as Buffer).length;
+    joinRepeatedHead(total);
     inlineBody = body;
     if (body !== undefined) total += bodyLength;
     this.headersSent = true;

@@ -72,12 +72,52 @@ describe('HttpServerHandler and HttpResponse', () => {
     expect(ch.isActive).to.equal(true);
   });
 
+  it('a head repeated (joined into one buffer) and heads that change in between are all exact', () => {
+    // The server joins a head it has just seen twice; any change in between must show at once.
+    const plan = ['a', 'a', 'a', 'b', 'a', 'a', 'b', 'b', 'a', 'b', 'a', 'a', 'a'];
+    const { ch } = setup((req, res) => {
+      const v = req.url.slice(1);
+      res.setHeader('X-Variant', v);
+      if (v === 'b') res.statusCode = 404;
+      res.end(v === 'a' ? 'first' : 'second!');
+    });
+    for (const v of plan) {
+      ch.writeInbound(request({ url: `/${v}` }));
+      const text = out(ch);
+      const status = v === 'a' ? '200 OK' : '404 Not Found';
+      const body = v === 'a' ? 'first' : 'second!';
+      expect(text).to.match(new RegExp(`^HTTP/1\\.1 ${status}\r\n`));
+      expect(text).to.match(DATE);
+      expect(text.slice(text.indexOf('X-Variant'))).to.equal(
+        `X-Variant: ${v}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+    }
+  });
+
   it('the Date header comes from a cache that follows the wall clock', () => {
     expect(HttpDate.line.toString('latin1')).to.match(DATE);
     const shown = new Date(HttpDate.line.toString('latin1').slice(6, -2)).getTime();
     expect(Math.abs(Date.now() - shown)).to.be.lessThan(2500);
     // The 200 status line comes pre-joined with the same Date line.
     expect(HttpDate.status200.toString('latin1')).to.equal(`HTTP/1.1 200 OK\r\n${HttpDate.line.toString('latin1')}`);
+  });
+
+  it('a joined head follows the Date when it changes', () => {
+    const { ch } = setup((_req, res) => res.end('x'));
+    for (let i = 0; i < 3; i++) ch.writeInbound(request());
+    out(ch);
+    const saved = HttpDate.status200;
+    try {
+      HttpDate.status200 = Buffer.from('HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n', 'latin1');
+      for (let i = 0; i < 3; i++) {
+        ch.writeInbound(request());
+        expect(out(ch)).to.contain('Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 1\r\n\r\nx');
+      }
+    } finally {
+      HttpDate.status200 = saved;
+    }
+    ch.writeInbound(request());
+    expect(out(ch)).to.contain(saved.toString('latin1'));
   });
 
   it('HEAD: the headers of the GET, no body', () => {
