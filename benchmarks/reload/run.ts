@@ -1,11 +1,13 @@
 /**
  * Reload benchmark: answers per 100 ms while the server is reloaded twice (SIGUSR2) and loses a
  * worker (SIGKILL), for multireactor's master and for node:cluster restarted worker by worker,
- * under the same closed-loop load (benchmarks/common/line-load.ts: 50 connections). Both speak
- * the same line protocol and close politely when draining, so the comparison is the process
- * model, not the protocol.
+ * under the same closed-loop load (benchmarks/common/closed-loop.ts: 50 connections). With
+ * `--protocol line` both speak line-app.ts's protocol and close politely when draining, so the
+ * comparison is the process model; with `--protocol http` it is multireactor's HTTP stage against
+ * node:http, each draining its own way (keep-alive connections included).
  *
  *   npm run build && node dist/benchmarks/reload/run.js --rounds 3 --workers 2 --svg docs/img/reload-timeline.svg
+ *   node dist/benchmarks/reload/run.js --protocol http --rounds 3 --workers 2 --svg docs/img/reload-http-timeline.svg
  *
  * Prints a markdown table (failures, answers/s before, during and after each event, the lowest
  * 100 ms window) and writes an SVG chart of the median timeline.
@@ -17,7 +19,7 @@ import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type LoadReport, startLoad } from '../common/line-load.js';
+import { HTTP, LINE, type LoadReport, startLoad } from '../common/closed-loop.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -26,12 +28,26 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
     svg: { type: 'string' },
+    protocol: { type: 'string', default: 'line' },
   },
 });
+if (values.protocol !== 'line' && values.protocol !== 'http') {
+  console.error(`--protocol must be line or http, got ${values.protocol}`);
+  process.exit(2);
+}
+const http = values.protocol === 'http';
 
 const SERVERS = [
-  { key: 'multireactor', label: 'multireactor (master + workers)', script: join(here, '..', 'common', 'line-app.js') },
-  { key: 'node-cluster', label: 'node:cluster + node:net', script: join(here, 'node-cluster-line.js') },
+  {
+    key: 'multireactor',
+    label: http ? 'multireactor HTTP (master + workers)' : 'multireactor (master + workers)',
+    args: [join(here, '..', 'common', http ? 'http-app.js' : 'line-app.js')],
+  },
+  {
+    key: 'node-cluster',
+    label: http ? 'node:cluster + node:http' : 'node:cluster + node:net',
+    args: [join(here, 'node-cluster.js'), '--protocol', values.protocol],
+  },
 ] as const;
 
 /** The script of one run (ms from the start of the load). */
@@ -47,9 +63,9 @@ interface Run {
 }
 
 async function startServer(
-  script: string,
+  args: readonly string[],
 ): Promise<{ child: ChildProcess; port: number; ask: (cmd: string) => Promise<string> }> {
-  const child = spawn(process.execPath, [script, '--workers', values.workers, '--host', '127.0.0.1', '--port', '0'], {
+  const child = spawn(process.execPath, [...args, '--workers', values.workers, '--host', '127.0.0.1', '--port', '0'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let out = '';
@@ -66,7 +82,7 @@ async function startServer(
     }, 10);
     child.once('exit', (code) => {
       clearInterval(poll);
-      reject(new Error(`${script} exited with ${code}`));
+      reject(new Error(`${args[0]} exited with ${code}`));
     });
   });
   const ask = async (cmd: string): Promise<string> => {
@@ -81,9 +97,9 @@ async function startServer(
   return { child, port, ask };
 }
 
-async function oneRun(script: string): Promise<Run> {
-  const { child, port, ask } = await startServer(script);
-  const load = startLoad(port, Number(values.connections));
+async function oneRun(args: readonly string[]): Promise<Run> {
+  const { child, port, ask } = await startServer(args);
+  const load = startLoad(port, Number(values.connections), { protocol: http ? HTTP : LINE });
   const t0 = performance.now();
   for (const e of EVENTS) {
     await new Promise((r) => setTimeout(r, e.at - (performance.now() - t0)));
@@ -114,8 +130,11 @@ const rows: string[] = [];
 for (const server of SERVERS) {
   const runs: Run[] = [];
   for (let r = 0; r < rounds; r++) {
-    runs.push(await oneRun(server.script));
-    process.stderr.write(`${server.key} round ${r + 1}: ${runs.at(-1)?.report.answered} answers\n`);
+    runs.push(await oneRun(server.args));
+    const rep = (runs.at(-1) as Run).report;
+    process.stderr.write(
+      `${server.key} round ${r + 1}: ${rep.answered} answers, ${rep.unanswered} unanswered, resets ${JSON.stringify(rep.resets)}, failed connects ${JSON.stringify(rep.connectFailures)}, failures at ms ${JSON.stringify(rep.failureTimes)}\n`,
+    );
   }
   // Median answers/s per 100 ms window across rounds.
   const med = Array.from({ length: ticks }, (_, i) => median(runs.map((run) => (run.report.perTick[i] ?? 0) * 10)));

@@ -1,8 +1,13 @@
 /**
- * A closed-loop load for the cluster app's line protocol: `connections` clients each send
- * `req N` and wait for `N <pid>` before sending the next. A connection whose answer says `bye`
- * (its worker is draining) is replaced by a new one, and so is one lost without a bye (counted). Everything that should never happen across
- * a reload is counted: connections that fail to open, resets, and requests left unanswered.
+ * A closed-loop load for the reload benchmark and the cluster tests: `connections` clients each
+ * send one request and wait for its answer before sending the next, over the line protocol of
+ * line-app.ts (`req N` → `N <pid>`) or HTTP/1.1 keep-alive (`GET /req/N` → body `<pid>`).
+ *
+ * A connection whose answer announces the end (`… bye` on a line, `Connection: close` in HTTP:
+ * its worker is draining) is replaced by a new one, and so is one lost without that (counted).
+ * Everything that should never happen across a reload is counted: connections that fail to open,
+ * resets, and requests left unanswered — a request on a connection that closed before its answer,
+ * which a real HTTP client would have to retry.
  */
 import net from 'node:net';
 
@@ -30,7 +35,57 @@ export interface LoadHandle {
   snapshot(): LoadReport;
 }
 
-export function startLoad(port: number, connections: number, host = '127.0.0.1'): LoadHandle {
+/** One answer taken from the front of what a connection received. */
+interface Answer {
+  /** Bytes (characters, latin1) it took. */
+  readonly length: number;
+  readonly pid: number;
+  /** The server closes the connection after it. */
+  readonly last: boolean;
+}
+
+export interface Protocol {
+  readonly request: (seq: number) => string;
+  /** The first answer in `buf`, or undefined while it is incomplete. */
+  readonly answer: (buf: string) => Answer | undefined;
+}
+
+/** line-app.ts: `req N` → `N <pid>`, `N <pid> bye` when the worker drains. */
+export const LINE: Protocol = {
+  request: (seq) => `req ${seq}\n`,
+  answer(buf) {
+    const i = buf.indexOf('\n');
+    if (i < 0) return undefined;
+    const [, pid, bye] = buf.slice(0, i).split(' ');
+    return { length: i + 1, pid: Number(pid), last: bye === 'bye' };
+  },
+};
+
+/** HTTP/1.1 keep-alive: `GET /req/N` → a body with the worker's pid, Content-Length framed. */
+export const HTTP: Protocol = {
+  request: (seq) => `GET /req/${seq} HTTP/1.1\r\nHost: bench\r\n\r\n`,
+  answer(buf) {
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return undefined;
+    const head = buf.slice(0, end);
+    const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (m === null) throw new Error(`answer without Content-Length: ${JSON.stringify(head)}`);
+    const length = end + 4 + Number(m[1]);
+    if (buf.length < length) return undefined;
+    const status = Number(head.slice(9, 12));
+    if (status !== 200) throw new Error(`status ${status}: ${JSON.stringify(buf.slice(0, length))}`);
+    return { length, pid: Number(buf.slice(end + 4, length)), last: /\r\nconnection: *close/i.test(head) };
+  },
+};
+
+export interface LoadOptions {
+  readonly host?: string;
+  readonly protocol?: Protocol;
+}
+
+export function startLoad(port: number, connections: number, options: LoadOptions = {}): LoadHandle {
+  const host = options.host ?? '127.0.0.1';
+  const protocol = options.protocol ?? LINE;
   const t0 = performance.now();
   let requests = 0;
   let answered = 0;
@@ -58,12 +113,13 @@ export function startLoad(port: number, connections: number, host = '127.0.0.1')
     open.add(s);
     let connected = false;
     let waiting = false;
+    let ended = false;
     let buf = '';
     const send = () => {
       requests++;
       inFlight++;
       waiting = true;
-      s.write(`req ${++seq}\n`);
+      s.write(protocol.request(++seq));
     };
     const settle = () => {
       if (waiting) {
@@ -72,23 +128,21 @@ export function startLoad(port: number, connections: number, host = '127.0.0.1')
         if (inFlight === 0) idle?.();
       }
     };
-    s.setEncoding('utf8');
+    s.setEncoding('latin1');
     s.on('connect', () => {
       connected = true;
       send();
     });
     s.on('data', (d: string) => {
       buf += d;
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const [, pid, bye] = line.split(' ');
+      for (let a = protocol.answer(buf); a !== undefined; a = protocol.answer(buf)) {
+        buf = buf.slice(a.length);
         answered++;
         const tick = Math.floor((performance.now() - t0) / 100);
         perTick[tick] = (perTick[tick] ?? 0) + 1;
-        byPid.set(Number(pid), (byPid.get(Number(pid)) ?? 0) + 1);
+        byPid.set(a.pid, (byPid.get(a.pid) ?? 0) + 1);
         settle();
-        if (bye === 'bye') {
+        if (a.last) {
           // The worker is draining: this connection ends here; carry on with a new one.
           ended = true;
           s.end();
@@ -105,7 +159,6 @@ export function startLoad(port: number, connections: number, host = '127.0.0.1')
       else count(connectFailures, err.code);
       failedNow();
     });
-    let ended = false;
     s.on('close', () => {
       open.delete(s);
       if (waiting) {
@@ -113,7 +166,8 @@ export function startLoad(port: number, connections: number, host = '127.0.0.1')
         failedNow();
         settle();
       }
-      // Lost without a bye (its worker died): reconnect, as a real client would.
+      // Closed without notice (an idle keep-alive connection closed, or its worker died):
+      // reconnect, as a real client would.
       if (!ended && running) client();
     });
   }

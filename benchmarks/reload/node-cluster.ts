@@ -1,14 +1,20 @@
 /**
- * The baseline of the reload benchmark: the line service of benchmarks/common/line-app.ts on
- * node:cluster + node:net, reloaded the way node:cluster users (and PM2) do it — worker by
- * worker: fork a new one, wait for 'listening', then disconnect the old one, which answers its
- * next request with " bye" and closes, exactly as ours does. A worker that dies is re-forked.
+ * The baselines of the reload benchmark, reloaded the way node:cluster users (and PM2) do it —
+ * worker by worker: fork a new one, wait for 'listening', then disconnect the old one. A worker
+ * that dies is re-forked.
  *
- *   node dist/benchmarks/reload/node-cluster-line.js --workers 2
+ * - `--protocol line`: the line service of benchmarks/common/line-app.ts on node:net; a draining
+ *   worker answers the next request with " bye" and closes, exactly as ours does.
+ * - `--protocol http`: node:http answering the worker's pid (benchmarks/common/http-app.ts);
+ *   a draining worker answers with `Connection: close`, and `disconnect()` closes the server,
+ *   which (Node >= 19) closes idle keep-alive connections — what our HTTP stage does on DRAINING.
+ *
+ *   node dist/benchmarks/reload/node-cluster.js --workers 2 [--protocol line|http]
  *
  * stdin: `workers` → "workers [{\"pid\":…}]". SIGUSR2 reloads; SIGTERM stops.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -18,6 +24,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '0' },
+    protocol: { type: 'string', default: 'line' },
   },
 });
 
@@ -60,6 +67,17 @@ if (cluster.isPrimary) {
         .map((w) => ({ pid: w.process.pid, state: 'ready' }));
       console.log(`workers ${JSON.stringify(pids)}`);
     }
+  });
+} else if (values.protocol === 'http') {
+  let draining = false;
+  const pid = String(process.pid);
+  createServer((_req, res) => {
+    res.setHeader('Content-Type', 'text/plain');
+    if (draining) res.setHeader('Connection', 'close');
+    res.end(pid);
+  }).listen(Number(values.port), values.host);
+  process.on('message', (m) => {
+    if (m === 'drain') draining = true;
   });
 } else {
   let draining = false;

@@ -1,0 +1,37 @@
+/**
+ * The HTTP service of the reload benchmark and the HTTP cluster test, run as a real master with
+ * real workers: every request is answered with the serving worker's pid as the body. Draining
+ * is the HTTP stage's own (docs/http.md, "Draining"): what is in flight is answered with
+ * `Connection: close`, idle keep-alive connections are closed.
+ *
+ *   node dist/benchmarks/common/http-app.js --workers N [--host H] [--port P] [--drain-timeout MS]
+ *
+ * The master reads control commands on stdin (control.ts).
+ */
+import { parseArgs } from 'node:util';
+import { http, Server } from '../../src/index.js';
+import { controlFromStdin } from './control.js';
+
+const { values } = parseArgs({
+  options: {
+    workers: { type: 'string', default: '2' },
+    'drain-timeout': { type: 'string', default: '5000' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '0' },
+  },
+});
+
+const pid = String(process.pid);
+const server = await Server.listen({
+  host: values.host,
+  port: Number(values.port),
+  workers: Number(values.workers),
+  drainTimeout: Number(values['drain-timeout']),
+  startTimeout: 5000,
+  pipeline: http((_req, res) => {
+    res.setHeader('Content-Type', 'text/plain');
+    res.end(pid);
+  }),
+});
+
+controlFromStdin(server);
