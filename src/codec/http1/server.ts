@@ -43,6 +43,13 @@ export interface HttpServerHandlerOptions {
    * read's worth, 64 KiB, more). Default 64.
    */
   readonly maxPipelinedRequests?: number;
+  /**
+   * When the server drains (stop, reload), how long an idle keep-alive connection may still send
+   * one more request — answered with `Connection: close` — before it is closed, in ms. Closing it at
+   * once races a request the client has already sent (RFC 9112 §9.3.1: the client cannot know), and
+   * that request is lost; under load that is most idle connections. 0: close at once. Default 300.
+   */
+  readonly drainGrace?: number;
 }
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
@@ -78,6 +85,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private readonly keepAliveTimeout: number;
   private readonly maxRequests: number;
   private readonly maxPipelined: number;
+  private readonly drainGrace: number;
   /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
   private holdingReads = false;
   private readonly queue: Slot[] = [];
@@ -88,6 +96,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * connection or re-arms itself for the time left (the idle handler's technique).
    */
   private idleTimer: Timeout | undefined;
+  /** Draining and idle: the connection closes when this fires (see `drain`). */
+  private graceTimer: Timeout | undefined;
   private lastActive = 0;
   private served = 0;
   /** A response that closes the connection is queued: further requests are not answered. */
@@ -114,6 +124,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.keepAliveTimeout = msOption('keepAliveTimeout', options.keepAliveTimeout ?? 5000);
     this.maxRequests = intOption('maxRequestsPerConnection', options.maxRequestsPerConnection ?? 0, 0);
     this.maxPipelined = intOption('maxPipelinedRequests', options.maxPipelinedRequests ?? 64, 1);
+    this.drainGrace = msOption('drainGrace', options.drainGrace ?? 300);
     const onError: unknown = options.onHandlerError;
     if (onError !== undefined && typeof onError !== 'function') {
       throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
@@ -185,10 +196,11 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       } else this.continueWaiting = true;
       return;
     }
-    if (event === DRAINING) {
+    if (event === DRAINING && !this.upgraded) {
       this.drain();
       return;
     }
+    // After an upgrade the next protocol's stage decides how to end (a WebSocket close frame…).
     ctx.fireUserEvent(event);
   }
 
@@ -213,6 +225,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
     this.idleTimer?.cancel();
+    this.graceTimer?.cancel();
     this.staged = 0;
     if (stageOwner === this) stageOwner = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
@@ -220,18 +233,31 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     ctx.fireInactive(reason);
   }
 
-  /** The server is draining: close when idle, or after the responses already owed. */
+  /**
+   * The server is draining: close after the responses already owed, or — idle — after the next
+   * request (answered with `Connection: close`, as every request from now on) or `drainGrace`.
+   */
   private drain(): void {
+    if (this.draining) return;
     this.draining = true;
     const ctx = this.ctx as HandlerContext;
     const last = this.queue.at(-1);
-    if (last === undefined) {
+    if (last !== undefined) {
+      this.closing = true;
+      last.res.closeAfter = true; // says Connection: close, if its head is not out yet
+      return;
+    }
+    if (this.drainGrace === 0) {
       this.flushPending(ctx);
       ctx.close('shutdown');
       return;
     }
-    this.closing = true;
-    last.res.closeAfter = true; // says Connection: close, if its head is not out yet
+    // On the wheel: cancelled with the connection (onInactive), never keeps the loop alive.
+    this.graceTimer = ctx.channel.timers.schedule(this.drainGrace, () => {
+      this.graceTimer = undefined;
+      // A request came meanwhile: its answer closes the connection.
+      if (this.queue.length === 0 && !this.closing && !this.upgraded) ctx.close('shutdown');
+    });
   }
 
   /** A handler failed: 500 if nothing was sent yet, else the response is cut short. */

@@ -257,6 +257,7 @@ describe('HttpServerHandler and HttpResponse', () => {
       [{ keepAliveTimeout: -1 }, 'keepAliveTimeout'],
       [{ maxRequestsPerConnection: -2 }, 'maxRequestsPerConnection'],
       [{ onHandlerError: 'log' }, 'onHandlerError'],
+      [{ drainGrace: -1 }, 'drainGrace'],
     ] as const) {
       const err = thrownBy(() => new HttpServerHandler(() => {}, options as HttpServerHandlerOptions));
       expect(err).to.be.instanceOf(InvalidOptionError);
@@ -300,8 +301,28 @@ describe('HttpServerHandler and HttpResponse', () => {
     expect(ch.isActive).to.equal(false);
   });
 
-  it('DRAINING closes an idle connection at once', () => {
+  it('DRAINING: an idle connection closes after drainGrace (300 ms), not at once', () => {
     const { ch, closes } = setup((_req, res) => res.end('x'));
+    ch.pipeline.fireUserEvent(DRAINING);
+    ch.advanceTime(299);
+    expect(ch.isActive, 'a request may be on its way').to.equal(true);
+    ch.advanceTime(1);
+    expect(closes.reason).to.equal('shutdown');
+  });
+
+  it('DRAINING: a request within the grace is answered with Connection: close, then the connection closes', () => {
+    const { ch, closes } = setup((_req, res) => res.end('x'));
+    ch.pipeline.fireUserEvent(DRAINING);
+    ch.advanceTime(100);
+    ch.writeInbound(request());
+    expect(out(ch)).to.contain('Connection: close\r\n');
+    expect(closes.reason).to.equal('local');
+    ch.advanceTime(1000); // the grace timer went with the connection
+    expect(ch.errors).to.deep.equal([]);
+  });
+
+  it('DRAINING with drainGrace 0 closes an idle connection at once', () => {
+    const { closes, ch } = setup((_req, res) => res.end('x'), { drainGrace: 0 });
     ch.pipeline.fireUserEvent(DRAINING);
     expect(closes.reason).to.equal('shutdown');
   });
@@ -456,10 +477,46 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
   });
 
   it('DRAINING in the same read closes after writing the batched answers', () => {
-    const ch = new EmbeddedChannel([new EventsInRead(), new HttpServerHandler((req, res) => res.end(req.url))]);
-    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), request({ url: '/3' }), 'drain');
-    expect(bodies(out(ch))).to.deep.equal(['/1', '/2', '/3']);
-    expect(ch.isActive).to.equal(false);
+    for (const drainGrace of [0, 300]) {
+      const ch = new EmbeddedChannel([
+        new EventsInRead(),
+        new HttpServerHandler((req, res) => res.end(req.url), { drainGrace }),
+      ]);
+      ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), request({ url: '/3' }), 'drain');
+      ch.advanceTime(drainGrace);
+      expect(bodies(out(ch))).to.deep.equal(['/1', '/2', '/3']);
+      expect(ch.isActive).to.equal(false);
+    }
+  });
+
+  it('after an upgrade DRAINING goes on to the next protocol, which decides how to end', () => {
+    const upgradeReq = new HttpRequest(
+      'GET',
+      '/chat',
+      '1.1',
+      HttpHeaders.from([
+        ['Connection', 'upgrade'],
+        ['Upgrade', 'raw'],
+      ]),
+      Buffer.alloc(0),
+      HttpHeaders.EMPTY,
+      true,
+      true,
+    );
+    const seen: unknown[] = [];
+    const ch = new EmbeddedChannel([
+      new HttpServerHandler((_req, res) => res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end()),
+      new (class extends ChannelInboundHandler {
+        override onUserEvent(_ctx: HandlerContext, event: unknown): void {
+          seen.push(event);
+        }
+      })(),
+    ]);
+    ch.writeInbound(upgradeReq);
+    ch.pipeline.fireUserEvent(DRAINING);
+    ch.advanceTime(1000);
+    expect(seen).to.deep.equal([DRAINING]);
+    expect(ch.isActive, 'the next stage did not close it').to.equal(true);
   });
 
   it('a read on another connection during this one (nested) does not mix the two batches', () => {
