@@ -7,8 +7,8 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { Server, type ServerHandle, type ServerOptions } from '../src/index.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-type Values<O extends Options> = ReturnType<typeof parseArgs<{ options: O; strict: true }>>['values'];
+export type Options = NonNullable<ParseArgsConfig['options']>;
+export type Values<O extends Options> = ReturnType<typeof parseArgs<{ options: O; strict: true }>>['values'];
 
 /** The parsed option values, or the process exits (0 after --help, 2 for a bad command line). */
 export function cli<const O extends Options>(usage: string, options: O): Values<O> {

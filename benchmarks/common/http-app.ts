@@ -8,17 +8,15 @@
  *
  * The master reads control commands on stdin (control.ts).
  */
-import { parseArgs } from 'node:util';
 import { http, Server } from '../../src/index.js';
+import { scriptCli } from './cli.js';
 import { controlFromStdin } from './control.js';
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: 'string', default: '2' },
-    'drain-timeout': { type: 'string', default: '5000' },
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
-  },
+const values = scriptCli(import.meta.url, {
+  workers: { type: 'string', default: '2' },
+  'drain-timeout': { type: 'string', default: '5000' },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '0' },
 });
 
 const pid = String(process.pid);

@@ -8,17 +8,15 @@
  * Runs in its own process so that the server under test keeps its core.
  */
 import net from 'node:net';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string' },
-    connections: { type: 'string', default: '50' },
-    size: { type: 'string', default: '64' },
-    window: { type: 'string', default: '16' },
-    duration: { type: 'string', default: '5' },
-  },
+const values = scriptCli(import.meta.url, {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string' },
+  connections: { type: 'string', default: '50' },
+  size: { type: 'string', default: '64' },
+  window: { type: 'string', default: '16' },
+  duration: { type: 'string', default: '5' },
 });
 if (values.port === undefined) throw new Error('--port is required');
 const port = Number(values.port);

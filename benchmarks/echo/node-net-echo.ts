@@ -5,10 +5,11 @@
  *   node dist/benchmarks/echo/node-net-echo.js --port 0
  */
 import net from 'node:net';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 
-const { values } = parseArgs({
-  options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '7001' } },
+const values = scriptCli(import.meta.url, {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '7001' },
 });
 
 const server = net.createServer({ noDelay: true }, (socket) => {

@@ -14,20 +14,18 @@ import { readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', '..');
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '5' },
-    connections: { type: 'string', default: '50' },
-    sizes: { type: 'string', default: '64,4096' },
-    window: { type: 'string', default: '16' },
-    servers: { type: 'string', default: 'epoll-level,epoll-edge,poll-level,node-net' },
-  },
+const values = scriptCli(import.meta.url, {
+  rounds: { type: 'string', default: '3' },
+  duration: { type: 'string', default: '5' },
+  connections: { type: 'string', default: '50' },
+  sizes: { type: 'string', default: '64,4096' },
+  window: { type: 'string', default: '16' },
+  servers: { type: 'string', default: 'epoll-level,epoll-edge,poll-level,node-net' },
 });
 
 interface ServerSpec {

@@ -12,7 +12,6 @@
  */
 import { Buffer } from 'node:buffer';
 import { fork } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import {
   EAGAIN,
   EPOLL_CLOEXEC,
@@ -38,9 +37,11 @@ import {
   watchReadable,
 } from '../../src/syscalls/libc.js';
 import { openListenSocket } from '../../src/syscalls/socket.js';
+import { scriptCli } from '../common/cli.js';
 
-const { values } = parseArgs({
-  options: { port: { type: 'string', default: '8085' }, workers: { type: 'string', default: '2' } },
+const values = scriptCli(import.meta.url, {
+  port: { type: 'string', default: '8085' },
+  workers: { type: 'string', default: '2' },
 });
 
 if (process.env.KOFFI_FLOOR_WORKER === undefined) {

@@ -8,10 +8,11 @@
  */
 import cluster from 'node:cluster';
 import net from 'node:net';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 
-const { values } = parseArgs({
-  options: { port: { type: 'string', default: '8083' }, workers: { type: 'string', default: '2' } },
+const values = scriptCli(import.meta.url, {
+  port: { type: 'string', default: '8083' },
+  workers: { type: 'string', default: '2' },
 });
 
 if (cluster.isPrimary) {

@@ -20,22 +20,20 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 import { cpuSeconds, median, parseWrk, requireWrk, tree, type WrkResult, waitForPort } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '5' },
-    workers: { type: 'string', default: '2' },
-    servers: { type: 'string', default: 'multireactor,koffi-floor,node-http,node-net,nginx,cepoll' },
-    scenarios: { type: 'string', default: 'plain-c50,plain-c256,pipe16-c50' },
-    cepoll: { type: 'string' },
-    svg: { type: 'string' },
-    port: { type: 'string', default: '18080' },
-  },
+const values = scriptCli(import.meta.url, {
+  rounds: { type: 'string', default: '3' },
+  duration: { type: 'string', default: '5' },
+  workers: { type: 'string', default: '2' },
+  servers: { type: 'string', default: 'multireactor,koffi-floor,node-http,node-net,nginx,cepoll' },
+  scenarios: { type: 'string', default: 'plain-c50,plain-c256,pipe16-c50' },
+  cepoll: { type: 'string' },
+  svg: { type: 'string' },
+  port: { type: 'string', default: '18080' },
 });
 
 const PORT = Number(values.port);

@@ -18,21 +18,19 @@ import { once } from 'node:events';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { LoadReport } from '../../src/client/load.js';
+import { scriptCli } from '../common/cli.js';
 import { CLK_TCK, cpuSeconds, median, parseWrk, requireWrk, statFields, tree, waitForPort } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '5' },
-    duration: { type: 'string', default: '5' },
-    workers: { type: 'string', default: '2' },
-    port: { type: 'string', default: '18090' },
-    connections: { type: 'string', default: '50' },
-    svg: { type: 'string' },
-  },
+const values = scriptCli(import.meta.url, {
+  rounds: { type: 'string', default: '5' },
+  duration: { type: 'string', default: '5' },
+  workers: { type: 'string', default: '2' },
+  port: { type: 'string', default: '18090' },
+  connections: { type: 'string', default: '50' },
+  svg: { type: 'string' },
 });
 const PORT = Number(values.port);
 const URL = `http://127.0.0.1:${PORT}/plaintext`;

@@ -8,6 +8,9 @@
  */
 import { Bench } from 'tinybench';
 import { EmbeddedChannel, http } from '../../src/index.js';
+import { scriptCli } from '../common/cli.js';
+
+scriptCli(import.meta.url, {}); // no options: --help, or a clear error for any
 
 const REQUEST = Buffer.from('GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n', 'latin1');
 const PIPELINED = Buffer.concat(Array.from({ length: 16 }, () => REQUEST));

@@ -14,6 +14,9 @@ import {
 } from '../../src/index.js';
 import { EFD_CLOEXEC, EFD_NONBLOCK, EPOLL_CLOEXEC, LAYOUT } from '../../src/syscalls/constants.js';
 import * as sys from '../../src/syscalls/libc.js';
+import { scriptCli } from '../common/cli.js';
+
+scriptCli(import.meta.url, {}); // no options: --help, or a clear error for any
 
 const efd = sys.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 const epfd = sys.epollCreate1(EPOLL_CLOEXEC);

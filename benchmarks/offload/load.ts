@@ -13,20 +13,18 @@
  * outside world here; only the server is multireactor).
  */
 import net from 'node:net';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string' },
-    'plain-rate': { type: 'string', default: '4000' },
-    'plain-connections': { type: 'string', default: '16' },
-    'hash-rate': { type: 'string', default: '40' },
-    'hash-connections': { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '10000' },
-    duration: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '1' },
-  },
+const values = scriptCli(import.meta.url, {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string' },
+  'plain-rate': { type: 'string', default: '4000' },
+  'plain-connections': { type: 'string', default: '16' },
+  'hash-rate': { type: 'string', default: '40' },
+  'hash-connections': { type: 'string', default: '4' },
+  rounds: { type: 'string', default: '10000' },
+  duration: { type: 'string', default: '5' },
+  warmup: { type: 'string', default: '1' },
 });
 if (values.port === undefined) throw new Error('--port is required');
 

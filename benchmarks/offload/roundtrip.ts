@@ -8,12 +8,12 @@
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { resolveOffloadOptions } from '../../src/offload/options.js';
 import { ABORTED, DONE, OffloadPool, OffloadTask, type Outcome, type TaskOwner } from '../../src/offload/pool.js';
+import { scriptCli } from '../common/cli.js';
 import { median } from '../common/measure.js';
 
-const { values } = parseArgs({ options: { tasks: { type: 'string', default: '20000' } } });
+const values = scriptCli(import.meta.url, { tasks: { type: 'string', default: '20000' } });
 const N = Number(values.tasks);
 const here = dirname(fileURLToPath(import.meta.url));
 const filename = join(here, '..', '..', 'examples', 'offload-tasks.js');

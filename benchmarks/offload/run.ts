@@ -17,22 +17,20 @@ import { once } from 'node:events';
 import { cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 import { cpuSeconds, median, tree, waitForPort } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '5' },
-    port: { type: 'string', default: '19080' },
-    'plain-rate': { type: 'string', default: '4000' },
-    'plain-connections': { type: 'string', default: '16' },
-    /** Hash scenarios: rounds@requests-per-second, comma-separated. */
-    hash: { type: 'string', default: '10000@40,50000@8' },
-    svg: { type: 'string' },
-  },
+const values = scriptCli(import.meta.url, {
+  rounds: { type: 'string', default: '3' },
+  duration: { type: 'string', default: '5' },
+  port: { type: 'string', default: '19080' },
+  'plain-rate': { type: 'string', default: '4000' },
+  'plain-connections': { type: 'string', default: '16' },
+  /** Hash scenarios: rounds@requests-per-second, comma-separated. */
+  hash: { type: 'string', default: '10000@40,50000@8' },
+  svg: { type: 'string' },
 });
 
 const PORT = values.port;

@@ -17,15 +17,13 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: 'string', default: '2' },
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
-    protocol: { type: 'string', default: 'line' },
-  },
+const values = scriptCli(import.meta.url, {
+  workers: { type: 'string', default: '2' },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '0' },
+  protocol: { type: 'string', default: 'line' },
 });
 
 if (cluster.isPrimary) {

@@ -18,18 +18,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { scriptCli } from '../common/cli.js';
 import { HTTP, LINE, type LoadReport, startLoad } from '../common/closed-loop.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    workers: { type: 'string', default: '2' },
-    connections: { type: 'string', default: '50' },
-    svg: { type: 'string' },
-    protocol: { type: 'string', default: 'line' },
-  },
+const values = scriptCli(import.meta.url, {
+  rounds: { type: 'string', default: '3' },
+  workers: { type: 'string', default: '2' },
+  connections: { type: 'string', default: '50' },
+  svg: { type: 'string' },
+  protocol: { type: 'string', default: 'line' },
 });
 if (values.protocol !== 'line' && values.protocol !== 'http') {
   console.error(`--protocol must be line or http, got ${values.protocol}`);
