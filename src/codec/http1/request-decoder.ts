@@ -185,6 +185,13 @@ function knownMethod(buf: Buffer, from: number, to: number): KnownMethod | undef
   return undefined;
 }
 
+// The last request target decoded on this thread (see urlString): shared by every connection,
+// which decodes synchronously, one request at a time.
+const URL_CACHE_BYTES = 256;
+const lastUrlBytes = new Uint8Array(URL_CACHE_BYTES);
+let lastUrlLength = -1;
+let lastUrl = '';
+
 const P_IDLE = 0; // between requests: skipping empty lines
 const P_HEAD = 1; // inside a request head (kept in the input until complete)
 const P_BODY = 2; // waiting for a Content-Length body
@@ -299,8 +306,6 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
 
   // The request whose body is being read.
   private reqUrl = '';
-  /** The last request target decoded (see urlString). */
-  private lastUrl = '';
   private reqHeaders: HttpHeaders = HttpHeaders.EMPTY;
   private reqKeepAlive = true;
   private reqUpgrade = false;
@@ -1232,20 +1237,25 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   }
 
   /**
-   * The request target as a string. Keep-alive clients tend to ask for the same path again and
-   * again (a benchmark, a poller, a health check): when the bytes match the last URL, its string
-   * is reused instead of decoding a new one.
+   * The request target as a string. Clients tend to ask for the same path again and again (a
+   * benchmark, a poller, a health check, every connection of a load balancer's probe): when the
+   * bytes match the last URL this thread decoded, its string is reused instead of decoding a new
+   * one (~50 ns). The comparison is against a copy of its bytes: typed-array loads, half the cost
+   * of `charCodeAt` on the string.
    */
   private urlString(buf: Buffer, from: number, to: number): string {
-    const last = this.lastUrl;
     const n = to - from;
-    if (last.length === n) {
+    if (n === lastUrlLength) {
       let i = 0;
-      while (i < n && last.charCodeAt(i) === buf[from + i]) i++;
-      if (i === n) return last;
+      while (i < n && lastUrlBytes[i] === buf[from + i]) i++;
+      if (i === n) return lastUrl;
     }
     const url = buf.toString('latin1', from, to);
-    this.lastUrl = url;
+    if (n <= URL_CACHE_BYTES) {
+      for (let i = 0; i < n; i++) lastUrlBytes[i] = buf[from + i] as number;
+      lastUrlLength = n;
+      lastUrl = url;
+    }
     return url;
   }
 

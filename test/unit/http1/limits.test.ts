@@ -455,6 +455,22 @@ describe('HttpRequestDecoder', () => {
       }
     });
 
+    it('request targets of the same length, alternating, on two connections, come out as sent', () => {
+      // The decoder reuses the string of the last target the thread decoded when the bytes match.
+      const urls = ['/aa', '/ab', '/aa', '/aa', '/ba', '/ab', '/a?', '/x/'];
+      const a = decode([]);
+      const b = decode([]);
+      for (const [i, url] of urls.entries()) {
+        (i % 3 === 0 ? b : a).ch.writeInbound(bytes(`GET ${url} HTTP/1.1\r\nHost: h\r\n\r\n`));
+      }
+      const got = [...a.rec.requests, ...b.rec.requests].map((r) => r.url).sort();
+      expect(got).to.deep.equal([...urls].sort());
+      expect(b.rec.requests.map((r) => r.url)).to.deep.equal(['/aa', '/aa', '/a?']);
+      const long = `/${'x'.repeat(300)}`;
+      const c = decode([bytes(`GET ${long} HTTP/1.1\r\n\r\nGET ${long} HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n`)]);
+      expect(c.rec.requests.map((r) => r.url)).to.deep.equal([long, long, '/y']);
+    });
+
     it('split in two reads at every byte: the same requests and errors as whole', () => {
       // The first read of a head takes the straight path, which gives up on an incomplete head after
       // reading some field lines (Transfer-Encoding, Expect, Connection set flags): the state
