@@ -14,6 +14,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
+import type { HttpRequest } from './request.js';
 
 /** Where a response's bytes go (the server handler, which keeps responses in request order). */
 export interface ResponseOwner {
@@ -279,19 +280,30 @@ export class HttpResponse {
   private chunked = false;
   /** Close the connection after this response (set by the owner or a `Connection: close` header). */
   closeAfter: boolean;
+  /**
+   * @internal The owner's bookkeeping, kept here rather than in an object of its own per response:
+   * output produced before this response's turn (responses leave in request order)…
+   */
+  queued: Buffer[] | undefined = undefined;
+  /** @internal … and whether all of its output has been produced. */
+  done = false;
 
   /** @internal */
   constructor(
     private readonly owner: ResponseOwner,
-    /** The request was HEAD: headers as for GET, no body. */
-    private readonly head: boolean,
-    /** The request spoke HTTP/1.0. */
-    private readonly http10: boolean,
+    /** The request answered; undefined for the answer to a request that could not be parsed. */
+    readonly req: HttpRequest | undefined,
     /** The connection stays open after this response unless something decides otherwise. */
     keepAlive: boolean,
   ) {
     this.closeAfter = !keepAlive;
+    this.head = req?.method === 'HEAD';
+    this.http10 = req?.httpVersion === '1.0';
   }
+  /** The request was HEAD: headers as for GET, no body. */
+  private readonly head: boolean;
+  /** The request spoke HTTP/1.0. */
+  private readonly http10: boolean;
 
   /** Sets a header, replacing one of the same name (any case). Arrays become repeated fields. */
   setHeader(name: string, value: string | number | readonly string[]): this {

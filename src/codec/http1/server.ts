@@ -65,20 +65,10 @@ const STAGE_SIZE = 64 * 1024;
 let stage: Buffer | undefined;
 let stageOwner: HttpServerHandler | undefined;
 
-/** Per-response bookkeeping: its output waits here until every earlier response is done. */
-interface Slot {
-  readonly res: HttpResponse;
-  /** The request answered (none for the answer to a protocol error). */
-  readonly req: HttpRequest | undefined;
-  /** Output produced before its turn. */
-  pending: Buffer[] | undefined;
-  done: boolean;
-}
-
 /** An upgrade (101) or a CONNECT tunnel (2xx) was accepted: the connection is not HTTP any more. */
-function accepted(slot: Slot): boolean {
-  const status = slot.res.statusCode;
-  return slot.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
+function accepted(res: HttpResponse): boolean {
+  const status = res.statusCode;
+  return res.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
 }
 
 export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner {
@@ -88,7 +78,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private readonly drainGrace: number;
   /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
   private holdingReads = false;
-  private readonly queue: Slot[] = [];
+  /** The responses owed, in request order; their output waits in them until their turn (`queued`, `done`). */
+  private readonly queue: HttpResponse[] = [];
   private ctx: HandlerContext | undefined;
   /**
    * One keep-alive timer per connection, never re-armed per request: activity only stamps
@@ -156,22 +147,21 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.served++;
     ctx.channel.countRequest();
     const keepAlive = msg.keepAlive && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
-    const res = new HttpResponse(this, msg.method === 'HEAD', msg.httpVersion === '1.0', keepAlive);
+    const res = new HttpResponse(this, msg, keepAlive);
     if (!keepAlive) this.closing = true;
-    const slot: Slot = { res, req: msg, pending: undefined, done: false };
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
-    if (this.queue.push(slot) >= this.maxPipelined && !this.holdingReads) {
+    if (this.queue.push(res) >= this.maxPipelined && !this.holdingReads) {
       this.holdingReads = true;
       ctx.channel.pauseReading(this);
     }
     try {
       const r = this.handler(msg, res);
       if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') {
-        (r as Promise<unknown>).then(undefined, (err: unknown) => this.fail(slot, err));
+        (r as Promise<unknown>).then(undefined, (err: unknown) => this.fail(res, err));
       }
     } catch (err) {
-      this.fail(slot, err);
+      this.fail(res, err);
     }
   }
 
@@ -213,9 +203,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     // Already closing after an earlier response: the connection ends there anyway.
     if (this.closing) return;
     this.closing = true;
-    const res = new HttpResponse(this, false, false, false);
-    const slot: Slot = { res, req: undefined, pending: undefined, done: false };
-    this.queue.push(slot);
+    const res = new HttpResponse(this, undefined, false);
+    this.queue.push(res);
     res.statusCode = error.statusCode;
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     // The reason and the code say enough; the message (with stream offsets) is for our logs.
@@ -244,7 +233,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     const last = this.queue.at(-1);
     if (last !== undefined) {
       this.closing = true;
-      last.res.closeAfter = true; // says Connection: close, if its head is not out yet
+      last.closeAfter = true; // says Connection: close, if its head is not out yet
       return;
     }
     if (this.drainGrace === 0) {
@@ -261,9 +250,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   /** A handler failed: 500 if nothing was sent yet, else the response is cut short. */
-  private fail(slot: Slot, err: unknown): void {
-    const res = slot.res;
-    if (this.options.onHandlerError !== undefined && slot.req !== undefined) this.options.onHandlerError(err, slot.req);
+  private fail(res: HttpResponse, err: unknown): void {
+    if (this.options.onHandlerError !== undefined && res.req !== undefined) this.options.onHandlerError(err, res.req);
     else this.ctx?.fireError(err);
     if (res.finished) return;
     if (!res.headersSent) {
@@ -284,7 +272,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   outputEncoded(res: HttpResponse, length: number, last: boolean): void {
     const head = this.queue[0];
     if (head === undefined) return; // the connection closed meanwhile
-    if (head.res !== res || !this.inRead) {
+    if (head !== res || !this.inRead) {
       const out = Buffer.allocUnsafe(length);
       writeEncoded(out, 0);
       this.output(res, out, last);
@@ -341,7 +329,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     const ctx = this.ctx as HandlerContext;
     const head = queue[0];
     if (head === undefined) return; // the connection closed meanwhile
-    if (head.res === res) {
+    if (head === res) {
       if (bytes.length > 0) this.writeOrdered(ctx, bytes);
       if (!last) {
         if (!this.inRead) ctx.flush(); // streaming: let the chunk go
@@ -351,13 +339,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.advance(ctx);
       return;
     }
-    const slot = queue.find((s) => s.res === res);
-    if (slot === undefined) return;
+    if (!queue.includes(res)) return; // answered after its connection closed
     if (bytes.length > 0) {
-      if (slot.pending === undefined) slot.pending = [bytes];
-      else slot.pending.push(bytes);
+      if (res.queued === undefined) res.queued = [bytes];
+      else res.queued.push(bytes);
     }
-    if (last) slot.done = true;
+    if (last) res.done = true;
   }
 
   /** The head response finished: write the ones after it that are ready, then flush or close. */
@@ -365,8 +352,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     const queue = this.queue;
     let closeNow = false;
     for (;;) {
-      const done = queue.shift() as Slot;
-      if (done.res.closeAfter) {
+      const done = queue.shift() as HttpResponse;
+      if (done.closeAfter) {
         closeNow = true;
         break;
       }
@@ -383,13 +370,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       }
       const next = queue[0];
       if (next === undefined) break;
-      if (this.continueWaiting && next.pending === undefined && !next.res.headersSent) {
+      if (this.continueWaiting && next.queued === undefined && !next.headersSent) {
         this.continueWaiting = false;
         this.writeOrdered(ctx, CONTINUE);
       }
-      if (next.pending !== undefined) {
-        for (const b of next.pending) this.writeOrdered(ctx, b);
-        next.pending = undefined;
+      if (next.queued !== undefined) {
+        for (const b of next.queued) this.writeOrdered(ctx, b);
+        next.queued = undefined;
       }
       if (!next.done) break;
     }

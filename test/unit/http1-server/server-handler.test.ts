@@ -72,6 +72,20 @@ describe('HttpServerHandler and HttpResponse', () => {
     expect(ch.isActive).to.equal(true);
   });
 
+  it('res.req is the request it answers (as in node:http)', () => {
+    const seen: Array<[string, string | undefined]> = [];
+    const { ch } = setup((req, res) => {
+      seen.push([req.url, res.req?.url]);
+      expect(res.req).to.equal(req);
+      res.end();
+    });
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }));
+    expect(seen).to.deep.equal([
+      ['/1', '/1'],
+      ['/2', '/2'],
+    ]);
+  });
+
   it('a head repeated (joined into one buffer) and heads that change in between are all exact', () => {
     // The server joins a head it has just seen twice; any change in between must show at once.
     const plan = ['a', 'a', 'a', 'b', 'a', 'a', 'b', 'b', 'a', 'b', 'a', 'a', 'a'];
