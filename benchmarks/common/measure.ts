@@ -92,16 +92,22 @@ export function parseWrk(text: string): WrkResult {
   };
 }
 
-/** Exits with a message when wrk is not installed (wrk --version exits 1 but prints). */
+/** Exits with a message when wrk is not installed. */
 export function requireWrk(): void {
+  if (!hasWrk()) {
+    console.error('wrk is not installed (apt-get install wrk); tests never need it, this benchmark does');
+    process.exit(2);
+  }
+}
+
+/** Whether wrk is installed (`wrk --version` prints its version and exits 1: only a missing binary counts). */
+export function hasWrk(): boolean {
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      console.error('wrk is not installed (apt-get install wrk); tests never need it, this benchmark does');
-      process.exit(2);
-    }
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
+  return true;
 }
 
 /** The median of the numbers that are not NaN (NaN if none). */

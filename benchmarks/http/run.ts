@@ -12,7 +12,12 @@
  *   node dist/benchmarks/http/run.js --rounds 3 --duration 5 --workers 2 \
  *        [--cepoll /path/to/cepoll] [--svg docs/img/http-bench.svg]
  *
- * Without wrk it says so and stops (autocannon from npm is the documented fallback: see README).
+ * The load generator is wrk when it is installed; without it (or with `--load multireactor-load`)
+ * the project's own `multireactor-load` plays its part — same connections, same 16-deep
+ * pipelining, same latency percentiles — so the benchmark runs from `npm install` alone. It is an
+ * npm-only fallback, not a replacement: it spends more CPU per request than wrk on this 2-core
+ * machine, which lowers every server's req/s (docs/benchmarks.md, "multireactor-load against
+ * wrk"); the CPU-per-request columns are the ones to compare across generators.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -20,8 +25,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LoadReport } from '../../src/client/load.js';
 import { scriptCli } from '../common/cli.js';
-import { cpuSeconds, median, parseWrk, requireWrk, tree, type WrkResult, waitForPort } from '../common/measure.js';
+import { cpuSeconds, hasWrk, median, parseWrk, tree, type WrkResult, waitForPort } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,6 +40,8 @@ const values = scriptCli(import.meta.url, {
   cepoll: { type: 'string' },
   svg: { type: 'string' },
   port: { type: 'string', default: '18080' },
+  /** wrk (the default when installed) or multireactor-load (the default without wrk). */
+  load: { type: 'string' },
 });
 
 const PORT = Number(values.port);
@@ -110,26 +118,63 @@ const SERVERS: Record<string, ServerSpec> = {
   },
 };
 
-/** wrk options, and the arguments of its Lua script (after the URL and `--`). */
-const SCENARIOS: Record<string, { label: string; args: string[]; scriptArgs: string[] }> = {
-  'plain-c50': { label: 'keep-alive, -c 50', args: ['-t1', '-c50'], scriptArgs: [] },
-  'plain-c256': { label: 'keep-alive, -c 256', args: ['-t1', '-c256'], scriptArgs: [] },
-  'pipe16-c50': {
-    label: '16-deep pipelining, -c 50',
-    // The Lua script is not compiled: it lives next to this file's source.
-    args: ['-t1', '-c50', '-s', join(here, '..', '..', '..', 'benchmarks', 'http', 'pipeline.lua')],
-    scriptArgs: ['16'],
-  },
+interface Scenario {
+  readonly label: string;
+  readonly connections: number;
+  /** Requests in flight per connection (1: plain keep-alive). */
+  readonly pipeline: number;
+}
+const SCENARIOS: Record<string, Scenario> = {
+  'plain-c50': { label: 'keep-alive, -c 50', connections: 50, pipeline: 1 },
+  'plain-c256': { label: 'keep-alive, -c 256', connections: 256, pipeline: 1 },
+  'pipe16-c50': { label: '16-deep pipelining, -c 50', connections: 50, pipeline: 16 },
 };
 
-function wrk(scenario: { args: string[]; scriptArgs: string[] }, seconds: string): WrkResult {
-  const script = scenario.scriptArgs.length > 0 ? ['--', ...scenario.scriptArgs] : [];
-  return parseWrk(
-    execFileSync('wrk', ['--latency', '-d', `${seconds}s`, ...scenario.args, URL, ...script], { encoding: 'utf8' }),
-  );
+const LOAD = values.load ?? (hasWrk() ? 'wrk' : 'multireactor-load');
+if (LOAD !== 'wrk' && LOAD !== 'multireactor-load') {
+  console.error(`--load must be wrk or multireactor-load, got ${LOAD}`);
+  process.exit(2);
+}
+if (LOAD === 'wrk' && !hasWrk()) {
+  console.error('wrk is not installed (apt-get install wrk); --load multireactor-load needs nothing but npm');
+  process.exit(2);
+}
+if (LOAD !== 'wrk' && values.load === undefined) {
+  console.error('wrk is not installed (apt-get install wrk): using multireactor-load, the npm-only fallback');
 }
 
-requireWrk();
+/** One measured run of `scenario` for `seconds`, with the chosen generator. */
+function load(scenario: Scenario, seconds: string): WrkResult {
+  if (LOAD === 'wrk') {
+    // wrk pipelines with a Lua script; it is not compiled: it lives next to this file's source.
+    const pipelined =
+      scenario.pipeline > 1
+        ? [
+            '-s',
+            join(here, '..', '..', '..', 'benchmarks', 'http', 'pipeline.lua'),
+            URL,
+            '--',
+            String(scenario.pipeline),
+          ]
+        : [URL];
+    const args = ['--latency', '-d', `${seconds}s`, '-t1', `-c${scenario.connections}`, ...pipelined];
+    return parseWrk(execFileSync('wrk', args, { encoding: 'utf8' }));
+  }
+  const bin = join(here, '..', '..', 'src', 'bin', 'load.js');
+  const args = [bin, '--url', URL, '-c', String(scenario.connections), '-d', `${seconds}s`];
+  args.push('--pipeline', String(scenario.pipeline), '--json');
+  const r = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as LoadReport;
+  const e = r.errors;
+  const failed = e.refused + e.reset + e.timeout + e.badStatus + e.protocol;
+  return {
+    rps: r.requestsPerSecond,
+    requests: r.requests,
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    errors: failed > 0 ? `errors ${JSON.stringify(e)}` : '',
+  };
+}
 
 const servers = values.servers
   .split(',')
@@ -159,10 +204,10 @@ for (const sc of scenarios) {
       const child = server.start();
       try {
         await waitForPort(PORT);
-        wrk(scenario, '1'); // warm-up: JIT, connection setup
+        load(scenario, '1'); // warm-up: JIT, connection setup
         const pids = tree(child.pid as number);
         const cpu0 = cpuSeconds(pids);
-        const r = wrk(scenario, values.duration);
+        const r = load(scenario, values.duration);
         const cpu1 = cpuSeconds(pids);
         const us = ((cpu1 - cpu0) * 1e6) / Math.max(1, r.requests);
         const key = `${sc}/${server.key}`;
@@ -198,8 +243,8 @@ for (const sc of scenarios) {
 for (const s of servers) s.cleanup?.();
 
 const lines = [
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}, ${spawnSync('wrk', ['-v']).stdout.toString().split('\n')[0]?.trim() ?? 'wrk'}.`,
-  `${WORKERS} server processes each; wrk -t1, ${values.duration} s per run after a 1 s warm-up, ${values.rounds} rounds interleaved; medians.`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}, ${LOAD === 'wrk' ? (spawnSync('wrk', ['-v']).stdout.toString().split('\n')[0]?.trim() ?? 'wrk') : 'multireactor-load (wrk not used)'}.`,
+  `${WORKERS} server processes each; ${LOAD === 'wrk' ? 'wrk -t1' : 'multireactor-load'}, ${values.duration} s per run after a 1 s warm-up, ${values.rounds} rounds interleaved; medians.`,
   '',
   '| scenario | server | req/s | server CPU µs/req | CPU/req vs C | req/s vs node:http | p50 ms | p99 ms |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
