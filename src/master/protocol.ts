@@ -43,6 +43,11 @@ export interface WorkerInfo {
   readonly generation: number;
   readonly connections: number;
   readonly stats: LoopStats;
+  /**
+   * What other parts of the worker report, by name: `offload` — the counters of its thread pools
+   * (`OffloadPoolStats[]`, one per task module) — once the application offloads anything.
+   */
+  readonly reports: Readonly<Record<string, unknown>>;
 }
 
 /** Parses WORKER_ENV; undefined when this process is not a worker. */

@@ -17,7 +17,7 @@ import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { isListening, setNonBlocking } from '../syscalls/socket.js';
 import { EventLoop, type LoopStats } from '../worker/loop.js';
 import type { ResolvedConnectionOptions } from '../worker/options.js';
-import { Serving, ServingHandle } from '../worker/serving.js';
+import { Serving, ServingHandle, workerReports } from '../worker/serving.js';
 import { setCloseOnExec } from './listen-fds.js';
 import { type ToWorker, toMaster, type WorkerSpec } from './protocol.js';
 
@@ -127,6 +127,7 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
             generation: this.generation,
             connections: this.serving.connections,
             stats: this.serving.stats(),
+            reports: workerReports(),
           },
         });
         break;

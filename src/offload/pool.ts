@@ -15,7 +15,7 @@
  */
 import type { Piscina as PiscinaPool } from 'piscina';
 import { Piscina } from 'piscina';
-import { onLastServingClosed } from '../worker/serving.js';
+import { addWorkerReport, onLastServingClosed } from '../worker/serving.js';
 import type { ResolvedPoolOptions } from './options.js';
 import type { Prepared } from './transfer.js';
 
@@ -291,3 +291,5 @@ export function offloadStats(): OffloadPoolStats[] {
 }
 
 onLastServingClosed(destroyOffloadPools);
+// The master's collectStats() shows each worker's pools (`workers[i].reports.offload`).
+addWorkerReport('offload', offloadStats);

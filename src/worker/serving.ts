@@ -29,6 +29,29 @@ export function onLastServingClosed(hook: () => unknown): () => void {
   return () => lastCloseHooks.delete(hook);
 }
 
+// Reports of the process's other parts (its offload pools), sent with the worker's counters when
+// the master collects stats. A registry rather than imports, so that a worker that does not offload
+// never loads the thread pool's module.
+const reports = new Map<string, () => unknown>();
+
+/** Adds `name: source()` to what this process reports to `collectStats()` (replacing `name`'s). */
+export function addWorkerReport(name: string, source: () => unknown): void {
+  reports.set(name, source);
+}
+
+/** Every registered report, read now (a source that throws reports its error's message). */
+export function workerReports(): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, source] of reports) {
+    try {
+      out[name] = source();
+    } catch (err) {
+      out[name] = { error: (err as Error).message };
+    }
+  }
+  return out;
+}
+
 export class Serving {
   private readonly conns = new Set<Connection>();
   private readonly acceptors: Acceptor[] = [];

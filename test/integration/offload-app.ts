@@ -3,10 +3,12 @@
  *
  *   GET /sleep?ms=N&id=X   → X, after a pool thread blocked N ms
  *   GET /stats             → { pid, pools } of the worker that answers
+ * stdin: `stats` → "stats <the master's collectStats() as JSON>" (benchmarks/common/control.ts)
  *
  *   node dist/test/integration/offload-app.js --workers N --drain-timeout MS --threads N
  */
 import { parseArgs } from 'node:util';
+import { controlFromStdin } from '../../benchmarks/common/control.js';
 import { httpOffload, offloadStats, Server } from '../../src/index.js';
 
 const { values } = parseArgs({
@@ -35,7 +37,5 @@ const server = await Server.listen({
   ),
 });
 
-if (server.role === 'master') {
-  const { address, port } = server.address();
-  console.log(`listening on ${address}:${port}`);
-}
+// `listening on HOST:PORT`, then control commands on stdin (`stats` → the master's collectStats()).
+controlFromStdin(server);

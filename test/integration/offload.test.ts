@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import {
   ChannelInboundHandler,
+  type ClusterStats,
   destroyOffloadPools,
   type HandlerContext,
   type HttpOptions,
@@ -308,11 +309,53 @@ describe('offload with a real master and worker', function () {
   const sockets: net.Socket[] = [];
 
   async function start(args: string[]): Promise<number> {
-    const started = await startListening([APP, ...args]);
+    const started = await startListening([APP, ...args], process.execPath, { stdin: 'pipe' });
     child = started.child;
     pids.add(started.child.pid as number);
     return started.port;
   }
+
+  /** The master's collectStats(), asked on its stdin. */
+  async function masterStats(): Promise<ClusterStats> {
+    const c = child as ChildProcess;
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+    };
+    c.stdout?.on('data', onData);
+    try {
+      c.stdin?.write('stats\n');
+      await waitFor(() => /^stats .*$/m.test(out), "the master's stats");
+      return JSON.parse(/^stats (.*)$/m.exec(out)?.[1] as string) as ClusterStats;
+    } finally {
+      c.stdout?.off('data', onData);
+    }
+  }
+
+  it("the master's collectStats carries every worker's pool counters (reports.offload)", async () => {
+    const port = await start(['--workers', '2', '--threads', '1']);
+    const readers: ResponseReader[] = [];
+    for (let c = 0; c < 6; c++) {
+      const s = await connect(port);
+      sockets.push(s);
+      readers.push(new ResponseReader(s));
+      s.write(get(`/sleep?ms=1&id=${c}`));
+    }
+    for (const [c, r] of readers.entries()) expect((await r.next()).body).to.equal(String(c));
+    const st = await masterStats();
+    expect(st.workers).to.have.length(2);
+    let completed = 0;
+    for (const w of st.workers) {
+      pids.add(w.pid);
+      const pools = (w.reports.offload ?? []) as OffloadPoolStats[];
+      for (const p of pools) {
+        expect(p.filename).to.match(/offload-tasks\.js$/);
+        expect(p.maxThreads).to.equal(1);
+        completed += p.completed;
+      }
+    }
+    expect(completed, 'every task, counted by the worker that ran it').to.equal(6);
+  });
 
   /** The answering worker's pid and pool counters (on a connection of its own). */
   async function stats(port: number): Promise<{ pid: number; pools: OffloadPoolStats[] }> {
