@@ -27,7 +27,8 @@
  *   connect rejects the waiting requests with its error instead of letting them hang — no request
  *   is lost silently: each one resolves or rejects.
  * - `close()` rejects what waits or is in flight with `PoolClosedError`, closes every
- *   connection and cancels connects in progress.
+ *   connection and cancels connects in progress. `close({ drain: ms })` first refuses new
+ *   requests and lets those already made finish, for up to `ms`.
  */
 import { setMaxListeners } from 'node:events';
 import { InvalidOptionError, PoolClosedError, RequestTimeoutError, TooManyPendingError } from '../errors.js';
@@ -150,6 +151,10 @@ export class Pool {
   private retryTimer: Timeout | undefined;
   private isClosed = false;
   private closing: Promise<void> | undefined;
+  /** `close({ drain })` in progress: new requests are refused, the others may finish. */
+  private refusing = false;
+  /** Called when nothing waits or is in flight any more, while draining. */
+  private onDrained: (() => void) | undefined;
   private connects = 0;
   private connectFailures = 0;
   private lost = 0;
@@ -204,9 +209,9 @@ export class Pool {
     return this.lease.loop;
   }
 
-  /** Whether `close()` was called. */
+  /** Whether `close()` was called (also while it drains). */
   get closed(): boolean {
-    return this.isClosed;
+    return this.isClosed || this.refusing;
   }
 
   stats(): PoolStats {
@@ -232,7 +237,7 @@ export class Pool {
    */
   request<R = unknown>(msg: unknown, options: RequestOptions = {}): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      if (this.isClosed) {
+      if (this.isClosed || this.refusing) {
         reject(new PoolClosedError());
         return;
       }
@@ -279,10 +284,42 @@ export class Pool {
    * Closes the pool: new requests are refused, waiting and in-flight ones rejected with
    * `PoolClosedError`, connects in progress cancelled, connections closed. Resolves once every
    * connection is closed.
+   *
+   * With `drain` (ms), gracefully: new requests are refused at once, but the ones already made —
+   * in flight or waiting for a connection, which may still open for them — get up to `drain` ms to
+   * finish; what is left then is rejected as above. (undici's `close()` drains, its `destroy()`
+   * does not; here `close()` without `drain` is the latter.)
    */
-  close(): Promise<void> {
-    this.closing ??= this.doClose();
+  close(options: { readonly drain?: number } = {}): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    const drain = options.drain === undefined ? 0 : msOption('drain', options.drain);
+    this.closing = drain > 0 && !this.idle() ? this.drainThenClose(drain) : this.doClose();
     return this.closing;
+  }
+
+  /** Nothing waits and nothing is in flight. */
+  private idle(): boolean {
+    if (this.waiting.size > 0) return false;
+    for (const c of this.conns) if (c.rr.pending > 0) return false;
+    return true;
+  }
+
+  private async drainThenClose(ms: number): Promise<void> {
+    this.refusing = true;
+    await new Promise<void>((resolve) => {
+      const deadline = this.loop.timers.schedule(ms, () => this.onDrained?.());
+      this.onDrained = () => {
+        this.onDrained = undefined;
+        deadline.cancel();
+        resolve();
+      };
+    });
+    await this.doClose();
+  }
+
+  /** While draining: done when nothing waits or is in flight. */
+  private checkDrained(): void {
+    if (this.onDrained !== undefined && this.idle()) this.onDrained();
   }
 
   private async doClose(): Promise<void> {
@@ -353,6 +390,7 @@ export class Pool {
   /** A request on `c` finished: its room goes to a waiting request, or `c` may go idle. */
   private settled(c: Pooled): void {
     this.dispatchWaiting();
+    this.checkDrained();
     if (c.rr.pending === 0 && this.idleTimeout > 0 && c.client.isActive && !this.isClosed) {
       if (c.idleTimer === undefined) c.idleTimer = this.loop.timers.schedule(this.idleTimeout, () => this.onIdle(c));
       else c.idleTimer.reschedule(this.idleTimeout);
@@ -398,6 +436,7 @@ export class Pool {
     if (!this.waiting.remove(w)) return;
     this.clearWaiter(w);
     w.reject(error);
+    this.checkDrained();
   }
 
   private rejectWaiting(error: unknown): void {
@@ -405,6 +444,7 @@ export class Pool {
       this.clearWaiter(w);
       w.reject(error);
     }
+    this.checkDrained();
   }
 
   // ---- connections ----

@@ -245,6 +245,44 @@ describe('Pool', function () {
     await waitFor(() => fdCount() === before, `descriptors back to ${before} (now ${fdCount()})`);
   });
 
+  it('close({ drain }) refuses new requests at once and lets those already made finish', async () => {
+    // Replies 100 ms after each request.
+    const delayed = net.createServer((c) => {
+      jsonLines(c, (msg, reply) => setTimeout(() => reply(msg), 100));
+    });
+    delayed.listen(0, '127.0.0.1');
+    await once(delayed, 'listening');
+    try {
+      const p = pool({ port: (delayed.address() as net.AddressInfo).port, maxConnections: 1, pipelining: 2 });
+      const all = Array.from({ length: 5 }, (_, i) => p.request<{ i: number }>({ i }));
+      await waitFor(() => p.stats().pending === 2 && p.stats().waiting === 3, 'two in flight, three waiting');
+      const closing = p.close({ drain: 5000 });
+      expect(p.closed).to.equal(true);
+      expect(await p.request({}).catch((e: unknown) => e), 'refused at once').to.be.instanceOf(PoolClosedError);
+      expect((await Promise.all(all)).map((r) => r.i)).to.deep.equal([0, 1, 2, 3, 4]);
+      await closing;
+      expect(p.stats().open).to.equal(0);
+      expect(await p.close({ drain: 1000 }), 'a second close is the first').to.equal(undefined);
+    } finally {
+      await new Promise((r) => delayed.close(r));
+    }
+  });
+
+  it('close({ drain }) rejects what is left at the deadline with PoolClosedError', async () => {
+    const s = await server(() => undefined); // never answers
+    const p = pool({ port: s.port, maxConnections: 1, pipelining: 1, timeout: 0 });
+    const all = Array.from({ length: 3 }, (_, i) => p.request({ i }).catch((e: unknown) => e));
+    await waitFor(() => p.stats().pending === 1 && p.stats().waiting === 2, 'one in flight, two waiting');
+    const t0 = performance.now();
+    await p.close({ drain: 150 });
+    expect(performance.now() - t0).to.be.at.least(140);
+    for (const e of await Promise.all(all)) expect(e).to.be.instanceOf(PoolClosedError);
+    expect(p.stats().open).to.equal(0);
+    await p.close({ drain: -1 }); // closed already: the first close's promise, options not looked at
+    const q = pool({ port: s.port });
+    expect(() => q.close({ drain: -1 })).to.throw(InvalidOptionError, /drain/);
+  });
+
   it('survives a server restart: reconnects, and every request resolves or rejects', async () => {
     const start = async (port: number) => {
       const started = await startListening([
