@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { HTTP, startLoad } from '../../benchmarks/common/closed-loop.js';
+import { HTTP, type LoadHandle, type LoadReport, startLoad } from '../../benchmarks/common/closed-loop.js';
 import { close as sysClose } from '../../src/syscalls/libc.js';
 import { localAddress, openListenSocket } from '../../src/syscalls/socket.js';
 import { connect, destroyAll, startListening, waitFor } from './helpers.js';
@@ -114,6 +114,28 @@ class Cluster {
   }
 }
 
+/** Sends SIGUSR2 `times` times, `gapMs` apart, each after the last reload is done; then stops the load. */
+async function reloadUnderLoad(c: Cluster, load: LoadHandle, times: number, gapMs: number): Promise<LoadReport> {
+  for (let i = 0; i < times; i++) {
+    await new Promise((r) => setTimeout(r, gapMs));
+    const reloadsBefore = (c.stderr().match(/reload done/g) ?? []).length;
+    process.kill(c.pid, 'SIGUSR2');
+    await waitFor(() => (c.stderr().match(/reload done/g) ?? []).length > reloadsBefore, 'the reload', 15_000);
+    for (const w of await c.workers()) c.pids.add(w.pid);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  return load.stop();
+}
+
+/** No failed connect, no reset, every request answered, and a real load. */
+function expectNothingLost(report: LoadReport): void {
+  expect(report.connectFailures, 'failed connections').to.deep.equal({});
+  expect(report.resets, 'resets').to.deep.equal({});
+  expect(report.unanswered, 'unanswered requests').to.equal(0);
+  expect(report.answered).to.equal(report.requests);
+  expect(report.answered, 'the load ran').to.be.greaterThan(1000);
+}
+
 /** Asks one new connection which worker serves it. */
 async function whoServes(port: number): Promise<number> {
   const s = await connect(port);
@@ -185,22 +207,9 @@ describe('master and workers (real processes, real signals)', function () {
     cluster = await Cluster.start(['--workers', '2']);
     const c = cluster;
     const before = await c.readyPids();
-    const load = startLoad(c.port, 50);
-    for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 2500));
-      const reloadsBefore = (c.stderr().match(/reload done/g) ?? []).length;
-      process.kill(c.pid, 'SIGUSR2');
-      await waitFor(() => (c.stderr().match(/reload done/g) ?? []).length > reloadsBefore, 'the reload', 15_000);
-      for (const w of await c.workers()) c.pids.add(w.pid);
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    const report = await load.stop();
+    const report = await reloadUnderLoad(c, startLoad(c.port, 50), 3, 2500);
     const after = await c.readyPids();
-    expect(report.connectFailures, 'failed connections').to.deep.equal({});
-    expect(report.resets, 'resets').to.deep.equal({});
-    expect(report.unanswered, 'unanswered requests').to.equal(0);
-    expect(report.answered).to.equal(report.requests);
-    expect(report.answered, 'the load ran').to.be.greaterThan(1000);
+    expectNothingLost(report);
     expect(after).to.have.length(2);
     for (const pid of after) expect(before, 'new pids').not.to.include(pid);
     // The old generations are gone.
@@ -213,21 +222,8 @@ describe('master and workers (real processes, real signals)', function () {
     cluster = await Cluster.start(['--workers', '2'], process.env, undefined, undefined, [HTTP_APP, '--workers', '2']);
     const c = cluster;
     const before = await c.readyPids();
-    const load = startLoad(c.port, 50, { protocol: HTTP });
-    for (let i = 0; i < 2; i++) {
-      await new Promise((r) => setTimeout(r, 1500));
-      const reloadsBefore = (c.stderr().match(/reload done/g) ?? []).length;
-      process.kill(c.pid, 'SIGUSR2');
-      await waitFor(() => (c.stderr().match(/reload done/g) ?? []).length > reloadsBefore, 'the reload', 15_000);
-      for (const w of await c.workers()) c.pids.add(w.pid);
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    const report = await load.stop();
-    expect(report.connectFailures, 'failed connections').to.deep.equal({});
-    expect(report.resets, 'resets').to.deep.equal({});
-    expect(report.unanswered, 'unanswered requests').to.equal(0);
-    expect(report.answered).to.equal(report.requests);
-    expect(report.answered, 'the load ran').to.be.greaterThan(1000);
+    const report = await reloadUnderLoad(c, startLoad(c.port, 50, { protocol: HTTP }), 2, 1500);
+    expectNothingLost(report);
     const after = await c.readyPids();
     for (const pid of after) expect(before, 'new pids').not.to.include(pid);
     expect(

@@ -411,6 +411,15 @@ class EventsInRead extends ChannelInboundHandler {
   }
 }
 
+/** `GET /chat` asking to upgrade to `raw`. */
+function upgradeRequest(): HttpRequest {
+  const headers = HttpHeaders.from([
+    ['Connection', 'upgrade'],
+    ['Upgrade', 'raw'],
+  ]);
+  return new HttpRequest('GET', '/chat', '1.1', headers, Buffer.alloc(0), HttpHeaders.EMPTY, true, true);
+}
+
 /** After an upgrade: answers raw bytes with raw bytes, as a next protocol would. */
 class RawEcho extends ChannelInboundHandler {
   override onRead(ctx: HandlerContext, msg: unknown): void {
@@ -463,19 +472,7 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
   });
 
   it('an upgrade in the same read: the answers and the 101 go before the next protocol writes', () => {
-    const upgradeReq = new HttpRequest(
-      'GET',
-      '/chat',
-      '1.1',
-      HttpHeaders.from([
-        ['Connection', 'upgrade'],
-        ['Upgrade', 'raw'],
-      ]),
-      Buffer.alloc(0),
-      HttpHeaders.EMPTY,
-      true,
-      true,
-    );
+    const upgradeReq = upgradeRequest();
     const ch = new EmbeddedChannel([
       new HttpServerHandler((req, res) => {
         if (req.upgrade) res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end();
@@ -504,19 +501,7 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
   });
 
   it('after an upgrade DRAINING goes on to the next protocol, which decides how to end', () => {
-    const upgradeReq = new HttpRequest(
-      'GET',
-      '/chat',
-      '1.1',
-      HttpHeaders.from([
-        ['Connection', 'upgrade'],
-        ['Upgrade', 'raw'],
-      ]),
-      Buffer.alloc(0),
-      HttpHeaders.EMPTY,
-      true,
-      true,
-    );
+    const upgradeReq = upgradeRequest();
     const seen: unknown[] = [];
     const ch = new EmbeddedChannel([
       new HttpServerHandler((_req, res) => res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end()),
