@@ -74,6 +74,11 @@ export function intOption(name: string, v: unknown, min: number, max = Number.MA
   return v;
 }
 
+/** `dflt` when `v` is undefined; otherwise `v`, which must be an integer >= `min` (null is not absent). */
+export function optionalInt(name: string, v: unknown, dflt: number, min: number): number {
+  return v === undefined ? dflt : intOption(name, v, min);
+}
+
 /** Throws unless `v` is a non-negative, finite number of milliseconds. */
 export function msOption(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {

@@ -22,6 +22,7 @@ import { Buffer } from 'node:buffer';
 import { InvalidOptionError } from '../../errors.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
+import { optionalInt } from '../../worker/options.js';
 import type { Timeout } from '../../worker/timing-wheel.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
 import {
@@ -252,17 +253,6 @@ const HTTP_SLASH = lit('HTTP/');
 const MAX_CHUNK_SIZE_DIGITS = 16;
 const EMPTY = Buffer.alloc(0);
 
-function sizeOption(name: string, v: unknown, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new InvalidOptionError(
-      name,
-      `must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got ${String(v)}`,
-    );
-  }
-  return v;
-}
-
 /**
  * Decodes HTTP/1.0 and HTTP/1.1 requests: one `HttpRequest` per complete message (body received
  * and de-chunked, trailers parsed), in order, however many arrive in one read (pipelining).
@@ -327,11 +317,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
 
   constructor(options: HttpRequestDecoderOptions = {}) {
     super();
-    this.maxHeaderSize = sizeOption('maxHeaderSize', options.maxHeaderSize, 16 * 1024, 1);
-    this.maxUrlLength = sizeOption('maxUrlLength', options.maxUrlLength, 8 * 1024, 1);
-    this.maxHeaders = sizeOption('maxHeaders', options.maxHeaders, 100, 1);
-    this.maxBodySize = sizeOption('maxBodySize', options.maxBodySize, 1024 * 1024, 0);
-    this.headerTimeout = sizeOption('headerTimeout', options.headerTimeout, 30_000, 0);
+    this.maxHeaderSize = optionalInt('maxHeaderSize', options.maxHeaderSize, 16 * 1024, 1);
+    this.maxUrlLength = optionalInt('maxUrlLength', options.maxUrlLength, 8 * 1024, 1);
+    this.maxHeaders = optionalInt('maxHeaders', options.maxHeaders, 100, 1);
+    this.maxBodySize = optionalInt('maxBodySize', options.maxBodySize, 1024 * 1024, 0);
+    this.headerTimeout = optionalInt('headerTimeout', options.headerTimeout, 30_000, 0);
     const unknown: unknown = options.allowUnknownMethods;
     if (unknown !== undefined && typeof unknown !== 'boolean') {
       throw new InvalidOptionError('allowUnknownMethods', `must be a boolean, got ${String(unknown)}`);

@@ -19,10 +19,11 @@
  * start. A connection that ends in the middle of a response raises `HPE_INVALID_EOF_STATE`.
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError, ProtocolError } from '../../errors.js';
+import { ProtocolError } from '../../errors.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { Queue } from '../../queue.js';
+import { optionalInt } from '../../worker/options.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
 import {
   COLON,
@@ -149,14 +150,6 @@ export const EXPECT_NORMAL = 0;
 export const EXPECT_HEAD = 1;
 export const EXPECT_CONNECT = 2;
 
-function sizeOption(name: string, v: unknown, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new InvalidOptionError(name, `must be an integer >= ${min}, got ${String(v)}`);
-  }
-  return v;
-}
-
 export class HttpResponseDecoder extends ByteToMessageDecoder {
   readonly maxHeaderSize: number;
   readonly maxHeaders: number;
@@ -188,9 +181,9 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
 
   constructor(options: HttpResponseDecoderOptions = {}) {
     super();
-    this.maxHeaderSize = sizeOption('maxHeaderSize', options.maxHeaderSize, 64 * 1024, 16);
-    this.maxHeaders = sizeOption('maxHeaders', options.maxHeaders, 100, 1);
-    this.maxBodySize = sizeOption('maxBodySize', options.maxBodySize, 16 * 1024 * 1024, 0);
+    this.maxHeaderSize = optionalInt('maxHeaderSize', options.maxHeaderSize, 64 * 1024, 16);
+    this.maxHeaders = optionalInt('maxHeaders', options.maxHeaders, 100, 1);
+    this.maxBodySize = optionalInt('maxBodySize', options.maxBodySize, 16 * 1024 * 1024, 0);
     this.scratch = new Int32Array(Math.min(this.maxHeaders, 32) * 4);
   }
 

@@ -20,7 +20,7 @@ import { InvalidOptionError } from '../../errors.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
-import { intOption, msOption } from '../../worker/options.js';
+import { msOption, optionalInt } from '../../worker/options.js';
 import type { Timeout } from '../../worker/timing-wheel.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
 import { HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
@@ -112,10 +112,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     private readonly options: HttpServerHandlerOptions = {},
   ) {
     super();
-    this.keepAliveTimeout = msOption('keepAliveTimeout', options.keepAliveTimeout ?? 5000);
-    this.maxRequests = intOption('maxRequestsPerConnection', options.maxRequestsPerConnection ?? 0, 0);
-    this.maxPipelined = intOption('maxPipelinedRequests', options.maxPipelinedRequests ?? 64, 1);
-    this.drainGrace = msOption('drainGrace', options.drainGrace ?? 300);
+    // Only undefined means "the default": null or any other non-number is an error.
+    const o = options;
+    this.keepAliveTimeout = o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout);
+    this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
+    this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
+    this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
     const onError: unknown = options.onHandlerError;
     if (onError !== undefined && typeof onError !== 'function') {
       throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);

@@ -272,6 +272,8 @@ describe('HttpServerHandler and HttpResponse', () => {
       [{ maxRequestsPerConnection: -2 }, 'maxRequestsPerConnection'],
       [{ onHandlerError: 'log' }, 'onHandlerError'],
       [{ drainGrace: -1 }, 'drainGrace'],
+      [{ maxPipelinedRequests: null }, 'maxPipelinedRequests'],
+      [{ keepAliveTimeout: null }, 'keepAliveTimeout'],
     ] as const) {
       const err = thrownBy(() => new HttpServerHandler(() => {}, options as HttpServerHandlerOptions));
       expect(err).to.be.instanceOf(InvalidOptionError);
