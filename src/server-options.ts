@@ -11,6 +11,7 @@ import {
   intOption,
   type LoopOptions,
   oneOf,
+  optionalInt,
   type ResolvedConnectionOptions,
   resolveConnectionOptions,
   resolveLoopOptions,
@@ -66,6 +67,13 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly maxAcceptsPerWakeup?: number;
   /** Pause after EMFILE/ENFILE, in ms. Default 100. */
   readonly acceptBackoffMs?: number;
+  /**
+   * Connections open at once per worker (per process with `workers: 0`). At that many the worker
+   * stops accepting until one closes; new connections wait in the kernel's accept queue (or, with
+   * `shared` balancing, go to another worker) — none is accepted only to be reset. 0: no limit
+   * but the descriptor limit (EMFILE pauses accepting too). Default 10 000.
+   */
+  readonly maxConnections?: number;
   /** How long a stop lets connections finish before aborting them (and killing workers), in ms. Default 10 000. */
   readonly drainTimeout?: number;
 }
@@ -90,6 +98,19 @@ export interface ResolvedClusterOptions {
 }
 
 /** Checks every option (throws InvalidOptionError naming it) and resolves the connection ones. */
+/** What a process's `Serving` needs from the options: accepting and the connection limit (validated already). */
+export function servingOptions(options: ServerOptions): {
+  maxAcceptsPerWakeup: number;
+  acceptBackoffMs: number;
+  maxConnections: number;
+} {
+  return {
+    maxAcceptsPerWakeup: options.maxAcceptsPerWakeup ?? 64,
+    acceptBackoffMs: options.acceptBackoffMs ?? 100,
+    maxConnections: options.maxConnections ?? 10_000,
+  };
+}
+
 export function validateServerOptions(options: ServerOptions): {
   connection: ResolvedConnectionOptions;
   cluster: ResolvedClusterOptions;
@@ -106,6 +127,7 @@ export function validateServerOptions(options: ServerOptions): {
   intOption('backlog', options.backlog ?? 511, 1);
   intOption('maxAcceptsPerWakeup', options.maxAcceptsPerWakeup ?? 64, 1);
   intOption('acceptBackoffMs', options.acceptBackoffMs ?? 100, 1);
+  optionalInt('maxConnections', options.maxConnections, 10_000, 0);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);
   const cluster: ResolvedClusterOptions = {

@@ -18,7 +18,7 @@ import { type MasterHandle, MasterServer } from './master/master.js';
 import { workerSpecFromEnv } from './master/protocol.js';
 import { type WorkerHandle, WorkerServer } from './master/worker.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import { type CloseOptions, type ServerOptions, validateServerOptions } from './server-options.js';
+import { type CloseOptions, type ServerOptions, servingOptions, validateServerOptions } from './server-options.js';
 import { close as sysClose } from './syscalls/libc.js';
 import type { SocketAddress } from './syscalls/sockaddr.js';
 import { openServerSocket } from './syscalls/socket.js';
@@ -81,10 +81,7 @@ export const Server = {
     let loop: EventLoop | undefined;
     try {
       loop = new EventLoop({ ...options, logger, readBufferSize: connection.maxReadSize });
-      const serving = new Serving(loop, options.pipeline, connection, {
-        maxAcceptsPerWakeup: options.maxAcceptsPerWakeup ?? 64,
-        acceptBackoffMs: options.acceptBackoffMs ?? 100,
-      });
+      const serving = new Serving(loop, options.pipeline, connection, servingOptions(options));
       serving.listen(fd);
       return new InProcessServer(serving, cluster.drainTimeout);
     } catch (err) {

@@ -12,7 +12,7 @@
  * reaches the whole process group; the master coordinates); SIGTERM and SIGQUIT drain and exit.
  */
 import type { Logger } from '../logger.js';
-import type { ServerOptions } from '../server-options.js';
+import { type ServerOptions, servingOptions } from '../server-options.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { isListening, setNonBlocking } from '../syscalls/socket.js';
 import { EventLoop, type LoopStats } from '../worker/loop.js';
@@ -50,12 +50,7 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
     logger: Logger,
   ) {
     const loop = new EventLoop({ ...options, logger, readBufferSize: connOptions.maxReadSize });
-    super(
-      new Serving(loop, options.pipeline, connOptions, {
-        maxAcceptsPerWakeup: options.maxAcceptsPerWakeup ?? 64,
-        acceptBackoffMs: options.acceptBackoffMs ?? 100,
-      }),
-    );
+    super(new Serving(loop, options.pipeline, connOptions, servingOptions(options)));
     this.slot = spec.slot;
     this.generation = spec.generation;
     this.drainTimeout = options.drainTimeout ?? 10_000;

@@ -53,6 +53,8 @@ export class Acceptor implements IoHandle {
   private readonly ownsFd: boolean;
   private watching = false;
   private closed = false;
+  /** Held off by the owner (`hold`): nothing restarts accepting until it lets go. */
+  private held = false;
   private resumeTimer: Timeout | undefined;
   private pausedSince = 0;
 
@@ -71,7 +73,7 @@ export class Acceptor implements IoHandle {
 
   /** Starts (or resumes) accepting. */
   start(): void {
-    if (this.watching || this.closed) return;
+    if (this.watching || this.closed || this.held) return;
     // EPOLLEXCLUSIVE can only be given at EPOLL_CTL_ADD (MOD fails with EINVAL), so pausing is a
     // DEL and resuming an ADD, the same for both modes.
     const r = this.loop.register(this, READABLE | (this.exclusive ? EXCLUSIVE : 0));
@@ -86,6 +88,23 @@ export class Acceptor implements IoHandle {
     if (!this.watching) return;
     this.watching = false;
     this.loop.deregister(this, false);
+  }
+
+  /**
+   * Holds accepting off (true) until released (false) — the owner's reason (its connection
+   * limit), which the EMFILE backoff's resume does not override. Queued connections wait in the
+   * kernel meanwhile.
+   */
+  hold(on: boolean): void {
+    if (on === this.held) return;
+    this.held = on;
+    if (on) {
+      if (!this.watching) return;
+      this.watching = false;
+      this.loop.deregister(this, false);
+    } else if (this.resumeTimer === undefined) {
+      this.start(); // else the backoff's timer resumes
+    }
   }
 
   /** Stops, and closes the socket when this acceptor owns it. */

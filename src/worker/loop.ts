@@ -54,6 +54,8 @@ export interface LoopStats {
   acceptErrors: number;
   /** Times accepting paused for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM). */
   acceptPauses: number;
+  /** Times accepting paused because `maxConnections` were open. */
+  connectionLimitPauses: number;
   /** Times a connection stopped reading because its peer was not reading our writes. */
   readPauses: number;
   /** Writes dropped because the channel was closing or closed. */
@@ -81,6 +83,7 @@ export function newStats(): LoopStats {
     staleEvents: 0,
     acceptErrors: 0,
     acceptPauses: 0,
+    connectionLimitPauses: 0,
     readPauses: 0,
     droppedWrites: 0,
     unhandledMessages: 0,

@@ -60,19 +60,25 @@ export class Serving {
   private closed = false;
   /** Counted in `openServings` (from its first listening socket on, so a failed start is not). */
   private counted = false;
+  /** 0: no limit. */
+  private readonly maxConnections: number;
+  /** Accepting is held off: `maxConnections` are open. */
+  private atLimit = false;
 
   constructor(
     readonly loop: EventLoop,
     pipeline: PipelineSpec,
     private readonly connOptions: ResolvedConnectionOptions,
-    private readonly acceptOptions: AcceptorOptions,
+    private readonly acceptOptions: AcceptorOptions & { readonly maxConnections?: number },
   ) {
+    this.maxConnections = acceptOptions.maxConnections ?? 0;
     this.ctx = {
       loop,
       pipeline,
       options: connOptions,
       onClosed: (c) => {
         this.conns.delete(c);
+        if (this.atLimit && this.conns.size < this.maxConnections) this.holdAccepting(false);
         if (this.conns.size === 0) this.onEmpty?.();
       },
     };
@@ -97,16 +103,36 @@ export class Serving {
         const conn = new Connection(this.ctx, cfd);
         this.conns.add(conn);
         if (!conn.open()) this.conns.delete(conn);
+        else if (this.conns.size === this.maxConnections) this.holdAccepting(true);
       },
       { ...this.acceptOptions, ...options },
     );
     acceptor.start();
+    if (this.atLimit) acceptor.hold(true);
     this.acceptors.push(acceptor);
     if (!this.counted) {
       this.counted = true;
       openServings++;
     }
     return acceptor;
+  }
+
+  /**
+   * At `maxConnections` open, stops accepting on every listening socket until one closes: new
+   * connections wait in the kernel's accept queue (with `shared` balancing another worker takes
+   * them) instead of being accepted into a worker that has no room — nginx's worker_connections,
+   * without the reset Node's `server.maxConnections` answers with.
+   */
+  private holdAccepting(on: boolean): void {
+    this.atLimit = on;
+    if (on) {
+      this.loop.stats.connectionLimitPauses++;
+      this.loop.warnOnce(
+        'maxConnections',
+        `maxConnections (${this.maxConnections}) open: accepting paused until one closes; new connections wait in the queue`,
+      );
+    }
+    for (const a of this.acceptors) a.hold(on);
   }
 
   /** The address of the first listening socket. */

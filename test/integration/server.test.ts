@@ -19,6 +19,7 @@ import {
   type ServerHandle,
   type ServerOptions,
   SyscallError,
+  silentLogger,
 } from '../../src/index.js';
 import {
   closed,
@@ -143,6 +144,7 @@ describe('Server', function () {
       ['lowWaterMark', { highWaterMark: 1000, lowWaterMark: 2000 }],
       ['keepAlive.interval', { keepAlive: { idle: 10, interval: -5, count: 3 } }],
       ['pipeline', { pipeline: 42 }],
+      ['maxConnections', { maxConnections: -1 }],
     ];
     for (const [name, opts] of bad) {
       it(`rejects a bad ${name} before binding anything`, async () => {
@@ -263,6 +265,42 @@ describe('Server', function () {
       expect(ch.isReadingPaused).to.equal(false);
     });
   }
+
+  describe('maxConnections', () => {
+    it('at the limit accepting pauses: the next connection waits in the queue and is served when one closes', async () => {
+      const srv = await listen({
+        host: '127.0.0.1',
+        port: 0,
+        maxConnections: 2,
+        logger: silentLogger,
+        pipeline: echoPipeline(),
+      });
+      const port = srv.address().port;
+      const a = await client(port);
+      const b = await client(port);
+      for (const [i, s] of [a, b].entries()) {
+        s.write(frame(8, i));
+        expect(await readBytes(s, 10)).to.deep.equal(frame(8, i));
+      }
+      // The kernel completes the handshake (the socket is queued), but the server does not accept it.
+      const c = await client(port);
+      c.write(frame(8, 2));
+      let answered = false;
+      const answer = readBytes(c, 10).then((d) => {
+        answered = true;
+        return d;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(answered, 'no answer while two are open').to.equal(false);
+      expect(srv.connections).to.equal(2);
+      expect(srv.stats().connectionLimitPauses).to.equal(1);
+      a.destroy();
+      expect(await answer, 'served once one closed').to.deep.equal(frame(8, 2));
+      await waitFor(() => srv.connections === 2, 'b and c open');
+      b.write(frame(4, 3));
+      expect(await readBytes(b, 6), 'the others keep being served').to.deep.equal(frame(4, 3));
+    });
+  });
 
   describe('closing while the peer is still sending (lingering close)', () => {
     /**
