@@ -25,4 +25,13 @@ export {
   type LineFrameDecoderOptions,
 } from './line.js';
 export { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';
+export {
+  RespDecoder,
+  type RespDecoderOptions,
+  RespEncoder,
+  RespError,
+  RespProtocolError,
+  RespSimpleString,
+  type RespValue,
+} from './resp.js';
 export { type StringCodecOptions, StringDecoder, StringEncoder } from './string.js';
