@@ -13,6 +13,7 @@ import { expect } from 'chai';
 import { connect, destroyAll, ECHO_EXAMPLE, ended, readBytes, startListening, waitFor } from './helpers.js';
 
 const CHAT_EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'chat-server.js');
+const RESP_EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'resp-server.js');
 
 /** A line-oriented test client. */
 interface LineClient {
@@ -143,9 +144,13 @@ describe('examples', function () {
   });
 
   describe('the command line of every example', () => {
-    const examples = ['echo-server.js', 'chat-server.js', 'plaintext-server.js', 'http-echo-server.js'].map((f) =>
-      join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', f),
-    );
+    const examples = [
+      'echo-server.js',
+      'chat-server.js',
+      'plaintext-server.js',
+      'http-echo-server.js',
+      'resp-server.js',
+    ].map((f) => join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', f));
     /** Runs a script to its end (bounded), returning its exit status and output. */
     function runToEnd(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
       try {
@@ -179,6 +184,49 @@ describe('examples', function () {
       expect(r.status).to.equal(1);
       expect(r.stderr.trim()).to.match(/^plaintext-server: .*port.*70000/);
       expect(r.stderr.trim().split('\n')).to.have.length(1);
+    });
+  });
+
+  describe('resp-server.js', () => {
+    /** Writes `request` and waits for exactly `expected` (the bytes of the replies). */
+    async function exchange(s: net.Socket, request: string, expected: string): Promise<void> {
+      s.write(request);
+      expect((await readBytes(s, Buffer.byteLength(expected))).toString('latin1')).to.equal(expected);
+    }
+
+    it('answers pipelined RESP commands and inline commands in order; a protocol error is answered, then close', async () => {
+      const port = await run(RESP_EXAMPLE, []);
+      const s = await connect(port);
+      sockets.push(s);
+      const cmd = (...args: string[]) =>
+        `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+      await exchange(
+        s,
+        cmd('PING') +
+          cmd('SET', 'k', 'v\r\n1') +
+          cmd('GET', 'k') +
+          cmd('GET', 'nope') +
+          cmd('INCR', 'n') +
+          cmd('INCR', 'n'),
+        '+PONG\r\n+OK\r\n$4\r\nv\r\n1\r\n$-1\r\n:1\r\n:2\r\n',
+      );
+      await exchange(s, 'EXISTS k n nope\r\nDEL k\nDBSIZE\r\n', ':2\r\n:1\r\n:1\r\n');
+      await exchange(s, cmd('INCR', 'k2') + cmd('FLY'), ":1\r\n-ERR unknown command 'fly'\r\n");
+      await exchange(s, cmd('GET'), "-ERR wrong number of arguments for 'get' command\r\n");
+      let rest = '';
+      s.on('data', (d: Buffer) => {
+        rest += d.toString('latin1');
+      });
+      const closed = ended(s);
+      s.write(':1x\r\n');
+      await closed;
+      expect(rest).to.match(/^-ERR Protocol error: malformed integer \(at byte \d+ of the stream\)\r\n$/);
+      // Other clients are not affected.
+      const t = await connect(port);
+      sockets.push(t);
+      await exchange(t, cmd('GET', 'n'), '$1\r\n2\r\n');
+      await exchange(t, cmd('QUIT'), '+OK\r\n');
+      await ended(t);
     });
   });
 
