@@ -48,9 +48,8 @@ function arity(name: string): RespError {
   return new RespError(`ERR wrong number of arguments for '${name}' command`);
 }
 
-/** Runs one command (an array of bulk strings) and returns its reply. */
-function run(args: Buffer[]): RespValue {
-  const name = (args[0] as Buffer).toString('latin1').toLowerCase();
+/** Runs command `name` (lower case) with `args` (`args[0]` is the name as sent) and returns its reply. */
+function run(name: string, args: Buffer[]): RespValue {
   const key = args[1]?.toString('latin1');
   switch (name) {
     case 'ping':
@@ -104,12 +103,13 @@ class Commands extends ChannelInboundHandler {
       return;
     }
     const args = msg as Buffer[];
-    if (args[0]?.toString('latin1').toLowerCase() === 'quit') {
+    const name = (args[0] as Buffer).toString('latin1').toLowerCase();
+    if (name === 'quit') {
       ctx.write(OK);
       ctx.close(); // flushes the answers before it first
       return;
     }
-    ctx.write(run(args));
+    ctx.write(run(name, args));
   }
 
   override onError(ctx: HandlerContext, error: unknown): void {

@@ -290,44 +290,57 @@ const CRLF = '\r\n';
  * A reply is written as one string when it has no binary parts, else as its chunks in order.
  */
 export class RespEncoder extends MessageToByteEncoder {
+  // The reply being encoded: text so far, and the chunks before it when a binary bulk string
+  // interrupts the text. Instance state rather than a closure per reply (encoding never nests).
+  private text = '';
+  private parts: (string | Uint8Array)[] | undefined;
+
   protected override encode(_ctx: HandlerContext, msg: unknown): Encoded {
-    const parts: (string | Uint8Array)[] = [];
-    let text = '';
-    const put = (v: unknown, depth: number): void => {
-      if (depth > 64) throw new TypeError('RespEncoder: arrays nested deeper than 64 (a cycle?)');
-      if (typeof v === 'string') {
-        text += `$${Buffer.byteLength(v)}${CRLF}${v}${CRLF}`;
-      } else if (v instanceof Uint8Array) {
-        text += `$${v.length}${CRLF}`;
-        parts.push(text, v);
-        text = CRLF;
-      } else if (typeof v === 'number') {
-        if (Number.isInteger(v)) text += `:${v}${CRLF}`;
-        else {
-          const s = String(v);
-          text += `$${s.length}${CRLF}${s}${CRLF}`;
-        }
-      } else if (typeof v === 'bigint') {
-        text += `:${v}${CRLF}`;
-      } else if (typeof v === 'boolean') {
-        text += v ? `:1${CRLF}` : `:0${CRLF}`;
-      } else if (v === null || v === undefined) {
-        text += `$-1${CRLF}`;
-      } else if (v instanceof RespSimpleString) {
-        text += `+${noNewline(v.value)}${CRLF}`;
-      } else if (v instanceof RespError) {
-        text += `-${noNewline(v.message)}${CRLF}`;
-      } else if (Array.isArray(v)) {
-        text += `*${v.length}${CRLF}`;
-        for (const item of v) put(item, depth + 1);
-      } else {
-        throw new TypeError(`RespEncoder: cannot encode ${Object.prototype.toString.call(v)}`);
+    this.text = '';
+    this.parts = undefined;
+    try {
+      this.put(msg, 0);
+      const parts = this.parts as (string | Uint8Array)[] | undefined;
+      if (parts === undefined) return this.text;
+      if (this.text !== '') parts.push(this.text);
+      return parts;
+    } finally {
+      this.text = '';
+      this.parts = undefined;
+    }
+  }
+
+  private put(v: unknown, depth: number): void {
+    if (typeof v === 'string') {
+      this.text += `$${Buffer.byteLength(v)}${CRLF}${v}${CRLF}`;
+    } else if (v instanceof Uint8Array) {
+      // Bytes go as they are (no copy into a string); the text resumes after them.
+      this.parts ??= [];
+      this.parts.push(`${this.text}$${v.length}${CRLF}`, v);
+      this.text = CRLF;
+    } else if (typeof v === 'number') {
+      if (Number.isInteger(v)) this.text += `:${v}${CRLF}`;
+      else {
+        const s = String(v);
+        this.text += `$${s.length}${CRLF}${s}${CRLF}`;
       }
-    };
-    put(msg, 0);
-    if (parts.length === 0) return text;
-    if (text !== '') parts.push(text);
-    return parts;
+    } else if (v instanceof RespSimpleString) {
+      this.text += `+${noNewline(v.value)}${CRLF}`;
+    } else if (v === null || v === undefined) {
+      this.text += `$-1${CRLF}`;
+    } else if (Array.isArray(v)) {
+      if (depth >= 64) throw new TypeError('RespEncoder: arrays nested deeper than 64 (a cycle?)');
+      this.text += `*${v.length}${CRLF}`;
+      for (let i = 0; i < v.length; i++) this.put(v[i], depth + 1);
+    } else if (v instanceof RespError) {
+      this.text += `-${noNewline(v.message)}${CRLF}`;
+    } else if (typeof v === 'bigint') {
+      this.text += `:${v}${CRLF}`;
+    } else if (typeof v === 'boolean') {
+      this.text += v ? `:1${CRLF}` : `:0${CRLF}`;
+    } else {
+      throw new TypeError(`RespEncoder: cannot encode ${Object.prototype.toString.call(v)}`);
+    }
   }
 }
 
