@@ -144,6 +144,29 @@ describe('HTTP/1.1 on real connections', function () {
     expect(Date.now() - t0).to.be.within(250, 3000);
   });
 
+  it('a client trickling its body past requestTimeout gets 408 and is closed, while others are served', async () => {
+    const port = await start((req, res) => res.end(`got ${req.body.length}`), { requestTimeout: 400 });
+    const slow = await opened.client(port);
+    const slowReader = new ResponseReader(slow);
+    slow.on('error', () => {}); // it may still be writing when the server closes
+    slow.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n');
+    const t0 = Date.now();
+    const trickle = setInterval(() => slow.writable && slow.write('x'), 50);
+    try {
+      const fast = await opened.client(port);
+      const fastReader = new ResponseReader(fast);
+      fast.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc');
+      expect((await fastReader.next()).body).to.equal('got 3');
+      const r = await slowReader.next();
+      expect(r.status).to.equal(408);
+      expect(r.headers.connection).to.equal('close');
+      await ended(slow);
+      expect(Date.now() - t0).to.be.within(350, 3000);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
   it('limits answer with their status codes and close: 431, 413, 414, 505, 400', async () => {
     const port = await start((_req, res) => res.end('ok'), {
       maxHeaderSize: 1024,

@@ -60,6 +60,12 @@ export interface HttpRequestDecoderOptions {
   readonly maxBodySize?: number;
   /** Milliseconds from the first byte of a request head until the head must be complete, else 408; 0 turns it off. Default 30 000. */
   readonly headerTimeout?: number;
+  /**
+   * Milliseconds from the first byte of a request until all of it — head and body — is in, else
+   * 408 and close; 0 turns it off. Bounds a client that trickles a body (slowloris on the body),
+   * which `headerTimeout` does not see. Default 300 000 (node:http's `requestTimeout`).
+   */
+  readonly requestTimeout?: number;
   /** Accept any token as the method (true) rather than answering methods llhttp does not know with 501 (false, the default). */
   readonly allowUnknownMethods?: boolean;
 }
@@ -265,6 +271,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   readonly maxHeaders: number;
   readonly maxBodySize: number;
   readonly headerTimeout: number;
+  readonly requestTimeout: number;
   readonly allowUnknownMethods: boolean;
 
   private phase = P_IDLE;
@@ -314,6 +321,14 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   private timeout: Timeout | null = null;
   private timerArmed = false;
   private timerCtx: HandlerContext | null = null;
+  /**
+   * When the current request first had to wait for more bytes (-1: it has not). A request whole in
+   * one read never reads the clock or touches the timer.
+   */
+  private requestStart = -1;
+  /** What the armed timer is for, and its deadline. */
+  private armedForHead = false;
+  private armedDeadline = 0;
 
   constructor(options: HttpRequestDecoderOptions = {}) {
     super();
@@ -322,6 +337,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.maxHeaders = optionalInt('maxHeaders', options.maxHeaders, 100, 1);
     this.maxBodySize = optionalInt('maxBodySize', options.maxBodySize, 1024 * 1024, 0);
     this.headerTimeout = optionalInt('headerTimeout', options.headerTimeout, 30_000, 0);
+    this.requestTimeout = optionalInt('requestTimeout', options.requestTimeout, 300_000, 0);
     const unknown: unknown = options.allowUnknownMethods;
     if (unknown !== undefined && typeof unknown !== 'boolean') {
       throw new InvalidOptionError('allowUnknownMethods', `must be a boolean, got ${String(unknown)}`);
@@ -375,7 +391,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           let length = this.hp === 0 && this.hs === S_METHOD ? this.quickHead(input) : -1;
           if (length < 0) length = this.scanHead(input, false);
           if (length < 0) {
-            if (this.headerTimeout > 0 && !this.timerArmed) this.arm(ctx);
+            this.waitMore(ctx);
             return;
           }
           this.disarm();
@@ -383,16 +399,25 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           continue;
         }
         case P_BODY: {
-          if (input.end - input.start < this.remaining) return;
+          if (input.end - input.start < this.remaining) {
+            this.waitMore(ctx);
+            return;
+          }
           this.emit(ctx, out, input.take(this.remaining), HttpHeaders.EMPTY);
           return;
         }
         case P_CHUNKED:
-          if (!this.scanChunks(input)) return;
+          if (!this.scanChunks(input)) {
+            if (this.phase === P_CHUNKED) this.waitMore(ctx);
+            return;
+          }
           continue;
         case P_TRAILERS: {
           const length = this.scanHead(input, true);
-          if (length < 0) return;
+          if (length < 0) {
+            this.waitMore(ctx);
+            return;
+          }
           const nf = this.nf;
           const trailers = HttpHeaders.take(input, length, this.scratch, nf);
           const pieces = this.pieces;
@@ -1267,6 +1292,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     body: Buffer,
     trailers: HttpHeaders,
   ): void {
+    // The request is whole: its clocks stop (a request whole in one read never started them).
+    if (this.requestStart >= 0) {
+      this.requestStart = -1;
+      this.disarm();
+    }
     out.push(
       new HttpRequest(
         this.methodName,
@@ -1300,14 +1330,33 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     return new HttpParseError(status, code, `${message} (at byte ${offset} of the stream)`, offset);
   }
 
-  private arm(ctx: HandlerContext): void {
+  /**
+   * The current request needs more bytes: make sure the timer runs for the nearer of its
+   * deadlines — the head's (while in the head) and the whole request's — counted from when the
+   * request first had to wait.
+   */
+  private waitMore(ctx: HandlerContext): void {
+    const timers = ctx.channel.timers;
+    if (this.requestStart < 0) this.requestStart = timers.now();
+    const forHead = this.phase === P_HEAD && this.headerTimeout > 0;
+    let deadline = forHead ? this.requestStart + this.headerTimeout : Number.POSITIVE_INFINITY;
+    let headFirst = forHead;
+    if (this.requestTimeout > 0 && this.requestStart + this.requestTimeout < deadline) {
+      deadline = this.requestStart + this.requestTimeout;
+      headFirst = false;
+    }
+    if (deadline === Number.POSITIVE_INFINITY) return;
+    if (this.timerArmed && this.armedDeadline === deadline) return;
+    this.armedDeadline = deadline;
+    this.armedForHead = headFirst;
     this.timerCtx = ctx;
     this.timerArmed = true;
+    const delay = Math.max(0, deadline - timers.now());
     if (this.timeout === null) {
-      // One closure per decoder, not per request: later heads re-arm the same Timeout.
-      this.timeout = ctx.channel.timers.schedule(this.headerTimeout, () => this.headerTimedOut());
+      // One closure per decoder, not per request: later requests re-arm the same Timeout.
+      this.timeout = timers.schedule(delay, () => this.timedOut());
     } else {
-      this.timeout.reschedule(this.headerTimeout);
+      this.timeout.reschedule(delay);
     }
   }
 
@@ -1317,17 +1366,31 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.timeout?.cancel();
   }
 
-  private headerTimedOut(): void {
+  private timedOut(): void {
     this.timerArmed = false;
     const ctx = this.timerCtx;
-    if (this.phase !== P_HEAD || ctx === null) return;
+    const phase = this.phase;
+    if (ctx === null || (phase !== P_HEAD && phase !== P_BODY && phase !== P_CHUNKED && phase !== P_TRAILERS)) return;
     this.phase = P_DEAD;
-    // The head is still unconsumed, so `consumed` is the stream offset of its first byte.
+    this.pieces = null;
+    this.reqHeaders = HttpHeaders.EMPTY;
+    if (this.armedForHead) {
+      // The head is still unconsumed, so `consumed` is the stream offset of its first byte.
+      ctx.fireError(
+        new HttpParseError(
+          408,
+          'HPE_HEADER_TIMEOUT',
+          `request head not complete within ${this.headerTimeout} ms (started at byte ${this.consumed} of the stream)`,
+          this.consumed,
+        ),
+      );
+      return;
+    }
     ctx.fireError(
       new HttpParseError(
         408,
-        'HPE_HEADER_TIMEOUT',
-        `request head not complete within ${this.headerTimeout} ms (started at byte ${this.consumed} of the stream)`,
+        'HPE_REQUEST_TIMEOUT',
+        `request not complete within ${this.requestTimeout} ms (at byte ${this.consumed} of the stream)`,
         this.consumed,
       ),
     );

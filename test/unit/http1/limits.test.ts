@@ -78,6 +78,7 @@ describe('HttpRequestDecoder', () => {
       expect(d.maxHeaders).to.equal(100);
       expect(d.maxBodySize).to.equal(1048576);
       expect(d.headerTimeout).to.equal(30000);
+      expect(d.requestTimeout).to.equal(300000);
       expect(d.allowUnknownMethods).to.equal(false);
     });
 
@@ -92,7 +93,7 @@ describe('HttpRequestDecoder', () => {
       });
     }
 
-    for (const name of ['maxBodySize', 'headerTimeout'] as const) {
+    for (const name of ['maxBodySize', 'headerTimeout', 'requestTimeout'] as const) {
       it(`${name} must be a non-negative integer (0 allowed)`, () => {
         for (const bad of [-1, 0.5, Number.NaN, '1', {}]) {
           const err = thrownBy(() => new HttpRequestDecoder({ [name]: bad } as unknown as HttpRequestDecoderOptions));
@@ -283,8 +284,8 @@ describe('HttpRequestDecoder', () => {
       expect(e.offset, 'stream offset of the third head').to.equal(21 + 19);
     });
 
-    it('does not time the body, and uses one timer per connection', () => {
-      const { ch, rec } = channel({ headerTimeout: 1000 });
+    it('headerTimeout does not time the body, and uses one timer per connection', () => {
+      const { ch, rec } = channel({ headerTimeout: 1000, requestTimeout: 0 });
       for (let i = 0; i < 5; i++) {
         ch.writeInbound(bytes('POST / HTTP/1.1\r\nContent-'));
         expect(ch.timers.size).to.be.at.most(1);
@@ -297,8 +298,55 @@ describe('HttpRequestDecoder', () => {
       expect(rec.requests).to.have.length(5);
     });
 
-    it('headerTimeout 0 turns it off; closing the channel cancels it', () => {
-      const off = channel({ headerTimeout: 0 });
+    it('requestTimeout: a body trickled past it gets 408 HPE_REQUEST_TIMEOUT, counted from the first wait', () => {
+      const { ch, rec } = channel({ headerTimeout: 1000, requestTimeout: 3000 });
+      ch.writeInbound(bytes('POST / HTTP/1.1\r\nCon'));
+      ch.advanceTime(900);
+      ch.writeInbound(bytes('tent-Length: 10\r\n\r\nab')); // the head in time, the body started
+      ch.advanceTime(2000);
+      ch.writeInbound(bytes('cd')); // more bytes do not restart the clock
+      ch.advanceTime(99);
+      expect(rec.errors).to.have.length(0);
+      ch.advanceTime(1);
+      const e = errorOf(rec);
+      expect(e.statusCode).to.equal(408);
+      expect(e.code).to.equal('HPE_REQUEST_TIMEOUT');
+      ch.writeInbound(bytes('efghij'));
+      expect(rec.requests, 'the stream is finished').to.have.length(0);
+    });
+
+    it('requestTimeout times chunked bodies and trailers too, and a shorter one times the head', () => {
+      const chunked = channel({ requestTimeout: 1000 });
+      chunked.ch.writeInbound(bytes('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n'));
+      chunked.ch.advanceTime(600);
+      chunked.ch.writeInbound(bytes('0\r\nX-Trailer: 1')); // in the trailers now
+      chunked.ch.advanceTime(400);
+      expect(errorOf(chunked.rec).code).to.equal('HPE_REQUEST_TIMEOUT');
+      const head = channel({ headerTimeout: 5000, requestTimeout: 1000 });
+      head.ch.writeInbound(bytes('GET / HTTP/1.1\r\n'));
+      head.ch.advanceTime(1000);
+      expect(errorOf(head.rec).code).to.equal('HPE_REQUEST_TIMEOUT');
+    });
+
+    it('a request whole in one read never arms the timer; a complete one stops it; the next starts afresh', () => {
+      const { ch, rec } = channel({ requestTimeout: 1000 });
+      ch.writeInbound(bytes('POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab'));
+      expect(ch.timers.size).to.equal(0);
+      ch.writeInbound(bytes('POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\na'));
+      expect(ch.timers.size).to.equal(1);
+      ch.advanceTime(900);
+      ch.writeInbound(bytes('bPOST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n'));
+      ch.advanceTime(900);
+      expect(rec.errors, 'the third started 900 ms ago').to.have.length(0);
+      ch.writeInbound(bytes('ab'));
+      ch.advanceTime(5000);
+      expect(rec.errors).to.have.length(0);
+      expect(rec.requests).to.have.length(3);
+      expect(ch.timers.size).to.equal(0);
+    });
+
+    it('headerTimeout 0 (and requestTimeout 0) turn them off; closing the channel cancels them', () => {
+      const off = channel({ headerTimeout: 0, requestTimeout: 0 });
       off.ch.writeInbound(bytes('GET / HTTP/1.1\r\n'));
       expect(off.ch.timers.size).to.equal(0);
       off.ch.advanceTime(1e9);
