@@ -167,6 +167,35 @@ describe('HTTP/1.1 on real connections', function () {
     }
   });
 
+  it('streaming to a client that does not read: write() says stop, drained() says go, nothing piles up', async () => {
+    const CHUNK = 64 * 1024;
+    const CHUNKS = 1024; // 64 MiB
+    let written = 0;
+    const port = await start(async (_req, res) => {
+      res.setHeader('Content-Length', String(CHUNK * CHUNKS));
+      const chunk = Buffer.alloc(CHUNK, 0x2a);
+      for (let i = 0; i < CHUNKS; i++) {
+        written++;
+        if (!res.write(chunk)) await res.drained();
+      }
+      res.end();
+    });
+    const s = await opened.client(port);
+    s.pause();
+    s.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 300));
+    // What the handler got to write while nobody read: the kernel's socket buffers and our high
+    // watermark, not the 64 MiB.
+    expect(written * CHUNK).to.be.below(32 * 1024 * 1024);
+    let received = 0;
+    s.on('data', (d: Buffer) => {
+      received += d.length;
+    });
+    s.resume();
+    await waitFor(() => received >= CHUNK * CHUNKS, 'the whole body', 20_000);
+    expect(written).to.equal(CHUNKS);
+  });
+
   it('limits answer with their status codes and close: 431, 413, 414, 505, 400', async () => {
     const port = await start((_req, res) => res.end('ok'), {
       maxHeaderSize: 1024,

@@ -27,6 +27,13 @@ export interface ResponseOwner {
    * `output`.
    */
   outputEncoded?(res: HttpResponse, length: number, last: boolean): void;
+  /**
+   * Optional: whether output of `res` goes out now rather than piling up in memory — it is the
+   * oldest unfinished response and the connection is under its high watermark.
+   */
+  isWritable?(res: HttpResponse): boolean;
+  /** Optional: resolves once `isWritable(res)`, or once the connection closed. */
+  whenWritable?(res: HttpResponse): Promise<void>;
 }
 
 /** Names of headers a handler may not set with invalid characters (RFC 9110 §5.1 token). */
@@ -368,14 +375,31 @@ export class HttpResponse {
   }
 
   /**
+   * False while this response's output piles up in memory instead of leaving: the peer reads more
+   * slowly than the handler writes (the connection is over its high watermark), or an earlier
+   * response of the connection is still being answered (pipelining). A streaming handler then
+   * waits for `drained()` before it writes more, as with node:http's `write()` and `'drain'`.
+   */
+  get writable(): boolean {
+    return this.owner.isWritable?.(this) ?? true;
+  }
+
+  /** Resolves when `writable` is true again, or when the connection closed (later writes are dropped). */
+  drained(): Promise<void> {
+    if (this.writable) return Promise.resolve();
+    return this.owner.whenWritable?.(this) ?? Promise.resolve();
+  }
+
+  /**
    * Streams a chunk of the body. The head goes out first: with `Transfer-Encoding: chunked`
    * unless a Content-Length was set (HTTP/1.0: no chunking; the connection closes after the body).
+   * Returns `writable`: false asks the handler to wait for `drained()` before writing more.
    */
   write(chunk: string | Uint8Array): boolean {
     if (this.finished) throw new Error('write after end');
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (!this.headersSent) this.emit(this.encodeHead(-1, undefined), false);
-    if (data.byteLength === 0 || this.head || !this.hasBody()) return true;
+    if (data.byteLength === 0 || this.head || !this.hasBody()) return this.writable;
     if (this.chunked) {
       this.owner.output(this, Buffer.from(`${data.byteLength.toString(16)}\r\n`, 'latin1'), false);
       this.owner.output(this, Buffer.from(data.buffer, data.byteOffset, data.byteLength), false);
@@ -383,7 +407,7 @@ export class HttpResponse {
     } else {
       this.owner.output(this, Buffer.from(data.buffer, data.byteOffset, data.byteLength), false);
     }
-    return true;
+    return this.writable;
   }
 
   /** Finishes the response, with an optional last piece of body. */

@@ -78,6 +78,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private readonly drainGrace: number;
   /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
   private holdingReads = false;
+  /** Streaming handlers waiting for their response to be writable (`res.drained()`). */
+  private drainWaiters: Array<{ readonly res: HttpResponse; readonly resolve: () => void }> | undefined;
   /** The responses owed, in request order; their output waits in them until their turn (`queued`, `done`). */
   private readonly queue: HttpResponse[] = [];
   private ctx: HandlerContext | undefined;
@@ -214,6 +216,40 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     ctx.channel.countRequest();
   }
 
+  override onWritabilityChanged(ctx: HandlerContext, writable: boolean): void {
+    if (writable) this.wakeWriters();
+    ctx.fireWritabilityChanged(writable);
+  }
+
+  /** ResponseOwner: `res` is the response being sent and the connection is under its high watermark. */
+  isWritable(res: HttpResponse): boolean {
+    const ctx = this.ctx;
+    return ctx !== undefined && this.queue[0] === res && ctx.channel.isWritable;
+  }
+
+  /** ResponseOwner: resolves once `res` is writable, or the connection closed. */
+  whenWritable(res: HttpResponse): Promise<void> {
+    if (this.isWritable(res) || this.ctx?.channel.isActive !== true) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drainWaiters ??= [];
+      this.drainWaiters.push({ res, resolve });
+    });
+  }
+
+  /** Resolves the waiters whose response became writable (all of them once the connection closed). */
+  private wakeWriters(): void {
+    const waiters = this.drainWaiters;
+    if (waiters === undefined || waiters.length === 0) return;
+    const open = this.ctx?.channel.isActive === true;
+    for (let i = 0; i < waiters.length; ) {
+      const w = waiters[i] as { readonly res: HttpResponse; readonly resolve: () => void };
+      if (!open || this.isWritable(w.res)) {
+        waiters.splice(i, 1);
+        w.resolve();
+      } else i++;
+    }
+  }
+
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
     this.idleTimer?.cancel();
     this.graceTimer?.cancel();
@@ -221,6 +257,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (stageOwner === this) stageOwner = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
     this.queue.length = 0;
+    this.wakeWriters(); // the channel is closed: every waiting writer goes on (and finds it so)
     ctx.fireInactive(reason);
   }
 
@@ -393,6 +430,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.holdingReads = false;
       ctx.channel.resumeReading(this);
     }
+    // A response waiting for its turn may have it now.
+    if (this.drainWaiters !== undefined) this.wakeWriters();
     // Inside a read the connection flushes when the read completes (one write for the batch);
     // from a timer or a promise nobody else will.
     if (!this.inRead) {

@@ -282,6 +282,70 @@ describe('HttpServerHandler and HttpResponse', () => {
     }
   });
 
+  it('streaming: write() returns false over the high watermark, and drained() resolves once it is flushed', async () => {
+    const writes: boolean[] = [];
+    let response: HttpResponse | undefined;
+    let writableInRead: boolean | undefined;
+    let drained = false;
+    const ch = new EmbeddedChannel(
+      [
+        new HttpServerHandler((_req, res) => {
+          response = res;
+          for (let i = 0; i < 4; i++) writes.push(res.write(Buffer.alloc(400, 0x61 + i)));
+          writableInRead = res.writable;
+          void res.drained().then(() => {
+            drained = true;
+          });
+        }),
+      ],
+      { highWaterMark: 1000 },
+    );
+    ch.writeInbound(request());
+    // Written within the read, nothing leaves before it completes: the queue grew past 1000 bytes.
+    expect(writes).to.deep.equal([true, true, false, false]);
+    expect(writableInRead).to.equal(false);
+    // The read completed and flushed (as a connection does): writable again.
+    await Promise.resolve();
+    expect(drained).to.equal(true);
+    const res = response as HttpResponse;
+    expect(res.writable).to.equal(true);
+    res.end();
+    expect(out(ch)).to.match(/0\r\n\r\n$/);
+  });
+
+  it('a pipelined response is not writable before its turn; drained() resolves when it comes', async () => {
+    const responses: HttpResponse[] = [];
+    const { ch } = setup((_req, res) => {
+      responses.push(res);
+    });
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }));
+    const [first, second] = responses as [HttpResponse, HttpResponse];
+    expect(first.writable).to.equal(true);
+    expect(second.writable, 'behind /1').to.equal(false);
+    let turn = false;
+    void second.drained().then(() => {
+      turn = true;
+    });
+    first.end('one');
+    await Promise.resolve();
+    expect(turn).to.equal(true);
+    expect(second.writable).to.equal(true);
+    second.end('two');
+    expect(bodies(out(ch))).to.deep.equal(['one', 'two']);
+  });
+
+  it('drained() resolves when the connection closes (the writes after it are dropped)', async () => {
+    const responses: HttpResponse[] = [];
+    const { ch } = setup((_req, res) => {
+      responses.push(res);
+    });
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }));
+    const waiting = (responses[1] as HttpResponse).drained();
+    ch.close();
+    await waiting;
+    expect((responses[1] as HttpResponse).writable).to.equal(false);
+  });
+
   it('a handler that throws gets a 500 and the connection closes; the error goes to onError', () => {
     const { ch, closes } = setup(() => {
       throw new Error('bug');
