@@ -196,6 +196,33 @@ describe('HTTP/1.1 on real connections', function () {
     expect(written).to.equal(CHUNKS);
   });
 
+  it('streamBodies: a 16 MiB upload read as it arrives, Content-Length and chunked, with a slow reader', async () => {
+    const port = await start(
+      async (req, res) => {
+        let n = 0;
+        let chunks = 0;
+        for await (const chunk of req.bodyStream ?? []) {
+          n += chunk.length;
+          // A slow consumer now and then: the connection's reads pause behind it.
+          if (++chunks % 32 === 0) await new Promise((r) => setTimeout(r, 1));
+        }
+        res.end(`${req.url} ${n}`);
+      },
+      { streamBodies: true, maxBodySize: 64 * 1024 * 1024 },
+    );
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const size = 16 * 1024 * 1024;
+    s.write(`POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+    s.write(Buffer.alloc(size, 0x61));
+    expect((await reader.next()).body).to.equal(`/length ${size}`);
+    s.write('POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const piece = Buffer.alloc(1024 * 1024, 0x62);
+    for (let i = 0; i < 16; i++) s.write(Buffer.concat([Buffer.from('100000\r\n'), piece, Buffer.from('\r\n')]));
+    s.write('0\r\n\r\n');
+    expect((await reader.next()).body).to.equal(`/chunked ${size}`);
+  });
+
   it('limits answer with their status codes and close: 431, 413, 414, 505, 400', async () => {
     const port = await start((_req, res) => res.end('ok'), {
       maxHeaderSize: 1024,

@@ -2,5 +2,6 @@
  * HTTP/1.1: the request decoder and what it produces.
  */
 
+export { HttpBodyChunk, HttpRequestBody } from './body.js';
 export * from './request.js';
 export { HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';

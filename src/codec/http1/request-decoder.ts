@@ -25,6 +25,7 @@ import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { optionalInt } from '../../worker/options.js';
 import type { Timeout } from '../../worker/timing-wheel.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
+import { HttpBodyChunk } from './body.js';
 import {
   ALNUM,
   COLON,
@@ -68,6 +69,12 @@ export interface HttpRequestDecoderOptions {
   readonly requestTimeout?: number;
   /** Accept any token as the method (true) rather than answering methods llhttp does not know with 501 (false, the default). */
   readonly allowUnknownMethods?: boolean;
+  /**
+   * Emit a request with a body as soon as its head is complete (`streamed`), then its body as
+   * `HttpBodyChunk`s as they arrive, instead of once the whole body is in. `maxBodySize` still
+   * bounds the body. Default false.
+   */
+  readonly streamBodies?: boolean;
 }
 
 // ---- bytes and character classes (RFC 9110 §5.6.2 token, §5.5 field values, RFC 3986) ----
@@ -273,6 +280,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   readonly headerTimeout: number;
   readonly requestTimeout: number;
   readonly allowUnknownMethods: boolean;
+  readonly streamBodies: boolean;
 
   private phase = P_IDLE;
   /** Stream offset of `input.start` when `decode` was entered, minus `input.start`. */
@@ -316,6 +324,8 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   private extBytes = 0;
   private bodyLength = 0;
   private pieces: Buffer[] | null = null;
+  /** The current request was emitted at its head; its body goes out in chunks (streamBodies). */
+  private streaming = false;
 
   // Header timeout: one Timeout for the decoder's life, re-armed per head.
   private timeout: Timeout | null = null;
@@ -343,6 +353,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       throw new InvalidOptionError('allowUnknownMethods', `must be a boolean, got ${String(unknown)}`);
     }
     this.allowUnknownMethods = unknown ?? false;
+    const stream: unknown = options.streamBodies;
+    if (stream !== undefined && typeof stream !== 'boolean') {
+      throw new InvalidOptionError('streamBodies', `must be a boolean, got ${String(stream)}`);
+    }
+    this.streamBodies = stream ?? false;
     this.scratch = new Int32Array(Math.min(this.maxHeaders, 32) * 4);
   }
 
@@ -399,6 +414,22 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           continue;
         }
         case P_BODY: {
+          if (this.streaming) {
+            // What is here of the body goes out now.
+            const n = Math.min(this.remaining, input.end - input.start);
+            if (n === 0) {
+              this.waitMore(ctx);
+              return;
+            }
+            this.remaining -= n;
+            const data = input.take(n);
+            if (this.remaining === 0) this.endStream(out, data, HttpHeaders.EMPTY);
+            else {
+              out.push(new HttpBodyChunk(data, false, HttpHeaders.EMPTY));
+              this.waitMore(ctx);
+            }
+            return;
+          }
           if (input.end - input.start < this.remaining) {
             this.waitMore(ctx);
             return;
@@ -406,12 +437,18 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           this.emit(ctx, out, input.take(this.remaining), HttpHeaders.EMPTY);
           return;
         }
-        case P_CHUNKED:
-          if (!this.scanChunks(input)) {
+        case P_CHUNKED: {
+          const last = this.scanChunks(input);
+          if (this.streaming && this.pieces !== null) {
+            for (const piece of this.pieces) out.push(new HttpBodyChunk(piece, false, HttpHeaders.EMPTY));
+            this.pieces = null;
+          }
+          if (!last) {
             if (this.phase === P_CHUNKED) this.waitMore(ctx);
             return;
           }
           continue;
+        }
         case P_TRAILERS: {
           const length = this.scanHead(input, true);
           if (length < 0) {
@@ -420,6 +457,10 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           }
           const nf = this.nf;
           const trailers = HttpHeaders.take(input, length, this.scratch, nf);
+          if (this.streaming) {
+            this.endStream(out, EMPTY, trailers);
+            return;
+          }
           const pieces = this.pieces;
           this.pieces = null;
           const body =
@@ -1064,6 +1105,13 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.reqHeaders = headers;
     this.reqKeepAlive = keepAlive;
     this.reqUpgrade = upgrade;
+    if (this.streamBodies && !upgrade) {
+      // The request goes out now; its body follows in chunks (an upgrade's body is not streamed:
+      // the connection changes hands right after it).
+      this.streaming = true;
+      this.reqHeaders = HttpHeaders.EMPTY;
+      out.push(this.newRequest(url, headers, keepAlive, false, EMPTY, HttpHeaders.EMPTY, true));
+    }
     if (framing === 1) {
       this.remaining = this.contentLength;
       this.phase = P_BODY;
@@ -1297,18 +1345,36 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       this.requestStart = -1;
       this.disarm();
     }
-    out.push(
-      new HttpRequest(
-        this.methodName,
-        url,
-        this.minor === 1 ? '1.1' : '1.0',
-        headers,
-        body,
-        trailers,
-        keepAlive,
-        upgrade,
-      ),
-    );
+    out.push(this.newRequest(url, headers, keepAlive, upgrade, body, trailers, false));
+    this.next(ctx, keepAlive, upgrade);
+  }
+
+  private newRequest(
+    url: string,
+    headers: HttpHeaders,
+    keepAlive: boolean,
+    upgrade: boolean,
+    body: Buffer,
+    trailers: HttpHeaders,
+    streamed: boolean,
+  ): HttpRequest {
+    const version = this.minor === 1 ? '1.1' : '1.0';
+    return new HttpRequest(this.methodName, url, version, headers, body, trailers, keepAlive, upgrade, streamed);
+  }
+
+  /** The last chunk of a streamed body: the request is whole. */
+  private endStream(out: unknown[], data: Buffer, trailers: HttpHeaders): void {
+    this.streaming = false;
+    if (this.requestStart >= 0) {
+      this.requestStart = -1;
+      this.disarm();
+    }
+    out.push(new HttpBodyChunk(data, true, trailers));
+    this.phase = this.reqKeepAlive ? P_IDLE : P_CLOSED;
+  }
+
+  /** After a request: what the connection does next. */
+  private next(ctx: HandlerContext, keepAlive: boolean, upgrade: boolean): void {
     if (upgrade) {
       // The bytes after the request belong to another protocol: leave the pipeline, and the base
       // class passes what is left of the input on to the next handler, after this request.

@@ -9,6 +9,7 @@
 import { Buffer } from 'node:buffer';
 import { ProtocolError } from '../../errors.js';
 import type { ByteCursor } from '../byte-to-message-decoder.js';
+import type { HttpRequestBody } from './body.js';
 import { LOWER } from './chars.js';
 
 /** An HTTP protocol violation, with the status the server should answer before closing. */
@@ -177,7 +178,15 @@ export class HttpRequest {
      * on the connection are not HTTP any more; they go to the pipeline's next stage.
      */
     readonly upgrade: boolean,
+    /**
+     * The body comes after the request, as a stream (`streamBodies`): `bodyStream` reads it, and
+     * `body` and `trailers` stay empty.
+     */
+    readonly streamed = false,
   ) {}
+
+  /** With `streamBodies`, the body of a request that has one, to read as it arrives (set by the server stage). */
+  bodyStream: HttpRequestBody | undefined;
 
   /** The path part of the URL (before `?`). */
   get path(): string {

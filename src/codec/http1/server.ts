@@ -16,12 +16,13 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import { InvalidOptionError } from '../../errors.js';
+import { ChannelClosedError, InvalidOptionError } from '../../errors.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { msOption, optionalInt } from '../../worker/options.js';
 import type { Timeout } from '../../worker/timing-wheel.js';
+import { HttpBodyChunk, HttpRequestBody } from './body.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
 import { HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
 
@@ -78,6 +79,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private readonly drainGrace: number;
   /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
   private holdingReads = false;
+  /** The streamed body being received (`streamBodies`), and the response of its request. */
+  private bodyIn: HttpRequestBody | undefined;
+  private bodyRes: HttpResponse | undefined;
   /** Streaming handlers waiting for their response to be writable (`res.drained()`). */
   private drainWaiters: Array<{ readonly res: HttpResponse; readonly resolve: () => void }> | undefined;
   /** The responses owed, in request order; their output waits in them until their turn (`queued`, `done`). */
@@ -141,6 +145,17 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   override onRead(ctx: HandlerContext, msg: unknown): void {
+    if (msg instanceof HttpBodyChunk) {
+      const body = this.bodyIn;
+      if (body === undefined) return; // its request was not answered (sent after a close)
+      body.push(msg.data);
+      if (msg.last) {
+        this.bodyIn = undefined;
+        this.bodyRes = undefined;
+        body.end(msg.trailers);
+      }
+      return;
+    }
     if (!(msg instanceof HttpRequest)) {
       // After an upgrade the bytes are not HTTP: they belong to the next stage.
       ctx.fireRead(msg);
@@ -153,6 +168,17 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     const keepAlive = msg.keepAlive && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
     const res = new HttpResponse(this, msg, keepAlive);
     if (!keepAlive) this.closing = true;
+    if (msg.streamed) {
+      // The body follows as HttpBodyChunks: the handler reads it from req.bodyStream; while it
+      // holds more than its high watermark unread, the connection stops reading (a hold of its own).
+      const body = new HttpRequestBody((pause) => {
+        if (pause) ctx.channel.pauseReading(body);
+        else ctx.channel.resumeReading(body);
+      });
+      msg.bodyStream = body;
+      this.bodyIn = body;
+      this.bodyRes = res;
+    }
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
     if (this.queue.push(res) >= this.maxPipelined && !this.holdingReads) {
@@ -203,17 +229,52 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       ctx.fireError(error);
       return;
     }
+    const body = this.bodyIn;
+    if (body !== undefined) {
+      // The body of the request being answered was cut short (a timeout, a bad chunk, too large):
+      // its reader sees the error, and the error is the answer to that request — if its answer has
+      // not started; else the connection cannot say more than closing.
+      this.bodyIn = undefined;
+      const res = this.bodyRes as HttpResponse;
+      this.bodyRes = undefined;
+      body.fail(error);
+      this.closing = true;
+      if (!res.finished && !res.headersSent && this.queue.includes(res)) {
+        this.answerError(res, error);
+        return;
+      }
+      if (!res.finished) {
+        ctx.channel.abort('error'); // its answer has started: it cannot be completed
+        return;
+      }
+      // Answered already (the rest of its body was being dropped): close once what is owed is out.
+      const last = this.queue.at(-1);
+      if (last !== undefined) last.closeAfter = true;
+      else {
+        this.flushPending(ctx);
+        ctx.close('local');
+      }
+      return;
+    }
     // Answer what came before, then the error, then close (the decoder reads nothing more).
     // Already closing after an earlier response: the connection ends there anyway.
     if (this.closing) return;
     this.closing = true;
     const res = new HttpResponse(this, undefined, false);
     this.queue.push(res);
+    this.answerError(res, error);
+    ctx.channel.countRequest();
+  }
+
+  /** Answers `res` with the status of a protocol error, and closes after it. */
+  private answerError(res: HttpResponse, error: HttpParseError): void {
+    res.closeAfter = true;
     res.statusCode = error.statusCode;
+    res.statusMessage = undefined;
+    for (const name of ['content-length', 'transfer-encoding']) res.removeHeader(name);
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     // The reason and the code say enough; the message (with stream offsets) is for our logs.
     res.end(`${res.statusCode} ${STATUS_CODES[res.statusCode] ?? 'Error'} (${error.code})\n`);
-    ctx.channel.countRequest();
   }
 
   override onWritabilityChanged(ctx: HandlerContext, writable: boolean): void {
@@ -257,6 +318,11 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (stageOwner === this) stageOwner = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
     this.queue.length = 0;
+    if (this.bodyIn !== undefined) {
+      this.bodyIn.fail(new ChannelClosedError('the connection closed before the request body was complete', reason));
+      this.bodyIn = undefined;
+      this.bodyRes = undefined;
+    }
     this.wakeWriters(); // the channel is closed: every waiting writer goes on (and finds it so)
     ctx.fireInactive(reason);
   }
@@ -290,6 +356,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** A handler failed: 500 if nothing was sent yet, else the response is cut short. */
   private fail(res: HttpResponse, err: unknown): void {
+    // A handler that let its streamed body's failure escape: that error was answered (or the
+    // connection is going away) already; it is not a handler bug to report.
+    if (err !== undefined && res.req?.bodyStream?.error === err) return;
     if (this.options.onHandlerError !== undefined && res.req !== undefined) this.options.onHandlerError(err, res.req);
     else this.ctx?.fireError(err);
     if (res.finished) return;
@@ -392,6 +461,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     let closeNow = false;
     for (;;) {
       const done = queue.shift() as HttpResponse;
+      // Answered before its streamed body was read: the rest of the body is read and dropped, so
+      // that the requests after it can be.
+      const unread = done.req?.bodyStream;
+      if (unread !== undefined && !unread.complete) unread.discard();
       if (done.closeAfter) {
         closeNow = true;
         break;
