@@ -182,11 +182,10 @@ export class HttpRequest {
      * The body comes after the request, as a stream (`streamBodies`): `bodyStream` reads it, and
      * `body` and `trailers` stay empty.
      */
-    readonly streamed = false,
+    readonly streamed: boolean = false,
+    /** With `streamBodies`, the body of a request that has one, to read as it arrives (set by the server stage). */
+    public bodyStream: HttpRequestBody | undefined = undefined,
   ) {}
-
-  /** With `streamBodies`, the body of a request that has one, to read as it arrives (set by the server stage). */
-  bodyStream: HttpRequestBody | undefined;
 
   /** The path part of the URL (before `?`). */
   get path(): string {

@@ -145,20 +145,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   override onRead(ctx: HandlerContext, msg: unknown): void {
-    if (msg instanceof HttpBodyChunk) {
-      const body = this.bodyIn;
-      if (body === undefined) return; // its request was not answered (sent after a close)
-      body.push(msg.data);
-      if (msg.last) {
-        this.bodyIn = undefined;
-        this.bodyRes = undefined;
-        body.end(msg.trailers);
-      }
-      return;
-    }
     if (!(msg instanceof HttpRequest)) {
+      if (msg instanceof HttpBodyChunk) this.bodyChunk(msg);
       // After an upgrade the bytes are not HTTP: they belong to the next stage.
-      ctx.fireRead(msg);
+      else ctx.fireRead(msg);
       return;
     }
     if (this.closing) return; // sent after a request that closes the connection: no answer
@@ -192,6 +182,18 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       }
     } catch (err) {
       this.fail(res, err);
+    }
+  }
+
+  /** A piece of the streamed body being received: to its reader. */
+  private bodyChunk(chunk: HttpBodyChunk): void {
+    const body = this.bodyIn;
+    if (body === undefined) return; // its request was not answered (sent after a close)
+    body.push(chunk.data);
+    if (chunk.last) {
+      this.bodyIn = undefined;
+      this.bodyRes = undefined;
+      body.end(chunk.trailers);
     }
   }
 
