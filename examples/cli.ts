@@ -35,3 +35,20 @@ export async function listenOrExit(name: string, options: ServerOptions): Promis
     process.exit(1);
   }
 }
+
+/**
+ * Prints `listening on HOST:PORT` (in the master once every worker is ready, or in a single
+ * process), and — serving in this process — stops gracefully on SIGTERM/SIGINT (a master handles
+ * its signals itself).
+ */
+export function announce(server: ServerHandle): void {
+  if (server.role !== 'worker') {
+    const { address, port } = server.address();
+    console.log(`listening on ${address}:${port}`);
+  }
+  if (server.role === 'single') {
+    const stop = () => void server.close();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  }
+}

@@ -8,7 +8,7 @@
  *        [--balance reuseport|shared]
  */
 import { http } from '../src/index.js';
-import { cli, listenOrExit } from './cli.js';
+import { announce, cli, listenOrExit } from './cli.js';
 
 const USAGE = `
 usage: node dist/examples/http-echo-server.js [--host 127.0.0.1] [--port 8081] [--workers N]
@@ -44,12 +44,4 @@ const server = await listenOrExit('http-echo-server', {
   }),
 });
 
-if (server.role !== 'worker') {
-  const { address, port } = server.address();
-  console.log(`listening on ${address}:${port}`);
-}
-if (server.role === 'single') {
-  const stop = () => void server.close();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
+announce(server);

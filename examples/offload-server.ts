@@ -15,27 +15,34 @@
  * Prints `listening on HOST:PORT` once every worker is ready.
  */
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
-import { httpOffload, offloadStats, Server } from '../src/index.js';
+import { httpOffload, offloadStats } from '../src/index.js';
+import { announce, cli, listenOrExit } from './cli.js';
 import { type HashTask, hash } from './offload-tasks.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '0.0.0.0' },
-    port: { type: 'string', default: '8080' },
-    workers: { type: 'string', default: String(availableParallelism()) },
-    threads: { type: 'string', default: '1' },
-    'max-queue': { type: 'string' },
-    'max-in-flight': { type: 'string', default: '16' },
-    inline: { type: 'boolean', default: false },
-  },
+const USAGE = `
+usage: node dist/examples/offload-server.js [--host 0.0.0.0] [--port 8080] [--workers N]
+         [--threads N] [--max-queue N] [--max-in-flight N] [--inline]
+
+GET /plaintext on the loop; GET /hash?rounds=N (PBKDF2, 1 to 1 000 000 rounds) on a thread pool
+(503 with Retry-After when its queue is full); GET /stats the worker's pool counters. --inline
+hashes on the loop instead.
+`;
+
+const values = cli(USAGE, {
+  host: { type: 'string', default: '0.0.0.0' },
+  port: { type: 'string', default: '8080' },
+  workers: { type: 'string', default: String(availableParallelism()) },
+  threads: { type: 'string', default: '1' },
+  'max-queue': { type: 'string' },
+  'max-in-flight': { type: 'string', default: '16' },
+  inline: { type: 'boolean', default: false },
 });
 
 const BODY = Buffer.from('Hello, World!');
 const MAX_ROUNDS = 1_000_000;
 const inline = values.inline;
 
-const server = await Server.listen({
+const server = await listenOrExit('offload-server', {
   host: values.host,
   port: Number(values.port),
   workers: Number(values.workers),
@@ -80,12 +87,4 @@ const server = await Server.listen({
   ),
 });
 
-if (server.role !== 'worker') {
-  const { address, port } = server.address();
-  console.log(`listening on ${address}:${port}`);
-}
-if (server.role === 'single') {
-  const stop = () => void server.close();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
+announce(server);

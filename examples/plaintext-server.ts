@@ -11,7 +11,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { http, type PollerKind } from '../src/index.js';
-import { cli, listenOrExit } from './cli.js';
+import { announce, cli, listenOrExit } from './cli.js';
 
 const USAGE = `
 usage: node dist/examples/plaintext-server.js [--host 0.0.0.0] [--port 8080] [--workers N]
@@ -52,12 +52,4 @@ const server = await listenOrExit('plaintext-server', {
   }),
 });
 
-if (server.role !== 'worker') {
-  const { address, port } = server.address();
-  console.log(`listening on ${address}:${port}`);
-}
-if (server.role === 'single') {
-  const stop = () => void server.close();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
+announce(server);

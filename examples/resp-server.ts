@@ -24,7 +24,7 @@ import {
   type RespValue,
   TooLongFrameError,
 } from '../src/index.js';
-import { cli, listenOrExit } from './cli.js';
+import { announce, cli, listenOrExit } from './cli.js';
 
 const USAGE = `
 usage: node dist/examples/resp-server.js [--host 127.0.0.1] [--port 6380] [--workers N]
@@ -137,12 +137,4 @@ const server = await listenOrExit('resp-server', {
   workers: Number(values.workers),
   pipeline: RespPipeline,
 });
-if (server.role !== 'worker') {
-  const { address, port } = server.address();
-  console.log(`listening on ${address}:${port}`);
-}
-if (server.role === 'single') {
-  const stop = () => void server.close();
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
+announce(server);

@@ -150,6 +150,7 @@ describe('examples', function () {
       'plaintext-server.js',
       'http-echo-server.js',
       'resp-server.js',
+      'offload-server.js',
     ].map((f) => join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', f));
     /** Runs a script to its end (bounded), returning its exit status and output. */
     function runToEnd(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
