@@ -162,6 +162,46 @@ describe('streamed request bodies (streamBodies)', () => {
     expect(failure).to.be.instanceOf(ChannelClosedError);
   });
 
+  it('1,000 random inputs, whole and split: only HTTP errors, every body read whole or rejected', async () => {
+    const rnd = prng(99);
+    const pieces = [
+      'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n',
+      'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n',
+      'GET / HTTP/1.1\r\n\r\n',
+      '5\r\nhello\r\n',
+      '0\r\n\r\n',
+      'abc',
+      '\r\n',
+      'X: y\r\n',
+      'Content-Length: 3\r\n',
+      'zz\r\n',
+    ];
+    for (let i = 0; i < 1000; i++) {
+      let text = '';
+      for (let j = 1 + Math.floor(rnd() * 8); j > 0; j--) text += pieces[Math.floor(rnd() * pieces.length)];
+      const raw = Buffer.from(text, 'latin1');
+      for (const writes of [[raw], splitChunks(raw, rnd, 1 + Math.floor(rnd() * 10))]) {
+        const outcomes: string[] = [];
+        const ch = server(async (req, res) => {
+          try {
+            const body = req.bodyStream === undefined ? req.body : await req.bodyStream.bytes();
+            outcomes.push(`ok ${body.length}`);
+            res.end();
+          } catch (err) {
+            expect(err, JSON.stringify(text)).to.satisfy(
+              (e: unknown) => e instanceof HttpParseError || e instanceof ChannelClosedError,
+            );
+            outcomes.push('rejected');
+          }
+        });
+        for (const w of writes) ch.writeInbound(w);
+        ch.close();
+        await tick();
+        for (const e of ch.errors) expect(e, JSON.stringify(text)).to.be.instanceOf(HttpParseError);
+      }
+    }
+  });
+
   it('one reader, once; streamBodies is validated', async () => {
     let res: HttpResponse | undefined;
     let body: HttpRequestBody | undefined;
