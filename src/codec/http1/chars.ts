@@ -46,6 +46,34 @@ export const T_CHUNKED = lit('chunked');
 export const T_CLOSE = lit('close');
 export const T_KEEP_ALIVE = lit('keep-alive');
 
+/** Whether `buf[at, at + word.length)` equals the lower-case `word`, ignoring ASCII case. */
+export function lowerEq(buf: Uint8Array, at: number, word: Uint8Array): boolean {
+  for (let i = 0; i < word.length; i++) if (LOWER[buf[at + i] as number] !== word[i]) return false;
+  return true;
+}
+
+/** The element `nextListElement` found: its first byte, and one past its last (OWS trimmed). */
+export const listElement = { start: 0, end: 0 };
+
+/**
+ * Finds the next element of the comma-separated list (RFC 9110 §5.6.1) `buf[from, to)`, skipping
+ * empty elements and whitespace: puts its bounds in `listElement` and returns where the search
+ * goes on (the comma after it, or `to`); -1 when no element is left. No allocation, no callback:
+ * `Connection` and `Transfer-Encoding` lists are read per request.
+ */
+export function nextListElement(buf: Uint8Array, from: number, to: number): number {
+  let q = from;
+  while (q < to && (buf[q] === COMMA || buf[q] === SP || buf[q] === HTAB)) q++;
+  if (q === to) return -1;
+  let e = q;
+  while (e < to && buf[e] !== COMMA) e++;
+  let t = e;
+  while (t > q && (buf[t - 1] === SP || buf[t - 1] === HTAB)) t--;
+  listElement.start = q;
+  listElement.end = t;
+  return e;
+}
+
 /** Whether a string is a token (a method, a field name). */
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;

@@ -29,7 +29,6 @@ import { HttpBodyChunk } from './body.js';
 import {
   ALNUM,
   COLON,
-  COMMA,
   CR,
   charClass,
   FIELD_CHAR,
@@ -39,8 +38,10 @@ import {
   HEX,
   HTAB,
   LF,
-  LOWER,
+  listElement,
   lit,
+  lowerEq,
+  nextListElement,
   SEMICOLON,
   SP,
   T_CHUNKED,
@@ -109,12 +110,6 @@ const H_UPGRADE = lit('upgrade');
 const H_EXPECT = lit('expect');
 const T_UPGRADE = lit('upgrade');
 const T_100_CONTINUE = lit('100-continue');
-
-/** Whether `buf[at, at + word.length)` equals the lower-case `word`, ignoring ASCII case. */
-function lowerEq(buf: Buffer, at: number, word: Uint8Array): boolean {
-  for (let i = 0; i < word.length; i++) if (LOWER[buf[at + i] as number] !== word[i]) return false;
-  return true;
-}
 
 // ---- methods ----
 
@@ -1006,42 +1001,22 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.flags |= F_TRANSFER_ENCODING;
     // The codings of every Transfer-Encoding field form one list (RFC 9110 §5.3); chunked must
     // come last and only once (RFC 9112 §6.1) — anything after it is an error at once, as in llhttp.
-    let q = vs;
-    while (q < ve) {
-      const c = buf[q];
-      if (c === COMMA || c === SP || c === HTAB) {
-        q++;
-        continue;
-      }
-      let e = q;
-      while (e < ve && buf[e] !== COMMA) e++;
-      let t = e;
-      while (t > q && (buf[t - 1] === SP || buf[t - 1] === HTAB)) t--;
+    for (let q = nextListElement(buf, vs, ve); q >= 0; q = nextListElement(buf, q, ve)) {
+      const { start, end } = listElement;
       if ((this.flags & F_CHUNKED) !== 0) {
-        throw this.fail(input, 400, 'HPE_INVALID_TRANSFER_ENCODING', 'a transfer coding after chunked', q);
+        throw this.fail(input, 400, 'HPE_INVALID_TRANSFER_ENCODING', 'a transfer coding after chunked', start);
       }
-      if (t - q === 7 && lowerEq(buf, q, T_CHUNKED)) this.flags |= F_CHUNKED;
-      q = e;
+      if (end - start === 7 && lowerEq(buf, start, T_CHUNKED)) this.flags |= F_CHUNKED;
     }
   }
 
   private connectionField(buf: Buffer, vs: number, ve: number): void {
-    let q = vs;
-    while (q < ve) {
-      const c = buf[q];
-      if (c === COMMA || c === SP || c === HTAB) {
-        q++;
-        continue;
-      }
-      let e = q;
-      while (e < ve && buf[e] !== COMMA) e++;
-      let t = e;
-      while (t > q && (buf[t - 1] === SP || buf[t - 1] === HTAB)) t--;
-      const n = t - q;
-      if (n === 5 && lowerEq(buf, q, T_CLOSE)) this.flags |= F_CONN_CLOSE;
-      else if (n === 10 && lowerEq(buf, q, T_KEEP_ALIVE)) this.flags |= F_CONN_KEEP_ALIVE;
-      else if (n === 7 && lowerEq(buf, q, T_UPGRADE)) this.flags |= F_CONN_UPGRADE;
-      q = e;
+    for (let q = nextListElement(buf, vs, ve); q >= 0; q = nextListElement(buf, q, ve)) {
+      const { start, end } = listElement;
+      const n = end - start;
+      if (n === 5 && lowerEq(buf, start, T_CLOSE)) this.flags |= F_CONN_CLOSE;
+      else if (n === 10 && lowerEq(buf, start, T_KEEP_ALIVE)) this.flags |= F_CONN_KEEP_ALIVE;
+      else if (n === 7 && lowerEq(buf, start, T_UPGRADE)) this.flags |= F_CONN_UPGRADE;
     }
   }
 
@@ -1393,7 +1368,9 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
    */
   private waitMore(ctx: HandlerContext): void {
     const timers = ctx.channel.timers;
-    if (this.requestStart < 0) this.requestStart = timers.now();
+    // One clock read at most: the start of the wait, or now when (re)arming.
+    let now = -1;
+    if (this.requestStart < 0) this.requestStart = now = timers.now();
     const forHead = this.phase === P_HEAD && this.headerTimeout > 0;
     let deadline = forHead ? this.requestStart + this.headerTimeout : Number.POSITIVE_INFINITY;
     let headFirst = forHead;
@@ -1407,7 +1384,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.armedForHead = headFirst;
     this.timerCtx = ctx;
     this.timerArmed = true;
-    const delay = Math.max(0, deadline - timers.now());
+    const delay = Math.max(0, deadline - (now >= 0 ? now : timers.now()));
     if (this.timeout === null) {
       // One closure per decoder, not per request: later requests re-arm the same Timeout.
       this.timeout = timers.schedule(delay, () => this.timedOut());

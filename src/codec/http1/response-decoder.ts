@@ -36,7 +36,9 @@ import {
   HEX,
   HTAB,
   LF,
-  LOWER,
+  listElement,
+  lowerEq,
+  nextListElement,
   SEMICOLON,
   SP,
   T_CHUNKED,
@@ -98,24 +100,15 @@ export interface HttpResponseDecoderOptions {
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 
-/** Whether `buf[at, at + word.length)` equals the lower-case `word`, ignoring ASCII case. */
-function lowerEq(buf: Buffer, at: number, end: number, word: Uint8Array): boolean {
-  if (end - at !== word.length) return false;
-  for (let i = 0; i < word.length; i++) if (LOWER[buf[at + i] as number] !== word[i]) return false;
-  return true;
+/** Whether `buf[at, end)` is the lower-case `word`, ignoring ASCII case. */
+function isWord(buf: Buffer, at: number, end: number, word: Uint8Array): boolean {
+  return end - at === word.length && lowerEq(buf, at, word);
 }
 
 /** Whether the comma-separated list `buf[from, to)` holds `word` (any case). */
 function listHas(buf: Buffer, from: number, to: number, word: Uint8Array): boolean {
-  let i = from;
-  while (i < to) {
-    while (i < to && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
-    let j = i;
-    while (j < to && buf[j] !== COMMA) j++;
-    let k = j;
-    while (k > i && (buf[k - 1] === SP || buf[k - 1] === HTAB)) k--;
-    if (lowerEq(buf, i, k, word)) return true;
-    i = j;
+  for (let q = nextListElement(buf, from, to); q >= 0; q = nextListElement(buf, q, to)) {
+    if (isWord(buf, listElement.start, listElement.end, word)) return true;
   }
   return false;
 }
@@ -127,7 +120,7 @@ function listEndsWith(buf: Buffer, from: number, to: number, word: Uint8Array): 
   let i = k;
   while (i > from && buf[i - 1] !== COMMA) i--;
   while (i < k && (buf[i] === SP || buf[i] === HTAB)) i++;
-  return lowerEq(buf, i, k, word);
+  return isWord(buf, i, k, word);
 }
 
 // What the decoder is doing between calls.
@@ -429,17 +422,17 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
       const valueStart = s + (o[i * 4 + 2] as number);
       const valueEnd = s + (o[i * 4 + 3] as number);
       const nameLength = nameEnd - nameStart;
-      if (nameLength === 14 && lowerEq(buf, nameStart, nameEnd, H_CONTENT_LENGTH)) {
+      if (nameLength === 14 && lowerEq(buf, nameStart, H_CONTENT_LENGTH)) {
         const v = this.contentLength(input, valueStart, valueEnd);
         if (contentLength >= 0 && v !== contentLength) {
           this.fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'conflicting Content-Length values', input, valueStart);
         }
         contentLength = v;
-      } else if (nameLength === 17 && lowerEq(buf, nameStart, nameEnd, H_TRANSFER_ENCODING)) {
+      } else if (nameLength === 17 && lowerEq(buf, nameStart, H_TRANSFER_ENCODING)) {
         transferEncoding = true;
         // Only the final coding matters for framing (RFC 9112 §6.3 item 4).
         chunked = listEndsWith(buf, valueStart, valueEnd, T_CHUNKED);
-      } else if (nameLength === 10 && lowerEq(buf, nameStart, nameEnd, H_CONNECTION)) {
+      } else if (nameLength === 10 && lowerEq(buf, nameStart, H_CONNECTION)) {
         if (listHas(buf, valueStart, valueEnd, T_CLOSE)) close = true;
         else if (listHas(buf, valueStart, valueEnd, T_KEEP_ALIVE)) close = false;
       }
