@@ -97,20 +97,20 @@ export interface ResolvedClusterOptions {
   readonly handleSignals: boolean;
 }
 
-/** Checks every option (throws InvalidOptionError naming it) and resolves the connection ones. */
-/** What a process's `Serving` needs from the options: accepting and the connection limit (validated already). */
+/** What a process's `Serving` needs from the options: accepting and the connection limit, checked and resolved. */
 export function servingOptions(options: ServerOptions): {
   maxAcceptsPerWakeup: number;
   acceptBackoffMs: number;
   maxConnections: number;
 } {
   return {
-    maxAcceptsPerWakeup: options.maxAcceptsPerWakeup ?? 64,
-    acceptBackoffMs: options.acceptBackoffMs ?? 100,
-    maxConnections: options.maxConnections ?? 10_000,
+    maxAcceptsPerWakeup: intOption('maxAcceptsPerWakeup', options.maxAcceptsPerWakeup ?? 64, 1),
+    acceptBackoffMs: intOption('acceptBackoffMs', options.acceptBackoffMs ?? 100, 1),
+    maxConnections: optionalInt('maxConnections', options.maxConnections, 10_000, 0),
   };
 }
 
+/** Checks every option (throws InvalidOptionError naming it) and resolves the connection ones. */
 export function validateServerOptions(options: ServerOptions): {
   connection: ResolvedConnectionOptions;
   cluster: ResolvedClusterOptions;
@@ -125,9 +125,7 @@ export function validateServerOptions(options: ServerOptions): {
   }
   intOption('port', options.port ?? 0, 0, 65535);
   intOption('backlog', options.backlog ?? 511, 1);
-  intOption('maxAcceptsPerWakeup', options.maxAcceptsPerWakeup ?? 64, 1);
-  intOption('acceptBackoffMs', options.acceptBackoffMs ?? 100, 1);
-  optionalInt('maxConnections', options.maxConnections, 10_000, 0);
+  servingOptions(options);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);
   const cluster: ResolvedClusterOptions = {
