@@ -2,7 +2,8 @@
  * What the macro benchmarks measure with: CPU time of process trees from /proc, a port that
  * answers, wrk's output, medians.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
@@ -42,6 +43,34 @@ export function cpuSeconds(pids: readonly number[]): number {
     }
   }
   return ticks / CLK_TCK;
+}
+
+/**
+ * Stops a server this benchmark started and everything it forked: `signal` to the root, up to
+ * `graceMs` for it to exit, then SIGKILL to whatever of its tree is left (the tree is taken first:
+ * children of nginx or the C server would be reparented to init and lost to a later look), then
+ * `settleMs` for the port and the CPU to quiet down before the next run.
+ */
+export async function stopTree(
+  child: ChildProcess,
+  {
+    signal = 'SIGTERM',
+    graceMs = 3000,
+    settleMs = 300,
+  }: { signal?: NodeJS.Signals; graceMs?: number; settleMs?: number } = {},
+): Promise<void> {
+  const all = tree(child.pid as number);
+  const exited = child.exitCode === null && child.signalCode === null ? once(child, 'exit') : Promise.resolve();
+  child.kill(signal);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
+  for (const pid of all) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
 }
 
 /** Resolves once something accepts connections on 127.0.0.1:port. */

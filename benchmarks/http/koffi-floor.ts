@@ -38,6 +38,7 @@ import {
 } from '../../src/syscalls/libc.js';
 import { openListenSocket } from '../../src/syscalls/socket.js';
 import { scriptCli } from '../common/cli.js';
+import { cannedReply, MAX_BATCH as MAX } from './baseline.js';
 
 const values = scriptCli(import.meta.url, {
   port: { type: 'string', default: '8085' },
@@ -60,12 +61,7 @@ if (process.env.KOFFI_FLOOR_WORKER === undefined) {
     process.exit(0);
   });
 } else {
-  const RESP = Buffer.from(
-    `HTTP/1.1 200 OK\r\nServer: floor\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!`,
-    'latin1',
-  );
-  const MAX = 64;
-  const RESPN = Buffer.concat(Array.from({ length: MAX }, () => RESP));
+  const { one: RESP, batch: RESPN } = cannedReply('floor');
   const lfd = openListenSocket({ host: '127.0.0.1', port: Number(values.port), backlog: 4096, reusePort: true });
   const ep = epollCreate1(EPOLL_CLOEXEC);
   epollCtl(ep, EPOLL_CTL_ADD, lfd, EPOLLIN, lfd, 0);

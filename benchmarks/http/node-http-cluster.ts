@@ -6,24 +6,15 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import { scriptCli } from '../common/cli.js';
+import { runPrimary } from './baseline.js';
 
 const values = scriptCli(import.meta.url, {
   port: { type: 'string', default: '8082' },
   workers: { type: 'string', default: '2' },
 });
 
-if (cluster.isPrimary) {
-  let ready = 0;
-  for (let i = 0; i < Number(values.workers); i++) {
-    cluster.fork().on('listening', (a) => {
-      if (++ready === Number(values.workers)) console.log(`listening on 127.0.0.1:${a.port}`);
-    });
-  }
-  process.on('SIGTERM', () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
-    process.exit(0);
-  });
-} else {
+if (cluster.isPrimary) runPrimary(Number(values.workers));
+else {
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { Server: 'node', 'Content-Type': 'text/plain', 'Content-Length': 13 });
     res.end('Hello, World!');

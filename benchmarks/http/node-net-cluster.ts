@@ -9,30 +9,16 @@
 import cluster from 'node:cluster';
 import net from 'node:net';
 import { scriptCli } from '../common/cli.js';
+import { cannedReply, MAX_BATCH as MAX, runPrimary } from './baseline.js';
 
 const values = scriptCli(import.meta.url, {
   port: { type: 'string', default: '8083' },
   workers: { type: 'string', default: '2' },
 });
 
-if (cluster.isPrimary) {
-  let ready = 0;
-  for (let i = 0; i < Number(values.workers); i++) {
-    cluster.fork().on('listening', (a) => {
-      if (++ready === Number(values.workers)) console.log(`listening on 127.0.0.1:${a.port}`);
-    });
-  }
-  process.on('SIGTERM', () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
-    process.exit(0);
-  });
-} else {
-  const RESP = Buffer.from(
-    `HTTP/1.1 200 OK\r\nServer: node\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!`,
-    'latin1',
-  );
-  const MAX = 64;
-  const RESPN = Buffer.concat(Array.from({ length: MAX }, () => RESP));
+if (cluster.isPrimary) runPrimary(Number(values.workers));
+else {
+  const { one: RESP, batch: RESPN } = cannedReply('node');
   net
     .createServer({ noDelay: true }, (socket) => {
       let pending: Buffer | null = null;

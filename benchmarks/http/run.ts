@@ -20,14 +20,22 @@
  * wrk"); the CPU-per-request columns are the ones to compare across generators.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadReport } from '../../src/client/load.js';
 import { scriptCli } from '../common/cli.js';
-import { cpuSeconds, hasWrk, median, parseWrk, tree, type WrkResult, waitForPort } from '../common/measure.js';
+import {
+  cpuSeconds,
+  hasWrk,
+  median,
+  parseWrk,
+  stopTree,
+  tree,
+  type WrkResult,
+  waitForPort,
+} from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -222,20 +230,7 @@ for (const sc of scenarios) {
           `${sc} round ${round} ${server.label}: ${Math.round(r.rps)} req/s, ${us.toFixed(2)} µs CPU/req, p50 ${r.p50} ms, p99 ${r.p99} ms ${r.errors}\n`,
         );
       } finally {
-        // The whole tree, taken before the root goes: its children (nginx and the C server fork
-        // theirs) would be reparented to init and lost to a later look.
-        const all = tree(child.pid as number);
-        const exited = once(child, 'exit');
-        child.kill(server.key === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        for (const pid of all) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-        await new Promise((r) => setTimeout(r, 300));
+        await stopTree(child, { signal: server.key === 'nginx' ? 'SIGQUIT' : 'SIGTERM' });
       }
     }
   }

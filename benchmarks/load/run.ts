@@ -14,13 +14,22 @@
  * cstime (/proc/PID/stat fields 16–17) hold exactly the time of the children it reaped.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadReport } from '../../src/client/load.js';
 import { scriptCli } from '../common/cli.js';
-import { CLK_TCK, cpuSeconds, median, parseWrk, requireWrk, statFields, tree, waitForPort } from '../common/measure.js';
+import {
+  CLK_TCK,
+  cpuSeconds,
+  median,
+  parseWrk,
+  requireWrk,
+  statFields,
+  stopTree,
+  tree,
+  waitForPort,
+} from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -137,21 +146,6 @@ async function startServer(): Promise<ChildProcess> {
   return child;
 }
 
-async function stopServer(child: ChildProcess): Promise<void> {
-  const all = tree(child.pid as number);
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-  for (const pid of all) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await new Promise((r) => setTimeout(r, 300));
-}
-
 for (let round = 1; round <= Number(values.rounds); round++) {
   for (const sc of SCENARIOS) {
     for (const [key, tool] of Object.entries(TOOLS)) {
@@ -176,7 +170,7 @@ for (let round = 1; round <= Number(values.rounds); round++) {
           `round ${round} ${sc.key} ${key}: ${Math.round(r.rps)} req/s, p50 ${r.p50} p99 ${r.p99} ms, generator ${((r.cpu * 1e6) / Math.max(1, r.requests)).toFixed(2)} µs/req, server ${((serverCpu * 1e6) / Math.max(1, r.requests)).toFixed(2)} µs/req ${r.errors}\n`,
         );
       } finally {
-        await stopServer(server);
+        await stopTree(server);
       }
     }
   }

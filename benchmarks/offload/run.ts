@@ -18,7 +18,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scriptCli } from '../common/cli.js';
-import { cpuSeconds, median, tree, waitForPort } from '../common/measure.js';
+import { cpuSeconds, median, stopTree, tree, waitForPort } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -117,10 +117,7 @@ async function oneRun(mode: Mode, sc: Scenario): Promise<Run> {
     const report = JSON.parse(out) as { plaintext: Percentiles; hash?: Percentiles };
     return { plain: report.plaintext, hash: report.hash, cores };
   } finally {
-    const exited = once(server, 'exit');
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+    await stopTree(server, { graceMs: 5000, settleMs: 0 });
   }
 }
 

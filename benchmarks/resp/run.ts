@@ -11,12 +11,11 @@
  * Without redis-benchmark it says so and stops; without redis-server it measures ours alone.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scriptCli } from '../common/cli.js';
-import { cpuSeconds, median, waitForPort } from '../common/measure.js';
+import { cpuSeconds, median, stopTree, waitForPort } from '../common/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
@@ -110,11 +109,7 @@ for (let round = 1; round <= Number(values.rounds); round++) {
           );
         }
       } finally {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        await new Promise((r) => setTimeout(r, 300));
+        await stopTree(child);
       }
     }
   }
