@@ -451,7 +451,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
             return;
           }
           const nf = this.nf;
-          const trailers = HttpHeaders.take(input, length, this.scratch, nf);
+          const trailers = HttpHeaders.take(input, length, nf, false);
           if (this.streaming) {
             this.endStream(out, EMPTY, trailers);
             return;
@@ -1066,7 +1066,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     if (minor === 0 && (flags & F_TRANSFER_ENCODING) !== 0) keepAlive = false;
     const url = this.urlString(input.buf, base + this.urlStart, base + this.urlEnd);
     const nf = this.nf;
-    const headers = HttpHeaders.take(input, length, this.scratch, nf);
+    const headers = HttpHeaders.take(input, length, nf, true);
     if (framing === 0) {
       // No body: straight out, without parking the head in this (long-lived) decoder's fields.
       this.emitRequest(ctx, out, url, headers, keepAlive, upgrade, EMPTY, HttpHeaders.EMPTY);

@@ -10,7 +10,7 @@ import { Buffer } from 'node:buffer';
 import { ProtocolError } from '../../errors.js';
 import type { ByteCursor } from '../byte-to-message-decoder.js';
 import type { HttpRequestBody } from './body.js';
-import { LOWER } from './chars.js';
+import { COLON, CR, HTAB, LF, LOWER, SP } from './chars.js';
 
 /** An HTTP protocol violation, with the status the server should answer before closing. */
 export class HttpParseError extends ProtocolError {
@@ -31,36 +31,45 @@ export class HttpParseError extends ProtocolError {
  * Request (or trailer) header fields, in arrival order, names case-insensitive. Backed by a
  * byte block and offsets: `[nameStart, nameEnd, valueStart, valueEnd]` per field, the value
  * already trimmed of optional whitespace.
+ *
+ * A decoded head gets its offsets only when something reads a field: the decoder already
+ * validated the section, so finding the fields again is a plain scan of CRLF-ended lines, paid by
+ * the handlers that look at headers — a plaintext handler never does, and copying the offsets out
+ * of the decoder's scratch array for every request was ~7% of a pipelined request's CPU.
  */
 export class HttpHeaders implements Iterable<[string, string]> {
+  /** `[nameStart, nameEnd, valueStart, valueEnd]` per field, in `block`; made on first use. */
+  private offsets: readonly number[] | undefined;
+
   /** @internal */
   constructor(
     private readonly block: Buffer,
-    private readonly offsets: readonly number[],
+    offsets: readonly number[] | undefined,
     readonly size: number,
-  ) {}
+    /** Where the section starts in `block` (when offsets are found lazily). */
+    private readonly from = 0,
+    /** The section starts with a start line (request or status line) before its fields. */
+    private readonly startLine = false,
+  ) {
+    this.offsets = offsets;
+  }
 
   /** No fields. */
   static readonly EMPTY = new HttpHeaders(Buffer.alloc(0), [], 0);
 
   /**
-   * @internal The `length` bytes of a head or trailer section at the cursor, taken as a span (no
-   * view: the fields' offsets point into the buffer that holds them), with its `nf` fields whose
-   * offsets `scratch` holds relative to the section's start.
+   * @internal The `length` bytes of a head (`startLine`) or trailer section at the cursor, which
+   * the decoder validated and found `nf` fields in — field lines `name ":" OWS value OWS CRLF`,
+   * strict RFC 9112 syntax (no obs-fold, no bare CR or LF) — taken as a span: no view, the fields'
+   * offsets point into the buffer that holds them.
    */
-  static take(input: ByteCursor, length: number, scratch: Int32Array, nf: number): HttpHeaders {
+  static take(input: ByteCursor, length: number, nf: number, startLine: boolean): HttpHeaders {
     if (nf === 0) {
       input.skip(length);
       return HttpHeaders.EMPTY;
     }
     const block = input.takeSpan(length);
-    const base = input.takenAt;
-    // A JS array of small integers costs ~7 ns to make; Int32Array.prototype.slice ~50 ns (a
-    // typed array and its backing store).
-    const n = nf * 4;
-    const offsets = new Array<number>(n);
-    for (let i = 0; i < n; i++) offsets[i] = (scratch[i] as number) + base;
-    return new HttpHeaders(block, offsets, nf);
+    return new HttpHeaders(block, undefined, nf, input.takenAt, startLine);
   }
 
   /** Builds headers from name/value pairs (tests, and requests built by hand). */
@@ -82,10 +91,36 @@ export class HttpHeaders implements Iterable<[string, string]> {
     return new HttpHeaders(Buffer.concat(parts), offsets, list.length);
   }
 
+  /** The fields' offsets, found in the (validated) section the first time they are needed. */
+  private index(): readonly number[] {
+    const known = this.offsets;
+    if (known !== undefined) return known;
+    const b = this.block;
+    const n = this.size;
+    const o = new Array<number>(4 * n);
+    let p = this.from;
+    if (this.startLine) p = b.indexOf(LF, p) + 1;
+    for (let i = 0; i < n; i++) {
+      o[4 * i] = p;
+      while (b[p] !== COLON) p++;
+      o[4 * i + 1] = p;
+      p++;
+      while (b[p] === SP || b[p] === HTAB) p++;
+      o[4 * i + 2] = p;
+      p = b.indexOf(CR, p);
+      let ve = p;
+      while (ve > (o[4 * i + 2] as number) && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--;
+      o[4 * i + 3] = ve;
+      p += 2;
+    }
+    this.offsets = o;
+    return o;
+  }
+
   /** Index of the first field named `name` (any case) at or after `from`, or -1. */
   private find(name: string, from = 0): number {
     const len = name.length;
-    const o = this.offsets;
+    const o = this.index();
     const b = this.block;
     for (let i = from; i < this.size; i++) {
       const start = o[4 * i] as number;
@@ -99,12 +134,14 @@ export class HttpHeaders implements Iterable<[string, string]> {
 
   /** The field's name as it arrived. */
   nameAt(i: number): string {
-    return this.block.toString('latin1', this.offsets[4 * i] as number, this.offsets[4 * i + 1] as number);
+    const o = this.index();
+    return this.block.toString('latin1', o[4 * i] as number, o[4 * i + 1] as number);
   }
 
   /** The field's value (latin1, as HTTP/1.1 defines field values). */
   valueAt(i: number): string {
-    return this.block.toString('latin1', this.offsets[4 * i + 2] as number, this.offsets[4 * i + 3] as number);
+    const o = this.index();
+    return this.block.toString('latin1', o[4 * i + 2] as number, o[4 * i + 3] as number);
   }
 
   has(name: string): boolean {

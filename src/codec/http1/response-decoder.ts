@@ -337,7 +337,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
       return true;
     }
     const expect = this.expects.shift() ?? EXPECT_NORMAL;
-    this.headers = HttpHeaders.take(input, length, this.scratch, this.nf);
+    this.headers = HttpHeaders.take(input, length, this.nf, true);
     if (status === 101 || (expect === EXPECT_CONNECT && status >= 200 && status < 300)) {
       out.push(this.response(EMPTY, HttpHeaders.EMPTY));
       this.phase = P_RAW;
@@ -550,7 +550,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
     // Parse the trailers as a head with a dummy status line: the same field rules apply.
     const length = at + 4 - s;
     const fields = this.parseFields(input, s, s + length, s);
-    const trailers = HttpHeaders.take(input, length, this.scratch, fields);
+    const trailers = HttpHeaders.take(input, length, fields, false);
     this.finish(out, this.joinBody(), trailers);
     return true;
   }
