@@ -608,3 +608,115 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
     expect(text.length).to.be.greaterThan(big.length);
   });
 });
+
+describe('HttpResponse headers: shared field lists and responses of their own give the same heads', () => {
+  // The model: an ordered list of [name, value], names compared in any case.
+  type Model = Array<[string, string]>;
+  const setModel = (m: Model, name: string, values: string[]): Model => [
+    ...m.filter(([n]) => n.toLowerCase() !== name.toLowerCase()),
+    ...values.map((v): [string, string] => [name, v]),
+  ];
+  const NAMES = ['Server', 'server', 'SERVER', 'Content-Type', 'content-type', 'X-A', 'x-a', 'X-B', 'Cache-Control'];
+
+  /** A tiny seeded generator: the same sequence on every run. */
+  function rng(seed: number): () => number {
+    let s = seed;
+    return () => {
+      s = (s * 1103515245 + 12345) & 0x7fffffff;
+      return s / 0x80000000;
+    };
+  }
+
+  it('2,000 random handlers (set, replace in any case, arrays, numbers, remove): heads and getHeader as the model says', () => {
+    const random = rng(7);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+    // A few values repeat (shared lists, reached again through transitions); some are new every
+    // time (many distinct lists: past the bound, responses edit lists of their own).
+    const value = (): string => (random() < 0.7 ? pick(['a', 'b', 'text/plain', 'no-cache']) : `v${random()}`);
+    let model: Model = [];
+    const checks: Array<{ model: Model; text?: string }> = [];
+    const { ch } = setup((_req, res) => {
+      model = [];
+      const ops = Math.floor(random() * 7);
+      for (let i = 0; i < ops; i++) {
+        const r = random();
+        const name = pick(NAMES);
+        if (r < 0.6) {
+          const v = value();
+          res.setHeader(name, v);
+          model = setModel(model, name, [v]);
+        } else if (r < 0.7) {
+          const n = Math.floor(random() * 1000);
+          res.setHeader(name, n);
+          model = setModel(model, name, [String(n)]);
+        } else if (r < 0.8) {
+          const vs = [value(), value()];
+          res.setHeader(name, vs);
+          model = setModel(model, name, vs);
+        } else {
+          res.removeHeader(name);
+          model = setModel(model, name, []);
+        }
+        const probe = pick(NAMES);
+        const expected = model.filter(([n]) => n.toLowerCase() === probe.toLowerCase()).map(([, v]) => v);
+        expect(res.getHeader(probe)).to.equal(expected.length === 0 ? undefined : expected.join(', '));
+        expect(res.hasHeader(probe)).to.equal(expected.length > 0);
+      }
+      res.end('ok');
+      checks.push({ model });
+    });
+    for (let i = 0; i < 2000; i++) {
+      ch.writeInbound(request());
+      const text = out(ch);
+      const fields = text
+        .slice(0, text.indexOf('\r\n\r\n'))
+        .split('\r\n')
+        .slice(1)
+        .filter((l) => !l.startsWith('Date: ') && !l.startsWith('Content-Length: '))
+        .map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]);
+      expect(fields, `response ${i}`).to.deep.equal((checks[i] as { model: Model }).model);
+      expect(text.endsWith('Content-Length: 2\r\n\r\nok')).to.equal(true);
+    }
+  });
+
+  it('framing and Connection fields in a shared list act as in a list of its own', () => {
+    const { ch } = setup((req, res) => {
+      if (req.url === '/length') res.setHeader('Content-Length', '5').end('hello');
+      else if (req.url === '/chunked') {
+        res.setHeader('Transfer-Encoding', 'chunked');
+        res.write('abc');
+        res.end();
+      } else res.setHeader('Connection', 'close').end('bye');
+    });
+    for (let round = 0; round < 3; round++) {
+      // The second and third rounds take the shared lists the first one made.
+      ch.writeInbound(request({ url: '/length' }));
+      const length = out(ch);
+      expect(length).to.contain('Content-Length: 5\r\n\r\nhello');
+      expect(length.match(/Content-Length/g)).to.have.length(1);
+      ch.writeInbound(request({ url: '/chunked' }));
+      const chunked = out(ch);
+      expect(chunked).to.contain('Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+      expect(chunked).not.to.contain('Content-Length');
+    }
+    ch.writeInbound(request({ url: '/close' }));
+    expect(out(ch)).to.contain('Connection: close\r\nContent-Length: 3\r\n\r\nbye');
+    expect(ch.isActive).to.equal(false);
+  });
+
+  it('an invalid header leaves the response as it was, shared list or not', () => {
+    const { ch } = setup((_req, res) => {
+      res.setHeader('X-A', 'a');
+      expect(thrownBy(() => res.setHeader('X-B', 'bad\nvalue'))).to.be.instanceOf(TypeError);
+      expect(thrownBy(() => res.setHeader('X-A', ['ok', 'bad\r']))).to.be.instanceOf(TypeError);
+      res.removeHeader('x-missing');
+      res.end();
+    });
+    for (let i = 0; i < 2; i++) {
+      ch.writeInbound(request());
+      const text = out(ch);
+      expect(text).to.contain('X-A: a\r\nContent-Length: 0\r\n\r\n');
+      expect(text).not.to.contain('X-B');
+    }
+  });
+});
