@@ -495,6 +495,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     // A view of the shared read buffer (echoing what was read) is overwritten by the next read:
     // copy it before it waits in the queue.
     if (chunk.buffer === this.loop.readArrayBuffer) chunk = Buffer.from(chunk);
+    else if ((this.state & WRITE_BLOCKED) !== 0) chunk = ownBytes(chunk);
     this.out[this.outTail++] = chunk;
     this.pending += n;
     if (this.pending > this.opts.highWaterMark && this.writable) {
@@ -581,6 +582,16 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
 
   private blocked(): void {
     this.state |= WRITE_BLOCKED;
+    // What waits for a slow peer may wait long: it should hold its own bytes only.
+    const out = this.out;
+    for (let i = this.outHead; i < this.outTail; i++) {
+      const queued = out[i] as Uint8Array;
+      const unsent = i === this.outHead && this.outOffset > 0 ? queued.subarray(this.outOffset) : queued;
+      const own = ownBytes(unsent);
+      if (own === unsent) continue;
+      out[i] = own;
+      if (i === this.outHead) this.outOffset = 0;
+    }
     if (this.loop.edge) this.loop.rearm(this, WRITABLE);
     else this.interestChanged();
   }
@@ -837,6 +848,18 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A view holding on to a much larger buffer — a response batch in the HTTP stage's 64 KiB slab, a
+ * slice of Node's 8 KiB Buffer pool — keeps all of it alive while it waits. Bytes that have to wait
+ * for a slow peer are copied out of such a view (rarely: only once the socket's buffer is full),
+ * so that many slow readers cannot pin many slabs with a few bytes each.
+ */
+const PIN_SLACK = 4096;
+
+function ownBytes(b: Uint8Array): Uint8Array {
+  return b.buffer.byteLength - b.length > PIN_SLACK ? Buffer.from(b) : b;
+}
 
 function describe(msg: unknown): string {
   if (msg === null) return 'null';

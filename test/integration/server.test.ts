@@ -160,6 +160,47 @@ describe('Server', function () {
     }
   });
 
+  describe('writes that wait for a slow peer', () => {
+    it('hold their own bytes: a view of a large buffer is copied out once it has to wait', async () => {
+      // The HTTP stage writes views of a 64 KiB slab; a view left waiting in a slow peer's queue
+      // must not keep (or, here, share) the large buffer. This writer refills its buffer after
+      // every flush: whatever waits must have been copied by then, or the peer would see the
+      // refill instead.
+      const BLOCK = 32 * 1024;
+      const TRIGGERS = 400; // 12.5 MiB of answers: more than loopback's socket buffers hold
+      const big = Buffer.alloc(BLOCK);
+      let n = 0;
+      class Refill extends ChannelInboundHandler<Buffer> {
+        override onRead(ctx: HandlerContext, msg: Buffer): void {
+          for (let i = 0; i < msg.length; i++) {
+            big.fill(n++ & 0xff);
+            for (let at = 0; at < BLOCK; at += 1024) ctx.write(big.subarray(at, at + 1024));
+            ctx.flush();
+          }
+        }
+      }
+      const srv = await listen({
+        host: '127.0.0.1',
+        port: 0,
+        logger: silentLogger,
+        pipeline: () => new Pipeline().addLast(new Refill()),
+      });
+      const slow = await client(srv.address().port);
+      slow.pause();
+      slow.write(Buffer.alloc(TRIGGERS));
+      // The peer does not read: the socket's buffers fill, writes wait, reading pauses.
+      await waitFor(() => srv.stats().readPauses >= 1, 'writes to wait for the slow peer', 10_000);
+      const got = await readBytes(slow, TRIGGERS * BLOCK);
+      for (let t = 0; t < TRIGGERS; t++) {
+        const block = got.subarray(t * BLOCK, (t + 1) * BLOCK);
+        expect(
+          block.every((b) => b === (t & 0xff)),
+          `block ${t}`,
+        ).to.equal(true);
+      }
+    });
+  });
+
   describe('handler errors', () => {
     it('a handler that throws closes only its own connection, logged; the server keeps serving', async () => {
       const logger = recordingLogger();

@@ -54,16 +54,24 @@ export interface HttpServerHandlerOptions {
 }
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
-const copyBytes = Uint8Array.prototype.set;
 
 /**
- * The responses of one read, back to back, before they become one Buffer: 16 pipelined answers
- * cost one allocation and one write instead of sixteen of each. Shared by every connection of the
- * thread — reads do not nest, and the stage is emptied when its read completes — and owned by at
- * most one handler at a time (another one simply does without).
+ * The responses of one read are encoded back to back into a slab and written as one view of it:
+ * 16 pipelined answers cost one small view object and one write, not a Buffer each, nor a copy.
+ * Bytes of the slab, once written, are never written again (the next batch starts after them; a
+ * full slab is replaced, not reused), so a view stays valid for as long as the transport needs it.
+ * Shared by every connection of the thread — the batch of a read is written when the read
+ * completes — and staged into by one handler at a time (another one, in a nested read, uses
+ * Buffers of its own). A view keeps its whole slab alive: the transport copies out the bytes of a
+ * small view that has to wait for a slow peer (connection.ts), so one slow reader does not hold
+ * 64 KiB for a response of 100 bytes.
  */
-const STAGE_SIZE = 64 * 1024;
-let stage: Buffer | undefined;
+const SLAB_SIZE = 64 * 1024;
+/** Larger responses get a Buffer of their own (a slab holds several batches). */
+const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
+let slab: Buffer | undefined;
+/** Where the batch being staged starts in the slab (everything before it was written). */
+let stageFrom = 0;
 let stageOwner: HttpServerHandler | undefined;
 
 /** An upgrade (101) or a CONNECT tunnel (2xx) was accepted: the connection is not HTTP any more. */
@@ -105,12 +113,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private upgraded = false;
   /** Between a read's first request and its read-complete: the connection flushes at the end. */
   private inRead = false;
-  /**
-   * A response was written in this read: the next ones join the stage (`staged` bytes there)
-   * until the read completes. The first goes out at once, in a Buffer of its own — the usual one
-   * request per read costs no copy more, and nothing waits that a close could lose.
-   */
-  private batching = false;
+  /** Bytes of this read's responses staged in the slab (from `stageFrom`), written when the read completes. */
   private staged = 0;
 
   constructor(
@@ -200,7 +203,6 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   override onReadComplete(ctx: HandlerContext): void {
     if (this.inRead) {
       this.inRead = false;
-      this.batching = false;
       this.flushPending(ctx);
       // Coarse (the wheel's last tick, ≤ 20 ms old): the keep-alive timeout is seconds long, and
       // a clock call per read was ~2% of a plaintext worker's time.
@@ -377,7 +379,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /**
    * ResponseOwner: `res` was just encoded. The oldest unfinished response, answered during a read,
-   * joins the read's batch (see `batching`); any other gets a Buffer of its own, through `output`.
+   * joins the read's batch in the slab; any other gets a Buffer of its own, through `output`.
    */
   outputEncoded(res: HttpResponse, length: number, last: boolean): void {
     const head = this.queue[0];
@@ -389,25 +391,30 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       return;
     }
     const ctx = this.ctx as HandlerContext;
-    if (this.batching && this.makeRoom(length)) {
-      this.staged = writeEncoded(stage as Buffer, this.staged);
+    if (this.makeRoom(ctx, length)) {
+      this.staged = writeEncoded(slab as Buffer, stageFrom + this.staged) - stageFrom;
     } else {
-      // The first response of the read, or the stage is full or busy: a Buffer of its own.
+      // Large, or the slab is another handler's (a nested read): a Buffer of its own.
       const out = Buffer.allocUnsafe(length);
       writeEncoded(out, 0);
       this.writeOrdered(ctx, out);
-      this.batching = true;
     }
     if (!last) return;
     head.done = true;
     this.advance(ctx);
   }
 
-  /** Whether `length` more bytes fit in the stage for this handler (taking it if free). */
-  private makeRoom(length: number): boolean {
+  /** Whether `length` more bytes can be staged by this handler (taking the slab if free). */
+  private makeRoom(ctx: HandlerContext, length: number): boolean {
     if (stageOwner !== undefined && stageOwner !== this) return false;
-    if (this.staged + length > STAGE_SIZE) return false;
-    stage ??= Buffer.allocUnsafeSlow(STAGE_SIZE);
+    if (length > SLAB_MAX_RESPONSE) return false;
+    if (slab === undefined || stageFrom + this.staged + length > SLAB_SIZE) {
+      // Full: what is staged goes out as it is, and a fresh slab takes over (the views of the
+      // old one keep it alive until they are sent).
+      this.flushPending(ctx);
+      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      stageFrom = 0;
+    }
     stageOwner = this;
     return true;
   }
@@ -420,11 +427,11 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private flushPending(ctx: HandlerContext): void {
     const n = this.staged;
     if (n === 0) return;
-    const out = Buffer.allocUnsafe(n);
-    copyBytes.call(out, (stage as Buffer).subarray(0, n));
+    const from = stageFrom;
+    stageFrom = from + n;
     this.staged = 0;
     stageOwner = undefined;
-    ctx.write(out);
+    ctx.write((slab as Buffer).subarray(from, from + n));
   }
 
   /** Every write of this handler goes after the pending batch, so that order holds. */
