@@ -93,9 +93,10 @@ export class ByteCursor {
 
   /**
    * `take(n)` without the view, for decoders that keep offsets anyway: returns the buffer that
-   * holds the bytes (the read's copy, the claimed read buffer or the cumulation — the same memory
-   * `take` would view) and sets `takenAt` to where they start in it. One object fewer per frame:
-   * the HTTP decoder keeps each request's head this way, with field offsets into the span.
+   * holds the bytes (the read's copy — for a small read, in the shared span pool — the claimed read
+   * buffer or the cumulation) and sets `takenAt` to where they start in it. One object fewer per
+   * frame: the HTTP decoder keeps each request's head this way, with field offsets into the span.
+   * `pooled` false (what `take` passes) makes a first copy of its own, exactly as large.
    */
   takeSpan(n: number, pooled = true): Buffer {
     const from = this.start;
@@ -122,23 +123,27 @@ export class ByteCursor {
           spanPoolUsed = 0;
         }
         const at = spanPoolUsed;
-        if (from === 0 && this.end === this.buf.length) copyBytes.call(pool, this.buf, at);
-        else this.buf.copy(pool, at, from, this.end);
+        this.copyRest(from, pool, at);
         // 8-byte aligned, as Node's pool does.
         spanPoolUsed = (at + rest + 7) & ~7;
         copy = this.copy = pool;
         this.copyBase = from - at;
       } else {
         copy = this.copy = Buffer.allocUnsafe(rest);
-        // The usual case copies the whole input: TypedArray's own set, called directly (Buffer's
-        // copy() validates its arguments and builds a view to copy from, each time).
-        if (from === 0 && this.end === this.buf.length) copyBytes.call(copy, this.buf);
-        else this.buf.copy(copy, 0, from, this.end);
+        this.copyRest(from, copy, 0);
         this.copyBase = from;
       }
     }
     this.takenAt = from - this.copyBase;
     return copy;
+  }
+
+  /** Copies the input from `from` to its end into `target` at `at`. */
+  private copyRest(from: number, target: Buffer, at: number): void {
+    // The usual case copies the whole input: TypedArray's own set, called directly (Buffer's
+    // copy() validates its arguments and builds a view to copy from, each time).
+    if (from === 0 && this.end === this.buf.length) copyBytes.call(target, this.buf, at);
+    else this.buf.copy(target, at, from, this.end);
   }
 
   /** Index of `byte` in `[start + fromOffset, end)`, or -1. */

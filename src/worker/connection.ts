@@ -495,7 +495,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     // A view of the shared read buffer (echoing what was read) is overwritten by the next read:
     // copy it before it waits in the queue.
     if (chunk.buffer === this.loop.readArrayBuffer) chunk = Buffer.from(chunk);
-    else if ((this.state & WRITE_BLOCKED) !== 0) chunk = ownBytes(chunk);
+    else if ((this.state & WRITE_BLOCKED) !== 0 && pins(chunk, n)) chunk = Buffer.from(chunk);
     this.out[this.outTail++] = chunk;
     this.pending += n;
     if (this.pending > this.opts.highWaterMark && this.writable) {
@@ -586,11 +586,11 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     const out = this.out;
     for (let i = this.outHead; i < this.outTail; i++) {
       const queued = out[i] as Uint8Array;
-      const unsent = i === this.outHead && this.outOffset > 0 ? queued.subarray(this.outOffset) : queued;
-      const own = ownBytes(unsent);
-      if (own === unsent) continue;
-      out[i] = own;
-      if (i === this.outHead) this.outOffset = 0;
+      const skip = i === this.outHead ? this.outOffset : 0;
+      // Checked before any view is made: on a queue already copied out (blocked again), nothing is.
+      if (!pins(queued, queued.length - skip)) continue;
+      out[i] = Buffer.from(skip > 0 ? queued.subarray(skip) : queued);
+      if (skip > 0) this.outOffset = 0;
     }
     if (this.loop.edge) this.loop.rearm(this, WRITABLE);
     else this.interestChanged();
@@ -857,8 +857,9 @@ const EMPTY = new Uint8Array(0);
  */
 const PIN_SLACK = 4096;
 
-function ownBytes(b: Uint8Array): Uint8Array {
-  return b.buffer.byteLength - b.length > PIN_SLACK ? Buffer.from(b) : b;
+/** Whether the `length` bytes still to send of `b` hold on to more than PIN_SLACK bytes besides. */
+function pins(b: Uint8Array, length: number): boolean {
+  return b.buffer.byteLength - length > PIN_SLACK;
 }
 
 function describe(msg: unknown): string {

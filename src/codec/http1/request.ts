@@ -106,10 +106,11 @@ export class HttpHeaders implements Iterable<[string, string]> {
       o[4 * i + 1] = p;
       p++;
       while (b[p] === SP || b[p] === HTAB) p++;
-      o[4 * i + 2] = p;
+      const vs = p;
       p = b.indexOf(CR, p);
       let ve = p;
-      while (ve > (o[4 * i + 2] as number) && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--;
+      while (ve > vs && (b[ve - 1] === SP || b[ve - 1] === HTAB)) ve--;
+      o[4 * i + 2] = vs;
       o[4 * i + 3] = ve;
       p += 2;
     }

@@ -295,20 +295,17 @@ class FieldList {
     let next = byValue?.get(value);
     if (next === undefined) {
       const line = headerLine(name, value);
-      const f: Array<string | Buffer> = [];
-      const old = this.f;
-      for (let i = 0; i < old.length; i += 3) {
-        if (!sameName(old[i] as string, name)) f.push(old[i] as string, old[i + 1] as string, old[i + 2] as Buffer);
-      }
-      f.push(name, value, line);
+      const own = this.own();
+      own.remove(name);
+      own.f.push(name, value, line);
       if (
         sharedLists >= MAX_SHARED_LISTS ||
         this.transitions >= MAX_TRANSITIONS ||
         value.length > MAX_CACHED_VALUE_LENGTH
       ) {
-        return new FieldList(f, false);
+        return own;
       }
-      next = new FieldList(f, true);
+      next = new FieldList(own.f, true);
       sharedLists++;
       this.transitions++;
       this.next ??= new Map();
