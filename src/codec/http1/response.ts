@@ -216,6 +216,16 @@ class FieldList {
   closes = false;
   /** Shared: every line but Connection's (written merged, at encoding), joined. */
   joined: Buffer = EMPTY;
+  /** Shared, with no Content-Length, Transfer-Encoding or Connection field: see `okHead`. */
+  plain = false;
+  // The whole head of a `200 OK` with this list and a known length, for `okHead`: the status and
+  // Date lines and the length line it was joined from (identities: both come from caches), and
+  // the pair seen last without a joined head.
+  private okJoined: Buffer | undefined = undefined;
+  private okDate: Buffer | undefined = undefined;
+  private okFraming: Buffer | undefined = undefined;
+  private seenDate: Buffer | undefined = undefined;
+  private seenFraming: Buffer | undefined = undefined;
   // Shared: the transition taken last (one compare for a handler that always sets the same
   // field), then all of them by name and value.
   private lastName: string | undefined = undefined;
@@ -232,7 +242,27 @@ class FieldList {
       const lines: Buffer[] = [];
       this.scan(lines, 0);
       this.joined = Buffer.concat(lines);
+      this.plain = !this.hasLength && !this.hasEncoding && this.connection === undefined;
     }
+  }
+
+  /**
+   * Plain shared list: the head `statusAndDate` + fields + `framing` as one Buffer, joined once the
+   * same pair came twice in a row (a handler answering the same fields and body length, within
+   * the same second) — then a response's head is one copy, with no parts to collect and compare.
+   * Undefined otherwise: lengths that vary from response to response never allocate.
+   */
+  okHead(statusAndDate: Buffer, framing: Buffer): Buffer | undefined {
+    if (this.okDate === statusAndDate && this.okFraming === framing) return this.okJoined;
+    if (this.seenDate !== statusAndDate || this.seenFraming !== framing) {
+      this.seenDate = statusAndDate;
+      this.seenFraming = framing;
+      return undefined;
+    }
+    this.okJoined = Buffer.concat([statusAndDate, this.joined, framing]);
+    this.okDate = statusAndDate;
+    this.okFraming = framing;
+    return this.okJoined;
   }
 
   /**
@@ -606,13 +636,32 @@ export class HttpResponse {
    * Connection header the keep-alive decision needs.
    */
   private encodeHead(bodyLength: number, body: string | Uint8Array | undefined): number {
+    const list = this.fields;
+    if (
+      list.plain &&
+      bodyLength >= 0 &&
+      this.statusCode === 200 &&
+      this.statusMessage === undefined &&
+      !this.closeAfter &&
+      !this.http10
+    ) {
+      // The common answer (what a benchmark or an API sends over and over): the list's whole head.
+      const head = list.okHead(HttpDate.status200, contentLengthEndOfHead(bodyLength));
+      if (head !== undefined) {
+        parts[0] = head;
+        nparts = 1;
+        useJoined = false;
+        inlineBody = body;
+        this.headersSent = true;
+        return body === undefined ? head.length : head.length + bodyLength;
+      }
+    }
     nparts = 0;
     if (this.statusCode === 200 && this.statusMessage === undefined) part(HttpDate.status200);
     else {
       part(statusLine(this.statusCode, this.statusMessage));
       part(HttpDate.line);
     }
-    const list = this.fields;
     if (list.shared) {
       if (list.joined.length > 0) part(list.joined);
     } else nparts = list.scan(parts, nparts);

@@ -108,6 +108,34 @@ describe('HttpServerHandler and HttpResponse', () => {
     }
   });
 
+  it("a field list's joined 200 head serves only responses it fits: same length, keep-alive, HTTP/1.1", () => {
+    // Three equal answers make the list join its whole head; each variant after them must not use it.
+    const { ch } = setup((req, res) => {
+      res.setHeader('Server', 'multireactor');
+      res.setHeader('Content-Type', 'text/plain');
+      res.end(req.url === '/long' ? 'Hello, World!!' : 'Hello, World!');
+    });
+    const fields = 'Server: multireactor\r\nContent-Type: text/plain\r\n';
+    const expectOne = (r: HttpRequest, rest: string) => {
+      ch.writeInbound(r);
+      const text = out(ch);
+      expect(text).to.match(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(text).to.match(DATE);
+      expect(text.slice(text.indexOf('Server:'))).to.equal(fields + rest);
+    };
+    const plain = 'Content-Length: 13\r\n\r\nHello, World!';
+    for (let i = 0; i < 3; i++) expectOne(request(), plain);
+    expectOne(request({ url: '/long' }), 'Content-Length: 14\r\n\r\nHello, World!!');
+    expectOne(request(), plain);
+    expectOne(request({ method: 'HEAD' }), 'Content-Length: 13\r\n\r\n');
+    expectOne(
+      request({ version: '1.0', headers: [['Connection', 'keep-alive']] }),
+      `Connection: keep-alive\r\n${plain}`,
+    );
+    expectOne(request(), plain);
+    expectOne(request({ keepAlive: false }), `Connection: close\r\n${plain}`);
+  });
+
   it('the Date header comes from a cache that follows the wall clock', () => {
     expect(HttpDate.line.toString('latin1')).to.match(DATE);
     const shown = new Date(HttpDate.line.toString('latin1').slice(6, -2)).getTime();
