@@ -9,6 +9,7 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { bufferView } from '../buffer-view.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { CLOSE_REASONS, type CloseReason } from '../pipeline/handler.js';
 import { endLoan, type Lender, lend } from '../pipeline/read-loan.js';
@@ -169,7 +170,7 @@ export class EventLoop implements Lender {
     const buf = this.readBuffer;
     let view = this.lastView;
     if (view.length !== n || this.lastViewSource !== buf) {
-      view = buf.subarray(0, n);
+      view = bufferView(this.readArrayBuffer, 0, n);
       this.lastView = view;
       this.lastViewSource = buf;
     }

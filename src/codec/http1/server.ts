@@ -16,6 +16,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
+import { bufferView } from '../../buffer-view.js';
 import { ChannelClosedError, InvalidOptionError } from '../../errors.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
@@ -70,6 +71,8 @@ const SLAB_SIZE = 64 * 1024;
 /** Larger responses get a Buffer of their own (a slab holds several batches). */
 const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
 let slab: Buffer | undefined;
+/** The slab's memory (it starts at offset 0 of it): views are made on it directly (buffer-view.ts). */
+let slabMemory: ArrayBufferLike | undefined;
 /** Where the batch being staged starts in the slab (everything before it was written). */
 let stageFrom = 0;
 let stageOwner: HttpServerHandler | undefined;
@@ -413,6 +416,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       // old one keep it alive until they are sent).
       this.flushPending(ctx);
       slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabMemory = slab.buffer;
       stageFrom = 0;
     }
     stageOwner = this;
@@ -431,7 +435,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     stageFrom = from + n;
     this.staged = 0;
     stageOwner = undefined;
-    ctx.write((slab as Buffer).subarray(from, from + n));
+    ctx.write(bufferView(slabMemory as ArrayBufferLike, from, n));
   }
 
   /** Every write of this handler goes after the pending batch, so that order holds. */
