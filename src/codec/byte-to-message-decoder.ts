@@ -59,6 +59,25 @@ export class ByteCursor {
   copyBase = 0;
   /** Where the bytes of the last `takeSpan` start in the buffer it returned. */
   takenAt = 0;
+  private dv: DataView | undefined;
+  private dvOf: Buffer | undefined;
+
+  /**
+   * A DataView on `buf` (offsets as in `buf`), for reading it a word at a time. Kept while `buf`
+   * is the same object: the loop hands the same view of its read buffer to every read of the
+   * same size, so steady traffic makes one DataView, not one per read. Not kept for a buffer
+   * larger than a decoder keeps for reuse, which it would keep alive after the decoder let it go.
+   */
+  dataView(): DataView {
+    const buf = this.buf;
+    if (this.dvOf === buf) return this.dv as DataView;
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    if (buf.length <= RETAIN_LIMIT) {
+      this.dv = dv;
+      this.dvOf = buf;
+    }
+    return dv;
+  }
 
   /** Bytes left to read. */
   get readable(): number {
