@@ -282,6 +282,13 @@ class HeadMemo {
   nf = 0;
   flags = 0;
   contentLength = 0;
+  /**
+   * The request target and the headers of the head, made when it is first recalled and shared by
+   * every request recalled after it (both are immutable): no copy of the head per request. The
+   * headers own an exact copy of the head, so a connection's memo keeps no pool memory alive.
+   */
+  url = '';
+  headers: HttpHeaders | undefined = undefined;
 }
 
 /**
@@ -328,6 +335,8 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   private minor = 0;
   /** The last head of this connection parsed by the straight path (see recallHead), made on first use. */
   private memo: HeadMemo | undefined;
+  /** The head being completed is the memo's (recallHead said so). */
+  private recalled = false;
 
   // The request whose body is being read.
   private reqUrl = '';
@@ -566,6 +575,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.nf = memo.nf;
     this.flags = memo.flags;
     this.contentLength = memo.contentLength;
+    this.recalled = true;
     return n;
   }
 
@@ -573,6 +583,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   private rememberHead(input: ByteCursor, length: number): void {
     let memo = this.memo;
     if (memo === undefined) memo = this.memo = new HeadMemo();
+    memo.headers = undefined;
     const dv = input.dataView();
     const base = input.start;
     const words = memo.words;
@@ -1109,6 +1120,8 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
    */
   private headDone(ctx: HandlerContext, input: ByteCursor, out: unknown[], length: number): boolean {
     const flags = this.flags;
+    const recalled = this.recalled;
+    this.recalled = false;
     const base = input.start;
     const minor = this.minor;
     const connect = this.methodKind === M_CONNECT;
@@ -1147,9 +1160,22 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       minor === 1 ? (flags & F_CONN_CLOSE) === 0 : (flags & (F_CONN_KEEP_ALIVE | F_CONN_CLOSE)) === F_CONN_KEEP_ALIVE;
     // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing: close after this request.
     if (minor === 0 && (flags & F_TRANSFER_ENCODING) !== 0) keepAlive = false;
-    const url = this.urlString(input.buf, base + this.urlStart, base + this.urlEnd);
-    const nf = this.nf;
-    const headers = HttpHeaders.take(input, length, nf, true);
+    let url: string;
+    let headers: HttpHeaders;
+    if (recalled) {
+      const memo = this.memo as HeadMemo;
+      if (memo.headers === undefined) {
+        memo.url = this.urlString(input.buf, base + this.urlStart, base + this.urlEnd);
+        memo.headers = HttpHeaders.copy(input, length, this.nf, true);
+      } else {
+        input.skip(length);
+      }
+      url = memo.url;
+      headers = memo.headers;
+    } else {
+      url = this.urlString(input.buf, base + this.urlStart, base + this.urlEnd);
+      headers = HttpHeaders.take(input, length, this.nf, true);
+    }
     if (framing === 0) {
       // No body: straight out, without parking the head in this (long-lived) decoder's fields.
       this.emitRequest(ctx, out, url, headers, keepAlive, upgrade, EMPTY, HttpHeaders.EMPTY);

@@ -267,6 +267,22 @@ describe('HttpRequestDecoder: a head seen again is recalled, never one that diff
     ]);
   });
 
+  it("recalled requests keep their headers when the read buffer is reused, as the loop's is", () => {
+    const heads = ['GET /a HTTP/1.1\r\nHost: one\r\nX: 1\r\n\r\n', 'GET /b HTTP/1.1\r\nHost: two\r\nX: 22\r\n\r\n'];
+    const plan = [0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0];
+    const readBuffer = Buffer.alloc(64);
+    const { ch, rec } = decode([]);
+    for (const i of plan) {
+      const n = readBuffer.write(heads[i] as string, 'latin1');
+      ch.writeInbound(readBuffer.subarray(0, n));
+      readBuffer.fill(0x2a); // what the next read would leave there
+    }
+    expect(rec.errors).to.deep.equal([]);
+    expect(rec.requests.map((r) => `${r.url} ${JSON.stringify(r.headers.toArray())}`)).to.deep.equal(
+      plan.map((i) => (i === 0 ? '/a [["Host","one"],["X","1"]]' : '/b [["Host","two"],["X","22"]]')),
+    );
+  });
+
   it('a head that differs from the last one only in its last bytes is parsed, and rejected when invalid', () => {
     const { rec } = decode([
       bytes('GET / HTTP/1.1\r\nX: ab\r\n\r\nGET / HTTP/1.1\r\nX: ac\r\n\r\nGET / HTTP/1.1\r\nX: a\x01\r\n\r\n'),
