@@ -267,6 +267,31 @@ describe('HttpRequestDecoder: a head seen again is recalled, never one that diff
     ]);
   });
 
+  it('heads that keep changing rest the memo for 32 heads; a repeating client is recalled again after', () => {
+    const { ch, rec, decoder } = decode([]);
+    const d = decoder as unknown as { recallHead: (input: unknown) => number };
+    const recall = d.recallHead.bind(d);
+    const hits: number[] = [];
+    let head = 0;
+    d.recallHead = (input) => {
+      const n = recall(input);
+      if (n >= 0) hits.push(head);
+      return n;
+    };
+    const heads: string[] = [];
+    for (let i = 0; i < 6; i++) heads.push(`GET /changing/${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    for (let i = 0; i < 60; i++) heads.push('GET /same HTTP/1.1\r\nHost: a\r\n\r\n');
+    for (const h of heads) {
+      ch.writeInbound(bytes(h));
+      head++;
+    }
+    expect(rec.errors).to.deep.equal([]);
+    expect(rec.requests.map((r) => r.url)).to.deep.equal(heads.map((h) => h.split(' ')[1]));
+    // Misses at heads 1-4 (the 4th starts the rest), heads 5-36 parsed without the memo (the 36th
+    // remembered), recalled from the 37th on.
+    expect(hits).to.deep.equal(Array.from({ length: 66 - 37 }, (_, i) => 37 + i));
+  });
+
   it("recalled requests keep their headers when the read buffer is reused, as the loop's is", () => {
     const heads = ['GET /a HTTP/1.1\r\nHost: one\r\nX: 1\r\n\r\n', 'GET /b HTTP/1.1\r\nHost: two\r\nX: 22\r\n\r\n'];
     const plan = [0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0];
