@@ -9,10 +9,13 @@
  * is called per byte and no string is made per header.
  *
  * The head stays in the decoder's input until it is complete (its fields are recorded as offsets
- * from its first byte into a scratch array), then becomes one owned block with `input.take`: the
- * request's headers are that block plus a right-sized copy of the offsets (see request.ts). A
+ * from its first byte into a scratch array), then becomes one owned block with `input.takeSpan`:
+ * the request's headers are that block, whose field offsets are found on first use (request.ts). A
  * `Content-Length` body is taken whole once it has arrived (`take`: no copy beyond the per-read
  * one); a chunked body is consumed chunk by chunk and joined once at its end.
+ *
+ * A head that repeats the connection's previous one byte for byte (clients send the same head over
+ * and over) is recognised by comparing words, and its parse taken from a memo (see recallHead).
  *
  * After an error the stream cannot be resynchronised (where would the next request start?), so
  * the decoder discards everything that follows: one `HttpParseError` per connection, then silence.
@@ -542,16 +545,6 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   }
 
   /**
-   * The usual head, whole in the input: a known method other than CONNECT and PRI, an origin-form
-   * target (`/…`), `HTTP/1.1` or `HTTP/1.0`, well-formed field lines, within the limits — parsed
-   * in one pass with nothing kept between bytes (the state machine pays a dispatch per state and
-   * field loads and stores per byte run: ~25% of a plaintext request's decoding). Returns the
-   * head's length as scanHead would, with the same fields set; or -1 for anything else —
-   * incomplete, unusual or wrong — after resetting what it set, and scanHead then parses the same
-   * bytes from the start and says what is wrong. It throws only what specialField throws for a
-   * field line, which scanHead would throw at the same field: every byte before it is valid.
-   */
-  /**
    * A head's first look: the last head again (recallHead), or the straight path (quickHead), whose
    * head is then remembered — unless the memo rests. Returns the head's length, or -1.
    */
@@ -632,6 +625,16 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     memo.contentLength = this.contentLength;
   }
 
+  /**
+   * The usual head, whole in the input: a known method other than CONNECT and PRI, an origin-form
+   * target (`/…`), `HTTP/1.1` or `HTTP/1.0`, well-formed field lines, within the limits — parsed
+   * in one pass with nothing kept between bytes (the state machine pays a dispatch per state and
+   * field loads and stores per byte run: ~25% of a plaintext request's decoding). Returns the
+   * head's length as scanHead would, with the same fields set; or -1 for anything else —
+   * incomplete, unusual or wrong — after resetting what it set, and scanHead then parses the same
+   * bytes from the start and says what is wrong. It throws only what specialField throws for a
+   * field line, which scanHead would throw at the same field: every byte before it is valid.
+   */
   private quickHead(input: ByteCursor): number {
     const buf = input.buf;
     const base = input.start;
