@@ -63,6 +63,51 @@ describe('HTTP/1.1 on real connections', function () {
     }
   });
 
+  it('a client repeating its head, with heads one byte off in between, gets each answered as sent', async () => {
+    // The decoder recalls a head it has just seen; what differs in one byte must still show.
+    const port = await start((req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify([req.method, req.url, req.headers.toArray()]));
+    });
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const rand = prng(11);
+    const sent: Array<[string, string, string]> = [];
+    let wire = '';
+    // Runs of 1 to 6 equal heads, each run one of three heads of the same length.
+    const kinds: Array<[string, string]> = [
+      ['/a', '1'],
+      ['/a', '2'],
+      ['/b', '1'],
+    ];
+    while (sent.length < 300) {
+      const [url, n] = kinds[Math.floor(rand() * kinds.length)] as [string, string];
+      for (let k = 1 + Math.floor(rand() * 6); k > 0; k--) {
+        wire += `GET ${url} HTTP/1.1\r\nHost: x\r\nX-N: ${n}\r\n\r\n`;
+        sent.push(['GET', url, n]);
+      }
+    }
+    // In pieces of random size: heads cut across reads, several heads in one read.
+    for (let at = 0; at < wire.length; ) {
+      const n = 1 + Math.floor(rand() * 200);
+      s.write(wire.slice(at, at + n));
+      at += n;
+      if (rand() < 0.2) await new Promise((r) => setTimeout(r, 1));
+    }
+    for (const [method, url, n] of sent) {
+      const r = await reader.next();
+      expect(r.status).to.equal(200);
+      expect(JSON.parse(r.body)).to.deep.equal([
+        method,
+        url,
+        [
+          ['Host', 'x'],
+          ['X-N', n],
+        ],
+      ]);
+    }
+  });
+
   for (const trigger of ['level', 'edge'] as const) {
     it(`pipelining behind a slow request: reading pauses at maxPipelinedRequests, nothing is lost (${trigger})`, async () => {
       const N = 5000;
