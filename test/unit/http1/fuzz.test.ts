@@ -196,6 +196,17 @@ describe('HttpRequestDecoder: a head seen again is recalled, never one that diff
     return rec;
   }
 
+  /** Calls `hit` each time the decoder recalls a head (its own recallHead, wrapped). */
+  function onRecall(decoder: unknown, hit: () => void): void {
+    const d = decoder as { recallHead: (input: unknown) => number };
+    const recall = d.recallHead.bind(d);
+    d.recallHead = (input) => {
+      const n = recall(input);
+      if (n >= 0) hit();
+      return n;
+    };
+  }
+
   /** `head` with one byte changed at `at` (to `to`), or inserted there. */
   function variant(head: Buffer, at: number, to: number, insert: boolean): Buffer {
     if (insert) return Buffer.concat([head.subarray(0, at), Buffer.from([to]), head.subarray(at)]);
@@ -233,14 +244,7 @@ describe('HttpRequestDecoder: a head seen again is recalled, never one that diff
       const options = i % 5 === 4 ? TINY : {};
       const expected = outcome(decodeWithoutRecall([data], options), options);
       const whole = decode([], options);
-      // Counts the recalls (the decoder's own method, wrapped).
-      const d = whole.decoder as unknown as { recallHead: (input: unknown) => number };
-      const recall = d.recallHead.bind(d);
-      d.recallHead = (input) => {
-        const n = recall(input);
-        if (n >= 0) recalled++;
-        return n;
-      };
+      onRecall(whole.decoder, () => recalled++);
       whole.ch.writeInbound(data);
       const split = decode(splitChunks(data, rnd, 1 + Math.floor(rnd() * 64)), options);
       const a = outcome(whole.rec, options);
@@ -269,15 +273,9 @@ describe('HttpRequestDecoder: a head seen again is recalled, never one that diff
 
   it('heads that keep changing rest the memo for 32 heads; a repeating client is recalled again after', () => {
     const { ch, rec, decoder } = decode([]);
-    const d = decoder as unknown as { recallHead: (input: unknown) => number };
-    const recall = d.recallHead.bind(d);
     const hits: number[] = [];
     let head = 0;
-    d.recallHead = (input) => {
-      const n = recall(input);
-      if (n >= 0) hits.push(head);
-      return n;
-    };
+    onRecall(decoder, () => hits.push(head));
     const heads: string[] = [];
     for (let i = 0; i < 6; i++) heads.push(`GET /changing/${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
     for (let i = 0; i < 60; i++) heads.push('GET /same HTTP/1.1\r\nHost: a\r\n\r\n');
