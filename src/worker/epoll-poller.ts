@@ -2,9 +2,20 @@
  * epoll(7) backend, nested in Node's loop.
  *
  * The epoll fd is itself pollable: it is readable while any descriptor in its interest list is
- * ready. A libuv poll handle on it (koffi.node.poll) wakes us from libuv's poll phase; we then
+ * ready. A libuv poll handle on it (watchReadable) wakes us from libuv's poll phase; we then
  * drain with `epoll_wait(epfd, events, max, 0)` — never blocking, so timers, IPC and promise jobs
- * keep running around us and nothing spins when idle. Events are decoded straight from 32-bit
+ * keep running around us and nothing spins when idle.
+ *
+ * After a batch of two or more events we ask epoll again (up to `maxWaits` calls per wake-up).
+ * Under load, new requests arrive while a batch is being answered, and a wake-up through libuv is
+ * the dearer way to hear of them: libuv's epoll_pwait — two of them when it was about to sleep,
+ * as Node's idle-time metrics make it try a zero timeout first — its loop phases and the callback
+ * into JS. Measured with eventfds kept ready (benchmarks/micro/loop-costs.ts), a wake-up avoided
+ * saves ~0.7-1.1 µs, while an epoll_wait(0) that finds nothing costs ~0.2-0.28 µs: asking again
+ * pays when it finds events more than a fifth to a third of the time.
+ * That depends on the batch just answered (plaintext HTTP, 2 workers under wrk -c 50, counted per
+ * batch size): after a batch of one, 9-30% of the extra calls found events; after two or more,
+ * 80-92%. Events are decoded straight from 32-bit
  * views of the events array at the arch's stride (3 words on x86-64, where the struct is packed;
  * 4 on arm64), which costs ~2 µs per 256 events; koffi's struct decoding costs ~100 µs.
  *
@@ -23,11 +34,14 @@ import { close, epollCreate1, epollCtl, epollWait, type FdWatch, watchReadable }
 import { check } from '../syscalls/socket.js';
 import type { Dispatch, Poller } from './poller.js';
 
+/** Events in a batch from which we ask epoll again before going back to libuv (see above). */
+const ASK_AGAIN_AFTER = 2;
+
 export interface EpollPollerOptions {
   /** Events fetched per epoll_wait call. Default 1024. */
   readonly maxEvents?: number;
-  /** epoll_wait calls per wake-up while they come back full, before yielding to libuv. Default 8. */
-  readonly maxRounds?: number;
+  /** epoll_wait calls per wake-up while they return events, before yielding to libuv. Default 8. */
+  readonly maxWaits?: number;
   /** Called with unexpected epoll_wait failures (never EINTR). */
   readonly onError?: (errno: number) => void;
 }
@@ -38,24 +52,24 @@ export class EpollPoller implements Poller {
   private readonly epfd: number;
   private readonly words: Uint32Array;
   private readonly maxEvents: number;
-  private readonly maxRounds: number;
+  private readonly maxWaits: number;
   private readonly stride = LAYOUT.epollEventSize / 4;
   private readonly dataAt = LAYOUT.epollEventDataOffset / 4;
   private readonly onError: ((errno: number) => void) | undefined;
   private watch: FdWatch | undefined;
   private dispatch: Dispatch = () => {};
-  private afterBatch: () => void = () => {};
+  private afterBatch: (polls: number) => void = () => {};
   private closed = false;
 
   constructor(options: EpollPollerOptions = {}) {
     this.maxEvents = options.maxEvents ?? 1024;
-    this.maxRounds = options.maxRounds ?? 8;
+    this.maxWaits = options.maxWaits ?? 8;
     this.onError = options.onError;
     this.words = new Uint32Array((this.maxEvents * LAYOUT.epollEventSize) / 4);
     this.epfd = check('epoll_create1', epollCreate1(EPOLL_CLOEXEC));
   }
 
-  start(dispatch: Dispatch, afterBatch: () => void): void {
+  start(dispatch: Dispatch, afterBatch: (polls: number) => void): void {
     this.dispatch = dispatch;
     this.afterBatch = afterBatch;
     this.watch = watchReadable(this.epfd, this.drain);
@@ -81,7 +95,9 @@ export class EpollPoller implements Poller {
     const stride = this.stride;
     const dataAt = this.dataAt;
     const dispatch = this.dispatch;
-    for (let round = 0; round < this.maxRounds && !this.closed; round++) {
+    let polls = 0;
+    while (polls < this.maxWaits && !this.closed) {
+      polls++;
       const n = epollWait(this.epfd, words, this.maxEvents, 0);
       if (n < 0) {
         if (n === -EINTR) continue;
@@ -91,12 +107,13 @@ export class EpollPoller implements Poller {
       for (let i = 0, at = 0; i < n; i++, at += stride) {
         dispatch(words[at + dataAt] as number, words[at + dataAt + 1] as number, words[at] as number);
       }
-      // Fewer than asked means the ready list is empty now; a full batch means maybe not, but
-      // after maxRounds we let libuv run timers and IPC — the epoll fd stays readable and libuv
-      // calls us again in its next poll phase.
-      if (n < this.maxEvents) break;
+      // A batch of one (or none) that did not fill the array says we are keeping up: libuv wakes
+      // us when more comes. After a larger or a full one, more has likely come while we answered
+      // it (see the top of the file). After maxWaits calls libuv runs timers, IPC and promise
+      // jobs; if the epoll fd is still readable it calls us again in its next poll phase.
+      if (n < ASK_AGAIN_AFTER && n < this.maxEvents) break;
     }
-    if (!this.closed) this.afterBatch();
+    if (!this.closed) this.afterBatch(polls);
   };
 
   close(): Promise<void> {

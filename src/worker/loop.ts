@@ -45,8 +45,13 @@ export interface LoopStats {
   bytesOut: number;
   /** Requests, for protocols that count them (`channel.countRequest()`). */
   requests: number;
-  /** Poller batches handled. */
+  /** Wake-ups from Node's loop (poller batches handled). */
   wakeups: number;
+  /**
+   * Readiness queries (epoll_wait or poll calls). Above `wakeups` by the times the loop asked
+   * again within a wake-up, after a batch of two or more events (`maxWaitsPerWakeup`).
+   */
+  polls: number;
   /** Events dispatched. */
   events: number;
   /** Events dropped because their descriptor was closed (and maybe reused) meanwhile. */
@@ -80,6 +85,7 @@ export function newStats(): LoopStats {
     bytesOut: 0,
     requests: 0,
     wakeups: 0,
+    polls: 0,
     events: 0,
     staleEvents: 0,
     acceptErrors: 0,
@@ -151,7 +157,11 @@ export class EventLoop implements Lender {
     this.poller =
       this.options.poller === 'poll'
         ? new PollPoller({ onError })
-        : new EpollPoller({ maxEvents: this.options.maxEventsPerWait, onError });
+        : new EpollPoller({
+            maxEvents: this.options.maxEventsPerWait,
+            maxWaits: this.options.maxWaitsPerWakeup,
+            onError,
+          });
     this.poller.start(this.dispatch, this.afterBatch);
   }
 
@@ -251,8 +261,9 @@ export class EventLoop implements Lender {
     }
   };
 
-  private readonly afterBatch = (): void => {
+  private readonly afterBatch = (polls: number): void => {
     this.stats.wakeups++;
+    this.stats.polls += polls;
   };
 
   private startTicking(): void {

@@ -45,6 +45,12 @@ export interface LoopOptions {
   readonly trigger?: 'level' | 'edge';
   /** Events fetched per epoll_wait. Default 1024. */
   readonly maxEventsPerWait?: number;
+  /**
+   * epoll_wait calls per wake-up from Node's loop: after a batch of two or more events the loop
+   * asks epoll again, at most this many calls, before it hands back to libuv (timers, IPC,
+   * promise jobs). 1: one batch per wake-up. Default 8. epoll only.
+   */
+  readonly maxWaitsPerWakeup?: number;
   /** Timing wheel tick in ms. Default 20. */
   readonly timerTickMs?: number;
   /** Where the loop logs. Default: stderr with the pid. */
@@ -145,6 +151,7 @@ export interface ResolvedLoopOptions {
   readonly poller: PollerKind;
   readonly trigger: 'level' | 'edge';
   readonly maxEventsPerWait: number;
+  readonly maxWaitsPerWakeup: number;
   readonly timerTickMs: number;
 }
 
@@ -153,6 +160,7 @@ export function resolveLoopOptions(o: LoopOptions = {}): ResolvedLoopOptions {
     poller: oneOf('poller', o.poller, ['epoll', 'poll'], 'epoll'),
     trigger: oneOf('trigger', o.trigger, ['level', 'edge'], 'level'),
     maxEventsPerWait: intOption('maxEventsPerWait', o.maxEventsPerWait ?? 1024, 1, 65536),
+    maxWaitsPerWakeup: intOption('maxWaitsPerWakeup', o.maxWaitsPerWakeup ?? 8, 1, 1024),
     timerTickMs: intOption('timerTickMs', o.timerTickMs ?? 20, 1, 1000),
   };
 }

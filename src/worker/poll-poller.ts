@@ -48,14 +48,14 @@ export class PollPoller implements Poller {
   private closed = false;
   private onClosed: (() => void) | undefined;
   private dispatch: Dispatch = () => {};
-  private afterBatch: () => void = () => {};
+  private afterBatch: (polls: number) => void = () => {};
 
   constructor(options: PollPollerOptions = {}) {
     this.onError = options.onError;
     this.wakeFd = check('eventfd', eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   }
 
-  start(dispatch: Dispatch, afterBatch: () => void): void {
+  start(dispatch: Dispatch, afterBatch: (polls: number) => void): void {
     this.dispatch = dispatch;
     this.afterBatch = afterBatch;
     this.wait();
@@ -149,7 +149,7 @@ export class PollPoller implements Poller {
     try {
       if (n < 0 && n !== -EINTR) this.onError?.(-n);
       if (n > 0) this.deliver();
-      this.afterBatch();
+      this.afterBatch(1);
     } finally {
       this.wait();
     }

@@ -19,7 +19,8 @@
  *   closed, which removes it from an epoll set by itself (epoll(7), Q6: the last reference to
  *   the open file goes), so no syscall is spent on it.
  * - `start(dispatch, afterBatch)` begins delivering events from Node's own event loop;
- *   `afterBatch` runs once after each batch. `close()` releases the backend.
+ *   `afterBatch(polls)` runs once after each wake-up, with the number of readiness queries it
+ *   made (epoll may ask again within one wake-up). `close()` releases the backend.
  */
 
 export const READABLE = 0x001;
@@ -39,7 +40,7 @@ export type PollerKind = 'epoll' | 'poll';
 
 export interface Poller {
   readonly kind: PollerKind;
-  start(dispatch: Dispatch, afterBatch: () => void): void;
+  start(dispatch: Dispatch, afterBatch: (polls: number) => void): void;
   /** Returns 0 or -errno. */
   register(fd: number, token: number, interest: number): number;
   /** Returns 0 or -errno. */

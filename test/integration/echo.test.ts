@@ -73,6 +73,11 @@ for (const transport of TRANSPORTS) {
       const stats = (server as ServerHandle).stats();
       expect(stats.accepted).to.equal(500);
       expect(stats.active).to.equal(500);
+      expect(stats.wakeups).to.be.greaterThan(0);
+      // epoll is asked again within a wake-up while events keep coming (maxWaitsPerWakeup, 8);
+      // poll(2) waits once per batch.
+      if (transport.poller === 'poll') expect(stats.polls).to.equal(stats.wakeups);
+      else expect(stats.polls).to.be.within(stats.wakeups, stats.wakeups * 8);
     });
 
     it('a client that half-closes after sending receives every echo, then EOF', async () => {

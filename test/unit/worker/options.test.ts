@@ -174,14 +174,21 @@ describe('worker/options: resolveLoopOptions', () => {
       poller: 'epoll',
       trigger: 'level',
       maxEventsPerWait: 1024,
+      maxWaitsPerWakeup: 8,
       timerTickMs: 20,
     });
   });
 
   it('passes valid values through', () => {
     expect(
-      resolveLoopOptions({ poller: 'poll', trigger: 'edge', maxEventsPerWait: 1, timerTickMs: 1000 }),
-    ).to.deep.equal({ poller: 'poll', trigger: 'edge', maxEventsPerWait: 1, timerTickMs: 1000 });
+      resolveLoopOptions({
+        poller: 'poll',
+        trigger: 'edge',
+        maxEventsPerWait: 1,
+        maxWaitsPerWakeup: 1,
+        timerTickMs: 1000,
+      }),
+    ).to.deep.equal({ poller: 'poll', trigger: 'edge', maxEventsPerWait: 1, maxWaitsPerWakeup: 1, timerTickMs: 1000 });
   });
 
   it("rejects poller 'kqueue' listing the allowed values", () => {
@@ -205,6 +212,9 @@ describe('worker/options: resolveLoopOptions', () => {
     ['maxEventsPerWait', 0],
     ['maxEventsPerWait', 65537],
     ['maxEventsPerWait', 1.5],
+    ['maxWaitsPerWakeup', 0],
+    ['maxWaitsPerWakeup', 1025],
+    ['maxWaitsPerWakeup', 2.5],
     ['timerTickMs', 0],
     ['timerTickMs', 1001],
     ['timerTickMs', 2.5],
