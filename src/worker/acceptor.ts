@@ -117,7 +117,13 @@ export class Acceptor implements IoHandle {
 
   onIoEvent(): void {
     const stats = this.loop.stats;
-    for (let i = 0; i < this.maxAccepts && this.watching; i++) {
+    for (let i = 0; this.watching; i++) {
+      if (i === this.maxAccepts) {
+        // Our share of this wake-up: the rest of the queue is reported again after Node's loop
+        // ran (the poller does not ask epoll again in this wake-up).
+        this.loop.yieldAfterBatch();
+        return;
+      }
       const fd = accept4(this.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
         stats.accepted++;

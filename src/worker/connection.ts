@@ -391,8 +391,10 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
         }
         if (total >= cap) {
           // Fair share used. Level-triggered, epoll reports the rest again; edge-triggered it
-          // will not, so we come back after this batch.
+          // will not, so we come back after this batch. Either way not before Node's loop ran:
+          // the poller does not ask epoll again in this wake-up.
           if (loop.edge) this.scheduleRead();
+          loop.yieldAfterBatch();
           break;
         }
         continue;
@@ -757,6 +759,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
         total += n;
         if (total >= this.opts.maxReadPerWakeup) {
           if (loop.edge) this.scheduleRead();
+          loop.yieldAfterBatch();
           return;
         }
         continue;

@@ -60,6 +60,8 @@ export class EpollPoller implements Poller {
   private dispatch: Dispatch = () => {};
   private afterBatch: (polls: number) => void = () => {};
   private closed = false;
+  /** Set by yieldAfterBatch during a dispatch; cleared at each wake-up. */
+  private yielding = false;
 
   constructor(options: EpollPollerOptions = {}) {
     this.maxEvents = options.maxEvents ?? 1024;
@@ -90,12 +92,17 @@ export class EpollPoller implements Poller {
 
   rearm(): void {}
 
+  yieldAfterBatch(): void {
+    this.yielding = true;
+  }
+
   private readonly drain = (): void => {
     const words = this.words;
     const stride = this.stride;
     const dataAt = this.dataAt;
     const dispatch = this.dispatch;
     let polls = 0;
+    this.yielding = false;
     while (polls < this.maxWaits && !this.closed) {
       polls++;
       const n = epollWait(this.epfd, words, this.maxEvents, 0);
@@ -109,9 +116,10 @@ export class EpollPoller implements Poller {
       }
       // A batch of one (or none) that did not fill the array says we are keeping up: libuv wakes
       // us when more comes. After a larger or a full one, more has likely come while we answered
-      // it (see the top of the file). After maxWaits calls libuv runs timers, IPC and promise
-      // jobs; if the epoll fd is still readable it calls us again in its next poll phase.
-      if (n < ASK_AGAIN_AFTER && n < this.maxEvents) break;
+      // it (see the top of the file). After maxWaits calls — or when a handle used its share of
+      // the wake-up (yieldAfterBatch) — libuv runs timers, IPC and promise jobs; if the epoll fd
+      // is still readable it calls us again in its next poll phase.
+      if ((n < ASK_AGAIN_AFTER && n < this.maxEvents) || this.yielding) break;
     }
     if (!this.closed) this.afterBatch(polls);
   };

@@ -215,6 +215,14 @@ export class EventLoop implements Lender {
     if (!this.closed) this.poller.deregister(handle.fd, closing);
   }
 
+  /**
+   * A handle used its share of this wake-up (`maxReadPerWakeup`, `maxAcceptsPerWakeup`): the
+   * poller hands back to Node's loop after the current batch instead of asking for more.
+   */
+  yieldAfterBatch(): void {
+    this.poller.yieldAfterBatch();
+  }
+
   /** Edge mode: `handle` drained `direction`; some pollers need to hear it. */
   rearm(handle: IoHandle, direction: number): void {
     this.poller.rearm(handle.fd, handle.token, direction);

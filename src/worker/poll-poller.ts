@@ -94,6 +94,9 @@ export class PollPoller implements Poller {
     }
   }
 
+  /** One poll(2) result per wake-up already: nothing to cut short. */
+  yieldAfterBatch(): void {}
+
   private changed(): void {
     this.dirty = true;
     if (this.waiting && !this.woken) {

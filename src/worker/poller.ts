@@ -18,6 +18,7 @@
  * - `deregister(fd, closing)` stops watching. With `closing`, the descriptor is about to be
  *   closed, which removes it from an epoll set by itself (epoll(7), Q6: the last reference to
  *   the open file goes), so no syscall is spent on it.
+ * - `yieldAfterBatch()` during a dispatch: no more batches in this wake-up.
  * - `start(dispatch, afterBatch)` begins delivering events from Node's own event loop;
  *   `afterBatch(polls)` runs once after each wake-up, with the number of readiness queries it
  *   made (epoll may ask again within one wake-up). `close()` releases the backend.
@@ -51,6 +52,12 @@ export interface Poller {
   rearm(fd: number, token: number, direction: number): void;
   /** Whether `rearm` does anything (lets the hot path skip the call). */
   readonly needsRearm: boolean;
+  /**
+   * Something in the batch being dispatched used its share of this wake-up (a connection its
+   * `maxReadPerWakeup`, the acceptor its `maxAcceptsPerWakeup`): hand back to Node's loop after
+   * this batch rather than asking for more, so that timers and IPC run before it goes on.
+   */
+  yieldAfterBatch(): void;
   /** Stops delivery and releases every descriptor the poller owns. */
   close(): Promise<void>;
 }

@@ -77,6 +77,46 @@ describe('worker/epoll-poller: asking epoll again within a wake-up', function ()
     expect(await relay(2, 1)).to.deep.equal(['a0', 'a1', 'wake-up, 1 polls', 'b', 'wake-up, 1 polls']);
   });
 
+  it('a handle that used its share of the wake-up (yieldAfterBatch) stops the asking, for that wake-up only', async () => {
+    const p = new EpollPoller({ maxWaits: 8 });
+    poller = p;
+    const a = [newEventfd(), newEventfd()];
+    const b = newEventfd();
+    const log: string[] = [];
+    let share = true;
+    let answered: () => void = () => {};
+    p.start(
+      (fd) => {
+        eventfdRead(fd);
+        if (fd === b) {
+          log.push('b');
+          answered();
+          return;
+        }
+        log.push(`a${a.indexOf(fd)}`);
+        eventfdWrite(b, 1);
+        if (share) p.yieldAfterBatch();
+      },
+      (polls) => log.push(`wake-up, ${polls} polls`),
+    );
+    for (const [i, fd] of [...a, b].entries()) p.register(fd, i + 1, READABLE);
+    const round = async (): Promise<void> => {
+      const done = new Promise<void>((resolve) => {
+        answered = resolve;
+      });
+      for (const fd of a) eventfdWrite(fd, 1);
+      await done;
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    await round();
+    // b, made ready during the batch that used its share, waits for the next wake-up.
+    expect(log.splice(0)).to.deep.equal(['a0', 'a1', 'wake-up, 1 polls', 'b', 'wake-up, 1 polls']);
+    share = false;
+    await round();
+    // The next batch of two asks again as usual.
+    expect(log).to.deep.equal(['a0', 'a1', 'b', 'wake-up, 2 polls']);
+  });
+
   it('with room for one event per call (maxEvents 1), a full batch asks again', async () => {
     const p = new EpollPoller({ maxEvents: 1, maxWaits: 8 });
     poller = p;
