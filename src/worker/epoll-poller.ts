@@ -15,9 +15,12 @@
  * pays when it finds events more than a fifth to a third of the time.
  * That depends on the batch just answered (plaintext HTTP, 2 workers under wrk -c 50, counted per
  * batch size): after a batch of one, 9-30% of the extra calls found events; after two or more,
- * 80-92%. Events are decoded straight from 32-bit
- * views of the events array at the arch's stride (3 words on x86-64, where the struct is packed;
- * 4 on arm64), which costs ~2 µs per 256 events; koffi's struct decoding costs ~100 µs.
+ * 80-92%. A batch in which a handle used its share of the wake-up (yieldAfterBatch: a
+ * connection's maxReadPerWakeup, the acceptor's cap) goes back to libuv too.
+ *
+ * Events are decoded straight from 32-bit views of the events array at the arch's stride (3 words
+ * on x86-64, where the struct is packed; 4 on arm64), which costs ~2 µs per 256 events; koffi's
+ * struct decoding costs ~100 µs.
  *
  * `event.data.u64` carries the fd in its low half and the owner's token in its high half.
  */
@@ -40,7 +43,7 @@ const ASK_AGAIN_AFTER = 2;
 export interface EpollPollerOptions {
   /** Events fetched per epoll_wait call. Default 1024. */
   readonly maxEvents?: number;
-  /** epoll_wait calls per wake-up while they return events, before yielding to libuv. Default 8. */
+  /** epoll_wait calls per wake-up at most (asking again after batches of two or more). Default 8. */
   readonly maxWaits?: number;
   /** Called with unexpected epoll_wait failures (never EINTR). */
   readonly onError?: (errno: number) => void;
