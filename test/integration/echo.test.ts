@@ -151,7 +151,9 @@ for (const transport of TRANSPORTS) {
       const after = server.stats();
       const wakeups = after.wakeups - before.wakeups;
       const polls = after.polls - before.polls;
-      expect(wakeups, 'wake-ups to read 4 MiB').to.be.greaterThan(4);
+      // Level-triggered, what is left after a share is read in a later wake-up (edge-triggered,
+      // in a setImmediate turn: not a wake-up).
+      if (transport.trigger === 'level') expect(wakeups, 'wake-ups to read 4 MiB').to.be.greaterThan(4);
       // Asking again in those wake-ups would make up to 8 polls each (35 polls in 5 wake-ups,
       // level-triggered, when this was not so); a few may come from the last, drained reads.
       expect(polls, `${polls} polls in ${wakeups} wake-ups`).to.be.at.most(wakeups + 2);
