@@ -23,6 +23,7 @@
  * Error object is built only for failures a user must hear about.
  */
 import { Buffer } from 'node:buffer';
+import { isOutboundView } from '../buffer-view.js';
 import { ChannelClosedError, DecoderError, ProtocolError, SyscallError, UnsupportedMessageError } from '../errors.js';
 import type { Channel, Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
@@ -495,8 +496,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     const n = chunk.length;
     if (n === 0) return;
     // A view of the shared read buffer (echoing what was read) is overwritten by the next read:
-    // copy it before it waits in the queue.
-    if (chunk.buffer === this.loop.readArrayBuffer) chunk = Buffer.from(chunk);
+    // copy it before it waits in the queue. An outbound view (the HTTP stage's slab) is known not
+    // to be one, which spares the `chunk.buffer` getter call (~30 ns, buffer-view.ts).
+    if (!isOutboundView(chunk) && chunk.buffer === this.loop.readArrayBuffer) chunk = Buffer.from(chunk);
     else if ((this.state & WRITE_BLOCKED) !== 0 && pins(chunk, n)) chunk = Buffer.from(chunk);
     this.out[this.outTail++] = chunk;
     this.pending += n;

@@ -16,7 +16,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import { bufferView } from '../../buffer-view.js';
+import { outboundView } from '../../buffer-view.js';
 import { ChannelClosedError, InvalidOptionError } from '../../errors.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
@@ -435,7 +435,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     stageFrom = from + n;
     this.staged = 0;
     stageOwner = undefined;
-    ctx.write(bufferView(slabMemory as ArrayBufferLike, from, n));
+    ctx.write(outboundView(slabMemory as ArrayBufferLike, from, n));
   }
 
   /** Every write of this handler goes after the pending batch, so that order holds. */
