@@ -20,6 +20,7 @@ import * as sys from '../../src/syscalls/libc.js';
 import { EpollPoller } from '../../src/worker/epoll-poller.js';
 import { READABLE } from '../../src/worker/poller.js';
 import { scriptCli } from '../common/cli.js';
+import { median } from '../common/measure.js';
 
 scriptCli(import.meta.url, {}); // no options: --help, or a clear error for any
 
@@ -99,7 +100,6 @@ console.table(bench.table());
 sys.close(efd);
 sys.close(epfd);
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
 const viaLibuv: number[] = [];
 const askedAgain: number[] = [];
 for (let round = 0; round < 5; round++) {

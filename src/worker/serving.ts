@@ -107,8 +107,9 @@ export class Serving {
       },
       { ...this.acceptOptions, ...options },
     );
-    acceptor.start();
+    // At the limit, held before it starts: no registration to take back at once.
     if (this.atLimit) acceptor.hold(true);
+    acceptor.start();
     this.acceptors.push(acceptor);
     if (!this.counted) {
       this.counted = true;
