@@ -73,21 +73,39 @@ export async function stopTree(
   if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
 }
 
+/** Whether something accepts a connection on 127.0.0.1:port right now. */
+function answers(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 /** Resolves once something accepts connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await answers(port)) return;
     if (Date.now() > until) throw new Error(`nothing listens on ${port}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Throws when something already accepts connections on 127.0.0.1:port, before a benchmark starts
+ * its server there. `waitForPort` cannot tell who answers: a process left listening on the port
+ * would be measured in the server's place — with SO_REUSEPORT both bind, and one bound to
+ * 127.0.0.1 takes every connection from one bound to 0.0.0.0 (the kernel prefers the more
+ * specific address) — and the run would report the stray's req/s against a server tree whose CPU
+ * time hardly moved.
+ */
+export async function assertPortFree(port: number): Promise<void> {
+  if (await answers(port)) {
+    throw new Error(`127.0.0.1:${port} already answers: another process listens there (stop it, or choose --port)`);
   }
 }
 

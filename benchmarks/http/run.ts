@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import type { LoadReport } from '../../src/client/load.js';
 import { scriptCli } from '../common/cli.js';
 import {
+  assertPortFree,
   cpuSeconds,
   hasWrk,
   median,
@@ -209,6 +210,7 @@ for (const sc of scenarios) {
   if (scenario === undefined) throw new Error(`unknown scenario ${sc}`);
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const server of servers) {
+      await assertPortFree(PORT);
       const child = server.start();
       try {
         await waitForPort(PORT);

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import type { LoadReport } from '../../src/client/load.js';
 import { scriptCli } from '../common/cli.js';
 import {
+  assertPortFree,
   CLK_TCK,
   cpuSeconds,
   median,
@@ -129,6 +130,7 @@ type Acc = {
 const results = new Map<string, Acc>();
 
 async function startServer(): Promise<ChildProcess> {
+  await assertPortFree(PORT);
   const child = spawn(
     process.execPath,
     [

@@ -18,7 +18,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scriptCli } from '../common/cli.js';
-import { cpuSeconds, median, stopTree, tree, waitForPort } from '../common/measure.js';
+import { assertPortFree, cpuSeconds, median, stopTree, tree, waitForPort } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -81,6 +81,7 @@ async function oneRun(mode: Mode, sc: Scenario): Promise<Run> {
   // workers 0: the process serves itself (no master), so its CPU time is the loop's and the pool's.
   const args = [SERVER, '--host', '127.0.0.1', '--port', PORT, '--workers', '0', '--threads', '1'];
   if (mode.key === 'inline') args.push('--inline');
+  await assertPortFree(Number(PORT));
   const server: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitForPort(Number(PORT));

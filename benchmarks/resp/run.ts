@@ -15,7 +15,7 @@ import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scriptCli } from '../common/cli.js';
-import { cpuSeconds, median, stopTree, waitForPort } from '../common/measure.js';
+import { assertPortFree, cpuSeconds, median, stopTree, waitForPort } from '../common/measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
@@ -92,6 +92,7 @@ const results = new Map<string, Sample[]>();
 for (let round = 1; round <= Number(values.rounds); round++) {
   for (const scenario of SCENARIOS) {
     for (const server of SERVERS) {
+      await assertPortFree(PORT);
       const child = server.start();
       try {
         await waitForPort(PORT);
