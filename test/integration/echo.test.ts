@@ -154,9 +154,13 @@ for (const transport of TRANSPORTS) {
       // Level-triggered, what is left after a share is read in a later wake-up (edge-triggered,
       // in a setImmediate turn: not a wake-up).
       if (transport.trigger === 'level') expect(wakeups, 'wake-ups to read 4 MiB').to.be.greaterThan(4);
-      // Asking again in those wake-ups would make up to 8 polls each (35 polls in 5 wake-ups,
-      // level-triggered, when this was not so); a few may come from the last, drained reads.
-      expect(polls, `${polls} polls in ${wakeups} wake-ups`).to.be.at.most(wakeups + 2);
+      // Asking again after a share was used finds the same connections ready (level-triggered)
+      // and repeats, up to 8 polls a wake-up: 35 polls in 5 wake-ups when this was not so. What
+      // may ask once more is a batch whose reads all came back short, having drained both
+      // queues: clients and server share this thread, so no bytes arrive within that wake-up
+      // (softirq delivery aside) and the second poll finds nothing — at most two per wake-up.
+      // How many batches drain so depends on timing (2 in 30 wake-ups here, 8 on a busy CI).
+      expect(polls, `${polls} polls in ${wakeups} wake-ups`).to.be.at.most(2 * wakeups + 2);
     });
 
     it('with allowHalfOpen the pipeline hears the input shutdown and may still write', async () => {
