@@ -8,8 +8,8 @@
  * has not ended yet — as llhttp does. Inner loops are table lookups over `input.buf`; nothing
  * is called per byte and no string is made per header.
  *
- * The head stays in the decoder's input until it is complete (its fields are recorded as offsets
- * from its first byte into a scratch array), then becomes one owned block with `input.takeSpan`:
+ * The head stays in the decoder's input until it is complete (the field line being scanned is
+ * recorded as offsets from the head's first byte), then becomes one owned block with `input.takeSpan`:
  * the request's headers are that block, whose field offsets are found on first use (request.ts). A
  * `Content-Length` body is taken whole once it has arrived (`take`: no copy beyond the per-read
  * one); a chunked body is consumed chunk by chunk and joined once at its end.
@@ -326,13 +326,15 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   // Head / trailer scanner, resumable: position relative to the section's first byte, state.
   private hp = 0;
   private hs = S_METHOD;
-  /** Fields recorded so far in `scratch`. */
+  /** Field lines of the section so far. */
   private nf = 0;
   /**
-   * `[nameStart, nameEnd, valueStart, valueEnd]` per field, relative to the section start; grown
-   * on demand up to `maxHeaders` fields (a large limit costs nothing until a head uses it).
+   * The field line being scanned: `[nameStart, nameEnd, valueStart, valueEnd]`, relative to the
+   * section start (nothing is consumed before the section ends, so they hold across reads), read
+   * by specialField when the line ends. Earlier lines are not kept: HttpHeaders finds the fields
+   * of the validated section again when a handler first reads one.
    */
-  private scratch: Int32Array;
+  private readonly field = new Int32Array(4);
   private flags = 0;
   private contentLength = 0;
   private methodName = '';
@@ -400,7 +402,6 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       throw new InvalidOptionError('streamBodies', `must be a boolean, got ${String(stream)}`);
     }
     this.streamBodies = stream ?? false;
-    this.scratch = new Int32Array(Math.min(this.maxHeaders, 32) * 4);
   }
 
   protected override decode(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
@@ -679,7 +680,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.major = 1;
     this.minor = (buf[p + 7] as number) - 0x30; // specialField reads it (Expect)
     p += 10;
-    let sc = this.scratch;
+    const f = this.field;
     let nf = 0;
     for (;;) {
       if (p >= limit) break;
@@ -690,13 +691,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
         return p + 2 - base;
       }
       if (TOKEN[c] !== 1 || nf === this.maxHeaders) break;
-      if (4 * nf === sc.length) sc = this.growScratch();
-      const at = 4 * nf;
-      sc[at] = p - base;
+      f[0] = p - base;
       p++;
       while (p < limit && TOKEN[buf[p] as number] === 1) p++;
       if (p >= limit || buf[p] !== COLON) break;
-      sc[at + 1] = p - base;
+      f[1] = p - base;
       p++;
       while (p < limit && (buf[p] === SP || buf[p] === HTAB)) p++;
       const vs = p;
@@ -704,9 +703,9 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       if (p + 1 >= limit || buf[p] !== CR || buf[p + 1] !== LF) break;
       let ve = p;
       while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-      sc[at + 2] = vs - base;
-      sc[at + 3] = ve - base;
-      this.specialField(input, buf, base, nf);
+      f[2] = vs - base;
+      f[3] = ve - base;
+      this.specialField(input, buf, base);
       nf++;
       p += 2;
     }
@@ -726,7 +725,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     const end = input.end;
     const max = base + this.maxHeaderSize;
     const limit = end < max ? end : max;
-    let sc = this.scratch;
+    const f = this.field;
     let p = base + this.hp;
     let s = this.hs;
     let nf = this.nf;
@@ -915,8 +914,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
             if (nf === this.maxHeaders) {
               throw this.fail(input, 431, 'HPE_HEADER_OVERFLOW', `more than ${this.maxHeaders} header fields`, p);
             }
-            if (4 * nf === sc.length) sc = this.growScratch();
-            sc[4 * nf] = p - base;
+            f[0] = p - base;
             p++;
             s = S_FIELD_NAME;
             continue;
@@ -940,7 +938,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           if (p === limit) break scan;
           // RFC 9112 §5.1: no whitespace between the name and the colon.
           if (buf[p] !== COLON) throw this.fail(input, 400, 'HPE_INVALID_HEADER_TOKEN', 'invalid header field char', p);
-          sc[4 * nf + 1] = p - base;
+          f[1] = p - base;
           p++;
           s = S_VALUE_OWS;
           continue;
@@ -950,11 +948,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           if (p === limit) break scan;
           c = buf[p] as number;
           if (FIELD_CHAR[c] === 1) {
-            sc[4 * nf + 2] = p - base;
+            f[2] = p - base;
             p++;
             s = S_VALUE;
           } else if (c === CR) {
-            sc[4 * nf + 2] = sc[4 * nf + 3] = p - base;
+            f[2] = f[3] = p - base;
             p++;
             s = S_EMPTY_VALUE_LF;
           } else {
@@ -968,10 +966,10 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           c = buf[p] as number;
           if (c === CR) {
             // Trailing OWS is not part of the value.
-            const vs = base + (sc[4 * nf + 2] as number);
+            const vs = base + (f[2] as number);
             let ve = p;
             while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-            sc[4 * nf + 3] = ve - base;
+            f[3] = ve - base;
             p++;
             s = S_VALUE_LF;
             continue;
@@ -985,7 +983,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
             if (s === S_EMPTY_VALUE_LF) throw this.fail(input, 400, 'HPE_STRICT', 'expected LF after CR', p);
             throw this.fail(input, 400, 'HPE_LF_EXPECTED', 'missing LF after a header value', p);
           }
-          if (!trailer) this.specialField(input, buf, base, nf);
+          if (!trailer) this.specialField(input, buf, base);
           nf++;
           p++;
           s = S_FIELD_START;
@@ -1018,13 +1016,6 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     return -1;
   }
 
-  private growScratch(): Int32Array {
-    const bigger = new Int32Array(Math.min(this.maxHeaders, (this.scratch.length / 4) * 2) * 4);
-    bigger.set(this.scratch);
-    this.scratch = bigger;
-    return bigger;
-  }
-
   private uriTooLong(input: ByteCursor, base: number): HttpParseError {
     return this.fail(
       input,
@@ -1051,15 +1042,15 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   }
 
   /**
-   * A complete field line of the head (field `i`): the fields that decide framing and connection
+   * A complete field line of the head (in `field`): the fields that decide framing and connection
    * handling are recognised by length, then bytes, case-insensitively.
    */
-  private specialField(input: ByteCursor, buf: Buffer, base: number, i: number): void {
-    const sc = this.scratch;
-    const ns = base + (sc[4 * i] as number);
-    const vs = base + (sc[4 * i + 2] as number);
-    const ve = base + (sc[4 * i + 3] as number);
-    switch (base + (sc[4 * i + 1] as number) - ns) {
+  private specialField(input: ByteCursor, buf: Buffer, base: number): void {
+    const f = this.field;
+    const ns = base + (f[0] as number);
+    const vs = base + (f[2] as number);
+    const ve = base + (f[3] as number);
+    switch (base + (f[1] as number) - ns) {
       case 14:
         if (lowerEq(buf, ns, H_CONTENT_LENGTH)) this.contentLengthField(input, buf, ns, vs, ve);
         return;
