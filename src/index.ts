@@ -70,11 +70,12 @@ export {
   TooManyPendingError,
   UnsupportedMessageError,
   UnsupportedPlatformError,
-} from './errors.js';
+} from './common/errors.js';
+export { consoleLogger, type Logger, silentLogger } from './common/logger.js';
+export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
 export * from './handlers/index.js';
-export { consoleLogger, type Logger, silentLogger } from './logger.js';
 export type { ClusterStats, MasterHandle, ReloadResult, WorkerSnapshot } from './master/master.js';
-export type { WorkerHandle } from './master/worker.js';
+export type { WorkerHandle } from './master/worker-side.js';
 export * from './offload/index.js';
 export type { Channel, Transport } from './pipeline/channel.js';
 export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
@@ -95,4 +96,3 @@ export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';
-export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './worker/timing-wheel.js';

@@ -3,15 +3,13 @@
  * in-process server, the master and its workers.
  */
 import { availableParallelism } from 'node:os';
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from './common/errors.js';
+import { intOption, oneOf, optionalInt } from './common/options.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
 import { ipFamily } from './syscalls/sockaddr.js';
 import {
   type ConnectionOptions,
-  intOption,
   type LoopOptions,
-  oneOf,
-  optionalInt,
   type ResolvedConnectionOptions,
   resolveConnectionOptions,
   resolveLoopOptions,

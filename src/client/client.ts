@@ -21,7 +21,8 @@
  * server. Which loop drives it is decided by loops.ts (the given one, the serving one, or a
  * standalone one that closes with its last connection).
  */
-import { ChannelClosedError, InvalidOptionError, ReactorError, SyscallError } from '../errors.js';
+import { ChannelClosedError, InvalidOptionError, ReactorError, SyscallError } from '../common/errors.js';
+import { intOption } from '../common/options.js';
 import type { Channel } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import type { Pipeline, PipelineSpec } from '../pipeline/pipeline.js';
@@ -30,12 +31,7 @@ import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { applySocketOptions } from '../syscalls/socket.js';
 import { Connection } from '../worker/connection.js';
 import type { EventLoop } from '../worker/loop.js';
-import {
-  type ConnectionOptions,
-  intOption,
-  type ResolvedConnectionOptions,
-  resolveConnectionOptions,
-} from '../worker/options.js';
+import { type ConnectionOptions, type ResolvedConnectionOptions, resolveConnectionOptions } from '../worker/options.js';
 import { connectSocket, defaultLookup, type LookupFunction } from './connector.js';
 import { acquireLoop, type LoopLease } from './loops.js';
 import { findRequestHandler, type RequestOptions, type RequestResponseHandler } from './request-response.js';

@@ -33,14 +33,14 @@ import { isToken } from '../codec/http1/chars.js';
 import { HttpClientCodec } from '../codec/http1/client.js';
 import type { HttpClientResponse } from '../codec/http1/response-decoder.js';
 import { LengthFieldFrameDecoder } from '../codec/length-field.js';
-import { ConnectTimeoutError, InvalidOptionError, ProtocolError, SyscallError } from '../errors.js';
+import { ConnectTimeoutError, InvalidOptionError, ProtocolError, SyscallError } from '../common/errors.js';
+import { intOption } from '../common/options.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
 import { ECONNREFUSED } from '../syscalls/constants.js';
 import { ipFamily } from '../syscalls/sockaddr.js';
 import { EventLoop } from '../worker/loop.js';
-import { intOption } from '../worker/options.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 import { Client, type ClientConnection } from './client.js';
 import { Histogram } from './histogram.js';
 

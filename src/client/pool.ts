@@ -31,12 +31,12 @@
  *   requests and lets those already made finish, for up to `ms`.
  */
 import { setMaxListeners } from 'node:events';
-import { InvalidOptionError, PoolClosedError, RequestTimeoutError, TooManyPendingError } from '../errors.js';
+import { InvalidOptionError, PoolClosedError, RequestTimeoutError, TooManyPendingError } from '../common/errors.js';
+import { intOption, msOption, oneOf } from '../common/options.js';
+import { Queue } from '../common/queue.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { HeartbeatHandler, type HeartbeatOptions } from '../handlers/heartbeat.js';
 import type { CloseReason } from '../pipeline/handler.js';
-import { Queue } from '../queue.js';
-import { intOption, msOption, oneOf } from '../worker/options.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 import {
   type ClientConnection,
   type ClientOptions,

@@ -34,12 +34,12 @@ import {
   ReactorError,
   RequestTimeoutError,
   TooManyPendingError,
-} from '../errors.js';
+} from '../common/errors.js';
+import { intOption, msOption } from '../common/options.js';
+import { Queue } from '../common/queue.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext, Pipeline } from '../pipeline/pipeline.js';
-import { Queue } from '../queue.js';
-import { intOption, msOption } from '../worker/options.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 
 /** How requests get ids and replies show theirs. */
 export interface MessageIds {

@@ -14,7 +14,7 @@
  * ```
  */
 import { Buffer } from 'node:buffer';
-import { DecoderError } from '../errors.js';
+import { DecoderError } from '../common/errors.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import type { ByteCursor } from './byte-to-message-decoder.js';

@@ -25,7 +25,7 @@
  * The decoder never holds more than `maxFrameLength` bytes for a connection.
  */
 import { Buffer } from 'node:buffer';
-import { CorruptedFrameError, InvalidOptionError, TooLongFrameError } from '../errors.js';
+import { CorruptedFrameError, InvalidOptionError, TooLongFrameError } from '../common/errors.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { MessageToByteEncoder } from './message-to-byte-encoder.js';

@@ -8,7 +8,7 @@
  * reported with `TooLongFrameError`, and decoding goes on after its delimiter.
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError, TooLongFrameError } from '../errors.js';
+import { InvalidOptionError, TooLongFrameError } from '../common/errors.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';

@@ -24,9 +24,9 @@
  * everything that follows: the server answers the error and closes, as Redis does.
  */
 import { Buffer } from 'node:buffer';
-import { DecoderError, InvalidOptionError, TooLongFrameError } from '../errors.js';
+import { DecoderError, InvalidOptionError, TooLongFrameError } from '../common/errors.js';
+import { optionalInt } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { optionalInt } from '../worker/options.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';
 

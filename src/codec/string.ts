@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { StringDecoder as NodeStringDecoder } from 'node:string_decoder';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';

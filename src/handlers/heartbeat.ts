@@ -15,7 +15,7 @@
  * bytes *before* it in the pipeline. With `isPong`, pong messages are swallowed here; with
  * `isPing`/`pong`, the peer's pings are answered here and swallowed too.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type IdleStateEvent, IdleStateHandler } from './idle-state.js';
 

@@ -9,10 +9,11 @@
  * per message, and an idle one one wheel slot per period. The clock is the channel's
  * (`channel.timers`): in an `EmbeddedChannel`, tests advance it instead of sleeping.
  */
+
+import { msOption } from '../common/options.js';
+import type { Timeout, Timers } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { msOption } from '../worker/options.js';
-import type { Timeout, Timers } from '../worker/timing-wheel.js';
 
 export type IdleState = 'reader-idle' | 'writer-idle' | 'all-idle';
 

@@ -17,8 +17,8 @@
 
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../logger.js';
-import type { CloseReason } from '../pipeline/handler.js';
+import type { CloseReason } from '../common/close-reason.js';
+import type { Logger } from '../common/logger.js';
 import type { ResolvedClusterOptions, ServerOptions } from '../server-options.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';

@@ -28,7 +28,7 @@
  * after each batch the stage fires `onReadComplete` and flushes the channel — as if a read had
  * just produced them: stages that answer on read-complete, and the flush, work unchanged.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import { DRAINING } from '../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';

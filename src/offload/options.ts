@@ -7,8 +7,8 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { InvalidOptionError } from '../errors.js';
-import { intOption, oneOf } from '../worker/options.js';
+import { InvalidOptionError } from '../common/errors.js';
+import { intOption, oneOf } from '../common/options.js';
 import type { TransferMode } from './transfer.js';
 
 /** The pool: one per worker process for each module and set of these options, shared by every connection. */

@@ -1,9 +1,10 @@
 /**
  * What a handler sees of its connection, and what the pipeline's ends need from it.
  */
+
+import type { Timers } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import type { EffectiveSocketOptions, SocketOptions } from '../syscalls/socket.js';
-import type { Timers } from '../worker/timing-wheel.js';
 import type { CloseReason } from './handler.js';
 import type { Pipeline } from './pipeline.js';
 

@@ -8,9 +8,9 @@
  * advanced by `advanceTime(ms)`, which runs the timers that became due.
  */
 import { Buffer } from 'node:buffer';
+import { TimingWheel } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
-import { TimingWheel } from '../worker/timing-wheel.js';
 import type { Channel, Transport } from './channel.js';
 import type { ChannelHandler, CloseReason } from './handler.js';
 import { createPipeline, Pipeline, type PipelineSpec } from './pipeline.js';

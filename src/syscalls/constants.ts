@@ -11,7 +11,7 @@
  * anywhere. An unsupported platform fails at load with {@link UnsupportedPlatformError}.
  */
 import { endianness } from 'node:os';
-import { UnsupportedPlatformError } from '../errors.js';
+import { UnsupportedPlatformError } from '../common/errors.js';
 
 /** Sizes and offsets of the C structs we read and write by hand. */
 export interface StructLayout {

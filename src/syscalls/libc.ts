@@ -14,7 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { isMainThread } from 'node:worker_threads';
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
-import { SyscallError, UnsupportedPlatformError } from '../errors.js';
+import { SyscallError, UnsupportedPlatformError } from '../common/errors.js';
 import { IOV_MAX, LAYOUT } from './constants.js';
 
 function loadLibc(): LibraryHandle {

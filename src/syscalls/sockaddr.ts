@@ -7,7 +7,7 @@
  * `sa_family_t` is host order, as is `scope_id`; ports and addresses are big-endian.
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import { AF_INET, AF_INET6, LAYOUT } from './constants.js';
 
 /** An endpoint as users see it (the shape of Node's `socket.address()`). */

@@ -4,7 +4,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { InvalidOptionError, SyscallError } from '../errors.js';
+import { InvalidOptionError, SyscallError } from '../common/errors.js';
 import {
   AF_INET,
   AF_INET6,

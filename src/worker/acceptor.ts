@@ -11,7 +11,8 @@
  * So we stop watching the listener for `acceptBackoffMs`, log once per episode, and resume.
  */
 import { performance } from 'node:perf_hooks';
-import { SyscallError } from '../errors.js';
+import { SyscallError } from '../common/errors.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import {
   EAGAIN,
   ECONNABORTED,
@@ -30,7 +31,6 @@ import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { localAddress } from '../syscalls/socket.js';
 import type { EventLoop, IoHandle } from './loop.js';
 import { EXCLUSIVE, READABLE } from './poller.js';
-import type { Timeout } from './timing-wheel.js';
 
 export interface AcceptorOptions {
   /** accept4 calls per wake-up. Default 64. */

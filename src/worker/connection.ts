@@ -23,8 +23,15 @@
  * Error object is built only for failures a user must hear about.
  */
 import { Buffer } from 'node:buffer';
-import { isOutboundView } from '../buffer-view.js';
-import { ChannelClosedError, DecoderError, ProtocolError, SyscallError, UnsupportedMessageError } from '../errors.js';
+import { isOutboundView } from '../common/buffer-view.js';
+import {
+  ChannelClosedError,
+  DecoderError,
+  ProtocolError,
+  SyscallError,
+  UnsupportedMessageError,
+} from '../common/errors.js';
+import type { Timeout, Timers } from '../common/timing-wheel.js';
 import type { Channel, Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import { createPipeline, type Pipeline, type PipelineSpec } from '../pipeline/pipeline.js';
@@ -61,7 +68,6 @@ import {
 import { COALESCE_LIMIT, type EventLoop, type IoHandle, type ReadAgain } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
 import { ERROR, HANGUP, READ_CLOSED, READABLE, WRITABLE } from './poller.js';
-import type { Timeout, Timers } from './timing-wheel.js';
 
 // State bits.
 const INPUT_SHUT = 1 << 0;

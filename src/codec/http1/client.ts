@@ -9,7 +9,7 @@
  * or CONNECT (a 2xx opens a tunnel).
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../../errors.js';
+import { InvalidOptionError } from '../../common/errors.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { isToken } from './chars.js';
 import {

@@ -10,7 +10,7 @@
  *
  * The head stays in the decoder's input until it is complete (the field line being scanned is
  * recorded as offsets from the head's first byte), then becomes one owned block with `input.takeSpan`:
- * the request's headers are that block, whose field offsets are found on first use (request.ts). A
+ * the request's headers are that block, whose field offsets are found on first use (headers.ts). A
  * `Content-Length` body is taken whole once it has arrived (`take`: no copy beyond the per-read
  * one); a chunked body is consumed chunk by chunk and joined once at its end.
  *
@@ -22,11 +22,11 @@
  * The server answers the error's `statusCode` and closes.
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../../errors.js';
+import { InvalidOptionError } from '../../common/errors.js';
+import { optionalInt } from '../../common/options.js';
+import type { Timeout } from '../../common/timing-wheel.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
-import { optionalInt } from '../../worker/options.js';
-import type { Timeout } from '../../worker/timing-wheel.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
 import { HttpBodyChunk } from './body.js';
 import {
@@ -52,7 +52,8 @@ import {
   T_KEEP_ALIVE,
   TOKEN,
 } from './chars.js';
-import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from './request.js';
+import { HttpHeaders } from './headers.js';
+import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
 
 export interface HttpRequestDecoderOptions {
   /** Longest request head (request line and header fields, line ends included) in bytes; longer → 431. Default 16 KiB. */

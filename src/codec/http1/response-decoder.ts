@@ -19,11 +19,11 @@
  * start. A connection that ends in the middle of a response raises `HPE_INVALID_EOF_STATE`.
  */
 import { Buffer } from 'node:buffer';
-import { ProtocolError } from '../../errors.js';
+import { ProtocolError } from '../../common/errors.js';
+import { optionalInt } from '../../common/options.js';
+import { Queue } from '../../common/queue.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
-import { Queue } from '../../queue.js';
-import { optionalInt } from '../../worker/options.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
 import {
   COLON,
@@ -46,7 +46,7 @@ import {
   T_KEEP_ALIVE,
   TOKEN,
 } from './chars.js';
-import { HttpHeaders } from './request.js';
+import { HttpHeaders } from './headers.js';
 
 /** A response the client could not parse. `code` names the problem as llhttp does (`HPE_*`). */
 export class HttpResponseError extends ProtocolError {

@@ -16,13 +16,13 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import { outboundView } from '../../buffer-view.js';
-import { ChannelClosedError, InvalidOptionError } from '../../errors.js';
+import { outboundView } from '../../common/buffer-view.js';
+import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
+import { msOption, optionalInt } from '../../common/options.js';
+import type { Timeout } from '../../common/timing-wheel.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
-import { msOption, optionalInt } from '../../worker/options.js';
-import type { Timeout } from '../../worker/timing-wheel.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
 import { HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
@@ -71,7 +71,7 @@ const SLAB_SIZE = 64 * 1024;
 /** Larger responses get a Buffer of their own (a slab holds several batches). */
 const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
 let slab: Buffer | undefined;
-/** The slab's memory (it starts at offset 0 of it): views are made on it directly (buffer-view.ts). */
+/** The slab's memory (it starts at offset 0 of it): views are made on it directly (common/common/buffer-view.ts). */
 let slabMemory: ArrayBufferLike | undefined;
 /** Where the batch being staged starts in the slab (everything before it was written). */
 let stageFrom = 0;

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
+import { HttpHeaders } from '../../../src/codec/http1/headers.js';
 import { http } from '../../../src/codec/http1/http.js';
-import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from '../../../src/codec/http1/request.js';
+import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from '../../../src/codec/http1/request.js';
 import { HttpDate, type HttpResponse } from '../../../src/codec/http1/response.js';
 import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from '../../../src/codec/http1/server.js';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { DRAINING } from '../../../src/pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../../src/pipeline/handler.js';

@@ -4,14 +4,10 @@
  * upgrade hand-off, pipelining, chunked bodies, lazy headers, and what follows an error.
  */
 import { expect } from 'chai';
-import {
-  HttpExpectContinueEvent,
-  HttpHeaders,
-  HttpParseError,
-  type HttpRequest,
-} from '../../../src/codec/http1/request.js';
+import { HttpHeaders } from '../../../src/codec/http1/headers.js';
+import { HttpExpectContinueEvent, HttpParseError, type HttpRequest } from '../../../src/codec/http1/request.js';
 import { HttpRequestDecoder, type HttpRequestDecoderOptions } from '../../../src/codec/http1/request-decoder.js';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { byteByByte, prng, randomSplit, splitChunks, thrownBy } from '../../support.js';
 import { bytes, decode, Recorder } from './harness.js';

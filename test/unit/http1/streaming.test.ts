@@ -8,7 +8,7 @@ import { HttpParseError, type HttpRequest } from '../../../src/codec/http1/reque
 import { HttpRequestDecoder, type HttpRequestDecoderOptions } from '../../../src/codec/http1/request-decoder.js';
 import type { HttpResponse } from '../../../src/codec/http1/response.js';
 import { type HttpHandler, HttpServerHandler } from '../../../src/codec/http1/server.js';
-import { ChannelClosedError, InvalidOptionError } from '../../../src/errors.js';
+import { ChannelClosedError, InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { byteByByte, prng, splitChunks, thrownBy } from '../../support.js';
 

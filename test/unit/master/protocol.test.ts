@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { takeListenFds } from '../../../src/master/listen-fds.js';
 import { WORKER_ENV, workerSpecFromEnv } from '../../../src/master/protocol.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';

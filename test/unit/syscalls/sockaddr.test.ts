@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { AF_INET, AF_INET6, LAYOUT } from '../../../src/syscalls/constants.js';
 import {
   decodeSockaddr,

@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } f
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { InvalidOptionError, SyscallError } from '../../../src/errors.js';
+import { InvalidOptionError, SyscallError } from '../../../src/common/errors.js';
 import {
   AF_INET,
   EAFNOSUPPORT,

@@ -11,7 +11,7 @@
  * the worker drains and exits on its own: no orphans. SIGINT is ignored (a terminal's Ctrl-C
  * reaches the whole process group; the master coordinates); SIGTERM and SIGQUIT drain and exit.
  */
-import type { Logger } from '../logger.js';
+import type { Logger } from '../common/logger.js';
 import { type ServerOptions, servingOptions } from '../server-options.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { isListening, setNonBlocking } from '../syscalls/socket.js';

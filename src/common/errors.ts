@@ -4,7 +4,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import type { CloseReason } from './pipeline/handler.js';
+import type { CloseReason } from './close-reason.js';
 
 /** Base class of every error this framework raises on purpose. */
 export class ReactorError extends Error {
