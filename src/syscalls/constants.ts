@@ -85,6 +85,7 @@ if (endianness() !== 'LE') {
 export const LAYOUT: StructLayout = layoutFor(process.platform, process.arch);
 
 // socket.h / in.h
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;

@@ -36,6 +36,7 @@ const libc = loadLibc();
 // One prototype per line, in C, so that each can be checked against its man page.
 const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
+  socketpair: libc.func('int socketpair(int domain, int type, int protocol, int *sv)'),
   setsockopt: libc.func('int setsockopt(int sockfd, int level, int optname, const void *optval, uint32_t optlen)'),
   getsockopt: libc.func('int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)'),
   bind: libc.func('int bind(int sockfd, const void *addr, uint32_t addrlen)'),
@@ -75,6 +76,17 @@ export function socket(domain: number, type: number, protocol: number): number {
 }
 
 /** setsockopt with a C `int` value. */
+/**
+ * socketpair(2): two connected sockets, `[fd0, fd1]`, or -errno. AF_UNIX stream pairs give the
+ * transport a real kernel socket to read and write without a TCP handshake (the Connection's unit
+ * tests use them).
+ */
+export function socketpair(domain: number, type: number, protocol: number): [number, number] | number {
+  const sv = new Int32Array(2); // typed arrays go by reference: the kernel writes the pair into it
+  const r = c.socketpair(domain, type, protocol, sv) as number;
+  return r === 0 ? [sv[0] as number, sv[1] as number] : -errno();
+}
+
 export function setsockoptInt(fd: number, level: number, name: number, value: number): number {
   intArg[0] = value;
   const r = c.setsockopt(fd, level, name, intArg, 4) as number;
