@@ -45,7 +45,12 @@ export {
 export { HttpClientCodec, type HttpClientCodecOptions, type HttpClientRequest } from './codec/http1/client.js';
 export { type HttpOptions, http } from './codec/http1/http.js';
 export * from './codec/http1/index.js';
-export { HttpDate, HttpResponse } from './codec/http1/response.js';
+export {
+  type ConnectionInstaller,
+  HttpDate,
+  HttpResponse,
+  type TakeConnectionOptions,
+} from './codec/http1/response.js';
 export {
   HttpClientResponse,
   HttpResponseDecoder,

@@ -14,10 +14,7 @@ import {
   type HandlerContext,
   type HttpHandler,
   type HttpOptions,
-  HttpRequestDecoder,
-  HttpServerHandler,
   http,
-  Pipeline,
   type ServerHandle,
   silentLogger,
 } from '../../src/index.js';
@@ -313,24 +310,19 @@ describe('HTTP/1.1 on real connections', function () {
     expect((await reader.next()).body).to.equal('got 5');
   });
 
-  it('after an upgrade the bytes belong to the next stage', async () => {
+  it('after an upgrade taken with res.takeConnection the bytes belong to the stages it installs', async () => {
     class RawEcho extends ChannelInboundHandler {
       override onRead(ctx: HandlerContext, msg: unknown): void {
         ctx.writeAndFlush(Buffer.concat([Buffer.from('raw:'), msg as Buffer]));
       }
     }
-    const handler: HttpHandler = (req, res) => {
-      if (req.upgrade) res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'echo' }).end();
-      else res.end('no');
-    };
-    server = await opened.listen({
-      host: '127.0.0.1',
-      port: 0,
-      logger: silentLogger,
-      pipeline: () =>
-        new Pipeline().addLast(new HttpRequestDecoder()).addLast(new HttpServerHandler(handler)).addLast(new RawEcho()),
+    const port = await start((req, res) => {
+      if (!req.upgrade) return res.end('no');
+      res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'echo' });
+      res.takeConnection((pipeline) => pipeline.addLast('echo', new RawEcho()));
+      res.end();
     });
-    const s = await opened.client(server.address().port);
+    const s = await opened.client(port);
     const reader = new ResponseReader(s);
     s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly');
     const switching = await reader.next();
@@ -339,6 +331,31 @@ describe('HTTP/1.1 on real connections', function () {
     expect(await reader.bytes('raw:early'.length)).to.equal('raw:early');
     s.write('later');
     expect(await reader.bytes('raw:later'.length), 'the stream stays raw').to.equal('raw:later');
+  });
+
+  it('a taken connection closes after its idleTimeout without reads', async () => {
+    const port = await start((_req, res) =>
+      res
+        .takeConnection((pipeline) => pipeline.addLast(new ChannelInboundHandler()), { idleTimeout: 300 })
+        .writeHead(101, { Connection: 'Upgrade', Upgrade: 'x' })
+        .end(),
+    );
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const t0 = Date.now();
+    s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n');
+    expect((await reader.next()).status).to.equal(101);
+    await ended(s);
+    expect(Date.now() - t0).to.be.within(250, 3000);
+  });
+
+  it('an Upgrade answered 101 without takeConnection is answered, then closed', async () => {
+    const port = await start((_req, res) => res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'x' }).end());
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nbytes for nobody');
+    expect((await reader.next()).status).to.equal(101);
+    await ended(s);
   });
 
   it('closing the server: a request in flight is answered with Connection: close, idle connections close', async () => {
@@ -369,6 +386,36 @@ describe('HTTP/1.1 on real connections', function () {
         const exited = once(child, 'exit');
         child.kill('SIGTERM');
         await exited;
+      }
+    });
+
+    it('300 CONNECTs to http-echo-server (it answers everything 200) are answered and closed, not parked', async () => {
+      const started = await startListening([ECHO, '--port', '0', '--workers', '1']);
+      child = started.child;
+      const sockets = await Promise.all(Array.from({ length: 300 }, () => connect(started.port)));
+      try {
+        const closedAll = Promise.all(
+          sockets.map(async (s, i) => {
+            s.on('error', () => {});
+            const reader = new ResponseReader(s);
+            s.write(`CONNECT host${i}.example:443 HTTP/1.1\r\nHost: host${i}.example:443\r\n\r\nsome bytes`);
+            const r = await reader.next();
+            expect(r.status).to.equal(200);
+            expect(JSON.parse(r.body).method).to.equal('CONNECT');
+            await ended(s);
+          }),
+        );
+        // Before the fix every one stayed open: a bounded wait, not the test's timeout.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          closedAll,
+          new Promise((_r, reject) => {
+            timer = setTimeout(() => reject(new Error('CONNECT connections still open after 10 s')), 10_000);
+          }),
+        ]);
+        clearTimeout(timer);
+      } finally {
+        await destroyAll(sockets);
       }
     });
 

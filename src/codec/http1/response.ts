@@ -15,6 +15,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
+import { msOption } from '../../common/options.js';
+import type { Channel } from '../../pipeline/channel.js';
+import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { HttpRequest } from './request.js';
 
 /** Where a response's bytes go (the server handler, which keeps responses in request order). */
@@ -35,7 +38,27 @@ export interface ResponseOwner {
   isWritable?(res: HttpResponse): boolean;
   /** Optional: resolves once `isWritable(res)`, or once the connection closed. */
   whenWritable?(res: HttpResponse): Promise<void>;
+  /**
+   * Optional: the handler called `res.takeConnection` (the install is in `res.taker`). Throws when
+   * it comes too late (the response went out without it and the connection is closing).
+   */
+  connectionTaken?(res: HttpResponse): void;
 }
+
+/** What `res.takeConnection` runs once the connection is switched: adds the new protocol's stages. */
+export type ConnectionInstaller = (pipeline: Pipeline, channel: Channel) => void;
+
+export interface TakeConnectionOptions {
+  /**
+   * Close the switched connection after this many ms without a read (reason `idle-timeout`).
+   * 0: never — for protocols with a liveness check of their own (WebSocket ping/pong). Default
+   * 60 000 (nginx's `proxy_read_timeout`, which a tunnel through nginx gets anyway).
+   */
+  readonly idleTimeout?: number;
+}
+
+/** The default `idleTimeout` of a switched connection. */
+export const SWITCHED_IDLE_TIMEOUT = 60_000;
 
 /** Names of headers a handler may not set with invalid characters (RFC 9110 §5.1 token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -469,6 +492,10 @@ export class HttpResponse {
   queued: Buffer[] | undefined = undefined;
   /** @internal … and whether all of its output has been produced. */
   done = false;
+  /** @internal What `takeConnection` installs (undefined: the connection was not taken). */
+  taker: ConnectionInstaller | undefined = undefined;
+  /** @internal The switched connection's idle timeout (`takeConnection`'s option). */
+  takeIdleTimeout = SWITCHED_IDLE_TIMEOUT;
 
   /** @internal */
   constructor(
@@ -566,6 +593,37 @@ export class HttpResponse {
   drained(): Promise<void> {
     if (this.writable) return Promise.resolve();
     return this.owner.whenWritable?.(this) ?? Promise.resolve();
+  }
+
+  /**
+   * Takes the connection for another protocol: for a request with `req.upgrade` (an `Upgrade`
+   * request or a `CONNECT`) answered `101` (Upgrade) or `2xx` (CONNECT). Call it before `end()`,
+   * or after it in the same synchronous run. Once this response has been written, in its turn
+   * among the connection's responses, the HTTP stages leave the pipeline, `install(pipeline,
+   * channel)` adds the new protocol's stages (`pipeline.addLast('ws', …)`), and the bytes that
+   * came after the request reach them as Buffers (`onRead`, then `onReadComplete`); until then the
+   * HTTP stage holds them and reads nothing more. Without `takeConnection`, or with any other
+   * status, the response is sent and the connection closed: nobody would read its bytes.
+   * Throws for a request without `upgrade`, a second call, or a call after the response went out
+   * without it.
+   */
+  takeConnection(install: ConnectionInstaller, options: TakeConnectionOptions = {}): this {
+    if (this.req?.upgrade !== true) {
+      throw new Error('takeConnection: only the answer to an Upgrade or CONNECT request (req.upgrade) can take it');
+    }
+    if (typeof install !== 'function') throw new TypeError('takeConnection(install): install must be a function');
+    if (this.taker !== undefined) throw new Error('takeConnection: the connection is already taken');
+    const idle = options.idleTimeout;
+    const idleTimeout = idle === undefined ? SWITCHED_IDLE_TIMEOUT : msOption('idleTimeout', idle);
+    this.taker = install;
+    this.takeIdleTimeout = idleTimeout;
+    try {
+      this.owner.connectionTaken?.(this);
+    } catch (err) {
+      this.taker = undefined;
+      throw err;
+    }
+    return this;
   }
 
   /**

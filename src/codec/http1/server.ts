@@ -25,7 +25,8 @@ import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
-import { HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
+import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
+import { SwitchedIdleTimeout } from './switch.js';
 
 /** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
@@ -112,8 +113,17 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private closing = false;
   private draining = false;
   private continueWaiting = false;
-  /** The connection was upgraded: its bytes belong to the next stage, no idle timeout applies. */
-  private upgraded = false;
+  /**
+   * The answer to an Upgrade or CONNECT request, which decides what the connection becomes: the
+   * decoder has left the pipeline, and the bytes after the request wait in `held` (reading is
+   * paused, a hold of this response's) until the connection is switched or closed.
+   */
+  private upgradeRes: HttpResponse | undefined;
+  private held: Buffer[] | undefined;
+  /** `upgradeRes` went out accepted and without `takeConnection` yet: taken now, or closed (see awaitTake). */
+  private takeWait: HttpResponse | undefined;
+  /** The connection is to be switched when the current read completes (its held bytes all in). */
+  private switchDue = false;
   /** Between a read's first request and its read-complete: the connection flushes at the end. */
   private inRead = false;
   /** Bytes of this read's responses staged in the slab (from `stageFrom`), written when the read completes. */
@@ -153,7 +163,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   override onRead(ctx: HandlerContext, msg: unknown): void {
     if (!(msg instanceof HttpRequest)) {
       if (msg instanceof HttpBodyChunk) this.bodyChunk(msg);
-      // After an upgrade the bytes are not HTTP: they belong to the next stage.
+      // After an upgrade request the bytes are not HTTP: they wait for the stages that take the
+      // connection (copied: they may be a view of the loop's read buffer, reused by the next read).
+      else if (this.upgradeRes !== undefined) this.hold(msg);
       else ctx.fireRead(msg);
       return;
     }
@@ -164,6 +176,11 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     const keepAlive = msg.keepAlive && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
     const res = new HttpResponse(this, msg, keepAlive);
     if (!keepAlive) this.closing = true;
+    if (msg.upgrade) {
+      // Nothing after it is HTTP (the decoder has stepped aside): read no more until it is decided.
+      this.upgradeRes = res;
+      ctx.channel.pauseReading(res);
+    }
     if (msg.streamed) {
       // The body follows as HttpBodyChunks: the handler reads it from req.bodyStream; while it
       // holds more than its high watermark unread, the connection stops reading (a hold of its own).
@@ -191,6 +208,14 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
   }
 
+  /** Keeps a copy of bytes that came after an upgrade request (they may be a view of the loop's read buffer). */
+  private hold(msg: unknown): void {
+    if (!(msg instanceof Uint8Array) || msg.length === 0) return;
+    const copy = Buffer.from(msg);
+    if (this.held === undefined) this.held = [copy];
+    else this.held.push(copy);
+  }
+
   /** A piece of the streamed body being received: to its reader. */
   private bodyChunk(chunk: HttpBodyChunk): void {
     const body = this.bodyIn;
@@ -211,6 +236,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       // a clock call per read was ~2% of a plaintext worker's time.
       if (this.idleTimer !== undefined) this.lastActive = ctx.channel.timers.coarseNow();
     }
+    if (this.switchDue) {
+      // The bytes of this read that followed the upgrade request are held now: switch.
+      this.switchDue = false;
+      this.switchConnection(ctx);
+      return;
+    }
     ctx.fireReadComplete();
   }
 
@@ -223,11 +254,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       } else this.continueWaiting = true;
       return;
     }
-    if (event === DRAINING && !this.upgraded) {
+    if (event === DRAINING) {
       this.drain();
       return;
     }
-    // After an upgrade the next protocol's stage decides how to end (a WebSocket close frame…).
     ctx.fireUserEvent(event);
   }
 
@@ -321,6 +351,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
     this.idleTimer?.cancel();
     this.graceTimer?.cancel();
+    this.held = undefined;
+    this.upgradeRes = undefined;
+    this.takeWait = undefined;
     this.staged = 0;
     if (stageOwner === this) stageOwner = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
@@ -357,8 +390,14 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.graceTimer = ctx.channel.timers.schedule(this.drainGrace, () => {
       this.graceTimer = undefined;
       // A request came meanwhile: its answer closes the connection.
-      if (this.queue.length === 0 && !this.closing && !this.upgraded) ctx.close('shutdown');
+      if (this.queue.length === 0 && !this.closing && this.upgradeRes === undefined) ctx.close('shutdown');
     });
+  }
+
+  /** Reports an application error (a handler's, a taker's install). */
+  private report(err: unknown, req: HttpRequest | undefined): void {
+    if (this.options.onHandlerError !== undefined && req !== undefined) this.options.onHandlerError(err, req);
+    else this.ctx?.fireError(err);
   }
 
   /** A handler failed: 500 if nothing was sent yet, else the response is cut short. */
@@ -366,8 +405,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     // A handler that let its streamed body's failure escape: that error was answered (or the
     // connection is going away) already; it is not a handler bug to report.
     if (err !== undefined && res.req?.bodyStream?.error === err) return;
-    if (this.options.onHandlerError !== undefined && res.req !== undefined) this.options.onHandlerError(err, res.req);
-    else this.ctx?.fireError(err);
+    this.report(err, res.req);
     if (res.finished) return;
     if (!res.headersSent) {
       res.closeAfter = true;
@@ -483,14 +521,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
         break;
       }
       if (done.req?.upgrade === true) {
-        // The decoder has stepped aside. Accepted: the raw stream is the next stage's. Declined:
-        // the client goes on speaking HTTP to a connection that no longer parses it, so close.
-        if (accepted(done)) {
-          // The next stage writes from now on: our answers (the 101 among them) go first.
-          this.flushPending(ctx);
-          this.upgraded = true;
-          this.idleTimer?.cancel();
-        } else closeNow = true;
+        // The decoder has stepped aside: the connection becomes what takes it, or closes. Declined
+        // (any other status), the client would go on speaking HTTP to a connection that no longer
+        // parses it; accepted but not taken, nobody would read its bytes (a CONNECT answered 200
+        // by a handler that answers everything 200 would be an endless tunnel into nothing).
+        if (!accepted(done)) closeNow = true;
+        else if (done.taker !== undefined) this.switchSoon(ctx);
+        else this.awaitTake(ctx, done);
         break;
       }
       const next = queue[0];
@@ -507,6 +544,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     if (closeNow) {
       queue.length = 0;
+      this.upgradeRes = undefined;
+      this.held = undefined;
       this.flushPending(ctx);
       ctx.close('local'); // flushes first
       return;
@@ -527,10 +566,86 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
   }
 
+  /** ResponseOwner: `res.takeConnection` was called (`res.taker` is set). */
+  connectionTaken(res: HttpResponse): void {
+    if (res === this.takeWait) {
+      // Sent already, in its turn: the switch waited for this.
+      this.takeWait = undefined;
+      this.switchSoon(this.ctx as HandlerContext);
+      return;
+    }
+    // Not sent yet, or not in its turn yet: advance() sees the taker when it is.
+    if (this.queue.includes(res) || this.ctx?.channel.isActive !== true) return;
+    throw new Error('takeConnection: the response went out without it and the connection is closing');
+  }
+
+  /**
+   * An accepted upgrade response went out without `takeConnection`: the handler may still call
+   * it in the same synchronous run (`res.end(); res.takeConnection(…)`); after that, nobody took
+   * the connection, so it closes.
+   */
+  private awaitTake(ctx: HandlerContext, res: HttpResponse): void {
+    this.takeWait = res;
+    queueMicrotask(() => {
+      if (this.takeWait !== res) return; // taken, or the connection closed
+      this.takeWait = undefined;
+      this.upgradeRes = undefined;
+      this.held = undefined;
+      ctx.close('local');
+    });
+  }
+
+  /** Switches now, or — inside a read — when it completes, so that the bytes it carried are held first. */
+  private switchSoon(ctx: HandlerContext): void {
+    if (this.inRead) this.switchDue = true;
+    else this.switchConnection(ctx);
+  }
+
+  /**
+   * The upgrade response is out and taken: this stage leaves the pipeline (the decoder has
+   * already), `SwitchedIdleTimeout` takes its place unless the taker said 0, the taker installs
+   * its stages, and the held bytes go to them — from this stage's place, so that the stages
+   * before it (TLS…) do not see them twice.
+   */
+  private switchConnection(ctx: HandlerContext): void {
+    const res = this.upgradeRes as HttpResponse;
+    const install = res.taker as ConnectionInstaller;
+    const held = this.held;
+    this.upgradeRes = undefined;
+    this.held = undefined;
+    // Our answers (the 101 among them) go before anything the new stages write.
+    this.flushPending(ctx);
+    this.idleTimer?.cancel();
+    this.graceTimer?.cancel();
+    const channel = ctx.channel;
+    if (this.holdingReads) {
+      this.holdingReads = false;
+      channel.resumeReading(this);
+    }
+    const pipeline = ctx.pipeline;
+    const before = ctx.prev as HandlerContext;
+    if (res.takeIdleTimeout > 0)
+      pipeline.replace(ctx, `${ctx.name}-switched`, new SwitchedIdleTimeout(res.takeIdleTimeout));
+    else pipeline.remove(ctx);
+    try {
+      install(pipeline, channel);
+    } catch (err) {
+      // The new protocol could not start: nobody can serve this connection.
+      this.report(err, res.req);
+      channel.abort('error');
+      return;
+    }
+    if (held !== undefined) {
+      for (const bytes of held) before.fireRead(bytes);
+      before.fireReadComplete();
+    }
+    channel.resumeReading(res);
+    channel.flush();
+  }
+
   private readonly onIdleTimer = (): void => {
     const ctx = this.ctx as HandlerContext;
     const timer = this.idleTimer as Timeout;
-    if (this.upgraded) return; // not HTTP any more: the next stage decides
     if (this.queue.length > 0) {
       timer.reschedule(this.keepAliveTimeout); // a response is owed: not idle
       return;

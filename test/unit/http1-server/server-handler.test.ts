@@ -506,22 +506,6 @@ class EventsInRead extends ChannelInboundHandler {
   }
 }
 
-/** `GET /chat` asking to upgrade to `raw`. */
-function upgradeRequest(): HttpRequest {
-  const headers = HttpHeaders.from([
-    ['Connection', 'upgrade'],
-    ['Upgrade', 'raw'],
-  ]);
-  return new HttpRequest('GET', '/chat', '1.1', headers, Buffer.alloc(0), HttpHeaders.EMPTY, true, true);
-}
-
-/** After an upgrade: answers raw bytes with raw bytes, as a next protocol would. */
-class RawEcho extends ChannelInboundHandler {
-  override onRead(ctx: HandlerContext, msg: unknown): void {
-    if (msg instanceof Uint8Array) ctx.write(Buffer.concat([Buffer.from('RAW:'), msg]));
-  }
-}
-
 /** The bodies of the responses in `text`, in order. */
 function bodies(text: string): string[] {
   return text
@@ -586,22 +570,6 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
     expect(text.endsWith('HTTP/1.1 100 Continue\r\n\r\n')).to.equal(true);
   });
 
-  it('an upgrade in the same read: the answers and the 101 go before the next protocol writes', () => {
-    const upgradeReq = upgradeRequest();
-    const ch = new EmbeddedChannel([
-      new HttpServerHandler((req, res) => {
-        if (req.upgrade) res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end();
-        else res.end(req.url);
-      }),
-      new RawEcho(),
-    ]);
-    ch.writeInbound(request({ url: '/a' }), request({ url: '/b' }), upgradeReq, Buffer.from('hello'));
-    const text = out(ch);
-    expect(text.indexOf('HTTP/1.1 101')).to.be.greaterThan(text.lastIndexOf('\r\n\r\n/b') - 1);
-    expect(text.endsWith('RAW:hello')).to.equal(true);
-    expect(text.indexOf('/a')).to.be.lessThan(text.indexOf('/b'));
-  });
-
   it('DRAINING in the same read closes after writing the batched answers', () => {
     for (const drainGrace of [0, 300]) {
       const ch = new EmbeddedChannel([
@@ -613,24 +581,6 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
       expect(bodies(out(ch))).to.deep.equal(['/1', '/2', '/3']);
       expect(ch.isActive).to.equal(false);
     }
-  });
-
-  it('after an upgrade DRAINING goes on to the next protocol, which decides how to end', () => {
-    const upgradeReq = upgradeRequest();
-    const seen: unknown[] = [];
-    const ch = new EmbeddedChannel([
-      new HttpServerHandler((_req, res) => res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end()),
-      new (class extends ChannelInboundHandler {
-        override onUserEvent(_ctx: HandlerContext, event: unknown): void {
-          seen.push(event);
-        }
-      })(),
-    ]);
-    ch.writeInbound(upgradeReq);
-    ch.pipeline.fireUserEvent(DRAINING);
-    ch.advanceTime(1000);
-    expect(seen).to.deep.equal([DRAINING]);
-    expect(ch.isActive, 'the next stage did not close it').to.equal(true);
   });
 
   it('a read on another connection during this one (nested) does not mix the two batches', () => {
