@@ -27,7 +27,7 @@
  * | `offload()` rejects with | and the handler lets it propagate → |
  * |---|---|
  * | `OffloadOverloadedError` (`maxQueue` tasks wait already) | `503` with `Retry-After`, connection kept |
- * | `OffloadTaskError` (the task threw) | `500`, the error to `onError` / `onHandlerError` (as any handler error) |
+ * | `OffloadTaskError` (the task threw) | `500`, connection kept; the error logged or to `onHandlerError` (as any handler error) |
  * | `OffloadAbortedError` (the connection closed) | nothing: there is nobody to answer |
  *
  * Return or await what `offload()` returns: a rejection nobody handles ends the process (Node's

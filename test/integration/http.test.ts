@@ -15,6 +15,7 @@ import {
   type HttpHandler,
   type HttpOptions,
   http,
+  type Logger,
   type ServerHandle,
   silentLogger,
 } from '../../src/index.js';
@@ -298,6 +299,75 @@ describe('HTTP/1.1 on real connections', function () {
     expect((await reader.next()).body).to.equal('/fine');
     expect((await reader.next()).status).to.equal(400);
     await ended(s);
+  });
+
+  it('a handler that throws or rejects gets 500, logged once with the request line; the requests pipelined after it are answered', async () => {
+    const logged: Array<{ line: string; details: unknown[] }> = [];
+    const record =
+      (level: string) =>
+      (message: string, ...details: unknown[]) =>
+        logged.push({ line: `${level}: ${message}`, details });
+    const logger: Logger = { debug() {}, info: record('info'), warn: record('warn'), error: record('error') };
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      pipeline: http((req, res) => {
+        if (req.url === '/throw') throw new Error('thrown at once');
+        if (req.url === '/reject') {
+          return new Promise((_resolve, reject) => setTimeout(() => reject(new Error('rejected later')), 5));
+        }
+        res.end(req.url);
+        return undefined;
+      }),
+    });
+    const s = await opened.client(server.address().port);
+    const reader = new ResponseReader(s);
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    s.write(get('/a') + get('/throw') + get('/reject') + get('/b'));
+    const got = [await reader.next(), await reader.next(), await reader.next(), await reader.next()];
+    expect(got.map((r) => r.status)).to.deep.equal([200, 500, 500, 200]);
+    expect(got[1]?.body).to.equal('500 Internal Server Error\n');
+    expect(got.map((r) => r.headers.connection)).to.deep.equal([undefined, undefined, undefined, undefined]);
+    expect(got[3]?.body).to.equal('/b');
+    s.write(get('/after'));
+    expect((await reader.next()).body, 'the connection goes on').to.equal('/after');
+    expect(logged.map((l) => l.line)).to.have.length(2);
+    const [thrown, rejected] = logged as [(typeof logged)[0], (typeof logged)[0]];
+    expect(thrown.line).to.match(/^error: .*"GET \/throw HTTP\/1\.1".*500/);
+    expect((thrown.details[0] as Error).message).to.equal('thrown at once');
+    expect(rejected.line).to.match(/^error: .*"GET \/reject HTTP\/1\.1".*500/);
+    expect((rejected.details[0] as Error).message).to.equal('rejected later');
+  });
+
+  it('a handler that throws after its headers went out: that connection is cut, the error logged, the worker serves on', async () => {
+    const logged: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn() {}, error: (m: string) => logged.push(m) };
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      pipeline: http(async (req, res) => {
+        if (req.url !== '/half') {
+          res.end('ok');
+          return;
+        }
+        res.write('partial ');
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('midway');
+      }),
+    });
+    const s = await opened.client(server.address().port);
+    s.write('GET /half HTTP/1.1\r\nHost: x\r\n\r\n');
+    const reader = new ResponseReader(s);
+    const rest = await reader.rest();
+    expect(rest).to.match(/^HTTP\/1\.1 200 OK\r\n[\s\S]*partial /);
+    expect(rest, 'no last chunk: the client sees the response is incomplete').not.to.contain('0\r\n\r\n');
+    expect(logged).to.have.length(1);
+    expect(logged[0]).to.match(/"GET \/half HTTP\/1\.1"/);
+    const t = await opened.client(server.address().port);
+    t.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await new ResponseReader(t).next()).body).to.equal('ok');
   });
 
   it('Expect: 100-continue gets 100 Continue before the body is sent', async () => {

@@ -11,8 +11,9 @@
  * asking for it, a protocol error, the server draining), nothing more is read and the connection
  * closes once that response is out. A protocol error (`HttpParseError`) is answered with its status
  * (400, 408, 413, 414, 431, 501, 505) — after the responses to the requests before it — and closes.
- * A handler that throws gets a 500 (or, if it already sent headers, its connection aborted); the
- * worker never dies of it.
+ * A handler that throws or rejects gets a 500 — the connection goes on — and its error is logged
+ * with the request line (or given to `onHandlerError`); if it already sent headers, its connection
+ * is aborted. The worker never dies of it.
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
@@ -36,7 +37,10 @@ export interface HttpServerHandlerOptions {
   readonly keepAliveTimeout?: number;
   /** Close a connection after this many requests (the last response says `Connection: close`). 0: no limit. Default 0. */
   readonly maxRequestsPerConnection?: number;
-  /** Where handler errors are reported (they never reach the worker). Default: the connection's tail (logged). */
+  /**
+   * Where handler errors are reported (they never reach the worker). Default: the server's logger,
+   * one line with the request line and what became of the response.
+   */
   readonly onHandlerError?: (err: unknown, req: HttpRequest) => void;
   /**
    * Requests of one connection in progress — handed to the handler, response not complete — at
@@ -77,6 +81,12 @@ let slabMemory: ArrayBufferLike | undefined;
 /** Where the batch being staged starts in the slab (everything before it was written). */
 let stageFrom = 0;
 let stageOwner: HttpServerHandler | undefined;
+
+/** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
+function requestLine(req: HttpRequest): string {
+  const url = req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url;
+  return `"${req.method} ${url} HTTP/${req.httpVersion}"`;
+}
 
 /** An upgrade (101) or a CONNECT tunnel (2xx) was accepted: the connection is not HTTP any more. */
 function accepted(res: HttpResponse): boolean {
@@ -394,28 +404,57 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     });
   }
 
-  /** Reports an application error (a handler's, a taker's install). */
-  private report(err: unknown, req: HttpRequest | undefined): void {
-    if (this.options.onHandlerError !== undefined && req !== undefined) this.options.onHandlerError(err, req);
-    else this.ctx?.fireError(err);
+  /**
+   * Reports an application error (a handler's, a taker's install): to `onHandlerError`, or logged
+   * once, with the request line and what became of its response. Not fired into the pipeline: its
+   * tail closes the connection on an unhandled error, which would cut the 500 and the responses
+   * owed after it.
+   */
+  private report(err: unknown, req: HttpRequest | undefined, outcome: string): void {
+    const onError = this.options.onHandlerError;
+    const channel = this.ctx?.channel;
+    if (onError !== undefined && req !== undefined) {
+      try {
+        onError(err, req);
+        return;
+      } catch (failure) {
+        channel?.logger.error('onHandlerError threw', failure);
+      }
+    }
+    if (channel === undefined) return;
+    const peer = channel.remoteAddress;
+    const line = req === undefined ? 'a request' : requestLine(req);
+    channel.logger.error(
+      `HTTP handler failed on ${line} (connection ${channel.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}); ${outcome}`,
+      err,
+    );
   }
 
-  /** A handler failed: 500 if nothing was sent yet, else the response is cut short. */
+  /**
+   * A handler failed. Nothing sent yet: its response becomes a 500 — complete, so the connection
+   * goes on as the request said and the requests pipelined after it are answered. Headers sent
+   * already: the response cannot be completed in a way the client could tell from a good one,
+   * so the connection is aborted.
+   */
   private fail(res: HttpResponse, err: unknown): void {
     // A handler that let its streamed body's failure escape: that error was answered (or the
     // connection is going away) already; it is not a handler bug to report.
     if (err !== undefined && res.req?.bodyStream?.error === err) return;
-    this.report(err, res.req);
-    if (res.finished) return;
+    if (res.finished) {
+      this.report(err, res.req, 'its response was already complete');
+      return;
+    }
     if (!res.headersSent) {
-      res.closeAfter = true;
+      this.report(err, res.req, 'answered 500');
       res.statusCode = 500;
       res.statusMessage = undefined;
       for (const name of ['content-length', 'transfer-encoding', 'content-type']) res.removeHeader(name);
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.end('500 Internal Server Error\n');
-    } else {
-      this.ctx?.channel.abort('error');
+      return;
     }
+    this.report(err, res.req, 'its response was cut short: connection aborted');
+    this.ctx?.channel.abort('error');
   }
 
   /**
@@ -631,7 +670,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       install(pipeline, channel);
     } catch (err) {
       // The new protocol could not start: nobody can serve this connection.
-      this.report(err, res.req);
+      this.report(err, res.req, 'the connection could not be switched: aborted');
       channel.abort('error');
       return;
     }
