@@ -157,7 +157,9 @@ export function httpOffload(handler: OffloadingHttpHandler, options: HttpOffload
   }
   const offload = resolveOffloadOptions(options.offload);
   const retryAfter = String(intOption('retryAfter', options.retryAfter ?? 1, 0));
-  new HttpRequestDecoder(options); // throws InvalidOptionError for a bad limit
+  // Both throw InvalidOptionError for a bad option (a decoder limit, a server timeout).
+  new HttpRequestDecoder(options);
+  new HttpServerHandler(() => {}, options);
   return () => {
     const conn = new HttpOffloadConnection(offload, retryAfter);
     const serve: HttpHandler = (req, res) => conn.serve(handler, req, res);

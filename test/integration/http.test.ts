@@ -210,6 +210,100 @@ describe('HTTP/1.1 on real connections', function () {
     }
   });
 
+  it('keep-alive runs only between requests: a head and a body trickled past keepAliveTimeout are answered', async () => {
+    const port = await start((req, res) => res.end(`${req.url} ${req.body.length}`), {
+      keepAliveTimeout: 300,
+      headerTimeout: 5000,
+    });
+    const head = await opened.client(port);
+    const body = await opened.client(port);
+    const headReader = new ResponseReader(head);
+    const bodyReader = new ResponseReader(body);
+    const headText = `GET /head HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(60)}\r\n\r\n`;
+    body.write('POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n');
+    // 20 pieces 60 ms apart: ~1.2 s, four keep-alive timeouts.
+    for (let i = 0; i < 20; i++) {
+      head.write(headText.slice(Math.floor((i * headText.length) / 20), Math.floor(((i + 1) * headText.length) / 20)));
+      body.write('b'.repeat(10));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    expect((await headReader.next()).body).to.equal('/head 0');
+    expect((await bodyReader.next()).body).to.equal('/body 200');
+    // Between requests the keep-alive timeout applies again.
+    await Promise.all([ended(head), ended(body)]);
+  });
+
+  it('a head trickled past headerTimeout gets 408 and Connection: close, not a silent close at keepAliveTimeout', async () => {
+    const port = await start((_req, res) => res.end('ok'), { keepAliveTimeout: 200, headerTimeout: 800 });
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const t0 = Date.now();
+    const trickle = setInterval(() => s.writable && s.write('X-A: b\r\n'), 50);
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    try {
+      const r = await reader.next();
+      expect(r.status).to.equal(408);
+      expect(r.headers.connection).to.equal('close');
+      expect(r.body).to.contain('HPE_HEADER_TIMEOUT');
+      expect(Date.now() - t0).to.be.within(700, 3000);
+      await ended(s);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it('handlerTimeout: a request its handler never answers gets 503 and Connection: close; others are served', async () => {
+    const logged: string[] = [];
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: { debug() {}, info() {}, warn: (m: string) => logged.push(m), error() {} },
+      pipeline: http(
+        (req, res) => {
+          if (req.url !== '/never') res.end('ok');
+        },
+        { handlerTimeout: 300 },
+      ),
+    });
+    const port = server.address().port;
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const t0 = Date.now();
+    s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await reader.next()).body).to.equal('ok');
+    const other = await opened.client(port);
+    other.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await new ResponseReader(other).next()).body).to.equal('ok');
+    const r = await reader.next();
+    expect(r.status).to.equal(503);
+    expect(r.headers.connection).to.equal('close');
+    expect(Date.now() - t0).to.be.within(250, 3000);
+    await ended(s);
+    expect(logged.filter((l) => l.includes('"GET /never HTTP/1.1"'))).to.have.length(1);
+  });
+
+  it('stop: connections still open at the drain deadline are aborted and logged, with how many and why', async () => {
+    const logged: string[] = [];
+    const srv = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: { debug() {}, info() {}, warn: (m: string) => logged.push(m), error() {} },
+      pipeline: http(() => {}, { handlerTimeout: 0 }), // never answers
+    });
+    const a = await opened.client(srv.address().port);
+    const b = await opened.client(srv.address().port);
+    a.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    b.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => srv.stats().requests === 2, 'both requests in');
+    opened.forget(srv);
+    await srv.close({ timeout: 200 });
+    expect(logged).to.have.length(1);
+    expect(logged[0]).to.match(
+      /drain deadline \(200 ms\) passed with 2 connections still open; aborting: 2 still busy/,
+    );
+    await Promise.all([ended(a).catch(() => {}), ended(b).catch(() => {})]);
+  });
+
   it('streaming to a client that does not read: write() says stop, drained() says go, nothing piles up', async () => {
     const CHUNK = 64 * 1024;
     const CHUNKS = 1024; // 64 MiB
@@ -486,6 +580,33 @@ describe('HTTP/1.1 on real connections', function () {
         clearTimeout(timer);
       } finally {
         await destroyAll(sockets);
+      }
+    });
+
+    it('http-echo-server: a POST body at 200 B/s and a head trickled as slowly, past the 5 s keep-alive timeout, are answered', async function () {
+      this.timeout(30_000);
+      const started = await startListening([ECHO, '--port', '0', '--workers', '1']);
+      child = started.child;
+      const post = await connect(started.port);
+      const head = await connect(started.port);
+      try {
+        const postReader = new ResponseReader(post);
+        const headReader = new ResponseReader(head);
+        const size = 1200;
+        const headText = `GET /trickled HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(size - 50)}\r\n\r\n`;
+        post.write(`POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+        // 20 bytes every 100 ms: 200 B/s, ~6 s for each.
+        for (let at = 0; at < Math.max(size, headText.length); at += 20) {
+          if (at < size) post.write('b'.repeat(Math.min(20, size - at)));
+          if (at < headText.length) head.write(headText.slice(at, at + 20));
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const answered = JSON.parse((await postReader.next()).body);
+        expect(answered.url).to.equal('/slow');
+        expect(Buffer.from(answered.body, 'base64').toString()).to.equal('b'.repeat(size));
+        expect(JSON.parse((await headReader.next()).body).url).to.equal('/trickled');
+      } finally {
+        await destroyAll([post, head]);
       }
     });
 

@@ -496,6 +496,13 @@ export class HttpResponse {
   taker: ConnectionInstaller | undefined = undefined;
   /** @internal The switched connection's idle timeout (`takeConnection`'s option). */
   takeIdleTimeout = SWITCHED_IDLE_TIMEOUT;
+  /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
+  readyAt = -1;
+  /**
+   * @internal The server answered in the handler's stead (its timeout, its body's error): what
+   * the handler does with this response now is ignored rather than thrown at it.
+   */
+  superseded = false;
 
   /** @internal */
   constructor(
@@ -516,7 +523,10 @@ export class HttpResponse {
 
   /** Sets a header, replacing one of the same name (any case). Arrays become repeated fields. */
   setHeader(name: string, value: string | number | readonly string[]): this {
-    if (this.headersSent) throw new Error('cannot set headers after they are sent');
+    if (this.headersSent) {
+      if (this.superseded) return this;
+      throw new Error('cannot set headers after they are sent');
+    }
     const list = this.fields;
     if (typeof value === 'string' || typeof value === 'number') {
       const v = typeof value === 'string' ? value : String(value);
@@ -571,6 +581,7 @@ export class HttpResponse {
     if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) {
       throw new RangeError(`invalid status code ${statusCode}`);
     }
+    if (this.superseded) return this;
     this.statusCode = statusCode;
     let h = headers;
     if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
@@ -632,7 +643,10 @@ export class HttpResponse {
    * Returns `writable`: false asks the handler to wait for `drained()` before writing more.
    */
   write(chunk: string | Uint8Array): boolean {
-    if (this.finished) throw new Error('write after end');
+    if (this.finished) {
+      if (this.superseded) return false;
+      throw new Error('write after end');
+    }
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (!this.headersSent) this.emit(this.encodeHead(-1, undefined), false);
     if (data.byteLength === 0 || this.head || !this.hasBody()) return this.writable;
@@ -667,6 +681,19 @@ export class HttpResponse {
     if (body !== undefined) this.write(body);
     this.finished = true;
     this.owner.output(this, this.chunked && !this.head ? LAST_CHUNK : EMPTY, true);
+  }
+
+  /**
+   * @internal The server answers in the handler's stead (its error, a protocol error, a timeout):
+   * `status` with a plain-text `body`; the handler's framing and content type go, its other
+   * fields stay. Only before the head went out.
+   */
+  answerInstead(status: number, body: string): void {
+    this.statusCode = status;
+    this.statusMessage = undefined;
+    for (const name of ['content-length', 'transfer-encoding', 'content-type']) this.removeHeader(name);
+    this.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    this.end(body);
   }
 
   /** 1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1). */

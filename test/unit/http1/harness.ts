@@ -2,7 +2,7 @@
  * What the HTTP/1.1 decoder tests share: a handler that records everything the decoder passes on.
  */
 
-import { HttpRequest } from '../../../src/codec/http1/request.js';
+import { HttpRequest, HttpRequestProgress } from '../../../src/codec/http1/request.js';
 import { HttpRequestDecoder, type HttpRequestDecoderOptions } from '../../../src/codec/http1/request-decoder.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';
@@ -15,6 +15,12 @@ export class Recorder extends ChannelInboundHandler {
   /** Bytes passed on raw (copied: they may be views of a buffer that is reused). */
   readonly raw: Buffer[] = [];
   readonly events: unknown[] = [];
+  /**
+   * The decoder's progress signals for the server stage's clocks (`HttpRequestProgress`), kept
+   * apart: they say when a request spans reads, which depends on how the bytes were cut, while
+   * `order` must not.
+   */
+  readonly progress: HttpRequestProgress[] = [];
   /** What arrived, in order: 'request', 'raw', 'error', 'event', or 'other' (a bug). */
   readonly order: string[] = [];
 
@@ -36,6 +42,10 @@ export class Recorder extends ChannelInboundHandler {
   }
 
   override onUserEvent(_ctx: HandlerContext, event: unknown): void {
+    if (event instanceof HttpRequestProgress) {
+      this.progress.push(event);
+      return;
+    }
     this.events.push(event);
     this.order.push('event');
   }

@@ -4,19 +4,18 @@
  */
 import { expect } from 'chai';
 import type { HttpRequestBody } from '../../../src/codec/http1/body.js';
+import { type HttpOptions, http } from '../../../src/codec/http1/http.js';
 import { HttpParseError, type HttpRequest } from '../../../src/codec/http1/request.js';
 import { HttpRequestDecoder, type HttpRequestDecoderOptions } from '../../../src/codec/http1/request-decoder.js';
 import type { HttpResponse } from '../../../src/codec/http1/response.js';
-import { type HttpHandler, HttpServerHandler } from '../../../src/codec/http1/server.js';
+import type { HttpHandler } from '../../../src/codec/http1/server.js';
 import { ChannelClosedError, InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { byteByByte, prng, splitChunks, thrownBy } from '../../support.js';
 
-function server(handler: HttpHandler, options: HttpRequestDecoderOptions = {}): EmbeddedChannel {
-  return new EmbeddedChannel([
-    new HttpRequestDecoder({ streamBodies: true, ...options }),
-    new HttpServerHandler(handler),
-  ]);
+/** The pipeline as users build it: `http(handler, { streamBodies: true, … })`. */
+function server(handler: HttpHandler, options: HttpOptions = {}): EmbeddedChannel {
+  return new EmbeddedChannel(http(handler, { streamBodies: true, ...options }));
 }
 
 const text = (ch: EmbeddedChannel) => ch.readOutboundBytes().toString('latin1');
