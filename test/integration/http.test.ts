@@ -385,6 +385,36 @@ describe('HTTP/1.1 on real connections', function () {
     }
   });
 
+  it('RFC 9112 §3.2: an HTTP/1.1 request without exactly one valid Host field gets 400 and a close', async () => {
+    const port = await start((req, res) => res.end(`${req.httpVersion} ${req.headers.get('host') ?? '-'}`));
+    const cases: Array<[string, number, string]> = [
+      ['GET / HTTP/1.1\r\n\r\n', 400, 'HPE_MISSING_HOST'],
+      ['GET / HTTP/1.1\r\nUser-Agent: x\r\n\r\n', 400, 'HPE_MISSING_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n', 400, 'HPE_DUPLICATE_HOST'],
+      ['GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n', 400, 'HPE_DUPLICATE_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400, 'HPE_INVALID_HOST'],
+      ['GET / HTTP/1.1\r\nHost: user@evil.example\r\n\r\n', 400, 'HPE_INVALID_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a.example:8o\r\n\r\n', 400, 'HPE_INVALID_HOST'],
+      ['CONNECT a.example:443 HTTP/1.1\r\n\r\n', 400, 'HPE_MISSING_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n', 200, '1.1 a.example:8080'],
+      ['GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n', 200, '1.1 [::1]:80'],
+      ['GET / HTTP/1.1\r\nHost:\r\n\r\n', 200, '1.1 '],
+      ['GET / HTTP/1.0\r\n\r\n', 200, '1.0 -'],
+    ];
+    for (const [raw, status, text] of cases) {
+      const s = await opened.client(port);
+      const reader = new ResponseReader(s);
+      s.write(raw);
+      const r = await reader.next();
+      expect(r.status, JSON.stringify(raw)).to.equal(status);
+      expect(r.body, JSON.stringify(raw)).to.contain(text);
+      if (status === 400) {
+        expect(r.headers.connection).to.equal('close');
+        await ended(s);
+      }
+    }
+  });
+
   it('an error after a complete first request: the first is answered, then the error, then close', async () => {
     const port = await start((req, res) => res.end(req.url));
     const s = await opened.client(port);

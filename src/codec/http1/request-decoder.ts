@@ -70,6 +70,13 @@ export interface HttpRequestDecoderOptions {
    * bounds the body. Default false.
    */
   readonly streamBodies?: boolean;
+  /**
+   * Answer an HTTP/1.1 request without a `Host` field with 400 (`HPE_MISSING_HOST`), as RFC 9112
+   * §3.2 requires of a server (node:http's `requireHostHeader`). A repeated or malformed Host is
+   * 400 whatever this says. Default true; false only for parsing traffic that is not a client's
+   * (test vectors written without Host).
+   */
+  readonly requireHostHeader?: boolean;
 }
 
 // ---- bytes and character classes (RFC 9110 §5.6.2 token, §5.5 field values, RFC 3986) ----
@@ -102,6 +109,17 @@ const QUOTED_PAIR = charClass('\t ', [
 
 const H_UPGRADE = lit('upgrade');
 const H_EXPECT = lit('expect');
+const H_HOST = lit('host');
+/**
+ * A Host value, RFC 9110 §7.2: `uri-host [ ":" port ]` (RFC 3986 §3.2.2). reg-name and IPv4 are
+ * unreserved, pct-encoded and sub-delims characters; an IP-literal is bracketed (IPv6, IPvFuture:
+ * the same characters and `:`). No userinfo, no path, no whitespace: a Host a proxy and an origin
+ * could read differently is refused, not guessed at.
+ */
+const REG_NAME_CHAR = charClass(`-._~%!$&'()*+,;=${ALNUM}`);
+const IP_LITERAL_CHAR = charClass(`-._~%!$&'()*+,;=:${ALNUM}`);
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 const T_UPGRADE = lit('upgrade');
 const T_100_CONTINUE = lit('100-continue');
 
@@ -253,6 +271,7 @@ const F_TRANSFER_ENCODING = 32;
 const F_CHUNKED = 64;
 const F_EXPECT_CONTINUE = 128;
 const F_URL_AT = 256;
+const F_HOST = 512;
 
 const HTTP_SLASH = lit('HTTP/');
 /** A chunk-size line with more digits than this is malformed (16 hex digits already exceed any body). */
@@ -309,6 +328,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   readonly maxBodySize: number;
   readonly allowUnknownMethods: boolean;
   readonly streamBodies: boolean;
+  readonly requireHostHeader: boolean;
 
   private phase = P_IDLE;
   /** Stream offset of `input.start` when `decode` was entered, minus `input.start`. */
@@ -386,6 +406,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       throw new InvalidOptionError('streamBodies', `must be a boolean, got ${String(stream)}`);
     }
     this.streamBodies = stream ?? false;
+    const host: unknown = options.requireHostHeader;
+    if (host !== undefined && typeof host !== 'boolean') {
+      throw new InvalidOptionError('requireHostHeader', `must be a boolean, got ${String(host)}`);
+    }
+    this.requireHostHeader = host ?? true;
   }
 
   protected override decode(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
@@ -1045,6 +1070,9 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       case 7:
         if (vs < ve && lowerEq(buf, ns, H_UPGRADE)) this.flags |= F_UPGRADE;
         return;
+      case 4:
+        if (lowerEq(buf, ns, H_HOST)) this.hostField(input, buf, vs, ve);
+        return;
       case 6:
         if (lowerEq(buf, ns, H_EXPECT)) {
           if (ve - vs === 12 && lowerEq(buf, vs, T_100_CONTINUE)) this.flags |= F_EXPECT_CONTINUE;
@@ -1057,6 +1085,33 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
         return;
       default:
         return;
+    }
+  }
+
+  /**
+   * RFC 9112 §3.2: a server MUST answer 400 to a request with more than one Host field line or an
+   * invalid Host value (and, HTTP/1.1, to one without: see headDone). Two Hosts are how a request
+   * reaches one virtual host through a proxy that read the other (request smuggling by host).
+   */
+  private hostField(input: ByteCursor, buf: Buffer, vs: number, ve: number): void {
+    if ((this.flags & F_HOST) !== 0) {
+      throw this.fail(input, 400, 'HPE_DUPLICATE_HOST', 'more than one Host field', vs);
+    }
+    this.flags |= F_HOST;
+    let p = vs;
+    if (p < ve && buf[p] === OPEN_BRACKET) {
+      p++;
+      while (p < ve && IP_LITERAL_CHAR[buf[p] as number] === 1) p++;
+      if (p === ve || buf[p] !== CLOSE_BRACKET) throw this.fail(input, 400, 'HPE_INVALID_HOST', 'invalid Host', p);
+      p++;
+    } else {
+      while (p < ve && REG_NAME_CHAR[buf[p] as number] === 1) p++;
+    }
+    if (p === ve) return;
+    if (buf[p] !== COLON) throw this.fail(input, 400, 'HPE_INVALID_HOST', 'invalid character in Host', p);
+    for (p++; p < ve; p++) {
+      const d = buf[p] as number;
+      if (d < 0x30 || d > 0x39) throw this.fail(input, 400, 'HPE_INVALID_HOST', 'invalid port in Host', p);
     }
   }
 
@@ -1132,6 +1187,10 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     const base = input.start;
     const minor = this.minor;
     const connect = this.methodKind === M_CONNECT;
+    if (minor === 1 && (flags & F_HOST) === 0 && this.requireHostHeader) {
+      // RFC 9112 §3.2: HTTP/1.1 requests carry Host (empty when the target has no authority).
+      throw this.fail(input, 400, 'HPE_MISSING_HOST', 'HTTP/1.1 request without a Host field', base + length - 2);
+    }
     // CONNECT has no content (RFC 9110 §9.3.6) and, like an upgrade, hands the connection over
     // right after its head; llhttp ignores its Content-Length too.
     let framing = 0; // 0 none, 1 Content-Length, 2 chunked

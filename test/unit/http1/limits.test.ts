@@ -314,6 +314,81 @@ describe('HttpRequestDecoder', () => {
     });
   });
 
+  describe('Host (RFC 9112 §3.2: exactly one, valid; HTTP/1.1 must have it)', () => {
+    const SERVER = { requireHostHeader: true }; // the default, which the framing tests turn off
+
+    it('is the default, and requireHostHeader must be a boolean', () => {
+      expect(new HttpRequestDecoder().requireHostHeader).to.equal(true);
+      const err = thrownBy(
+        () => new HttpRequestDecoder({ requireHostHeader: 'no' } as unknown as HttpRequestDecoderOptions),
+      );
+      expect(err).to.be.instanceOf(InvalidOptionError);
+    });
+
+    it('an HTTP/1.1 request without Host: 400 HPE_MISSING_HOST at the end of its head, after the requests before it', () => {
+      const e = rejects('GET / HTTP/1.1\r\nAccept: */*\r\n\r\n', 400, 'HPE_MISSING_HOST', SERVER);
+      expect(e.offset, 'the empty line that ends the head').to.equal(29);
+      const rec = both('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n\r\n', SERVER);
+      expect(rec.requests.map((r) => r.url)).to.deep.equal(['/a']);
+      expect(errorOf(rec).code).to.equal('HPE_MISSING_HOST');
+      rejects('CONNECT a.example:443 HTTP/1.1\r\n\r\n', 400, 'HPE_MISSING_HOST', SERVER);
+      rejects('POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc', 400, 'HPE_MISSING_HOST', SERVER);
+    });
+
+    it('HTTP/1.0 may omit it; with requireHostHeader false, HTTP/1.1 may too', () => {
+      expect(accepts('GET / HTTP/1.0\r\n\r\n', SERVER)).to.have.length(1);
+      expect(accepts('GET / HTTP/1.1\r\n\r\n', { requireHostHeader: false })).to.have.length(1);
+    });
+
+    it('a second Host field is 400 HPE_DUPLICATE_HOST at once, in any version and case, whatever requireHostHeader says', () => {
+      for (const options of [SERVER, { requireHostHeader: false }]) {
+        rejects('GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n', 400, 'HPE_DUPLICATE_HOST', options);
+        rejects('GET / HTTP/1.0\r\nHOST: a\r\nX: y\r\nhost: b\r\n', 400, 'HPE_DUPLICATE_HOST', options);
+      }
+      // A Host in the trailers is not a second Host of the head (trailer fields are not the head's).
+      const [r] = accepts(
+        'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHost: b\r\n\r\n',
+        SERVER,
+      );
+      expect(r?.headers.get('host')).to.equal('a');
+    });
+
+    it('a Host value that is not uri-host [":" port] is 400 HPE_INVALID_HOST', () => {
+      for (const bad of [
+        'a b',
+        'user@a',
+        'a/b',
+        'a?b',
+        'a#b',
+        'a:8o',
+        'a:80:81',
+        '[::1',
+        '[::1]x',
+        '"a"',
+        'a\\b',
+        '\xffa',
+      ]) {
+        rejects(`GET / HTTP/1.1\r\nHost: ${bad}\r\n\r\n`, 400, 'HPE_INVALID_HOST', SERVER);
+      }
+      for (const good of [
+        '',
+        'a',
+        'a.example',
+        'a.example:8080',
+        'a:',
+        '127.0.0.1:80',
+        '[::1]',
+        '[::1]:443',
+        '[v1.x]',
+        'xn--bcher-kva.example',
+        "a-b_c~d%41!$&'()*+,;=",
+      ]) {
+        const [r] = accepts(`GET / HTTP/1.1\r\nHost: ${good}\r\n\r\n`, SERVER);
+        expect(r?.headers.get('host'), good).to.equal(good);
+      }
+    });
+  });
+
   describe('keep-alive', () => {
     const keepAlive = (text: string) => accepts(text)[0]?.keepAlive;
 
