@@ -39,10 +39,10 @@ export interface ResponseOwner {
   /** Optional: resolves once `isWritable(res)`, or once the connection closed. */
   whenWritable?(res: HttpResponse): Promise<void>;
   /**
-   * Optional: the handler called `res.takeConnection` (the install is in `res.taker`). Throws when
-   * it comes too late (the response went out without it and the connection is closing).
+   * Optional: the handler called `res.takeConnection(install, { idleTimeout })`. Throws for a
+   * second call, or one that comes too late (the response went out without it).
    */
-  connectionTaken?(res: HttpResponse): void;
+  connectionTaken?(res: HttpResponse, install: ConnectionInstaller, idleTimeout: number): void;
 }
 
 /** What `res.takeConnection` runs once the connection is switched: adds the new protocol's stages. */
@@ -492,10 +492,6 @@ export class HttpResponse {
   queued: Buffer[] | undefined = undefined;
   /** @internal … and whether all of its output has been produced. */
   done = false;
-  /** @internal What `takeConnection` installs (undefined: the connection was not taken). */
-  taker: ConnectionInstaller | undefined = undefined;
-  /** @internal The switched connection's idle timeout (`takeConnection`'s option). */
-  takeIdleTimeout = SWITCHED_IDLE_TIMEOUT;
   /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
   readyAt = -1;
   /**
@@ -515,6 +511,12 @@ export class HttpResponse {
     this.closeAfter = !keepAlive;
     this.head = req?.method === 'HEAD';
     this.http10 = req?.httpVersion === '1.0';
+  }
+
+  /** @internal This status switches the connection: 101 to an Upgrade, 2xx to a CONNECT. */
+  switches(): boolean {
+    const status = this.statusCode;
+    return this.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
   }
   /** The request was HEAD: headers as for GET, no body. */
   private readonly head: boolean;
@@ -623,17 +625,12 @@ export class HttpResponse {
       throw new Error('takeConnection: only the answer to an Upgrade or CONNECT request (req.upgrade) can take it');
     }
     if (typeof install !== 'function') throw new TypeError('takeConnection(install): install must be a function');
-    if (this.taker !== undefined) throw new Error('takeConnection: the connection is already taken');
     const idle = options.idleTimeout;
     const idleTimeout = idle === undefined ? SWITCHED_IDLE_TIMEOUT : msOption('idleTimeout', idle);
-    this.taker = install;
-    this.takeIdleTimeout = idleTimeout;
-    try {
-      this.owner.connectionTaken?.(this);
-    } catch (err) {
-      this.taker = undefined;
-      throw err;
-    }
+    const owner = this.owner;
+    if (owner.connectionTaken === undefined)
+      throw new Error('takeConnection: this response cannot hand its connection over');
+    owner.connectionTaken(this, install, idleTimeout);
     return this;
   }
 
@@ -721,6 +718,9 @@ export class HttpResponse {
    * Connection header the keep-alive decision needs.
    */
   private encodeHead(bodyLength: number, body: string | Uint8Array | undefined): number {
+    // An Upgrade or CONNECT answered with a status that does not switch: the connection closes
+    // after it (the decoder has stepped aside), and says so (RFC 9112 §9.6).
+    if (this.req?.upgrade === true && !this.switches()) this.closeAfter = true;
     const list = this.fields;
     if (
       list.plain &&

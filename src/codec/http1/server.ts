@@ -26,8 +26,8 @@ import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
 import { type ClockOwner, HttpClocks } from './clocks.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
-import { HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
-import { accepted, PendingSwitch, switchPipeline } from './switch.js';
+import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
+import { PendingSwitch, switchPipeline } from './switch.js';
 
 /** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
@@ -186,7 +186,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.inRead = true;
     this.served++;
     ctx.channel.countRequest();
-    const keepAlive = msg.keepAlive && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
+    // An upgrade's keep-alive is not its request's to decide (a CONNECT may come as HTTP/1.0): its
+    // answer decides (a switch, or a close: see advance, and HttpResponse.encodeHead).
+    const keepAlive =
+      (msg.keepAlive || msg.upgrade) && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
     const res = new HttpResponse(this, msg, keepAlive);
     if (!keepAlive) this.closing = true;
     if (msg.upgrade) {
@@ -205,8 +208,6 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.bodyIn = body;
       this.bodyRes = res;
     }
-    // The handler's clock starts once the request is whole (a streamed one: at its body's end).
-    if (!msg.streamed) this.clocks.handlerStarts(res);
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
     if (this.queue.push(res) >= this.maxPipelined && !this.holdingReads) {
@@ -221,6 +222,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     } catch (err) {
       this.fail(res, err);
     }
+    // The handler's clock runs from the whole request (a streamed one: its body's end) to the
+    // start of its answer. Stamped after the call, for answers that did not start in it: a handler
+    // that answers at once costs nothing here, and the call's own time is a few µs at most.
+    if (!res.headersSent && !msg.streamed) this.clocks.handlerStarts(res);
   }
 
   /** A piece of the streamed body being received: to its reader. */
@@ -567,8 +572,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
         // (any other status), the client would go on speaking HTTP to a connection that no longer
         // parses it; accepted but not taken, nobody would read its bytes (a CONNECT answered 200
         // by a handler that answers everything 200 would be an endless tunnel into nothing).
-        if (!accepted(done)) closeNow = true;
-        else if (done.taker !== undefined) this.switchSoon(ctx);
+        if (!done.switches()) closeNow = true;
+        else if (this.upgrade?.install !== undefined) this.switchSoon(ctx);
         else this.awaitTake(ctx);
         break;
       }
@@ -607,29 +612,35 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
   }
 
-  /** ResponseOwner: `res.takeConnection` was called (`res.taker` is set). */
-  connectionTaken(res: HttpResponse): void {
+  /** ResponseOwner: `res.takeConnection(install, { idleTimeout })` was called. */
+  connectionTaken(res: HttpResponse, install: ConnectionInstaller, idleTimeout: number): void {
     const upgrade = this.upgrade;
-    if (upgrade?.res === res && upgrade.awaitingTake) {
+    if (upgrade?.res !== res) {
+      // Its connection closed already (nothing to take), or it went out without it: too late.
+      if (this.ctx?.channel.isActive !== true) return;
+      throw new Error('takeConnection: the response went out without it and the connection is closing');
+    }
+    if (upgrade.install !== undefined) throw new Error('takeConnection: the connection is already taken');
+    upgrade.install = install;
+    upgrade.idleTimeout = idleTimeout;
+    if (upgrade.awaitingTake) {
       // Sent already, in its turn: the switch waited for this.
       upgrade.awaitingTake = false;
       this.switchSoon(this.ctx as HandlerContext);
-      return;
     }
-    // Not sent yet, or not in its turn yet: advance() sees the taker when it is.
-    if (this.queue.includes(res) || this.ctx?.channel.isActive !== true) return;
-    throw new Error('takeConnection: the response went out without it and the connection is closing');
+    // Otherwise not sent yet, or not in its turn yet: advance() sees the install when it is.
   }
 
   /**
    * The upgrade response went out accepted, without `takeConnection`: the handler may still call
-   * it in the same synchronous run (`res.end(); res.takeConnection(…)`); after that, nobody took
-   * the connection, so it closes.
+   * it in this turn of the event loop (`res.end(); res.takeConnection(…)`, or after an `await` of
+   * something already settled); after that nobody took the connection, so it closes — waiting
+   * longer would let a 101 that nobody takes park the connection. One Immediate per such answer.
    */
   private awaitTake(ctx: HandlerContext): void {
     const upgrade = this.upgrade as PendingSwitch;
     upgrade.awaitingTake = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       if (this.upgrade !== upgrade || !upgrade.awaitingTake) return; // taken, or the connection closed
       this.upgrade = undefined;
       ctx.close('local');

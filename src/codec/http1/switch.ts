@@ -26,6 +26,9 @@ export class PendingSwitch {
   awaitingTake = false;
   /** Taken: the switch runs when the current read completes (its bytes all held by then). */
   due = false;
+  /** What `res.takeConnection` installs, and the switched connection's idle timeout. */
+  install: ConnectionInstaller | undefined;
+  idleTimeout = 0;
 
   constructor(readonly res: HttpResponse) {}
 
@@ -37,12 +40,6 @@ export class PendingSwitch {
   }
 }
 
-/** An upgrade (101) or a CONNECT tunnel (2xx) was accepted: the connection may be taken. */
-export function accepted(res: HttpResponse): boolean {
-  const status = res.statusCode;
-  return res.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
-}
-
 /**
  * Hands the connection over: the HTTP stage at `ctx` leaves the pipeline (the decoder has
  * already), `SwitchedIdleTimeout` takes its place unless the taker said 0, the taker installs its
@@ -52,12 +49,13 @@ export function accepted(res: HttpResponse): boolean {
  */
 export function switchPipeline(ctx: HandlerContext, pending: PendingSwitch, failed: (err: unknown) => void): void {
   const res = pending.res;
-  const install = res.taker as ConnectionInstaller;
+  const install = pending.install as ConnectionInstaller;
+  const idleTimeout = pending.idleTimeout;
   const channel = ctx.channel;
   const pipeline = ctx.pipeline;
   const before = ctx.prev as HandlerContext;
-  if (res.takeIdleTimeout > 0) {
-    pipeline.replace(ctx, `${ctx.name}-switched`, new SwitchedIdleTimeout(res.takeIdleTimeout));
+  if (idleTimeout > 0) {
+    pipeline.replace(ctx, `${ctx.name}-switched`, new SwitchedIdleTimeout(idleTimeout));
   } else {
     pipeline.remove(ctx);
   }
