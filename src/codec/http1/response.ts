@@ -611,7 +611,7 @@ export class HttpResponse {
   /**
    * Takes the connection for another protocol: for a request with `req.upgrade` (an `Upgrade`
    * request or a `CONNECT`) answered `101` (Upgrade) or `2xx` (CONNECT). Call it before `end()`,
-   * or after it in the same synchronous run. Once this response has been written, in its turn
+   * or after it in the same turn of the event loop. Once this response has been written, in its turn
    * among the connection's responses, the HTTP stages leave the pipeline, `install(pipeline,
    * channel)` adds the new protocol's stages (`pipeline.addLast('ws', …)`), and the bytes that
    * came after the request reach them as Buffers (`onRead`, then `onReadComplete`); until then the

@@ -22,7 +22,7 @@ import type { ConnectionInstaller, HttpResponse } from './response.js';
 export class PendingSwitch {
   /** Copies of the bytes after the request head (they may be views of the loop's read buffer). */
   held: Buffer[] | undefined;
-  /** `res` went out accepted but not taken yet: taken in the same synchronous run, or closed. */
+  /** `res` went out accepted but not taken yet: taken in the same event-loop turn, or closed. */
   awaitingTake = false;
   /** Taken: the switch runs when the current read completes (its bytes all held by then). */
   due = false;
