@@ -27,7 +27,7 @@
  * | `offload()` rejects with | and the handler lets it propagate → |
  * |---|---|
  * | `OffloadOverloadedError` (`maxQueue` tasks wait already) | `503` with `Retry-After`, connection kept |
- * | `OffloadTaskError` (the task threw) | `500`, the error to `onError` / `onHandlerError` (as any handler error) |
+ * | `OffloadTaskError` (the task threw) | `500`, connection kept; the error logged or to `onHandlerError` (as any handler error) |
  * | `OffloadAbortedError` (the connection closed) | nothing: there is nobody to answer |
  *
  * Return or await what `offload()` returns: a rejection nobody handles ends the process (Node's
@@ -157,7 +157,9 @@ export function httpOffload(handler: OffloadingHttpHandler, options: HttpOffload
   }
   const offload = resolveOffloadOptions(options.offload);
   const retryAfter = String(intOption('retryAfter', options.retryAfter ?? 1, 0));
-  new HttpRequestDecoder(options); // throws InvalidOptionError for a bad limit
+  // Both throw InvalidOptionError for a bad option (a decoder limit, a server timeout).
+  new HttpRequestDecoder(options);
+  new HttpServerHandler(() => {}, options);
   return () => {
     const conn = new HttpOffloadConnection(offload, retryAfter);
     const serve: HttpHandler = (req, res) => conn.serve(handler, req, res);

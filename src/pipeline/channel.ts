@@ -2,6 +2,7 @@
  * What a handler sees of its connection, and what the pipeline's ends need from it.
  */
 
+import type { Logger } from '../common/logger.js';
 import type { Timers } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import type { EffectiveSocketOptions, SocketOptions } from '../syscalls/socket.js';
@@ -33,6 +34,11 @@ export interface Channel {
   readonly closeReason: CloseReason | undefined;
   /** The loop's timing wheel (or an embedded channel's fake clock). */
   readonly timers: Timers;
+  /**
+   * The server's logger (`ServerOptions.logger`), for a stage that handles an error itself and
+   * must still say so — the HTTP server stage answers a failing handler with 500 and logs it.
+   */
+  readonly logger: Logger;
   /**
    * Read from the socket when true (default). Set false to stop reading (the peer's data waits in
    * the kernel, and TCP flow control slows the peer down); true to resume.

@@ -8,6 +8,7 @@
  * advanced by `advanceTime(ms)`, which runs the timers that became due.
  */
 import { Buffer } from 'node:buffer';
+import { type Logger, silentLogger } from '../common/logger.js';
 import { TimingWheel } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
@@ -36,6 +37,8 @@ export class EmbeddedChannel implements Channel, Transport {
   readonly timers: TimingWheel;
   readonly remoteAddress = EMBEDDED_ADDRESS;
   readonly localAddress = EMBEDDED_ADDRESS;
+  /** Where stages log (silent unless a test sets one, to see what they log). */
+  logger: Logger = silentLogger;
   /** Messages that reached the tail. */
   readonly inbound: unknown[] = [];
   /** Messages flushed out of the head. */

@@ -31,6 +31,7 @@ import {
   SyscallError,
   UnsupportedMessageError,
 } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 import type { Timeout, Timers } from '../common/timing-wheel.js';
 import type { Channel, Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
@@ -199,6 +200,10 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
 
   get timers(): Timers {
     return this.loop.timers;
+  }
+
+  get logger(): Logger {
+    return this.loop.logger;
   }
 
   get remoteAddress(): SocketAddress | undefined {

@@ -186,7 +186,28 @@ export class Serving {
       clearTimeout(timer);
     }
     this.onEmpty = undefined;
-    for (const c of [...this.conns]) c.abort('shutdown');
+    const left = [...this.conns];
+    if (left.length > 0) this.logAborted(left, timeoutMs);
+    for (const c of left) c.abort('shutdown');
+  }
+
+  /**
+   * Says how many connections the drain deadline cuts, and why they were still open: an operator
+   * sees requests lost to a stop, or a protocol that does not end on DRAINING, only here.
+   */
+  private logAborted(left: readonly Connection[], timeoutMs: number): void {
+    let unread = 0;
+    for (const c of left) if (c.pendingWriteBytes > 0) unread++;
+    const busy = left.length - unread;
+    const why = [
+      unread > 0 ? `${unread} with output its peer has not read` : '',
+      busy > 0 ? `${busy} still busy (a request in progress, or a protocol that did not close on DRAINING)` : '',
+    ]
+      .filter((w) => w !== '')
+      .join(', ');
+    this.loop.logger.warn(
+      `drain deadline (${timeoutMs} ms) passed with ${left.length} connection${left.length === 1 ? '' : 's'} still open; aborting: ${why}`,
+    );
   }
 
   /** Drains (see `drain`) and releases the loop. */

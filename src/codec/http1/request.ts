@@ -76,3 +76,18 @@ export class HttpExpectContinueEvent {
     readonly url: string,
   ) {}
 }
+
+/**
+ * The decoder's word to the server stage, which owns the connection's clocks: fired as a user
+ * event at the end of a read that leaves a request incomplete, after the requests that read
+ * completed. `HEAD`: the request's first bytes have arrived and its head is not complete — it is
+ * not idle any more, and the head timeout runs. `BODY`: its head is complete, its body is not —
+ * the request timeout runs on. Once per request and phase; a request whole in one read fires
+ * none. The two are shared constants: compare with `===`.
+ */
+export class HttpRequestProgress {
+  static readonly HEAD = new HttpRequestProgress('head');
+  static readonly BODY = new HttpRequestProgress('body');
+
+  private constructor(readonly phase: 'head' | 'body') {}
+}

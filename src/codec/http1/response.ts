@@ -39,10 +39,10 @@ export interface ResponseOwner {
   /** Optional: resolves once `isWritable(res)`, or once the connection closed. */
   whenWritable?(res: HttpResponse): Promise<void>;
   /**
-   * Optional: the handler called `res.takeConnection` (the install is in `res.taker`). Throws when
-   * it comes too late (the response went out without it and the connection is closing).
+   * Optional: the handler called `res.takeConnection(install, { idleTimeout })`. Throws for a
+   * second call, or one that comes too late (the response went out without it).
    */
-  connectionTaken?(res: HttpResponse): void;
+  connectionTaken?(res: HttpResponse, install: ConnectionInstaller, idleTimeout: number): void;
 }
 
 /** What `res.takeConnection` runs once the connection is switched: adds the new protocol's stages. */
@@ -492,10 +492,13 @@ export class HttpResponse {
   queued: Buffer[] | undefined = undefined;
   /** @internal … and whether all of its output has been produced. */
   done = false;
-  /** @internal What `takeConnection` installs (undefined: the connection was not taken). */
-  taker: ConnectionInstaller | undefined = undefined;
-  /** @internal The switched connection's idle timeout (`takeConnection`'s option). */
-  takeIdleTimeout = SWITCHED_IDLE_TIMEOUT;
+  /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
+  readyAt = -1;
+  /**
+   * @internal The server answered in the handler's stead (its timeout, its body's error): what
+   * the handler does with this response now is ignored rather than thrown at it.
+   */
+  superseded = false;
 
   /** @internal */
   constructor(
@@ -509,6 +512,12 @@ export class HttpResponse {
     this.head = req?.method === 'HEAD';
     this.http10 = req?.httpVersion === '1.0';
   }
+
+  /** @internal This status switches the connection: 101 to an Upgrade, 2xx to a CONNECT. */
+  switches(): boolean {
+    const status = this.statusCode;
+    return this.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
+  }
   /** The request was HEAD: headers as for GET, no body. */
   private readonly head: boolean;
   /** The request spoke HTTP/1.0. */
@@ -516,7 +525,10 @@ export class HttpResponse {
 
   /** Sets a header, replacing one of the same name (any case). Arrays become repeated fields. */
   setHeader(name: string, value: string | number | readonly string[]): this {
-    if (this.headersSent) throw new Error('cannot set headers after they are sent');
+    if (this.headersSent) {
+      if (this.superseded) return this;
+      throw new Error('cannot set headers after they are sent');
+    }
     const list = this.fields;
     if (typeof value === 'string' || typeof value === 'number') {
       const v = typeof value === 'string' ? value : String(value);
@@ -571,6 +583,7 @@ export class HttpResponse {
     if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) {
       throw new RangeError(`invalid status code ${statusCode}`);
     }
+    if (this.superseded) return this;
     this.statusCode = statusCode;
     let h = headers;
     if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
@@ -598,7 +611,7 @@ export class HttpResponse {
   /**
    * Takes the connection for another protocol: for a request with `req.upgrade` (an `Upgrade`
    * request or a `CONNECT`) answered `101` (Upgrade) or `2xx` (CONNECT). Call it before `end()`,
-   * or after it in the same synchronous run. Once this response has been written, in its turn
+   * or after it in the same turn of the event loop. Once this response has been written, in its turn
    * among the connection's responses, the HTTP stages leave the pipeline, `install(pipeline,
    * channel)` adds the new protocol's stages (`pipeline.addLast('ws', …)`), and the bytes that
    * came after the request reach them as Buffers (`onRead`, then `onReadComplete`); until then the
@@ -612,17 +625,12 @@ export class HttpResponse {
       throw new Error('takeConnection: only the answer to an Upgrade or CONNECT request (req.upgrade) can take it');
     }
     if (typeof install !== 'function') throw new TypeError('takeConnection(install): install must be a function');
-    if (this.taker !== undefined) throw new Error('takeConnection: the connection is already taken');
     const idle = options.idleTimeout;
     const idleTimeout = idle === undefined ? SWITCHED_IDLE_TIMEOUT : msOption('idleTimeout', idle);
-    this.taker = install;
-    this.takeIdleTimeout = idleTimeout;
-    try {
-      this.owner.connectionTaken?.(this);
-    } catch (err) {
-      this.taker = undefined;
-      throw err;
-    }
+    const owner = this.owner;
+    if (owner.connectionTaken === undefined)
+      throw new Error('takeConnection: this response cannot hand its connection over');
+    owner.connectionTaken(this, install, idleTimeout);
     return this;
   }
 
@@ -632,7 +640,10 @@ export class HttpResponse {
    * Returns `writable`: false asks the handler to wait for `drained()` before writing more.
    */
   write(chunk: string | Uint8Array): boolean {
-    if (this.finished) throw new Error('write after end');
+    if (this.finished) {
+      if (this.superseded) return false;
+      throw new Error('write after end');
+    }
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (!this.headersSent) this.emit(this.encodeHead(-1, undefined), false);
     if (data.byteLength === 0 || this.head || !this.hasBody()) return this.writable;
@@ -669,6 +680,19 @@ export class HttpResponse {
     this.owner.output(this, this.chunked && !this.head ? LAST_CHUNK : EMPTY, true);
   }
 
+  /**
+   * @internal The server answers in the handler's stead (its error, a protocol error, a timeout):
+   * `status` with a plain-text `body`; the handler's framing and content type go, its other
+   * fields stay. Only before the head went out.
+   */
+  answerInstead(status: number, body: string): void {
+    this.statusCode = status;
+    this.statusMessage = undefined;
+    for (const name of ['content-length', 'transfer-encoding', 'content-type']) this.removeHeader(name);
+    this.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    this.end(body);
+  }
+
   /** 1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1). */
   private hasBody(): boolean {
     const s = this.statusCode;
@@ -694,6 +718,9 @@ export class HttpResponse {
    * Connection header the keep-alive decision needs.
    */
   private encodeHead(bodyLength: number, body: string | Uint8Array | undefined): number {
+    // An Upgrade or CONNECT answered with a status that does not switch: the connection closes
+    // after it (the decoder has stepped aside), and says so (RFC 9112 §9.6).
+    if (this.req?.upgrade === true && !this.switches()) this.closeAfter = true;
     const list = this.fields;
     if (
       list.plain &&

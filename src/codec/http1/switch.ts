@@ -8,9 +8,73 @@
  * with the keep-alive timer's technique: a read only stamps the coarse clock (a field read), and
  * the one wheel timer, when it fires, closes or re-arms itself for the time left.
  */
+import { Buffer } from 'node:buffer';
 import type { Timeout } from '../../common/timing-wheel.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
+import type { ConnectionInstaller, HttpResponse } from './response.js';
+
+/**
+ * An Upgrade or CONNECT request being answered (one per such request, none otherwise): the
+ * bytes that came after it, held until the connection is taken or closed, and where the decision
+ * stands. Reading is paused meanwhile (a hold of `res`'s).
+ */
+export class PendingSwitch {
+  /** Copies of the bytes after the request head (they may be views of the loop's read buffer). */
+  held: Buffer[] | undefined;
+  /** `res` went out accepted but not taken yet: taken in the same event-loop turn, or closed. */
+  awaitingTake = false;
+  /** Taken: the switch runs when the current read completes (its bytes all held by then). */
+  due = false;
+  /** What `res.takeConnection` installs, and the switched connection's idle timeout. */
+  install: ConnectionInstaller | undefined;
+  idleTimeout = 0;
+
+  constructor(readonly res: HttpResponse) {}
+
+  hold(msg: unknown): void {
+    if (!(msg instanceof Uint8Array) || msg.length === 0) return;
+    const copy = Buffer.from(msg);
+    if (this.held === undefined) this.held = [copy];
+    else this.held.push(copy);
+  }
+}
+
+/**
+ * Hands the connection over: the HTTP stage at `ctx` leaves the pipeline (the decoder has
+ * already), `SwitchedIdleTimeout` takes its place unless the taker said 0, the taker installs its
+ * stages, and the held bytes go to them — from the HTTP stage's place, so that the stages before
+ * it (TLS…) do not see them twice. An install that throws goes to `failed`, and the connection is
+ * aborted: nobody can serve it.
+ */
+export function switchPipeline(ctx: HandlerContext, pending: PendingSwitch, failed: (err: unknown) => void): void {
+  const res = pending.res;
+  const install = pending.install as ConnectionInstaller;
+  const idleTimeout = pending.idleTimeout;
+  const channel = ctx.channel;
+  const pipeline = ctx.pipeline;
+  const before = ctx.prev as HandlerContext;
+  if (idleTimeout > 0) {
+    pipeline.replace(ctx, `${ctx.name}-switched`, new SwitchedIdleTimeout(idleTimeout));
+  } else {
+    pipeline.remove(ctx);
+  }
+  try {
+    install(pipeline, channel);
+  } catch (err) {
+    failed(err);
+    channel.abort('error');
+    return;
+  }
+  const held = pending.held;
+  pending.held = undefined;
+  if (held !== undefined) {
+    for (const bytes of held) before.fireRead(bytes);
+    before.fireReadComplete();
+  }
+  channel.resumeReading(res);
+  channel.flush();
+}
 
 /** Closes the connection after `timeoutMs` without a read (reason `idle-timeout`). */
 export class SwitchedIdleTimeout extends ChannelInboundHandler {

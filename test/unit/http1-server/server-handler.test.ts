@@ -375,25 +375,42 @@ describe('HttpServerHandler and HttpResponse', () => {
     expect((responses[1] as HttpResponse).writable).to.equal(false);
   });
 
-  it('a handler that throws gets a 500 and the connection closes; the error goes to onError', () => {
-    const { ch, closes } = setup(() => {
-      throw new Error('bug');
-    });
-    ch.writeInbound(request());
+  it('as users build it (http(handler)): a throwing handler gets a 500, logged once, and the connection goes on', () => {
+    const ch = new EmbeddedChannel(
+      http((req, res) => {
+        if (req.url === '/bug') throw new Error('bug');
+        res.end(req.url);
+      }),
+    );
+    const logged: unknown[][] = [];
+    ch.logger = { debug() {}, info() {}, warn() {}, error: (...args: unknown[]) => logged.push(args) };
+    const get = (url: string) => Buffer.from(`GET ${url} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    ch.writeInbound(Buffer.concat([get('/a'), get('/bug'), get('/b')]));
     const text = out(ch);
-    expect(text).to.match(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
-    expect(text).to.contain('Connection: close');
-    expect((closes.errors[0] as Error).message).to.equal('bug');
-    expect(ch.isActive).to.equal(false);
+    expect(bodies(text)).to.deep.equal(['/a', '500 Internal Server Error\n', '/b']);
+    expect(text).not.to.contain('Connection: close');
+    expect(ch.isActive).to.equal(true);
+    expect(ch.errors, 'nothing reached the tail').to.deep.equal([]);
+    expect(logged).to.have.length(1);
+    const [message, err] = logged[0] as [string, Error];
+    expect(message).to.match(/"GET \/bug HTTP\/1\.1".*answered 500/);
+    expect(err.message).to.equal('bug');
   });
 
-  it('a rejected promise is a 500 too', async () => {
-    const { ch } = setup(async () => {
-      throw new Error('async bug');
-    });
-    ch.writeInbound(request());
+  it('a rejected promise is a 500 too, reported to onHandlerError when given', async () => {
+    const reported: Array<[unknown, string]> = [];
+    const { ch } = setup(
+      async () => {
+        throw new Error('async bug');
+      },
+      { onHandlerError: (err, req) => reported.push([err, req.url]) },
+    );
+    ch.writeInbound(request({ url: '/x' }));
     await new Promise((r) => setImmediate(r));
     expect(out(ch)).to.match(/^HTTP\/1\.1 500 /);
+    expect(reported).to.have.length(1);
+    expect(reported[0]?.[1]).to.equal('/x');
+    expect(ch.isActive).to.equal(true);
   });
 
   it('a protocol error is answered with its status after the responses owed, then the connection closes', () => {

@@ -46,6 +46,8 @@ function setup(handler: HttpHandler, options: HttpServerHandlerOptions = {}) {
 }
 
 const bytes = (s: string) => Buffer.from(s, 'latin1');
+/** After this turn of the event loop (when an upgrade answered without takeConnection is decided). */
+const nextTurn = () => new Promise((r) => setImmediate(r));
 
 describe('res.takeConnection: Upgrade and CONNECT switch only when taken', () => {
   it('taken before end(): the 101 goes out, the HTTP stages leave, the bytes after the head reach the new stage', () => {
@@ -79,10 +81,37 @@ describe('res.takeConnection: Upgrade and CONNECT switch only when taken', () =>
       res.takeConnection((pipeline) => pipeline.addLast('raw', raw), { idleTimeout: 0 });
     });
     ch.writeInbound(bytes(`${UPGRADE}early`));
-    await Promise.resolve();
+    await nextTurn();
     expect(out()).to.match(/^HTTP\/1\.1 101 [\s\S]*\r\n\r\nRAW:early$/);
     expect(ch.pipeline.names(), 'idleTimeout 0: no idle stage').to.deep.equal(['raw']);
     expect(ch.isActive).to.equal(true);
+  });
+
+  it('taken after end() and an await of something settled, in the same turn: still taken', async () => {
+    const raw = new Raw();
+    const { ch, out } = setup(async (_req, res) => {
+      res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end();
+      await Promise.resolve();
+      res.takeConnection((pipeline) => pipeline.addLast('raw', raw));
+    });
+    ch.writeInbound(bytes(`${UPGRADE}early`));
+    await nextTurn();
+    expect(out()).to.match(/\r\n\r\nRAW:early$/);
+    expect(ch.isActive).to.equal(true);
+  });
+
+  it('an HTTP/1.0 CONNECT (no keep-alive) is taken as well; a declined Upgrade says Connection: close', async () => {
+    const raw = new Raw();
+    const tunnel = setup((_req, res) => res.takeConnection((pipeline) => pipeline.addLast('raw', raw)).end());
+    tunnel.ch.writeInbound(bytes('CONNECT a.example:443 HTTP/1.0\r\n\r\nhi'));
+    const text = tunnel.out();
+    expect(text).not.to.contain('Connection: close');
+    expect(text.endsWith('RAW:hi')).to.equal(true);
+    expect(tunnel.ch.isActive).to.equal(true);
+    const declined = setup((_req, res) => res.end('plain HTTP, no switch'));
+    declined.ch.writeInbound(bytes(UPGRADE));
+    expect(declined.out()).to.contain('Connection: close\r\n');
+    expect(declined.ch.isActive).to.equal(false);
   });
 
   it('answered later: the bytes wait (reading paused), then reach the new stage in order with those read meanwhile', () => {
@@ -139,7 +168,7 @@ describe('res.takeConnection: Upgrade and CONNECT switch only when taken', () =>
   it('CONNECT answered 200 without takeConnection is answered and closed (no endless tunnel)', async () => {
     const { ch, out } = setup((_req, res) => res.end('ok'));
     ch.writeInbound(bytes(`${CONNECT}bytes nobody would read`));
-    await Promise.resolve();
+    await nextTurn();
     expect(out()).to.match(/^HTTP\/1\.1 200 OK\r\n/);
     expect(ch.isActive).to.equal(false);
     expect(ch.closeReason).to.equal('local');
@@ -149,7 +178,7 @@ describe('res.takeConnection: Upgrade and CONNECT switch only when taken', () =>
     for (const status of [101, 200, 400, 426]) {
       const { ch, out } = setup((_req, res) => res.writeHead(status, { Connection: 'Upgrade', Upgrade: 'raw' }).end());
       ch.writeInbound(bytes(`${UPGRADE}x`));
-      await Promise.resolve();
+      await nextTurn();
       expect(out()).to.match(new RegExp(`^HTTP/1\\.1 ${status} `));
       expect(ch.isActive, String(status)).to.equal(false);
     }
@@ -187,7 +216,7 @@ describe('res.takeConnection: Upgrade and CONNECT switch only when taken', () =>
     expect((errors[0] as Error).message).to.match(/Upgrade or CONNECT/);
     expect(errors[1]).to.be.instanceOf(InvalidOptionError);
     expect(errors[2]).to.be.instanceOf(TypeError);
-    await Promise.resolve();
+    await nextTurn();
     // The connection closed (nobody took it in the run that answered): too late is quiet then.
     expect(ch.isActive).to.equal(false);
     let installed = false;
