@@ -56,6 +56,8 @@ export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } fr
 export * from './codec/index.js';
 export {
   crc32c,
+  detectSignature,
+  type ParsedProxyHeader,
   PP2_CLIENT,
   PP2_SUBTYPE_AWS_VPCE_ID,
   PP2_SUBTYPE_SSL,
@@ -64,6 +66,8 @@ export {
   ProxyProtocolError,
   type ProxySslInfo,
   type ProxyTlv,
+  parseProxyHeader,
+  Signature,
 } from './codec/proxy-header.js';
 export {
   ProxyProtocolConfig,

@@ -36,7 +36,11 @@ export function serverStages(options: StageOptions): ServerStage[] {
       PROXY_PROTOCOL_KEYS,
       options.logger ?? consoleLogger(),
     );
-    stages.push({ name: 'proxy-protocol', create: () => new ProxyProtocolDecoder(config) });
+    stages.push({
+      name: 'proxy-protocol',
+      // Trust decided from the packed sockaddr of accept(2): no address text per connection.
+      create: (_channel, peer) => new ProxyProtocolDecoder(config, config.trusted.containsPacked(peer)),
+    });
     // The master's collectStats() shows each worker's counters (`workers[i].reports.proxyProtocol`).
     addWorkerReport('proxyProtocol', proxyProtocolStats);
   }

@@ -106,8 +106,8 @@ export interface ProxySslInfo {
 interface HeaderFields {
   readonly version: 1 | 2;
   readonly command: 'PROXY' | 'LOCAL';
-  readonly family: ProxyHeader['family'];
-  readonly transport: ProxyHeader['transport'];
+  readonly family: 0 | 1 | 2 | 3;
+  readonly transport: 0 | 1 | 2;
   readonly source: SocketAddress | undefined;
   readonly destination: SocketAddress | undefined;
   readonly sourcePath: string | undefined;
@@ -115,62 +115,110 @@ interface HeaderFields {
   readonly tlvBytes: Buffer | undefined;
 }
 
+const FAMILIES = ['unspec', 'IPv4', 'IPv6', 'unix'] as const;
+const TRANSPORTS = ['unspec', 'stream', 'dgram'] as const;
+
+// ProxyHeader.bits: what four fields would say, in one small integer.
+const B_V2 = 1;
+const B_LOCAL = 2;
+const B_FAMILY_SHIFT = 2; // 2 bits
+const B_TRANSPORT_SHIFT = 4; // 2 bits
+/** A TCP `PROXY` header: its addresses are the connection's. */
+const B_REPORTS = 64;
+
+/** What few headers carry: TLVs, AF_UNIX paths. */
+interface HeaderExtras {
+  readonly tlvBytes: Buffer | undefined;
+  tlvList: ProxyTlv[] | undefined;
+  readonly sourcePath: string | undefined;
+  readonly destinationPath: string | undefined;
+}
+
 /**
  * A received PROXY protocol header: the connection's real endpoints and, for v2, its TLVs. The
  * decoder gives it to the channel (`channel.proxied`); `remote` and `local` are what
  * `channel.remoteAddress` / `localAddress` report from then on.
+ *
+ * Kept for the connection's life, so kept small: four slots (the flags in one integer, the two
+ * addresses, and the TLVs and AF_UNIX paths in an object that only headers carrying them have).
  */
 export class ProxyHeader implements ProxiedAddresses {
-  readonly version: 1 | 2;
-  /** `LOCAL` (v2): the proxy's own connection, a health check — the socket's addresses stand. */
-  readonly command: 'PROXY' | 'LOCAL';
-  /** The client's address family: v1 `TCP4`/`TCP6` are IPv4/IPv6, `UNKNOWN` is `unspec`. */
-  readonly family: 'IPv4' | 'IPv6' | 'unix' | 'unspec';
-  /** The client's transport (v1 is always `stream`, except `UNKNOWN`). */
-  readonly transport: 'stream' | 'dgram' | 'unspec';
   /** The client as the proxy saw it (IPv4/IPv6 headers). */
   readonly source: SocketAddress | undefined;
   /** The address the client connected to, on the proxy. */
   readonly destination: SocketAddress | undefined;
-  /** AF_UNIX client path (an abstract name as `@name`). */
-  readonly sourcePath: string | undefined;
-  readonly destinationPath: string | undefined;
-  /** What the connection reports as its peer: `source` of a TCP `PROXY` header; else the socket's. */
-  readonly remote: SocketAddress | undefined;
-  /** What the connection reports as its local address: `destination` of a TCP `PROXY` header. */
-  readonly local: SocketAddress | undefined;
-  /** The TLV area (a copy), parsed into `tlvs` on first use. */
-  private readonly tlvBytes: Buffer | undefined;
-  private tlvList: ProxyTlv[] | undefined;
+  private readonly bits: number;
+  private readonly extras: HeaderExtras | undefined;
 
   /** @internal Made by the parser. */
   constructor(f: HeaderFields) {
-    this.version = f.version;
-    this.command = f.command;
-    this.family = f.family;
-    this.transport = f.transport;
     this.source = f.source;
     this.destination = f.destination;
-    this.sourcePath = f.sourcePath;
-    this.destinationPath = f.destinationPath;
-    this.tlvBytes = f.tlvBytes;
     // The spec's sample code and HAProxy itself take addresses from PROXY over TCP only; a LOCAL
     // header, UNKNOWN/UNSPEC, a datagram or a UNIX client leave the connection's own addresses.
-    const tcp = f.command === 'PROXY' && f.transport === 'stream' && f.source !== undefined;
-    this.remote = tcp ? f.source : undefined;
-    this.local = tcp ? f.destination : undefined;
+    const reports = f.command === 'PROXY' && f.transport === 1 && f.source !== undefined;
+    this.bits =
+      (f.version === 2 ? B_V2 : 0) |
+      (f.command === 'LOCAL' ? B_LOCAL : 0) |
+      (f.family << B_FAMILY_SHIFT) |
+      (f.transport << B_TRANSPORT_SHIFT) |
+      (reports ? B_REPORTS : 0);
+    this.extras =
+      f.tlvBytes === undefined && f.sourcePath === undefined
+        ? undefined
+        : { tlvBytes: f.tlvBytes, tlvList: undefined, sourcePath: f.sourcePath, destinationPath: f.destinationPath };
+  }
+
+  get version(): 1 | 2 {
+    return (this.bits & B_V2) !== 0 ? 2 : 1;
+  }
+
+  /** `LOCAL` (v2): the proxy's own connection, a health check — the socket's addresses stand. */
+  get command(): 'PROXY' | 'LOCAL' {
+    return (this.bits & B_LOCAL) !== 0 ? 'LOCAL' : 'PROXY';
+  }
+
+  /** The client's address family: v1 `TCP4`/`TCP6` are IPv4/IPv6, `UNKNOWN` is `unspec`. */
+  get family(): 'IPv4' | 'IPv6' | 'unix' | 'unspec' {
+    return FAMILIES[((this.bits >> B_FAMILY_SHIFT) & 3) as 0 | 1 | 2 | 3];
+  }
+
+  /** The client's transport (v1 is always `stream`, except `UNKNOWN`). */
+  get transport(): 'stream' | 'dgram' | 'unspec' {
+    return TRANSPORTS[((this.bits >> B_TRANSPORT_SHIFT) & 3) as 0 | 1 | 2];
+  }
+
+  /** What the connection reports as its peer: `source` of a TCP `PROXY` header; else undefined (the socket's). */
+  get remote(): SocketAddress | undefined {
+    return (this.bits & B_REPORTS) !== 0 ? this.source : undefined;
+  }
+
+  /** What the connection reports as its local address: `destination` of a TCP `PROXY` header. */
+  get local(): SocketAddress | undefined {
+    return (this.bits & B_REPORTS) !== 0 ? this.destination : undefined;
+  }
+
+  /** AF_UNIX client path (an abstract name as `@name`). */
+  get sourcePath(): string | undefined {
+    return this.extras?.sourcePath;
+  }
+
+  get destinationPath(): string | undefined {
+    return this.extras?.destinationPath;
   }
 
   /** Every TLV of a v2 header, in order (empty for v1). */
   get tlvs(): readonly ProxyTlv[] {
-    if (this.tlvList === undefined) {
+    const x = this.extras;
+    if (x === undefined) return NO_TLVS;
+    if (x.tlvList === undefined) {
       const list: ProxyTlv[] = [];
-      const b = this.tlvBytes;
+      const b = x.tlvBytes;
       if (b !== undefined)
         walkTlvs(b, 0, b.length, (type, from, to) => list.push({ type, value: b.subarray(from, to) }));
-      this.tlvList = list;
+      x.tlvList = list;
     }
-    return this.tlvList;
+    return x.tlvList;
   }
 
   /** The value of the first TLV of `type`, or undefined. */
@@ -231,6 +279,8 @@ export class ProxyHeader implements ProxiedAddresses {
     return undefined;
   }
 }
+
+const NO_TLVS: readonly ProxyTlv[] = [];
 
 /**
  * Calls `each(type, valueStart, valueEnd)` for the TLVs of `b[from, to)`. Returns false (having
@@ -300,7 +350,7 @@ function parseV1(buf: Uint8Array, start: number, end: number): ParsedProxyHeader
   const proto = parts[1];
   if (proto === 'UNKNOWN') {
     // "the receiver must ignore anything presented before the CRLF is found".
-    return { header: v1Header('unspec', 'unspec', undefined, undefined), length };
+    return { header: v1Header(0, 0, undefined, undefined), length };
   }
   if (proto !== 'TCP4' && proto !== 'TCP6') {
     throw new ProxyProtocolError(`v1 header: unknown protocol ${JSON.stringify(proto ?? '')} (TCP4, TCP6 or UNKNOWN)`);
@@ -317,14 +367,14 @@ function parseV1(buf: Uint8Array, start: number, end: number): ParsedProxyHeader
   const dport = v1Port(parts[5] as string, 'destination');
   const family = v4 ? 'IPv4' : 'IPv6';
   return {
-    header: v1Header(family, 'stream', { address: src, family, port: sport }, { address: dst, family, port: dport }),
+    header: v1Header(v4 ? 1 : 2, 1, { address: src, family, port: sport }, { address: dst, family, port: dport }),
     length,
   };
 }
 
 function v1Header(
-  family: ProxyHeader['family'],
-  transport: ProxyHeader['transport'],
+  family: 0 | 1 | 2,
+  transport: 0 | 1,
   source: SocketAddress | undefined,
   destination: SocketAddress | undefined,
 ): ProxyHeader {
@@ -345,9 +395,11 @@ function v1Header(
 function v1Address(text: string, v4: boolean, which: string): string {
   if (v4) {
     // parseIPv4 refuses leading zeros, as §2.1 does ("to avoid any possible confusion with octal").
-    if (parseIPv4(text) === undefined)
+    const bytes = parseIPv4(text);
+    if (bytes === undefined)
       throw new ProxyProtocolError(`v1 header: bad IPv4 ${which} address ${JSON.stringify(text)}`);
-    return text;
+    // Made anew rather than kept: a piece of the split line may be a slice holding the whole line.
+    return formatIPv4(bytes);
   }
   const v6 = text.includes('%') || text.includes('[') ? undefined : parseIPv6(text);
   if (v6 === undefined) throw new ProxyProtocolError(`v1 header: bad IPv6 ${which} address ${JSON.stringify(text)}`);
@@ -362,8 +414,6 @@ function v1Port(text: string, which: string): number {
 
 /** §2.2: bytes of the address block per family (UNSPEC, INET, INET6, UNIX). */
 const ADDRESS_LENGTH = [0, 12, 36, 216] as const;
-const FAMILIES = ['unspec', 'IPv4', 'IPv6', 'unix'] as const;
-const TRANSPORTS = ['unspec', 'stream', 'dgram'] as const;
 /** §2.2.5: a unique id is at most 128 bytes. */
 const UNIQUE_ID_MAX = 128;
 
@@ -427,8 +477,8 @@ function parseV2(buf: Uint8Array, start: number, end: number): ParsedProxyHeader
     header: new ProxyHeader({
       version: 2,
       command: local ? 'LOCAL' : 'PROXY',
-      family: FAMILIES[fam as 0 | 1 | 2 | 3],
-      transport: TRANSPORTS[proto as 0 | 1 | 2],
+      family: fam as 0 | 1 | 2 | 3,
+      transport: proto as 0 | 1 | 2,
       source,
       destination,
       sourcePath,

@@ -160,11 +160,17 @@ export class ProxyProtocolDecoder extends ChannelInboundHandler {
   /** We took `onActive`: the next handlers hear it once the header is in. */
   private heldActive = false;
 
-  /** Options (validated here), or a `ProxyProtocolConfig` shared by many connections. */
-  constructor(options: ProxyProtocolOptions | ProxyProtocolConfig) {
+  /**
+   * @param options validated here, or a `ProxyProtocolConfig` shared by many connections
+   * @param trustedPeer whether the socket's peer is in `trusted`, when the caller knows (the server
+   *   decides from the packed peer of accept(2)); otherwise the decoder checks `socketRemoteAddress`
+   */
+  constructor(options: ProxyProtocolOptions | ProxyProtocolConfig, trustedPeer?: boolean) {
     super();
     this.config = options instanceof ProxyProtocolConfig ? options : new ProxyProtocolConfig(options, 'options');
+    this.trustedPeer = trustedPeer;
   }
+  private readonly trustedPeer: boolean | undefined;
 
   handlerRemoved(): void {
     this.release();
@@ -229,7 +235,7 @@ export class ProxyProtocolDecoder extends ChannelInboundHandler {
     this.started = true;
     this.ctx = ctx;
     const cfg = this.config;
-    this.trusted = cfg.trusted.contains(ctx.channel.socketRemoteAddress);
+    this.trusted = this.trustedPeer ?? cfg.trusted.contains(ctx.channel.socketRemoteAddress);
     if (!this.trusted && cfg.required) {
       this.reject(ctx, 'untrusted', 'not a trusted source, and a header is required');
       return false;

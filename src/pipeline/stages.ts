@@ -9,6 +9,7 @@
  * (`initChannel` or the factory) and before `onActive`: whatever the user's pipeline added first,
  * the stages sit between it and the socket.
  */
+import type { PackedAddress } from '../syscalls/sockaddr.js';
 import type { Channel } from './channel.js';
 import type { ChannelHandler } from './handler.js';
 import type { Pipeline } from './pipeline.js';
@@ -20,15 +21,22 @@ export interface ServerStage {
   /**
    * This connection's handler, or undefined for none. Runs after the user's pipeline was built and
    * before `onActive`; throwing closes the connection (logged as a failed pipeline initialisation).
+   * `socketPeer` is the peer as accept(2) gave it, packed: a stage that decides by the peer (the
+   * PROXY stage's trust) reads it without making the address's text.
    */
-  create(channel: Channel): ChannelHandler | undefined;
+  create(channel: Channel, socketPeer: PackedAddress): ChannelHandler | undefined;
 }
 
 /** Puts the stages' handlers at the head of `pipeline`, in order: the first one nearest the socket. */
-export function installStages(pipeline: Pipeline, channel: Channel, stages: readonly ServerStage[]): void {
+export function installStages(
+  pipeline: Pipeline,
+  channel: Channel,
+  socketPeer: PackedAddress,
+  stages: readonly ServerStage[],
+): void {
   let prev: string | undefined;
   for (const stage of stages) {
-    const handler = stage.create(channel);
+    const handler = stage.create(channel, socketPeer);
     if (handler === undefined) continue;
     if (prev === undefined) pipeline.addFirst(stage.name, handler);
     else pipeline.addAfter(prev, stage.name, handler);

@@ -202,20 +202,34 @@ export function decodeSockaddr(buf: Uint8Array, length: number): SocketAddress {
  * A socket address kept as a few small integers: what a connection remembers of its peer from
  * accept(2) (or connect(2)) on, with no string and no Buffer made until someone asks
  * ({@link unpackAddress}). An interface of plain fields so that the connection holds them in its
- * own slots: V8 keeps int32 values as small integers there, in place — 48 bytes for the six on
- * x64, no allocation, where a kept `sockaddr_storage` would be a 128-byte Buffer plus its object.
+ * own slots — V8 keeps int32 values there as small integers, in place: an IPv4 peer (or an
+ * IPv4-mapped one, as IPv4 clients of a dual-stack `::` socket are) costs two slots and no
+ * allocation; an IPv6 peer one small object more. A kept `sockaddr_storage` would be a 128-byte
+ * Buffer plus its object.
  */
 export interface PackedAddress {
-  /** `4 << 16 | port` or `6 << 16 | port`; 0 when nothing is known. */
+  /**
+   * `kind << 16 | port`, kind 4: IPv4 `addrW0`; 5: IPv4-mapped IPv6 `::ffff:addrW0`; 6: IPv6,
+   * `addrW0` then `addrV6`. 0 when nothing is known.
+   */
   addrTag: number;
-  /** The address as big-endian 32-bit words (stored as int32); IPv4 uses the first one only. */
+  /** IPv4: the address; IPv6: its first 32 bits. Big-endian, stored as int32. */
   addrW0: number;
-  addrW1: number;
-  addrW2: number;
-  addrW3: number;
-  /** IPv6 scope id (the interface of a link-local peer); 0 when none. */
-  addrScope: number;
+  /** The rest of an IPv6 address that is not IPv4-mapped; undefined otherwise. */
+  addrV6: PackedIPv6 | undefined;
 }
+
+/** The last 96 bits of an IPv6 address (big-endian int32 words) and its scope id. */
+export interface PackedIPv6 {
+  readonly w1: number;
+  readonly w2: number;
+  readonly w3: number;
+  readonly scope: number;
+}
+
+const KIND_V4 = 4;
+const KIND_MAPPED = 5;
+const KIND_V6 = 6;
 
 function word(b: Uint8Array, at: number): number {
   return (
@@ -232,24 +246,52 @@ export function packSockaddr(buf: Uint8Array, length: number, into: PackedAddres
   const family = length >= 2 ? (buf[0] as number) | ((buf[1] as number) << 8) : 0;
   const port = ((buf[2] as number) << 8) | (buf[3] as number);
   if (family === AF_INET && length >= LAYOUT.sockaddrInSize) {
-    into.addrTag = (4 << 16) | port;
+    into.addrTag = (KIND_V4 << 16) | port;
     into.addrW0 = word(buf, 4);
-    into.addrW1 = into.addrW2 = into.addrW3 = into.addrScope = 0;
+    into.addrV6 = undefined;
     return true;
   }
   if (family === AF_INET6 && length >= LAYOUT.sockaddrIn6Size) {
-    into.addrTag = (6 << 16) | port;
-    into.addrW0 = word(buf, 8);
-    into.addrW1 = word(buf, 12);
-    into.addrW2 = word(buf, 16);
-    into.addrW3 = word(buf, 20);
-    // scope_id is a u32 in host order (little-endian here), kept as int32 (unpack reads it >>> 0).
-    into.addrScope =
+    const w0 = word(buf, 8);
+    const w1 = word(buf, 12);
+    const w2 = word(buf, 16);
+    const w3 = word(buf, 20);
+    // scope_id is a u32 in host order (little-endian here), kept as int32 (read back >>> 0).
+    const scope =
       (buf[24] as number) | ((buf[25] as number) << 8) | ((buf[26] as number) << 16) | ((buf[27] as number) << 24);
+    if (w0 === 0 && w1 === 0 && w2 === 0xffff && scope === 0) {
+      into.addrTag = (KIND_MAPPED << 16) | port;
+      into.addrW0 = w3;
+      into.addrV6 = undefined;
+    } else {
+      into.addrTag = (KIND_V6 << 16) | port;
+      into.addrW0 = w0;
+      into.addrV6 = { w1, w2, w3, scope };
+    }
     return true;
   }
-  into.addrTag = into.addrW0 = into.addrW1 = into.addrW2 = into.addrW3 = into.addrScope = 0;
+  into.addrTag = into.addrW0 = 0;
+  into.addrV6 = undefined;
   return false;
+}
+
+/** The four big-endian words of a packed address in its IPv6 form (IPv4 as IPv4-mapped); false when none. */
+function words16(p: PackedAddress, out: Uint32Array): boolean {
+  const kind = p.addrTag >>> 16;
+  if (kind === KIND_V4 || kind === KIND_MAPPED) {
+    out[0] = 0;
+    out[1] = 0;
+    out[2] = 0xffff;
+    out[3] = p.addrW0;
+    return true;
+  }
+  const v6 = p.addrV6;
+  if (kind !== KIND_V6 || v6 === undefined) return false;
+  out[0] = p.addrW0;
+  out[1] = v6.w1;
+  out[2] = v6.w2;
+  out[3] = v6.w3;
+  return true;
 }
 
 const unpackBytes = new Uint8Array(16);
@@ -261,23 +303,31 @@ function putWord(at: number, w: number): void {
   unpackBytes[at + 3] = w & 0xff;
 }
 
-/** The address packed by {@link packSockaddr}, as users see it; undefined when none was. */
+/** The address packed by {@link packSockaddr}, as `decodeSockaddr` would give it; undefined when none was. */
 export function unpackAddress(p: PackedAddress): SocketAddress | undefined {
   const tag = p.addrTag;
+  const kind = tag >>> 16;
   const port = tag & 0xffff;
-  if (tag >>> 16 === 4) {
+  if (kind === KIND_V4) {
     putWord(0, p.addrW0);
     return { address: formatIPv4(unpackBytes), family: 'IPv4', port };
   }
-  if (tag >>> 16 === 6) {
+  if (kind === KIND_MAPPED) {
     putWord(0, p.addrW0);
-    putWord(4, p.addrW1);
-    putWord(8, p.addrW2);
-    putWord(12, p.addrW3);
-    return { address: formatIPv6(unpackBytes), family: 'IPv6', port, scopeId: p.addrScope >>> 0 };
+    return { address: `::ffff:${formatIPv4(unpackBytes)}`, family: 'IPv6', port, scopeId: 0 };
+  }
+  const v6 = p.addrV6;
+  if (kind === KIND_V6 && v6 !== undefined) {
+    putWord(0, p.addrW0);
+    putWord(4, v6.w1);
+    putWord(8, v6.w2);
+    putWord(12, v6.w3);
+    return { address: formatIPv6(unpackBytes), family: 'IPv6', port, scopeId: v6.scope >>> 0 };
   }
   return undefined;
 }
+
+const packedWords = new Uint32Array(4);
 
 /** IPv4 bytes → the 16 bytes of the IPv4-mapped IPv6 address ::ffff:a.b.c.d (RFC 4291 §2.5.5.2). */
 function mapped(v4: Uint8Array): Uint8Array {
@@ -370,10 +420,20 @@ export class AddressBlocks {
     if (address === undefined) return false;
     const bytes = addressBytes(typeof address === 'string' ? address : address.address);
     if (bytes === undefined) return false;
-    const a0 = word(bytes, 0) >>> 0;
-    const a1 = word(bytes, 4) >>> 0;
-    const a2 = word(bytes, 8) >>> 0;
-    const a3 = word(bytes, 12) >>> 0;
+    return this.match(word(bytes, 0) >>> 0, word(bytes, 4) >>> 0, word(bytes, 8) >>> 0, word(bytes, 12) >>> 0);
+  }
+
+  /**
+   * Whether a packed address (a connection's peer as accept(2) gave it) is in one of the blocks:
+   * the same answer as `contains`, without making the address's text.
+   */
+  containsPacked(p: PackedAddress): boolean {
+    const w = packedWords;
+    if (!words16(p, w)) return false;
+    return this.match(w[0] as number, w[1] as number, w[2] as number, w[3] as number);
+  }
+
+  private match(a0: number, a1: number, a2: number, a3: number): boolean {
     const w = this.words;
     for (let at = 0; at < w.length; at += 8) {
       if (

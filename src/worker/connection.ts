@@ -54,7 +54,13 @@ import {
   shutdown as sysShutdown,
   writevBuffers,
 } from '../syscalls/libc.js';
-import { type PackedAddress, packSockaddr, type SocketAddress, unpackAddress } from '../syscalls/sockaddr.js';
+import {
+  type PackedAddress,
+  type PackedIPv6,
+  packSockaddr,
+  type SocketAddress,
+  unpackAddress,
+} from '../syscalls/sockaddr.js';
 import {
   applySocketOptions,
   type EffectiveSocketOptions,
@@ -155,10 +161,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   /** @internal The socket's peer from accept/connect, packed (sockaddr.ts `PackedAddress`): no string until asked. */
   addrTag = 0;
   /** @internal */ addrW0 = 0;
-  /** @internal */ addrW1 = 0;
-  /** @internal */ addrW2 = 0;
-  /** @internal */ addrW3 = 0;
-  /** @internal */ addrScope = 0;
+  /** @internal */ addrV6: PackedIPv6 | undefined = undefined;
   private pipelineRef: Pipeline | undefined;
   private readonly loop: EventLoop;
   private readonly opts: ResolvedConnectionOptions;
@@ -196,7 +199,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       this.pipelineRef = pipeline;
       pipeline.attach(this, this);
       const stages = this.ctx.stages;
-      if (stages !== undefined && stages.length > 0) installStages(pipeline, this, stages);
+      if (stages !== undefined && stages.length > 0) installStages(pipeline, this, this, stages);
     } catch (err) {
       loop.logger.error('pipeline initialisation failed; closing the connection', err);
       this.pipelineRef = undefined;

@@ -302,7 +302,11 @@ describe('sockaddr: encodeSockaddr / decodeSockaddr', () => {
 });
 
 describe('sockaddr: packSockaddr / unpackAddress (a peer kept as a few numbers)', () => {
-  const fresh = (): PackedAddress => ({ addrTag: 0, addrW0: 0, addrW1: 0, addrW2: 0, addrW3: 0, addrScope: 0 });
+  const fresh = (): PackedAddress => ({ addrTag: 0, addrW0: 0, addrV6: undefined });
+  /** Every number kept is an int32: V8 stores those in place, unboxed. */
+  const int32s = (p: PackedAddress) => {
+    for (const v of [p.addrTag, p.addrW0, ...Object.values(p.addrV6 ?? {})]) expect(v | 0).to.equal(v);
+  };
 
   for (const [host, port] of [
     ['127.0.0.1', 1],
@@ -310,27 +314,31 @@ describe('sockaddr: packSockaddr / unpackAddress (a peer kept as a few numbers)'
     ['0.0.0.0', 0],
     ['10.200.3.4', 8080],
   ] as const) {
-    it(`IPv4 ${host}:${port}: packed words are small integers, unpacked as decodeSockaddr decodes`, () => {
+    it(`IPv4 ${host}:${port}: two small integers, unpacked as decodeSockaddr decodes`, () => {
       const sa = encodeSockaddr(host, port);
       const p = fresh();
       expect(packSockaddr(sa, sa.length, p)).to.equal(true);
-      for (const v of Object.values(p)) expect(v | 0).to.equal(v); // int32: V8 keeps them unboxed
+      int32s(p);
+      expect(p.addrV6).to.equal(undefined);
       expect(unpackAddress(p)).to.deep.equal(decodeSockaddr(sa, sa.length));
     });
   }
 
-  for (const [host, port] of [
-    ['::1', 443],
-    ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 65535],
-    ['::ffff:127.0.0.1', 9],
-    ['2001:db8::8:800:200c:417a', 12345],
-    ['fe80::1%4294967295', 80],
+  for (const [host, port, compact] of [
+    ['::ffff:127.0.0.1', 9, true],
+    ['::ffff:255.255.255.255', 65535, true],
+    ['::1', 443, false],
+    ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 65535, false],
+    ['2001:db8::8:800:200c:417a', 12345, false],
+    ['fe80::1%4294967295', 80, false],
+    ['::ffff:10.0.0.1%3', 80, false],
   ] as const) {
-    it(`IPv6 ${host}:${port} round trips through the packed form`, () => {
+    it(`IPv6 ${host}:${port} round trips${compact ? ', IPv4-mapped kept as compactly as IPv4' : ''}`, () => {
       const sa = encodeSockaddr(host, port);
       const p = fresh();
       expect(packSockaddr(sa, sa.length, p)).to.equal(true);
-      for (const v of Object.values(p)) expect(v | 0).to.equal(v);
+      int32s(p);
+      expect(p.addrV6 === undefined).to.equal(compact);
       expect(unpackAddress(p)).to.deep.equal(decodeSockaddr(sa, sa.length));
     });
   }
@@ -383,6 +391,25 @@ describe('sockaddr: AddressBlocks (trusted sources)', () => {
       expect(blocks.contains({ address, family: address.includes(':') ? 'IPv6' : 'IPv4', port: 1 })).to.equal(inside);
     });
   }
+
+  it('containsPacked gives the same answers from a packed peer, without its text', () => {
+    for (const address of [
+      '10.0.0.0',
+      '11.0.0.0',
+      '127.0.0.1',
+      '::1',
+      '::2',
+      'fd12::1',
+      '::ffff:10.1.2.3',
+      '::ffff:11.1.2.3',
+    ]) {
+      const sa = encodeSockaddr(address, 1);
+      const p: PackedAddress = { addrTag: 0, addrW0: 0, addrV6: undefined };
+      packSockaddr(sa, sa.length, p);
+      expect(blocks.containsPacked(p), address).to.equal(blocks.contains(address));
+    }
+    expect(blocks.containsPacked({ addrTag: 0, addrW0: 0, addrV6: undefined })).to.equal(false);
+  });
 
   it('an IPv4-mapped block matches plain IPv4 peers; /0 blocks match their whole family', () => {
     const m = AddressBlocks.parse(['::ffff:172.16.0.0/108'], 't');
