@@ -55,9 +55,6 @@ export {
 export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './codec/http1/server.js';
 export * from './codec/index.js';
 export {
-  crc32c,
-  detectSignature,
-  type ParsedProxyHeader,
   PP2_CLIENT,
   PP2_SUBTYPE_AWS_VPCE_ID,
   PP2_SUBTYPE_SSL,
@@ -66,9 +63,8 @@ export {
   ProxyProtocolError,
   type ProxySslInfo,
   type ProxyTlv,
-  parseProxyHeader,
-  Signature,
 } from './codec/proxy-header.js';
+export { detectSignature, type ParsedProxyHeader, parseProxyHeader, Signature } from './codec/proxy-parse.js';
 export {
   ProxyProtocolConfig,
   ProxyProtocolDecoder,
@@ -76,6 +72,7 @@ export {
   type ProxyProtocolStats,
   proxyProtocolStats,
 } from './codec/proxy-protocol.js';
+export { crc32c } from './common/crc32c.js';
 export {
   ChannelClosedError,
   ConnectTimeoutError,

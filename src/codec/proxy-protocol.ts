@@ -34,7 +34,8 @@ import { DRAINING } from '../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { AddressBlocks } from '../syscalls/sockaddr.js';
-import { detectSignature, type ProxyHeader, parseProxyHeader, Signature, V2_MAX_LENGTH } from './proxy-header.js';
+import type { ProxyHeader } from './proxy-header.js';
+import { detectSignature, parseProxyHeader, Signature, V2_MAX_LENGTH } from './proxy-parse.js';
 
 export interface ProxyProtocolOptions {
   /**

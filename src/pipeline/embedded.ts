@@ -40,8 +40,7 @@ export class EmbeddedChannel implements Channel, Transport {
   readonly timers: TimingWheel;
   readonly socketRemoteAddress: SocketAddress;
   readonly socketLocalAddress: SocketAddress;
-  /** What `setProxiedAddresses` was given last. */
-  proxied: ProxiedAddresses | undefined;
+  private proxiedRef: ProxiedAddresses | undefined;
   /** Messages that reached the tail. */
   readonly inbound: unknown[] = [];
   /** Messages flushed out of the head. */
@@ -163,14 +162,18 @@ export class EmbeddedChannel implements Channel, Transport {
   // ---- Channel ----
 
   get remoteAddress(): SocketAddress {
-    return this.proxied?.remote ?? this.socketRemoteAddress;
+    return this.proxiedRef?.remote ?? this.socketRemoteAddress;
   }
   get localAddress(): SocketAddress {
-    return this.proxied?.local ?? this.socketLocalAddress;
+    return this.proxiedRef?.local ?? this.socketLocalAddress;
+  }
+  /** What `setProxiedAddresses` was given last. */
+  get proxied(): ProxiedAddresses | undefined {
+    return this.proxiedRef;
   }
   setProxiedAddresses(proxied: ProxiedAddresses): void {
     checkProxiedAddresses(proxied);
-    this.proxied = proxied;
+    this.proxiedRef = proxied;
   }
 
   get isActive(): boolean {
