@@ -160,6 +160,8 @@ export class ProxyProtocolDecoder extends ChannelInboundHandler {
   private trusted = false;
   /** We took `onActive`: the next handlers hear it once the header is in. */
   private heldActive = false;
+  /** Decided by the caller (the server, from accept(2)'s packed peer), or undefined: decide here. */
+  private readonly trustedPeer: boolean | undefined;
 
   /**
    * @param options validated here, or a `ProxyProtocolConfig` shared by many connections
@@ -171,7 +173,6 @@ export class ProxyProtocolDecoder extends ChannelInboundHandler {
     this.config = options instanceof ProxyProtocolConfig ? options : new ProxyProtocolConfig(options, 'options');
     this.trustedPeer = trustedPeer;
   }
-  private readonly trustedPeer: boolean | undefined;
 
   handlerRemoved(): void {
     this.release();
@@ -190,12 +191,12 @@ export class ProxyProtocolDecoder extends ChannelInboundHandler {
     if (!this.started && !this.start(ctx)) return;
     const prior = this.cumLength;
     if (prior === 0) {
-      this.examine(ctx, msg, msg.length, true);
+      this.examine(ctx, msg, msg.length);
       if (!this.done && this.cumLength === 0) this.keep(msg);
       return;
     }
     this.keep(msg);
-    this.examine(ctx, this.cum as Buffer, this.cumLength, true);
+    this.examine(ctx, this.cum as Buffer, this.cumLength);
   }
 
   override onInputShutdown(ctx: HandlerContext): void {
@@ -246,16 +247,16 @@ export class ProxyProtocolDecoder extends ChannelInboundHandler {
   }
 
   /**
-   * Looks at the first `end` bytes of the connection (`buf`, the read itself or the cumulation);
-   * finishes or rejects when it can tell, else leaves them to be kept.
+   * Looks at the first `end` bytes of the connection (`buf`, the read itself or the cumulation),
+   * during a read; finishes or rejects when it can tell, else leaves them to be kept.
    */
-  private examine(ctx: HandlerContext, buf: Uint8Array, end: number, inRead: boolean): void {
+  private examine(ctx: HandlerContext, buf: Uint8Array, end: number): void {
     const sig = detectSignature(buf, 0, end);
     if (sig === Signature.None) {
       if (this.trusted && this.config.required) {
         this.reject(ctx, 'missing', 'the connection does not start with a PROXY protocol header');
       } else {
-        this.finish(ctx, undefined, buf, 0, end, inRead);
+        this.finish(ctx, undefined, buf, 0, end, true);
       }
       return;
     }
@@ -271,7 +272,7 @@ export class ProxyProtocolDecoder extends ChannelInboundHandler {
       this.reject(ctx, 'malformed', (err as Error).message);
       return;
     }
-    if (parsed !== undefined) this.finish(ctx, parsed.header, buf, parsed.length, end, inRead);
+    if (parsed !== undefined) this.finish(ctx, parsed.header, buf, parsed.length, end, true);
   }
 
   /** Keeps a piece of an incomplete header (at most a v2 header's maximum: the parser bounds v1). */
