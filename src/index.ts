@@ -60,6 +60,25 @@ export {
 export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './codec/http1/server.js';
 export * from './codec/index.js';
 export {
+  PP2_CLIENT,
+  PP2_SUBTYPE_AWS_VPCE_ID,
+  PP2_SUBTYPE_SSL,
+  PP2_TYPE,
+  ProxyHeader,
+  ProxyProtocolError,
+  type ProxySslInfo,
+  type ProxyTlv,
+} from './codec/proxy-header.js';
+export { detectSignature, type ParsedProxyHeader, parseProxyHeader, Signature } from './codec/proxy-parse.js';
+export {
+  ProxyProtocolConfig,
+  ProxyProtocolDecoder,
+  type ProxyProtocolOptions,
+  type ProxyProtocolStats,
+  proxyProtocolStats,
+} from './codec/proxy-protocol.js';
+export { crc32c } from './common/crc32c.js';
+export {
   ChannelClosedError,
   ConnectTimeoutError,
   CorruptedFrameError,
@@ -82,7 +101,7 @@ export * from './handlers/index.js';
 export type { ClusterStats, MasterHandle, ReloadResult, WorkerSnapshot } from './master/master.js';
 export type { WorkerHandle } from './master/worker-side.js';
 export * from './offload/index.js';
-export type { Channel, Transport } from './pipeline/channel.js';
+export type { Channel, ProxiedAddresses, Transport } from './pipeline/channel.js';
 export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
 export { DRAINING, ServerDrainingEvent } from './pipeline/events.js';
 export {
@@ -94,8 +113,10 @@ export {
   type CloseReason,
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
+export type { ServerStage } from './pipeline/stages.js';
 export { type CloseOptions, Server, type ServerHandle, type ServerOptions, type SingleHandle } from './server.js';
 export type { ClusterOptions } from './server-options.js';
+export type { ServerProxyProtocolOptions } from './server-stages.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';

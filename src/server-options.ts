@@ -6,6 +6,8 @@ import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './common/errors.js';
 import { intOption, oneOf, optionalInt } from './common/options.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
+import type { ServerStage } from './pipeline/stages.js';
+import { type ServerProxyProtocolOptions, serverStages } from './server-stages.js';
 import { ipFamily } from './syscalls/sockaddr.js';
 import {
   type ConnectionOptions,
@@ -74,6 +76,12 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly maxConnections?: number;
   /** How long a stop lets connections finish before aborting them (and killing workers), in ms. Default 10 000. */
   readonly drainTimeout?: number;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2) from a trusted proxy, which
+   * sets its `remoteAddress`/`localAddress` to the client's (docs/proxy-protocol.md):
+   * `{ trusted: ['10.0.0.0/8', '127.0.0.1'], required?: true, timeout?: 5000 }`. Off by default.
+   */
+  readonly proxyProtocol?: ServerProxyProtocolOptions;
 }
 
 export interface CloseOptions {
@@ -95,16 +103,21 @@ export interface ResolvedClusterOptions {
   readonly handleSignals: boolean;
 }
 
-/** What a process's `Serving` needs from the options: accepting and the connection limit, checked and resolved. */
+/**
+ * What a process's `Serving` needs from the options: accepting, the connection limit, and the
+ * stages before the user's pipeline (PROXY protocol, TLS: server-stages.ts), checked and resolved.
+ */
 export function servingOptions(options: ServerOptions): {
   maxAcceptsPerWakeup: number;
   acceptBackoffMs: number;
   maxConnections: number;
+  stages: readonly ServerStage[];
 } {
   return {
     maxAcceptsPerWakeup: intOption('maxAcceptsPerWakeup', options.maxAcceptsPerWakeup ?? 64, 1),
     acceptBackoffMs: intOption('acceptBackoffMs', options.acceptBackoffMs ?? 100, 1),
     maxConnections: optionalInt('maxConnections', options.maxConnections, 10_000, 0),
+    stages: serverStages(options),
   };
 }
 

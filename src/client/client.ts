@@ -28,7 +28,7 @@ import type { CloseReason } from '../pipeline/handler.js';
 import type { Pipeline, PipelineSpec } from '../pipeline/pipeline.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
-import { applySocketOptions } from '../syscalls/socket.js';
+import { applySocketOptions, sockaddrFor } from '../syscalls/socket.js';
 import { Connection } from '../worker/connection.js';
 import type { EventLoop } from '../worker/loop.js';
 import { type ConnectionOptions, type ResolvedConnectionOptions, resolveConnectionOptions } from '../worker/options.js';
@@ -142,6 +142,11 @@ export class ClientConnection {
     return this.conn.localAddress;
   }
 
+  /** The socket's own peer (see `Channel.socketRemoteAddress`): the same as `remoteAddress` unless a stage set others. */
+  get socketRemoteAddress(): SocketAddress | undefined {
+    return this.conn.socketRemoteAddress;
+  }
+
   /** The pipeline's `RequestResponseHandler` (the first one), if it has one. */
   get requests(): RequestResponseHandler | undefined {
     if (this.handler === undefined && this.conn.isActive) this.handler = findRequestHandler(this.conn.pipeline);
@@ -243,6 +248,10 @@ export async function openConnection(
     { loop, pipeline: o.pipeline, options: o.connection, onClosed: (c) => end(c.closeReason ?? 'local') },
     fd,
   );
+  // The peer is the address that answered: known without a getpeername, and for the connection's
+  // whole life (also in onInactive, after the descriptor is closed).
+  const peer = sockaddrFor(address, o.port);
+  conn.setSocketAddresses(peer, peer.length);
   if (!conn.open()) {
     // open() closed the descriptor and logged why (a pipeline that threw, an fd the poller refused).
     end(conn.closeReason ?? 'error');

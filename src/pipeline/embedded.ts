@@ -12,7 +12,7 @@ import { type Logger, silentLogger } from '../common/logger.js';
 import { TimingWheel } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
-import type { Channel, Transport } from './channel.js';
+import { type Channel, checkProxiedAddresses, type ProxiedAddresses, type Transport } from './channel.js';
 import type { ChannelHandler, CloseReason } from './handler.js';
 import { createPipeline, Pipeline, type PipelineSpec } from './pipeline.js';
 
@@ -25,6 +25,10 @@ export interface EmbeddedChannelOptions {
   readonly highWaterMark?: number;
   /** Allow half-open (see ConnectionOptions.allowHalfOpen). Default false. */
   readonly allowHalfOpen?: boolean;
+  /** The (simulated) socket's peer. Default `127.0.0.1` port 0. */
+  readonly remoteAddress?: SocketAddress;
+  /** The (simulated) socket's own address. Default `127.0.0.1` port 0. */
+  readonly localAddress?: SocketAddress;
 }
 
 const EMBEDDED_ADDRESS: SocketAddress = { address: '127.0.0.1', family: 'IPv4', port: 0 };
@@ -35,8 +39,9 @@ export class EmbeddedChannel implements Channel, Transport {
   readonly id = nextId++;
   readonly pipeline: Pipeline;
   readonly timers: TimingWheel;
-  readonly remoteAddress = EMBEDDED_ADDRESS;
-  readonly localAddress = EMBEDDED_ADDRESS;
+  readonly socketRemoteAddress: SocketAddress;
+  readonly socketLocalAddress: SocketAddress;
+  private proxiedRef: ProxiedAddresses | undefined;
   /** Where stages log (silent unless a test sets one, to see what they log). */
   logger: Logger = silentLogger;
   /** Messages that reached the tail. */
@@ -73,6 +78,8 @@ export class EmbeddedChannel implements Channel, Transport {
     this.now = options.startTime ?? 0;
     this.highWaterMark = options.highWaterMark ?? 64 * 1024;
     this.allowHalfOpen = options.allowHalfOpen ?? false;
+    this.socketRemoteAddress = options.remoteAddress ?? EMBEDDED_ADDRESS;
+    this.socketLocalAddress = options.localAddress ?? EMBEDDED_ADDRESS;
     this.timers = new TimingWheel({ tickMs: options.tickMs ?? 1, clock: () => this.now });
     let pipeline: Pipeline;
     let handlers: readonly ChannelHandler[] = [];
@@ -156,6 +163,21 @@ export class EmbeddedChannel implements Channel, Transport {
   }
 
   // ---- Channel ----
+
+  get remoteAddress(): SocketAddress {
+    return this.proxiedRef?.remote ?? this.socketRemoteAddress;
+  }
+  get localAddress(): SocketAddress {
+    return this.proxiedRef?.local ?? this.socketLocalAddress;
+  }
+  /** What `setProxiedAddresses` was given last. */
+  get proxied(): ProxiedAddresses | undefined {
+    return this.proxiedRef;
+  }
+  setProxiedAddresses(proxied: ProxiedAddresses): void {
+    checkProxiedAddresses(proxied);
+    this.proxiedRef = proxied;
+  }
 
   get isActive(): boolean {
     return this.open;

@@ -120,9 +120,19 @@ export function listen(fd: number, backlog: number): number {
   return r === 0 ? 0 : -errno();
 }
 
-/** accept4 without the peer address (getpeername fetches it lazily, for those who ask). */
-export function accept4(fd: number, flags: number): number {
-  const r = c.accept4(fd, null, null, flags) as number;
+/**
+ * accept4(2). With `addr` (a sockaddr_storage-sized buffer) and `addrLen` (one socklen_t, set to
+ * `addr.length` before the call), the kernel fills in the peer's address as it accepts — in the
+ * same syscall, so the peer stays known after the descriptor is closed, without a getpeername()
+ * per connection. The caller owns both buffers (they are reused for every accept).
+ */
+export function accept4(fd: number, flags: number, addr?: Uint8Array, addrLen?: Uint32Array): number {
+  let r: number;
+  if (addr === undefined || addrLen === undefined) r = c.accept4(fd, null, null, flags) as number;
+  else {
+    addrLen[0] = addr.length;
+    r = c.accept4(fd, addr, addrLen, flags) as number;
+  }
   return r >= 0 ? r : -errno();
 }
 

@@ -33,9 +33,10 @@ import {
 } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Timeout, Timers } from '../common/timing-wheel.js';
-import type { Channel, Transport } from '../pipeline/channel.js';
+import { type Channel, checkProxiedAddresses, type ProxiedAddresses, type Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import { createPipeline, type Pipeline, type PipelineSpec } from '../pipeline/pipeline.js';
+import { installStages, type ServerStage } from '../pipeline/stages.js';
 import {
   EAGAIN,
   ECONNRESET,
@@ -54,7 +55,13 @@ import {
   shutdown as sysShutdown,
   writevBuffers,
 } from '../syscalls/libc.js';
-import type { SocketAddress } from '../syscalls/sockaddr.js';
+import {
+  type PackedAddress,
+  type PackedIPv6,
+  packSockaddr,
+  type SocketAddress,
+  unpackAddress,
+} from '../syscalls/sockaddr.js';
 import {
   applySocketOptions,
   type EffectiveSocketOptions,
@@ -114,11 +121,13 @@ export interface ConnectionContext {
   readonly loop: EventLoop;
   readonly pipeline: PipelineSpec;
   readonly options: ResolvedConnectionOptions;
+  /** Stages put before the user's pipeline (PROXY protocol, TLS: pipeline/stages.ts). */
+  readonly stages?: readonly ServerStage[];
   /** Called after the pipeline heard `onInactive`. */
   readonly onClosed?: (conn: Connection) => void;
 }
 
-export class Connection implements Channel, Transport, IoHandle, ReadAgain {
+export class Connection implements Channel, Transport, IoHandle, ReadAgain, PackedAddress {
   readonly id = nextChannelId++;
   token = 0;
   bytesRead = 0;
@@ -137,8 +146,15 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   private readHolders: object[] | undefined;
   private pendingCloseReason: CloseReason = 'local';
   private closeTimer: Timeout | undefined;
+  /** The socket's peer as decoded on first use; until then only the packed words below. */
   private remote: SocketAddress | undefined;
   private local: SocketAddress | undefined;
+  /** What a stage reported of the real endpoints (`setProxiedAddresses`). */
+  private proxiedRef: ProxiedAddresses | undefined;
+  /** @internal The socket's peer from accept/connect, packed (sockaddr.ts `PackedAddress`): no string until asked. */
+  addrTag = 0;
+  /** @internal */ addrW0 = 0;
+  /** @internal */ addrV6: PackedIPv6 | undefined = undefined;
   private pipelineRef: Pipeline | undefined;
   private readonly loop: EventLoop;
   private readonly opts: ResolvedConnectionOptions;
@@ -175,6 +191,8 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       const pipeline = createPipeline(this.ctx.pipeline, this);
       this.pipelineRef = pipeline;
       pipeline.attach(this, this);
+      const stages = this.ctx.stages;
+      if (stages !== undefined && stages.length > 0) installStages(pipeline, this, this, stages);
     } catch (err) {
       loop.logger.error('pipeline initialisation failed; closing the connection', err);
       this.pipelineRef = undefined;
@@ -206,12 +224,47 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     return this.loop.logger;
   }
 
+  /**
+   * Remembers the socket's addresses as accept(2)/connect(2) gave them, before `open()`: the peer's
+   * sockaddr packed into a few numbers (decoded when first asked), and the local address when the
+   * caller knows it without a syscall (a listener bound to one address), shared, not copied.
+   */
+  setSocketAddresses(peer: Uint8Array, peerLength: number, local?: SocketAddress): void {
+    packSockaddr(peer, peerLength, this);
+    if (local !== undefined) this.local = local;
+  }
+
   get remoteAddress(): SocketAddress | undefined {
-    if (this.remote === undefined && this.fdValue >= 0) this.remote = peerAddress(this.fdValue);
-    return this.remote;
+    const p = this.proxiedRef;
+    if (p !== undefined && p.remote !== undefined) return p.remote;
+    return this.socketRemoteAddress;
   }
 
   get localAddress(): SocketAddress | undefined {
+    const p = this.proxiedRef;
+    if (p !== undefined && p.local !== undefined) return p.local;
+    return this.socketLocalAddress;
+  }
+
+  get socketRemoteAddress(): SocketAddress | undefined {
+    if (this.remote === undefined) {
+      // Packed at accept/connect; getpeername only for a socket handed over without them.
+      if (this.addrTag !== 0) this.remote = unpackAddress(this);
+      else if (this.fdValue >= 0) this.remote = peerAddress(this.fdValue);
+    }
+    return this.remote;
+  }
+
+  get proxied(): ProxiedAddresses | undefined {
+    return this.proxiedRef;
+  }
+
+  setProxiedAddresses(proxied: ProxiedAddresses): void {
+    checkProxiedAddresses(proxied);
+    this.proxiedRef = proxied;
+  }
+
+  get socketLocalAddress(): SocketAddress | undefined {
     if (this.local === undefined && this.fdValue >= 0) {
       try {
         this.local = localAddress(this.fdValue);
