@@ -12,6 +12,7 @@
  *                            source address before the next run), { ev: 'closed' }, exit
  * It exits when its parent goes away (the IPC channel closes).
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Protocol } from './options.js';
 
@@ -125,6 +126,30 @@ function onData(c: Conn, data: Buffer, answered: () => void): void {
   c.pending = buf.length === 0 ? EMPTY : Buffer.from(buf);
 }
 
+/**
+ * The local port of the next connection from `address`, chosen here rather than by the kernel:
+ * bind(2) to port 0 searches the range for a free port, a cost that grows with the ports in use
+ * (inet_csk_find_open_port), and at ~10k connections per address that search took most of the
+ * machine. Ports come from the ephemeral range, so that nothing else that binds a fixed port is
+ * disturbed; each source address has the whole range to itself.
+ */
+const PORT_RANGE = ((): [number, number] => {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo !== undefined && hi !== undefined && hi > lo) return [lo, hi];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+})();
+const nextPorts = new Map<string, number>();
+function nextPort(address: string): number {
+  const [lo, hi] = PORT_RANGE;
+  const p = nextPorts.get(address) ?? lo + Math.floor(Math.random() * (hi - lo));
+  nextPorts.set(address, p >= hi ? lo : p + 1);
+  return p;
+}
+
 function firstRequest(c: Conn): void {
   c.socket.write(c.protocol === 'lf' ? LF_REQUEST : c.protocol === 'ws' ? WS_UPGRADE : HTTP_GET);
 }
@@ -150,11 +175,19 @@ function open(cmd: OpenCommand): void {
   };
   // From the start: the first connections must not wait for the last to be opened.
   if (cmd.heartbeat > 0) startHeartbeats(cmd.heartbeat);
-  const start = () => {
+  const start = (retries = 0) => {
     const address = cmd.addresses[started % cmd.addresses.length] as string;
-    started++;
-    inFlight++;
-    const socket = net.connect({ host: '127.0.0.1', port: cmd.port, localAddress: address, noDelay: true });
+    if (retries === 0) {
+      started++;
+      inFlight++;
+    }
+    const socket = net.connect({
+      host: '127.0.0.1',
+      port: cmd.port,
+      localAddress: address,
+      localPort: nextPort(address),
+      noDelay: true,
+    });
     const c = new Conn(socket, cmd.protocol);
     c.startedAt = performance.now();
     waiting.add(c);
@@ -180,7 +213,16 @@ function open(cmd: OpenCommand): void {
         socket.destroy();
       }
     });
-    socket.on('error', countError);
+    let portTaken = false;
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // A port some other socket holds on this address (a listener on 0.0.0.0, a connection in
+      // TIME_WAIT to our server): the next one.
+      if (!established && (err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL') && retries < 100) {
+        portTaken = true;
+        return;
+      }
+      countError(err);
+    });
     socket.on('close', () => {
       if (closing) return;
       if (established) {
@@ -188,6 +230,10 @@ function open(cmd: OpenCommand): void {
         return;
       }
       if (!waiting.delete(c)) return;
+      if (portTaken) {
+        start(retries + 1);
+        return;
+      }
       inFlight--;
       failed++;
       finish();
