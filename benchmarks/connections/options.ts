@@ -193,7 +193,7 @@ export function sourceAddresses(connections: number, clients: number, perAddress
     const n = Math.max(1, Math.ceil(share / perAddress));
     const mine: string[] = [];
     for (let k = 0; k < n; k++, next++) {
-      if ((next & 255) === 0 || (next & 255) === 255) next++; // no .0 or .255 host parts
+      while ((next & 255) === 0 || (next & 255) === 255) next++; // no .0 or .255 host parts
       mine.push(`127.0.${next >> 8}.${next & 255}`);
     }
     out.push(mine);

@@ -34,20 +34,32 @@
  *
  * Every process the run starts is stopped by pid when it ends, fails or gets Ctrl-C.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { scriptCli } from '../common/cli.js';
-import { assertPortFree, cpuSeconds, median, tree, waitForPort } from '../common/measure.js';
-import type { ClientCommand, OpenCommand } from './client.js';
+import { cpuSeconds, median } from '../common/measure.js';
+import {
+  ClientRun,
+  clientStats,
+  fdCount,
+  type Kernel,
+  kernel,
+  killEverything,
+  killEverythingOnExit,
+  log,
+  type Mem,
+  openAll,
+  PAGE,
+  ServerRun,
+  sleep,
+  vmRss,
+  warmUp,
+} from './harness.js';
 import {
   type ConnectionsOptions,
   FD_HEADROOM,
   fdLimit,
-  type Protocol,
   portsPerAddress,
   resolveOptions,
   SERVER_KINDS,
@@ -55,7 +67,6 @@ import {
   sourceAddresses,
 } from './options.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const raw = scriptCli(import.meta.url, {
   parts: { type: 'string', default: 'memory,scale' },
   servers: { type: 'string', default: 'mr-http,mr-lf,node-http,uws-http,uws-ws' },
@@ -81,294 +92,7 @@ try {
   process.exit(2);
 }
 const LIMIT = fdLimit();
-const log = (s: string) => process.stderr.write(`${s}\n`);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-// ---- every process this run starts, stopped by pid on every way out ----
-
-const started = new Set<ChildProcess>();
-function killEverything(): void {
-  for (const c of started) {
-    if (c.pid === undefined) continue;
-    // The tree first: a master's workers would be reparented to init once it dies.
-    for (const pid of tree(c.pid).reverse()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  started.clear();
-}
-process.on('exit', killEverything);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    log(`\n${sig}: stopping every process this run started`);
-    killEverything();
-    process.exit(130);
-  });
-}
-
-async function stop(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (child.pid === undefined) return;
-  const all = tree(child.pid);
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(graceMs)]);
-  }
-  for (const pid of all) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  started.delete(child);
-}
-
-// ---- /proc readings ----
-
-interface Mem {
-  readonly rss: number;
-  readonly heapUsed: number;
-  readonly heapTotal: number;
-  /** Resident pages of the V8 heap (physical_space_size over all spaces), and of new space. */
-  readonly heapPhysical: number;
-  readonly newSpacePhysical: number;
-  readonly external: number;
-  readonly arrayBuffers: number;
-}
-
-function vmRss(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? Number.NaN : Number(m[1]) * 1024;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Open descriptors of a process (its connections, less the few it always has). */
-function fdCount(pid: number): number {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-const PAGE = 4096;
-interface Kernel {
-  /** TCP sockets in use (both ends of a loopback connection count). */
-  readonly inuse: number;
-  /** Pages of socket buffer memory (tcp_memory_allocated). */
-  readonly memPages: number;
-  /** Bytes in every slab cache (active objects × object size); NaN without /proc/slabinfo. */
-  readonly slab: number;
-}
-function kernel(): Kernel {
-  const s = readFileSync('/proc/net/sockstat', 'utf8');
-  const tcp = /^TCP: inuse (\d+) .*mem (\d+)/m.exec(s);
-  let slab = Number.NaN;
-  try {
-    slab = 0;
-    for (const line of readFileSync('/proc/slabinfo', 'utf8').split('\n').slice(2)) {
-      const f = line.split(/\s+/);
-      if (f.length > 4) slab += Number(f[1]) * Number(f[3]);
-    }
-  } catch {
-    slab = Number.NaN; // readable by root only
-  }
-  return { inuse: Number(tcp?.[1] ?? Number.NaN), memPages: Number(tcp?.[2] ?? Number.NaN), slab };
-}
-
-// ---- a server under test ----
-
-class ServerRun {
-  readonly serving: number[] = [];
-  private readonly waiters = new Map<string, (line: string) => void>();
-  private listening: (() => void) | undefined;
-
-  private constructor(
-    readonly kind: ServerKind,
-    readonly child: ChildProcess,
-  ) {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const [what, a] = line.split(' ');
-      if (what === 'serving') this.serving.push(Number(a));
-      else if (what === 'listening') this.listening?.();
-      else if (what === 'mem') this.waiters.get(a as string)?.(line.slice(line.indexOf('{')));
-      else log(`[${kind}] ${line}`);
-    });
-  }
-
-  static async start(kind: ServerKind, workers: number, maxConnections: number): Promise<ServerRun> {
-    await assertPortFree(o.port);
-    const args = ['--expose-gc', join(here, 'server.js'), '--kind', kind, '--workers', String(workers)];
-    args.push('--port', String(o.port), '--ping', String(o.ping * 1000));
-    args.push('--idle-timeout', String(o.idleTimeout * 1000), '--max-connections', String(maxConnections));
-    if (o.uws !== undefined) args.push('--uws', o.uws);
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    started.add(child);
-    const run = new ServerRun(kind, child);
-    const failed = new Promise<never>((_, reject) =>
-      child.once('exit', (code, sig) => reject(new Error(`${kind} server exited (${code ?? sig}) before it served`))),
-    );
-    const ready = new Promise<void>((resolve) => {
-      run.listening = resolve;
-    });
-    await Promise.race([
-      ready,
-      failed,
-      sleep(30_000).then(() => Promise.reject(new Error(`${kind}: not ready in 30 s`))),
-    ]);
-    const want = Math.max(1, workers);
-    for (let i = 0; run.serving.length < want && i < 100; i++) await sleep(50);
-    if (run.serving.length !== want)
-      throw new Error(`${kind}: ${run.serving.length} serving processes, expected ${want}`);
-    await waitForPort(o.port);
-    return run;
-  }
-
-  /** Asks a serving process to collect garbage and report its memory. */
-  memory(pid: number): Promise<Mem> {
-    return new Promise<Mem>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(String(pid));
-        reject(new Error(`${this.kind}: process ${pid} did not report its memory in 30 s`));
-      }, 30_000);
-      this.waiters.set(String(pid), (json) => {
-        clearTimeout(timer);
-        this.waiters.delete(String(pid));
-        resolve(JSON.parse(json) as Mem);
-      });
-      process.kill(pid, 'SIGWINCH');
-    });
-  }
-
-  stop(): Promise<void> {
-    return stop(this.child);
-  }
-}
-
-// ---- client processes ----
-
-class ClientRun {
-  private readonly queue: unknown[] = [];
-  private wake: (() => void) | undefined;
-  readonly child: ChildProcess;
-
-  constructor() {
-    this.child = fork(join(here, 'client.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    started.add(this.child);
-    this.child.on('message', (m) => {
-      this.queue.push(m);
-      this.wake?.();
-    });
-    this.child.on('exit', () => this.wake?.());
-  }
-
-  async ask<T>(cmd: ClientCommand, ev: string, timeoutMs = 600_000): Promise<T> {
-    this.child.send(cmd);
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.queue.findIndex((m) => (m as { ev: string }).ev === ev);
-      if (i >= 0) return this.queue.splice(i, 1)[0] as T;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`a client exited`);
-      if (Date.now() > until) throw new Error(`a client did not answer ${cmd.cmd} in time`);
-      await new Promise<void>((r) => {
-        this.wake = r;
-        setTimeout(r, 1000);
-      });
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.child.connected) {
-      await this.ask({ cmd: 'close' }, 'closed', 30_000).catch(() => undefined);
-    }
-    await stop(this.child, 2000);
-  }
-}
-
-interface Opened {
-  readonly ok: number;
-  readonly failed: number;
-  readonly ms: number;
-  readonly errors: Record<string, number>;
-}
-interface ClientStats {
-  readonly open: number;
-  readonly pings: number;
-  readonly beats: number;
-  readonly closedByPeer: number;
-  readonly errors: Record<string, number>;
-}
-
-/** Opens `count` connections over `clients`, from their source addresses; resolves when all are answered. */
-async function openAll(
-  clients: readonly ClientRun[],
-  addresses: readonly (readonly string[])[],
-  protocol: Protocol,
-  count: number,
-  rate: number,
-  heartbeat: number,
-): Promise<{ ok: number; failed: number; ms: number; errors: Record<string, number> }> {
-  const t0 = performance.now();
-  const results = await Promise.all(
-    clients.map((c, i) => {
-      const share = Math.floor(count / clients.length) + (i < count % clients.length ? 1 : 0);
-      const cmd: OpenCommand = {
-        cmd: 'open',
-        port: o.port,
-        protocol,
-        addresses: addresses[i] as string[],
-        count: share,
-        rate: rate > 0 ? rate / clients.length : 0,
-        concurrency: 256,
-        heartbeat,
-      };
-      return c.ask<Opened>(cmd, 'opened');
-    }),
-  );
-  const errors: Record<string, number> = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-  return {
-    ok: results.reduce((n, r) => n + r.ok, 0),
-    failed: results.reduce((n, r) => n + r.failed, 0),
-    ms: performance.now() - t0,
-    errors,
-  };
-}
-
-async function clientStats(clients: readonly ClientRun[]): Promise<ClientStats> {
-  const all = await Promise.all(clients.map((c) => c.ask<ClientStats>({ cmd: 'stats' }, 'stats', 30_000)));
-  const errors: Record<string, number> = {};
-  for (const r of all) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-  const sum = (f: (s: ClientStats) => number) => all.reduce((n, s) => n + f(s), 0);
-  return {
-    open: sum((s) => s.open),
-    pings: sum((s) => s.pings),
-    beats: sum((s) => s.beats),
-    closedByPeer: sum((s) => s.closedByPeer),
-    errors,
-  };
-}
-
-/** A few connections through the whole path first: JIT, lazily built state, the read buffer. */
-async function warmUp(protocol: Protocol, count: number): Promise<void> {
-  const c = new ClientRun();
-  try {
-    const r = await openAll([c], [['127.0.0.1']], protocol, count, 0, 0);
-    if (r.ok !== count)
-      throw new Error(`warm-up: ${r.failed} of ${count} connections failed ${JSON.stringify(r.errors)}`);
-  } finally {
-    await c.close();
-  }
-}
-
+killEverythingOnExit();
 /** uWS closes an HTTP connection idle 10 s, on timers of 4 s granularity: heartbeats must come sooner. */
 const UWS_HTTP_HEARTBEAT_MAX = 6;
 
@@ -408,14 +132,14 @@ interface MemoryResult {
 
 async function memoryRun(kind: ServerKind): Promise<MemoryResult> {
   const protocol = SERVER_KINDS[kind].protocol;
-  const server = await ServerRun.start(kind, 0, o.connections + 1000);
+  const server = await ServerRun.start(kind, 0, o.connections + 1000, o);
   const clients: ClientRun[] = [];
   try {
     const pid = server.serving[0] as number;
     // JIT and lazily built state only. Not the whole burst: the memory of connections that came
     // and went stays in the process (heap pages, malloc arenas) and the next ones would reuse it,
     // hiding what a connection costs a server growing to N.
-    await warmUp(protocol, Math.min(200, o.connections));
+    await warmUp(o.port, protocol, Math.min(200, o.connections));
     await sleep(500);
     const before = await server.memory(pid);
     const fds0 = fdCount(pid);
@@ -427,7 +151,7 @@ async function memoryRun(kind: ServerKind): Promise<MemoryResult> {
     // idle for 10 s (fixed), and opening 10,000 may take longer on a busy machine: its clients
     // send a request on each connection every 3 s to keep them.
     const heartbeat = kind === 'uws-http' ? 3000 : 0;
-    const opened = await openAll(clients, addresses, protocol, o.connections, 0, heartbeat);
+    const opened = await openAll(o.port, clients, addresses, protocol, o.connections, 0, heartbeat);
     log(`  ${opened.ok} connections open in ${(opened.ms / 1000).toFixed(1)} s`);
     if (opened.failed > 0) log(`  ${kind}: ${opened.failed} connections failed ${JSON.stringify(opened.errors)}`);
     await sleep(300);
@@ -446,7 +170,7 @@ async function memoryRun(kind: ServerKind): Promise<MemoryResult> {
       kernelBefore,
       kernelAfter,
       openMs: opened.ms,
-      gc: (after as unknown as { gc: boolean }).gc,
+      gc: after.gc,
     };
   } finally {
     for (const c of clients) await c.close();
@@ -486,19 +210,19 @@ async function scaleRun(kind: ServerKind): Promise<ScaleResult> {
   const protocol = SERVER_KINDS[kind].protocol;
   const perWorker = Math.ceil(o.scaleConnections / o.workers);
   const maxConnections = Math.min(LIMIT - FD_HEADROOM, Math.ceil(perWorker * 1.25) + 1000);
-  const server = await ServerRun.start(kind, o.workers, maxConnections);
+  const server = await ServerRun.start(kind, o.workers, maxConnections, o);
   const clients: ClientRun[] = [];
   try {
     const pids = [...server.serving];
-    await warmUp(protocol, 25 * o.workers);
-    await sleep(1000);
+    await warmUp(o.port, protocol, 25 * o.workers);
+    await sleep(500);
     const before = await Promise.all(pids.map((p) => server.memory(p)));
     const fds0 = pids.map(fdCount);
     const kernelBefore = kernel();
     for (let i = 0; i < o.clients; i++) clients.push(new ClientRun());
     const addresses = sourceAddresses(o.scaleConnections, o.clients, portsPerAddress());
     log(
-      `  ${kind}: opening ${o.scaleConnections.toLocaleString('en-US')} connections from ${addresses.flat().length} source addresses at ${o.rate || 'unbounded'}/s`,
+      `  ${kind}: opening ${o.scaleConnections.toLocaleString('en-US')} connections from ${addresses.flat().length} source addresses ${o.rate > 0 ? `at ${o.rate}/s` : 'as fast as accepted'}`,
     );
     const progress = setInterval(() => {
       const held = pids.reduce((n, p, i) => n + fdCount(p) - (fds0[i] as number), 0);
@@ -507,6 +231,7 @@ async function scaleRun(kind: ServerKind): Promise<ScaleResult> {
     let opened: Awaited<ReturnType<typeof openAll>>;
     try {
       opened = await openAll(
+        o.port,
         clients,
         addresses,
         protocol,
@@ -669,7 +394,7 @@ function report(): string {
   if (scale.length > 0) {
     lines.push(
       '',
-      `Scale: ${o.scaleConnections.toLocaleString('en-US')} connections over ${o.workers} workers, ${o.clients} client processes, opened at ${o.rate || 'an unbounded'}/s; held ${o.hold} s with heartbeats every ${o.ping} s (idle timeout ${o.idleTimeout} s); ${o.latencySamples} fresh-connection requests after the window:`,
+      `Scale: ${o.scaleConnections.toLocaleString('en-US')} connections over ${o.workers} workers, ${o.clients} client processes, opened ${o.rate > 0 ? `at ${o.rate}/s` : 'as fast as accepted'}; held ${o.hold} s with heartbeats every ${o.ping} s (idle timeout ${o.idleTimeout} s); ${o.latencySamples} fresh-connection requests after the window:`,
       '',
       '| server | held | open time s | RSS KiB/conn per worker (median, max) | RSS without the young generation | JS heap used KiB/conn | CPU % of a core per worker while idle (median, max) | heartbeats per connection | closed by server | fresh connection p50 / p99 ms | of which the request p50 / p99 ms |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -715,3 +440,5 @@ try {
 }
 console.log(report());
 if (o.json !== undefined) writeFileSync(o.json, JSON.stringify({ options: o, memory, scale, skipped }, null, 2));
+// A server that failed (not one skipped for want of uWS) makes the run fail, after the report.
+if (skipped.some((s) => s.includes(': failed — '))) process.exitCode = 1;

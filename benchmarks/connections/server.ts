@@ -17,7 +17,8 @@
  * Prints `serving PID` from every process that serves connections, then `listening PORT` once
  * all do. On SIGWINCH a serving process collects garbage twice (with --expose-gc) and prints
  * `mem PID {"rss":…,"heapUsed":…,…}` (bytes; rss is /proc/self/status VmRSS): the benchmark's GC
- * trigger, by signal so that it reaches workers forked by a master too. SIGTERM stops.
+ * trigger, by signal so that it reaches workers forked by a master too. With --snapshot-dir it
+ * also writes a heap snapshot there and names it in that line (heap.ts). SIGTERM stops.
  */
 
 import { fork } from 'node:child_process';
@@ -26,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { scriptCli } from '../common/cli.js';
 
 const values = scriptCli(import.meta.url, {
@@ -37,6 +38,8 @@ const values = scriptCli(import.meta.url, {
   'idle-timeout': { type: 'string', default: '90000' },
   'max-connections': { type: 'string', default: '19000' },
   uws: { type: 'string' },
+  /** Also write a heap snapshot there after each GC (heap.ts). */
+  'snapshot-dir': { type: 'string' },
 });
 
 const KIND = values.kind;
@@ -66,6 +69,8 @@ function rss(): number {
   return m === null ? Number.NaN : Number(m[1]) * 1024;
 }
 
+let snapshots = 0;
+
 /** The GC trigger of a serving process (see the header). */
 function reportMemoryOnSignal(): void {
   process.on('SIGWINCH', () => {
@@ -90,7 +95,11 @@ function reportMemoryOnSignal(): void {
       arrayBuffers: m.arrayBuffers,
       gc: gc !== undefined,
     };
-    say(`mem ${process.pid} ${JSON.stringify(report)}`);
+    const snapshot =
+      values['snapshot-dir'] === undefined
+        ? undefined
+        : writeHeapSnapshot(join(values['snapshot-dir'], `${process.pid}-${++snapshots}.heapsnapshot`));
+    say(`mem ${process.pid} ${JSON.stringify({ ...report, snapshot })}`);
   });
 }
 
