@@ -119,21 +119,36 @@ export interface Kernel {
   readonly memPages: number;
   /** Bytes in every slab cache (active objects × object size); NaN without /proc/slabinfo. */
   readonly slab: number;
+  /** The same per cache (empty without /proc/slabinfo). */
+  readonly caches: Record<string, number>;
 }
 export function kernel(): Kernel {
   const s = readFileSync('/proc/net/sockstat', 'utf8');
   const tcp = /^TCP: inuse (\d+) .*mem (\d+)/m.exec(s);
-  let slab = Number.NaN;
+  let slab = 0;
+  const caches: Record<string, number> = {};
   try {
-    slab = 0;
     for (const line of readFileSync('/proc/slabinfo', 'utf8').split('\n').slice(2)) {
       const f = line.split(/\s+/);
-      if (f.length > 4) slab += Number(f[1]) * Number(f[3]);
+      if (f.length <= 4) continue;
+      const bytes = Number(f[1]) * Number(f[3]);
+      caches[f[0] as string] = bytes;
+      slab += bytes;
     }
   } catch {
     slab = Number.NaN; // readable by root only
   }
-  return { inuse: Number(tcp?.[1] ?? Number.NaN), memPages: Number(tcp?.[2] ?? Number.NaN), slab };
+  return { inuse: Number(tcp?.[1] ?? Number.NaN), memPages: Number(tcp?.[2] ?? Number.NaN), slab, caches };
+}
+
+/** The slab caches that grew most between two readings, bytes per socket added: `TCP 2368, …`. */
+export function slabGrowth(a: Kernel, b: Kernel, sockets: number, top = 6): string {
+  return Object.entries(b.caches)
+    .map(([name, bytes]) => [name, (bytes - (a.caches[name] ?? 0)) / sockets] as const)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, top)
+    .map(([name, per]) => `${name} ${Math.round(per)}`)
+    .join(', ');
 }
 
 // ---- a server under test ----

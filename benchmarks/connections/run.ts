@@ -52,6 +52,7 @@ import {
   openAll,
   PAGE,
   ServerRun,
+  slabGrowth,
   sleep,
   vmRss,
   warmUp,
@@ -379,13 +380,13 @@ function report(): string {
     );
     lines.push('', 'The kernel, per TCP socket (a loopback connection is two sockets, both counted):', '');
     lines.push(
-      '| during the run of | sockets added | socket buffer pages (sockstat mem) bytes/socket | slab bytes/socket |',
+      '| during the run of | sockets added | socket buffer pages (sockstat mem) bytes/socket | slab bytes/socket | the caches that grew most, bytes/socket |',
     );
-    lines.push('|---|---:|---:|---:|');
+    lines.push('|---|---:|---:|---:|---|');
     for (const r of memory.filter((m) => m.round === o.rounds)) {
       const d = r.kernelAfter.inuse - r.kernelBefore.inuse;
       lines.push(
-        `| ${SERVER_KINDS[r.kind].label} | ${d.toLocaleString('en-US')} | ${Math.round(((r.kernelAfter.memPages - r.kernelBefore.memPages) * PAGE) / d)} | ${Number.isFinite(r.kernelAfter.slab) ? Math.round((r.kernelAfter.slab - r.kernelBefore.slab) / d) : '–'} |`,
+        `| ${SERVER_KINDS[r.kind].label} | ${d.toLocaleString('en-US')} | ${Math.round(((r.kernelAfter.memPages - r.kernelBefore.memPages) * PAGE) / d)} | ${Number.isFinite(r.kernelAfter.slab) ? Math.round((r.kernelAfter.slab - r.kernelBefore.slab) / d) : '–'} | ${slabGrowth(r.kernelBefore, r.kernelAfter, d)} |`,
       );
     }
     if (memory.some((r) => !r.gc))
