@@ -30,7 +30,8 @@
  * (uWebSockets.js, when --uws names a folder where it is installed:
  * `npm install @trufflesuite/uws-js-unofficial@20.30.0-unofficial.0` there; skipped, saying so,
  * without). uws-http closes idle keep-alive connections after 10 s (fixed in uWS), so it takes
- * part in the memory half only, measured within those 10 s.
+ * part in the memory half only, its clients sending a request every 3 s meanwhile. The memory
+ * half runs --rounds rounds (default 3), servers interleaved, and reports medians.
  *
  * Every process the run starts is stopped by pid when it ends, fails or gets Ctrl-C.
  */
