@@ -595,3 +595,72 @@ describe('common/timing-wheel: coarseNow', () => {
     expect(wheel.coarseNow()).to.equal(40);
   });
 });
+
+describe('common/timing-wheel: targets instead of closures', () => {
+  /** Counts its firings; the wheel calls `onTimeout` on it. */
+  class Target {
+    fired: number[] = [];
+    constructor(readonly clock: { now: number }) {}
+    onTimeout(): void {
+      this.fired.push(this.clock.now);
+    }
+  }
+
+  it('calls onTimeout() of the object it was given, at the deadline, once', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const target = new Target(clock);
+    const t = wheel.schedule(25, target);
+    expect(t.pending).to.equal(true);
+    for (let now = 0; now <= 100; now += 5) advanceTo(now);
+    expect(target.fired).to.deep.equal([30]);
+    expect(t.pending).to.equal(false);
+  });
+
+  it('reschedule keeps the target; cancel stops it; a function may replace it and back', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const target = new Target(clock);
+    const t = wheel.schedule(20, target);
+    t.reschedule(50);
+    advanceTo(40);
+    expect(target.fired).to.deep.equal([]);
+    advanceTo(50);
+    expect(target.fired).to.deep.equal([50]);
+    t.reschedule(10);
+    t.cancel();
+    advanceTo(100);
+    expect(target.fired).to.deep.equal([50]);
+    let calls = 0;
+    wheel.reschedule(t, 10, () => calls++);
+    advanceTo(110);
+    expect(calls).to.equal(1);
+    wheel.reschedule(t, 10, target);
+    advanceTo(120);
+    expect(target.fired).to.deep.equal([50, 120]);
+  });
+
+  it('an onTimeout that throws goes to onError like a callback', () => {
+    const errors: unknown[] = [];
+    const { wheel, advanceTo } = makeWheel({ onError: (e) => errors.push(e) });
+    const boom = new Error('boom');
+    wheel.schedule(10, {
+      onTimeout() {
+        throw boom;
+      },
+    });
+    let after = 0;
+    wheel.schedule(10, () => after++);
+    advanceTo(10);
+    expect(errors).to.deep.equal([boom]);
+    expect(after).to.equal(1);
+  });
+
+  it('ticks count from the wheel: a clock far from zero (Date.now style) fires every timer at its tick', () => {
+    const start = 1_765_000_000_000; // ms since 1970: ticks of it would not be small integers
+    const { wheel, clock, advanceTo } = makeWheel({}, start);
+    const target = new Target(clock);
+    const timers = [wheel.schedule(5, target), wheel.schedule(95, target), wheel.schedule(1000, target)];
+    for (let now = start; now <= start + 1100; now += 5) advanceTo(now);
+    expect(target.fired.map((t) => t - start)).to.deep.equal([10, 100, 1000]);
+    expect(timers.every((t) => !t.pending)).to.equal(true);
+  });
+});
