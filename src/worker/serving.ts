@@ -54,7 +54,11 @@ export function workerReports(): Record<string, unknown> {
 }
 
 export class Serving {
-  private readonly conns = new Set<Connection>();
+  /**
+   * Connections open now. Counted, not kept in a Set (~33 B per connection): a drain finds them
+   * among the loop's handles, which hold every open one anyway.
+   */
+  private open = 0;
   private readonly acceptors: Acceptor[] = [];
   private readonly ctx: ConnectionContext;
   private onEmpty: (() => void) | undefined;
@@ -84,10 +88,10 @@ export class Serving {
       ...(acceptOptions.stages !== undefined && acceptOptions.stages.length > 0
         ? { stages: acceptOptions.stages }
         : {}),
-      onClosed: (c) => {
-        this.conns.delete(c);
-        if (this.atLimit && this.conns.size < this.maxConnections) this.holdAccepting(false);
-        if (this.conns.size === 0) this.onEmpty?.();
+      onClosed: () => {
+        this.open--;
+        if (this.atLimit && this.open < this.maxConnections) this.holdAccepting(false);
+        if (this.open === 0) this.onEmpty?.();
       },
     };
     // Client connections made in this process without an explicit loop run on this one.
@@ -110,9 +114,10 @@ export class Serving {
         }
         const conn = new Connection(this.ctx, cfd);
         conn.setSocketAddresses(peer, peerLength, acceptor.connectionLocalAddress);
-        this.conns.add(conn);
-        if (!conn.open()) this.conns.delete(conn);
-        else if (this.conns.size === this.maxConnections) this.holdAccepting(true);
+        // Counted first: a connection closed while it opens (in onActive) is uncounted in open().
+        this.open++;
+        if (!conn.open()) this.open--;
+        else if (this.open === this.maxConnections) this.holdAccepting(true);
       },
       { ...this.acceptOptions, ...options },
     );
@@ -153,7 +158,7 @@ export class Serving {
   }
 
   get connections(): number {
-    return this.conns.size;
+    return this.open;
   }
 
   stats(): LoopStats {
@@ -172,18 +177,18 @@ export class Serving {
    */
   async drain(timeoutMs: number): Promise<void> {
     this.stopAccepting();
-    if (this.conns.size === 0) return;
+    if (this.open === 0) return;
     if (timeoutMs <= 0) {
-      for (const c of [...this.conns]) c.abort('shutdown');
+      for (const c of this.openConnections()) c.abort('shutdown');
       return;
     }
     const empty = new Promise<void>((resolve) => {
       this.onEmpty = resolve;
     });
-    for (const c of [...this.conns]) {
+    for (const c of this.openConnections()) {
       if (c.isActive) c.pipeline.fireUserEvent(DRAINING);
     }
-    if (this.conns.size > 0) {
+    if (this.open > 0) {
       let timer: NodeJS.Timeout | undefined;
       const deadline =
         timeoutMs === Number.POSITIVE_INFINITY
@@ -195,9 +200,18 @@ export class Serving {
       clearTimeout(timer);
     }
     this.onEmpty = undefined;
-    const left = [...this.conns];
+    const left = this.openConnections();
     if (left.length > 0) this.logAborted(left, timeoutMs);
     for (const c of left) c.abort('shutdown');
+  }
+
+  /** This server's open connections, found among the loop's handles (a copy). */
+  private openConnections(): Connection[] {
+    const out: Connection[] = [];
+    for (const h of this.loop.registeredHandles()) {
+      if (h instanceof Connection && h.madeWith(this.ctx)) out.push(h);
+    }
+    return out;
   }
 
   /**
