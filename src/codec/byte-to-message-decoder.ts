@@ -10,6 +10,13 @@
  * A subclass implements `decode(ctx, input, out)`: read at most one message from `input`
  * (advancing its `start`) and push it to `out`; leave `input` alone when the bytes are not yet
  * enough. The base calls it again while it makes progress.
+ *
+ * Memory: a decoder lives as long as its connection, and most connections are idle most of the
+ * time, so an idle decoder holds nothing but its fields. The cursor and the output array are only
+ * used while a read is decoded — synchronously — so they are shared: one per nesting depth (a
+ * decoder fed by another), not one per decoder. A cumulation emptied by a read goes to a small
+ * shared pool, where the next partial frame of any connection finds it, rather than staying with
+ * its connection.
  */
 import { Buffer } from 'node:buffer';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
@@ -18,8 +25,15 @@ import { claim, isLent } from '../pipeline/read-loan.js';
 
 const EMPTY = Buffer.alloc(0);
 const copyBytes = Uint8Array.prototype.set;
-/** An emptied cumulation larger than this is released rather than kept for reuse. */
+/** A cursor's DataView is not kept for a buffer larger than this (see `dataView`). */
 const RETAIN_LIMIT = 64 * 1024;
+/** An emptied cumulation up to this size goes to the shared pool; a larger one is let go. */
+const POOL_BUFFER_MAX = 16 * 1024;
+/** Emptied cumulations kept for reuse, at most this many (so at most 512 KiB per process). */
+const POOL_MAX = 32;
+const cumulationPool: Buffer[] = [];
+/** The first cumulation of a connection: large enough for most partial frames. */
+const CUMULATION_MIN = 1024;
 /**
  * From this many bytes of frames left in a read, a decoder claims the loop's read buffer instead
  * of copying them (read-loan.ts): one allocation instead of a large memcpy.
@@ -59,6 +73,8 @@ export class ByteCursor {
   copyBase = 0;
   /** Where the bytes of the last `takeSpan` start in the buffer it returned. */
   takenAt = 0;
+  /** @internal The output array `decode` fills (shared like the cursor). */
+  readonly out: unknown[] = [];
   private dv: DataView | undefined;
   private dvOf: Buffer | undefined;
 
@@ -171,22 +187,38 @@ export class ByteCursor {
   }
 }
 
+/** Cursors (with their output arrays) of the decodes running now, by nesting depth; see the module comment. */
+const cursors: ByteCursor[] = [];
+let depth = 0;
+
+/** Flags of a decoder. */
+const SINGLE_DECODE = 1;
+const DECODING = 2;
+const CLOSED = 4;
+
 /**
  * Cumulates bytes, calls `decode` while it makes progress, fires each decoded message to the next
  * handler, and keeps the leftover for the next read. On close (and input shutdown), `decodeLast`
  * gets one more chance at the leftover; when the decoder is removed from the pipeline, the
  * leftover bytes pass on to the next handler (so a protocol upgrade loses nothing).
+ *
+ * The `input` cursor a decode gets is valid during that call only: it is shared (module comment).
  */
 export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
-  /** Decode at most one message per read (for decoders that replace themselves). */
-  protected singleDecode = false;
+  /** The leftover partial frame is `cum[cumStart, cumEnd)`; null while there is none. */
   private cum: Buffer | null = null;
   private cumStart = 0;
   private cumEnd = 0;
-  private readonly cursor = new ByteCursor();
-  private readonly out: unknown[] = [];
-  private decoding = false;
-  private closed = false;
+  private decoderFlags = 0;
+
+  /** Decode at most one message per read (for decoders that replace themselves). */
+  protected get singleDecode(): boolean {
+    return (this.decoderFlags & SINGLE_DECODE) !== 0;
+  }
+
+  protected set singleDecode(on: boolean) {
+    this.decoderFlags = on ? this.decoderFlags | SINGLE_DECODE : this.decoderFlags & ~SINGLE_DECODE;
+  }
 
   /** Reads at most one message from `input` into `out`. Leave `input` untouched to wait for more. */
   protected abstract decode(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void;
@@ -206,7 +238,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
       ctx.fireRead(msg);
       return;
     }
-    const cursor = this.cursor;
+    const cursor = cursors[depth] ?? newCursor();
     if (this.cumEnd > this.cumStart) {
       this.append(msg);
       // Cut at the end of the data: the capacity behind it is stale bytes nobody may search.
@@ -222,7 +254,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     }
     cursor.handedOver = false;
     cursor.copy = null;
-    this.callDecode(ctx, false);
+    this.callDecode(ctx, cursor, false);
   }
 
   override onInputShutdown(ctx: HandlerContext): void {
@@ -232,41 +264,43 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
 
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
     this.decodeLeftover(ctx);
-    this.closed = true;
-    if (!this.decoding) this.release();
+    this.decoderFlags |= CLOSED;
+    if ((this.decoderFlags & DECODING) === 0) this.release();
     ctx.fireInactive(reason);
   }
 
   handlerRemoved(ctx: HandlerContext): void {
+    if ((this.decoderFlags & DECODING) !== 0) return;
     const left = this.cumEnd - this.cumStart;
-    if (left > 0 && !this.decoding) {
+    if (left > 0) {
       const rest = (this.cum as Buffer).subarray(this.cumStart, this.cumEnd);
-      this.release();
+      this.forget();
       ctx.fireRead(rest);
       ctx.fireReadComplete();
-    } else if (!this.decoding) {
+    } else {
       this.release();
     }
   }
 
   private decodeLeftover(ctx: HandlerContext): void {
-    if (this.decoding || this.cumEnd === this.cumStart) return;
-    const cursor = this.cursor;
+    if ((this.decoderFlags & DECODING) !== 0 || this.cumEnd === this.cumStart) return;
+    const cursor = cursors[depth] ?? newCursor();
     cursor.buf = (this.cum as Buffer).subarray(0, this.cumEnd);
     cursor.start = this.cumStart;
     cursor.end = this.cumEnd;
     cursor.owned = true;
     cursor.handedOver = false;
     cursor.copy = null;
-    this.callDecode(ctx, true);
+    this.callDecode(ctx, cursor, true);
   }
 
-  private callDecode(ctx: HandlerContext, last: boolean): void {
-    const cursor = this.cursor;
-    const out = this.out;
-    this.decoding = true;
+  /** Decodes what `cursor` (the one at `depth`) holds; a decode nested in this one takes the next. */
+  private callDecode(ctx: HandlerContext, cursor: ByteCursor, last: boolean): void {
+    const out = cursor.out;
+    depth++;
+    this.decoderFlags |= DECODING;
     try {
-      while (cursor.start < cursor.end && !this.closed) {
+      while (cursor.start < cursor.end && (this.decoderFlags & CLOSED) === 0) {
         const before = cursor.start;
         let failure: unknown;
         let failed = false;
@@ -282,18 +316,21 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
         // A decoder that throws has skipped the bad bytes (a too-long frame, a corrupt header):
         // the error goes to the handlers after us and decoding resumes after what was skipped.
         if (failed) ctx.fireError(failure);
-        if (ctx.removed || this.closed) break;
+        if (ctx.removed || (this.decoderFlags & CLOSED) !== 0) break;
         if (cursor.start === before) {
           if (produced > 0 && !failed) {
             throw new Error(`${this.constructor.name}.decode() produced a message without reading anything`);
           }
           break; // not enough bytes yet
         }
-        if (this.singleDecode && produced > 0) break;
+        if ((this.decoderFlags & SINGLE_DECODE) !== 0 && produced > 0) break;
       }
     } finally {
-      this.decoding = false;
+      this.decoderFlags &= ~DECODING;
+      // A decode that threw past fireAll may have left messages behind: the array is shared.
+      if (out.length > 0) out.length = 0;
       this.keepLeftover(cursor);
+      depth--;
       if (ctx.removed) this.handlerRemoved(ctx);
     }
   }
@@ -313,19 +350,19 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
 
   private keepLeftover(cursor: ByteCursor): void {
     const left = cursor.end - cursor.start;
-    if (this.closed) {
+    if ((this.decoderFlags & CLOSED) !== 0) {
       // Closed from inside a handler we fired to: nothing more will be decoded.
-      this.release();
+      if (cursor.owned && cursor.handedOver) this.forget();
+      else this.release();
     } else if (cursor.owned) {
       if (cursor.handedOver) {
         // Frames share the cumulation now: keep the partial frame in a fresh one.
         const rest = left > 0 ? cursor.buf.subarray(cursor.start, cursor.end) : null;
-        this.release();
+        this.forget();
         if (rest !== null) this.append(rest);
       } else if (left === 0) {
-        // Empty: keep a small buffer for the next partial frame, give a grown one back.
-        if ((this.cum as Buffer).length > RETAIN_LIMIT) this.cum = null;
-        this.cumStart = this.cumEnd = 0;
+        // Empty: the buffer goes to the pool, for the next partial frame of any connection.
+        this.release();
       } else {
         this.cumStart = cursor.start;
       }
@@ -343,7 +380,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     const n = bytes.length;
     let cum = this.cum;
     if (cum === null) {
-      cum = this.cum = Buffer.allocUnsafe(Math.max(n, 1024));
+      cum = this.cum = takeCumulation(n);
       this.cumStart = this.cumEnd = 0;
     } else if (this.cumEnd + n > cum.length) {
       const used = this.cumEnd - this.cumStart;
@@ -352,6 +389,8 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
       } else {
         const bigger = Buffer.allocUnsafe(Math.max(used + n, cum.length * 2));
         cum.copy(bigger, 0, this.cumStart, this.cumEnd);
+        // The old one holds no frame (views of it would have retired it): reuse it elsewhere.
+        giveBackCumulation(cum);
         cum = this.cum = bigger;
       }
       this.cumStart = 0;
@@ -361,8 +400,36 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     this.cumEnd += n;
   }
 
+  /** Drops the cumulation, which nothing else refers to, into the pool. */
   private release(): void {
+    const cum = this.cum;
+    if (cum !== null) giveBackCumulation(cum);
+    this.forget();
+  }
+
+  /** Lets go of the cumulation, which frames (or the next handler) still refer to. */
+  private forget(): void {
     this.cum = null;
     this.cumStart = this.cumEnd = 0;
   }
+}
+
+function newCursor(): ByteCursor {
+  const c = new ByteCursor();
+  cursors[depth] = c;
+  return c;
+}
+
+/** A cumulation for `n` bytes at least: from the pool when one there is large enough. */
+function takeCumulation(n: number): Buffer {
+  const pooled = cumulationPool.pop();
+  if (pooled !== undefined) {
+    if (pooled.length >= n) return pooled;
+    cumulationPool.push(pooled);
+  }
+  return Buffer.allocUnsafe(Math.max(n, CUMULATION_MIN));
+}
+
+function giveBackCumulation(b: Buffer): void {
+  if (b.length <= POOL_BUFFER_MAX && cumulationPool.length < POOL_MAX) cumulationPool.push(b);
 }
