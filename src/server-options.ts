@@ -4,11 +4,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './common/errors.js';
-import { intOption, oneOf, optionalInt } from './common/options.js';
+import { bool, checkOptions, describeValue, intOption, type OptionKeys, oneOf, optionalInt } from './common/options.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
 import { ipFamily } from './syscalls/sockaddr.js';
 import {
+  CONNECTION_OPTIONS,
   type ConnectionOptions,
+  LOOP_OPTIONS,
   type LoopOptions,
   type ResolvedConnectionOptions,
   resolveConnectionOptions,
@@ -76,6 +78,38 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly drainTimeout?: number;
 }
 
+/** The keys of `ClusterOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const CLUSTER_OPTIONS = {
+  workers: true,
+  balance: true,
+  reloadStrategy: true,
+  startTimeout: true,
+  restartDelay: true,
+  maxRestartDelay: true,
+  maxCrashes: true,
+  crashWindow: true,
+  workerScript: true,
+  workerArgs: true,
+  handleSignals: true,
+} as const satisfies OptionKeys<ClusterOptions>;
+
+/** The keys of `ServerOptions`: an option added to the interface is one more line here. */
+export const SERVER_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  ...LOOP_OPTIONS,
+  ...CLUSTER_OPTIONS,
+  host: true,
+  port: true,
+  pipeline: true,
+  backlog: true,
+  reusePort: true,
+  ipv6Only: true,
+  maxAcceptsPerWakeup: true,
+  acceptBackoffMs: true,
+  maxConnections: true,
+  drainTimeout: true,
+} as const satisfies OptionKeys<ServerOptions>;
+
 export interface CloseOptions {
   /** Override `drainTimeout` for this close, in ms. 0 aborts every connection at once. */
   readonly timeout?: number;
@@ -113,13 +147,24 @@ export function validateServerOptions(options: ServerOptions): {
   connection: ResolvedConnectionOptions;
   cluster: ResolvedClusterOptions;
 } {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object');
+  checkOptions('Server.listen', options as ServerOptions | undefined, SERVER_OPTIONS);
+  if (options === undefined) throw new InvalidOptionError('pipeline', 'is required');
   const p = options.pipeline as unknown;
   if (typeof p !== 'function') {
     throw new InvalidOptionError('pipeline', 'must be a Pipeline subclass or a function returning a Pipeline');
   }
   if (options.host !== undefined && ipFamily(options.host) === 0) {
-    throw new InvalidOptionError('host', `must be an IPv4 or IPv6 address, got ${JSON.stringify(options.host)}`);
+    throw new InvalidOptionError('host', `must be an IPv4 or IPv6 address, got ${describeValue(options.host)}`);
+  }
+  bool('reusePort', options.reusePort, false);
+  bool('ipv6Only', options.ipv6Only, false);
+  const script: unknown = options.workerScript;
+  if (script !== undefined && (typeof script !== 'string' || script === '')) {
+    throw new InvalidOptionError('workerScript', `must be a path, got ${describeValue(script)}`);
+  }
+  const args: unknown = options.workerArgs;
+  if (args !== undefined && (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))) {
+    throw new InvalidOptionError('workerArgs', `must be an array of strings, got ${describeValue(args)}`);
   }
   intOption('port', options.port ?? 0, 0, 65535);
   intOption('backlog', options.backlog ?? 511, 1);
@@ -140,10 +185,7 @@ export function validateServerOptions(options: ServerOptions): {
     maxCrashes: intOption('maxCrashes', options.maxCrashes ?? 5, 0),
     crashWindow: intOption('crashWindow', options.crashWindow ?? 60_000, 1),
     drainTimeout: intOption('drainTimeout', options.drainTimeout ?? 10_000, 0),
-    handleSignals: options.handleSignals ?? true,
+    handleSignals: bool('handleSignals', options.handleSignals, true),
   };
-  if (typeof cluster.handleSignals !== 'boolean') {
-    throw new InvalidOptionError('handleSignals', `must be a boolean, got ${String(options.handleSignals)}`);
-  }
-  return { connection: resolveConnectionOptions(options), cluster };
+  return { connection: resolveConnectionOptions(options, 'Server.listen'), cluster };
 }

@@ -8,6 +8,7 @@
  * advanced by `advanceTime(ms)`, which runs the timers that became due.
  */
 import { Buffer } from 'node:buffer';
+import { bool, checkOptions, intOption, numberOption, type OptionKeys } from '../common/options.js';
 import { TimingWheel } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
@@ -25,6 +26,14 @@ export interface EmbeddedChannelOptions {
   /** Allow half-open (see ConnectionOptions.allowHalfOpen). Default false. */
   readonly allowHalfOpen?: boolean;
 }
+
+/** The keys of `EmbeddedChannelOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const EMBEDDED_CHANNEL_OPTIONS = {
+  startTime: true,
+  tickMs: true,
+  highWaterMark: true,
+  allowHalfOpen: true,
+} as const satisfies OptionKeys<EmbeddedChannelOptions>;
 
 const EMBEDDED_ADDRESS: SocketAddress = { address: '127.0.0.1', family: 'IPv4', port: 0 };
 
@@ -67,10 +76,11 @@ export class EmbeddedChannel implements Channel, Transport {
    * @param spec a `Pipeline` (instance, subclass or factory), or the handlers to put in a plain one
    */
   constructor(spec: Pipeline | PipelineSpec | readonly ChannelHandler[] = [], options: EmbeddedChannelOptions = {}) {
-    this.now = options.startTime ?? 0;
-    this.highWaterMark = options.highWaterMark ?? 64 * 1024;
-    this.allowHalfOpen = options.allowHalfOpen ?? false;
-    this.timers = new TimingWheel({ tickMs: options.tickMs ?? 1, clock: () => this.now });
+    checkOptions('EmbeddedChannel', options, EMBEDDED_CHANNEL_OPTIONS);
+    this.now = numberOption('startTime', options.startTime ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    this.highWaterMark = intOption('highWaterMark', options.highWaterMark ?? 64 * 1024, 0);
+    this.allowHalfOpen = bool('allowHalfOpen', options.allowHalfOpen, false);
+    this.timers = new TimingWheel({ tickMs: intOption('tickMs', options.tickMs ?? 1, 1), clock: () => this.now });
     let pipeline: Pipeline;
     let handlers: readonly ChannelHandler[] = [];
     if (spec instanceof Pipeline) pipeline = spec;

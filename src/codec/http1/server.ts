@@ -18,7 +18,7 @@ import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { outboundView } from '../../common/buffer-view.js';
 import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
-import { msOption, optionalInt } from '../../common/options.js';
+import { checkOptions, msOption, type OptionKeys, optionalInt } from '../../common/options.js';
 import type { Timeout } from '../../common/timing-wheel.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
@@ -53,6 +53,15 @@ export interface HttpServerHandlerOptions {
    */
   readonly drainGrace?: number;
 }
+
+/** The keys of `HttpServerHandlerOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_SERVER_HANDLER_OPTIONS = {
+  keepAliveTimeout: true,
+  maxRequestsPerConnection: true,
+  onHandlerError: true,
+  maxPipelinedRequests: true,
+  drainGrace: true,
+} as const satisfies OptionKeys<HttpServerHandlerOptions>;
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
@@ -125,7 +134,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   ) {
     super();
     // Only undefined means "the default": null or any other non-number is an error.
-    const o = options;
+    const o = checkOptions('HttpServerHandler', options, HTTP_SERVER_HANDLER_OPTIONS);
     this.keepAliveTimeout = o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout);
     this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
     this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
