@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './common/errors.js';
 import { bool, checkOptions, describeValue, intOption, type OptionKeys, oneOf, optionalInt } from './common/options.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
+import { tryPipeline } from './pipeline/trial.js';
 import { ipFamily } from './syscalls/sockaddr.js';
 import {
   CONNECTION_OPTIONS,
@@ -142,7 +143,11 @@ export function servingOptions(options: ServerOptions): {
   };
 }
 
-/** Checks every option (throws InvalidOptionError naming it) and resolves the connection ones. */
+/**
+ * Checks every option (throws InvalidOptionError naming it), builds one pipeline on a channel that
+ * never opened (pipeline/trial.ts: a handler's bad option rejects here), and resolves the
+ * connection options.
+ */
 export function validateServerOptions(options: ServerOptions): {
   connection: ResolvedConnectionOptions;
   cluster: ResolvedClusterOptions;
@@ -187,5 +192,9 @@ export function validateServerOptions(options: ServerOptions): {
     drainTimeout: intOption('drainTimeout', options.drainTimeout ?? 10_000, 0),
     handleSignals: bool('handleSignals', options.handleSignals, true),
   };
-  return { connection: resolveConnectionOptions(options, 'Server.listen'), cluster };
+  const connection = resolveConnectionOptions(options, 'Server.listen');
+  // Handlers check their options when they are built, and that is per connection: build one
+  // pipeline now, so that a bad handler option rejects listen() instead of every connection.
+  tryPipeline(options.pipeline);
+  return { connection, cluster };
 }
