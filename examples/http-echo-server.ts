@@ -20,16 +20,16 @@ Answers every request with JSON: { method, url, httpVersion, headers: [[name, va
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '8081' },
-  workers: { type: 'string', default: '0' },
-  balance: { type: 'string', default: 'reuseport' },
+  port: { type: 'string', default: '8081', integer: [0, 65535] },
+  workers: { type: 'string', default: '0', integer: [0, 1024] },
+  balance: { type: 'string', default: 'reuseport', choices: ['reuseport', 'shared'] },
 });
 
 const server = await listenOrExit('http-echo-server', {
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
-  balance: values.balance as 'reuseport' | 'shared',
+  port: values.port,
+  workers: values.workers,
+  balance: values.balance,
   pipeline: http((req, res) => {
     res.setHeader('Content-Type', 'application/json');
     res.end(
