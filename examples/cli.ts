@@ -66,9 +66,31 @@ export function parseDecimal(name: string, text: string, min: number, max: numbe
   return n;
 }
 
+/** The usage of the command line `cli` parsed (for `usageError`). */
+let currentUsage = '';
+
+/** Ends the process the way a bad option does: `message`, the usage, exit status 2. */
+export function usageError(message: string): never {
+  process.stderr.write(`${message}\n\n${currentUsage}`);
+  process.exit(2);
+}
+
+/**
+ * Each comma-separated element of `text` through `parse` (`parseInteger`, …); a bad element ends
+ * the process as a bad option does.
+ */
+export function listOption<T>(name: string, text: string, parse: (name: string, text: string) => T): T[] {
+  try {
+    return text.split(',').map((t) => parse(name, t));
+  } catch (err) {
+    usageError((err as Error).message);
+  }
+}
+
 /** The parsed option values, or the process exits (0 after --help, 2 for a bad command line). */
 export function cli<const O extends Options>(usage: string, options: O): Values<O> {
   const text = `${usage.trim()}\n`;
+  currentUsage = text;
   try {
     const plain: Record<string, ArgSpec> = {};
     for (const [name, o] of Object.entries(options)) {
@@ -92,8 +114,7 @@ export function cli<const O extends Options>(usage: string, options: O): Values<
     }
     return out as Values<O>;
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${text}`);
-    process.exit(2);
+    usageError((err as Error).message);
   }
 }
 
