@@ -31,6 +31,7 @@ import {
   RespDecoder,
   StringDecoder,
   StringEncoder,
+  TimingWheel,
 } from '../../src/index.js';
 import { thrownBy } from '../support.js';
 
@@ -99,6 +100,19 @@ const cases: ReadonlyArray<readonly [string, () => unknown, string, string]> = [
     'maxQueue',
   ],
   ['EmbeddedChannel', () => new EmbeddedChannel([], { tickMS: 1 } as never), 'tickMS', 'tickMs'],
+  ['TimingWheel', () => new TimingWheel({ slot: 8 } as never), 'slot', 'slots'],
+  [
+    'channel.setSocketOptions',
+    () => new EmbeddedChannel([]).setSocketOptions({ noDealy: false } as never),
+    'noDealy',
+    'noDelay',
+  ],
+  [
+    'channel.setSocketOptions (keepAlive)',
+    () => new EmbeddedChannel([]).setSocketOptions({ keepAlive: { idle: 1, interval: 1, cuont: 1 } } as never),
+    'keepAlive.cuont',
+    'keepAlive.count',
+  ],
 ];
 
 describe('unknown option keys are rejected everywhere options are taken', () => {
