@@ -34,7 +34,7 @@ import { HttpClientCodec } from '../codec/http1/client.js';
 import type { HttpClientResponse } from '../codec/http1/response-decoder.js';
 import { LengthFieldFrameDecoder } from '../codec/length-field.js';
 import { ConnectTimeoutError, InvalidOptionError, ProtocolError, SyscallError } from '../common/errors.js';
-import { intOption } from '../common/options.js';
+import { checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import type { Timeout } from '../common/timing-wheel.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
@@ -68,6 +68,21 @@ export interface LoadOptions {
   /** The loop to run on; default a loop of its own, closed at the end. */
   readonly loop?: EventLoop;
 }
+
+/** The keys of `LoadOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const LOAD_OPTIONS = {
+  url: true,
+  mode: true,
+  connections: true,
+  duration: true,
+  pipeline: true,
+  timeout: true,
+  method: true,
+  headers: true,
+  body: true,
+  size: true,
+  loop: true,
+} as const satisfies OptionKeys<LoadOptions>;
 
 /** Latencies in ms. */
 export interface LatencySummary {
@@ -298,9 +313,11 @@ function summary(h: Histogram): LatencySummary {
 
 /** Runs the load and resolves with the report once every connection is closed. */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  checkOptions('runLoad', options, LOAD_OPTIONS);
+  if (options === undefined) throw new InvalidOptionError('url', 'is required');
   const mode = options.mode ?? 'http';
   if (mode !== 'http' && mode !== 'echo')
-    throw new InvalidOptionError('mode', `must be 'http' or 'echo', got ${String(mode)}`);
+    throw new InvalidOptionError('mode', `must be 'http' or 'echo', got ${describeValue(mode)}`);
   const { host, port, path } = parseTarget(options.url, mode);
   const connections = intOption('connections', options.connections ?? 10, 1, 10_000);
   const duration = intOption('duration', options.duration ?? 10_000, 1);

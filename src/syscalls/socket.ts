@@ -5,6 +5,7 @@
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { InvalidOptionError, SyscallError } from '../common/errors.js';
+import { checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import {
   AF_INET,
   AF_INET6,
@@ -191,32 +192,45 @@ export interface SocketOptions {
   readonly receiveBufferSize?: number;
 }
 
-function positiveInt(name: string, v: unknown, max: number): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
-    throw new InvalidOptionError(name, `must be an integer from 1 to ${max}, got ${String(v)}`);
-  }
-}
+/** The keys of `SocketOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const SOCKET_OPTIONS = {
+  noDelay: true,
+  keepAlive: true,
+  userTimeout: true,
+  sendBufferSize: true,
+  receiveBufferSize: true,
+} as const satisfies OptionKeys<SocketOptions>;
 
-/** Throws `InvalidOptionError` with a clear message for any out-of-range socket option. */
-export function validateSocketOptions(o: SocketOptions, prefix = ''): void {
+type KeepAlive = Exclude<NonNullable<SocketOptions['keepAlive']>, false>;
+const KEEPALIVE_OPTIONS = { idle: true, interval: true, count: true } as const satisfies OptionKeys<KeepAlive>;
+
+/**
+ * Throws `InvalidOptionError` with a clear message for any out-of-range socket option or unknown
+ * key. `owner` undefined: `o` holds socket options only (`channel.setSocketOptions`), and its keys
+ * are checked; otherwise `o` is part of `owner`'s larger options object, which checks its own keys
+ * (`keepAlive`'s are checked here, reported under `owner`).
+ */
+export function validateSocketOptions(o: SocketOptions, prefix = '', owner?: string): void {
+  if (owner === undefined) checkOptions('setSocketOptions', o, SOCKET_OPTIONS, prefix);
   if (o.noDelay !== undefined && typeof o.noDelay !== 'boolean') {
-    throw new InvalidOptionError(`${prefix}noDelay`, `must be a boolean, got ${String(o.noDelay)}`);
+    throw new InvalidOptionError(`${prefix}noDelay`, `must be a boolean, got ${describeValue(o.noDelay)}`);
   }
   if (o.keepAlive !== undefined && o.keepAlive !== false) {
-    if (o.keepAlive === null || typeof o.keepAlive !== 'object') {
+    if (o.keepAlive === null || typeof o.keepAlive !== 'object' || Array.isArray(o.keepAlive)) {
       throw new InvalidOptionError(
         `${prefix}keepAlive`,
-        `must be false or { idle, interval, count } in seconds, got ${String(o.keepAlive)}`,
+        `must be false or { idle, interval, count } in seconds, got ${describeValue(o.keepAlive)}`,
       );
     }
+    checkOptions(owner ?? 'setSocketOptions', o.keepAlive, KEEPALIVE_OPTIONS, `${prefix}keepAlive.`);
     // Kernel limits: tcp(7) MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL 32767 s, MAX_TCP_KEEPCNT 127.
-    positiveInt(`${prefix}keepAlive.idle`, o.keepAlive.idle, 32767);
-    positiveInt(`${prefix}keepAlive.interval`, o.keepAlive.interval, 32767);
-    positiveInt(`${prefix}keepAlive.count`, o.keepAlive.count, 127);
+    intOption(`${prefix}keepAlive.idle`, o.keepAlive.idle, 1, 32767);
+    intOption(`${prefix}keepAlive.interval`, o.keepAlive.interval, 1, 32767);
+    intOption(`${prefix}keepAlive.count`, o.keepAlive.count, 1, 127);
   }
-  if (o.userTimeout !== undefined) positiveInt(`${prefix}userTimeout`, o.userTimeout, 0x7fffffff);
-  if (o.sendBufferSize !== undefined) positiveInt(`${prefix}sendBufferSize`, o.sendBufferSize, 0x7fffffff);
-  if (o.receiveBufferSize !== undefined) positiveInt(`${prefix}receiveBufferSize`, o.receiveBufferSize, 0x7fffffff);
+  if (o.userTimeout !== undefined) intOption(`${prefix}userTimeout`, o.userTimeout, 1, 0x7fffffff);
+  if (o.sendBufferSize !== undefined) intOption(`${prefix}sendBufferSize`, o.sendBufferSize, 1, 0x7fffffff);
+  if (o.receiveBufferSize !== undefined) intOption(`${prefix}receiveBufferSize`, o.receiveBufferSize, 1, 0x7fffffff);
 }
 
 /**
