@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './common/errors.js';
-import { intOption, oneOf, optionalInt } from './common/options.js';
+import { bool, intOption, oneOf, optionalInt } from './common/options.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
 import { ipFamily } from './syscalls/sockaddr.js';
 import {
@@ -57,7 +57,12 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly pipeline: PipelineSpec;
   /** listen(2) backlog, capped by net.core.somaxconn. Default 511. */
   readonly backlog?: number;
-  /** SO_REUSEPORT on the listening socket of an in-process server (masters always set it). Default false. */
+  /**
+   * Share the port with sockets of this user that already listen on it with SO_REUSEPORT (the
+   * kernel then spreads new connections across all of them), on purpose. Default false: a port
+   * something already listens on fails with EADDRINUSE, in every mode. (A master uses
+   * SO_REUSEPORT among its own sockets either way.)
+   */
   readonly reusePort?: boolean;
   /** IPV6_V6ONLY for an IPv6 host (`::` then accepts IPv6 only). Default false. */
   readonly ipv6Only?: boolean;
@@ -123,6 +128,7 @@ export function validateServerOptions(options: ServerOptions): {
   }
   intOption('port', options.port ?? 0, 0, 65535);
   intOption('backlog', options.backlog ?? 511, 1);
+  bool('reusePort', options.reusePort, false);
   servingOptions(options);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);

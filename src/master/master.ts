@@ -190,41 +190,29 @@ export class MasterServer implements MasterHandle {
       );
       if (this.balance === 'reuseport' && inherited.length < n) {
         if (hasReusePort(inherited[0] as number)) {
-          while (this.sockets.length < n) {
-            this.sockets.push(
-              openServerSocket({ host: this.addr.address, port: this.addr.port, reusePort: true, ...common }),
-            );
-          }
+          while (this.sockets.length < n) this.sockets.push(this.openSlotSocket());
         } else {
           this.logger.warn('inherited sockets lack SO_REUSEPORT: balancing with one shared socket instead');
           this.balance = 'shared';
         }
       }
-    } else if (this.balance === 'reuseport') {
-      // Bind one, learn the port (port 0), bind the rest to it.
+    } else {
+      // The first socket refuses an address something already listens on ('exclusive', see
+      // openListenSocket): without that, SO_REUSEPORT would let this master join another
+      // server's port and silently take half of its connections. `reusePort: true` joins on
+      // purpose. Either way the socket ends up with SO_REUSEPORT: our other slots (reuseport
+      // balance), a reload of an abandoned slot and a successor master (upgrade) add sockets to
+      // the port.
       const first = openServerSocket({
         host: this.options.host,
         port: this.options.port ?? 0,
-        reusePort: true,
+        reusePort: this.options.reusePort === true ? true : 'exclusive',
         ...common,
       });
       this.sockets.push(first);
       this.addr = localAddress(first);
-      while (this.sockets.length < n) {
-        this.sockets.push(
-          openServerSocket({ host: this.addr.address, port: this.addr.port, reusePort: true, ...common }),
-        );
-      }
-    } else {
-      // SO_REUSEPORT anyway: a successor master (upgrade) may then add sockets to the port.
-      const fd = openServerSocket({
-        host: this.options.host,
-        port: this.options.port ?? 0,
-        reusePort: true,
-        ...common,
-      });
-      this.sockets.push(fd);
-      this.addr = localAddress(fd);
+      // reuseport: the rest bound to the port the first one got (port 0 picks it).
+      while (this.balance === 'reuseport' && this.sockets.length < n) this.sockets.push(this.openSlotSocket());
     }
     for (let i = 0; i < n; i++) {
       const fds =
@@ -235,6 +223,17 @@ export class MasterServer implements MasterHandle {
             this.sockets.filter((_, j) => j % n === i);
       this.slots.push({ index: i, fds, worker: undefined, generation: 0, crashes: [], abandoned: false });
     }
+  }
+
+  /** One more socket in our own SO_REUSEPORT group on the port (the first socket opened it). */
+  private openSlotSocket(): number {
+    return openServerSocket({
+      host: this.addr.address,
+      port: this.addr.port,
+      reusePort: true,
+      backlog: this.options.backlog ?? 511,
+      ipv6Only: this.options.ipv6Only ?? false,
+    });
   }
 
   address(): SocketAddress {
