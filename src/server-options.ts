@@ -46,6 +46,12 @@ export interface ClusterOptions {
    * SIGUSR2/SIGHUP (reload), and exits when stopped by a signal. Default true.
    */
   readonly handleSignals?: boolean;
+  /**
+   * The master is meant to outlive the process that started it (`nohup`, a script that starts it
+   * in the background and exits); it does not detach by itself. Default false: a master whose
+   * parent process dies stops gracefully, as on SIGTERM — killing `npm start` stops the server.
+   */
+  readonly daemon?: boolean;
 }
 
 export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOptions {
@@ -98,6 +104,7 @@ export interface ResolvedClusterOptions {
   readonly crashWindow: number;
   readonly drainTimeout: number;
   readonly handleSignals: boolean;
+  readonly daemon: boolean;
 }
 
 /** What a process's `Serving` needs from the options: accepting and the connection limit, checked and resolved. */
@@ -146,10 +153,8 @@ export function validateServerOptions(options: ServerOptions): {
     maxCrashes: intOption('maxCrashes', options.maxCrashes ?? 5, 0),
     crashWindow: intOption('crashWindow', options.crashWindow ?? 60_000, 1),
     drainTimeout: intOption('drainTimeout', options.drainTimeout ?? 10_000, 0),
-    handleSignals: options.handleSignals ?? true,
+    handleSignals: bool('handleSignals', options.handleSignals, true),
+    daemon: bool('daemon', options.daemon, false),
   };
-  if (typeof cluster.handleSignals !== 'boolean') {
-    throw new InvalidOptionError('handleSignals', `must be a boolean, got ${String(options.handleSignals)}`);
-  }
   return { connection: resolveConnectionOptions(options), cluster };
 }

@@ -68,6 +68,11 @@ export class Cluster {
     return c;
   }
 
+  /** Everything the process wrote to stdout so far. */
+  stdout(): string {
+    return this.out;
+  }
+
   get pid(): number {
     return this.child.pid as number;
   }
@@ -93,6 +98,17 @@ export class Cluster {
     const rows = await this.command<WorkerRow[]>('workers');
     for (const w of rows) this.pids.add(w.pid);
     return rows;
+  }
+
+  /** Asks for the workers every 20 ms until one matches `pred`; resolves with it. */
+  async waitForWorker(pred: (w: WorkerRow) => boolean, what: string, timeoutMs = 10_000): Promise<WorkerRow> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const found = (await this.workers()).find(pred);
+      if (found !== undefined) return found;
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   async readyPids(): Promise<number[]> {

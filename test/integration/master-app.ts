@@ -2,7 +2,8 @@
  * The master of the fault tests (master-faults.test.ts), with switches to make its workers fail:
  *
  *   node dist/test/integration/master-app.js [--workers 2] [--balance reuseport|shared] [--port 0]
- *        [--reuse-port] [--restart-delay MS] [--max-crashes N] [--crash-window MS]
+ *        [--reuse-port] [--daemon] [--restart-delay MS] [--max-crashes N] [--crash-window MS]
+ *        [--drain-timeout MS]
  *
  * Line protocol: `pid` → "<worker pid>"; `version` → "<version> <worker pid>", where the version is
  * `globalThis.MASTER_APP_VERSION` as set by a script that imports this one (the reload test
@@ -11,11 +12,13 @@
  * Environment, read by each worker when it starts:
  * - CRASH_FILE=path: while `path` (any slot) or `path.<slot>` exists, the worker exits with status
  *   3 shortly after it reported ready — a crash loop, slot by slot.
- * - SLOW_START_MS=n: the worker waits n ms before it calls Server.listen (loading slowly).
+ * - SLOW_START_FILE=path: while `path` exists, a new worker waits as many ms as it says before it
+ *   calls Server.listen (an application that takes long to load).
  *
- * The master reads control commands on stdin (benchmarks/common/control.ts).
+ * The master reads control commands on stdin (benchmarks/common/control.ts) and logs its pid on
+ * stderr (`master-app: master <pid>`).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { controlFromStdin } from '../../benchmarks/common/control.js';
 import {
@@ -35,6 +38,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '0' },
     'reuse-port': { type: 'boolean', default: false },
+    daemon: { type: 'boolean', default: false },
     'restart-delay': { type: 'string', default: '100' },
     'max-crashes': { type: 'string', default: '5' },
     'crash-window': { type: 'string', default: '60000' },
@@ -46,8 +50,10 @@ const { values } = parseArgs({
 const version = (globalThis as { MASTER_APP_VERSION?: string }).MASTER_APP_VERSION ?? 'v0';
 const inWorker = process.env.MULTIREACTOR_WORKER !== undefined;
 
-const slowStart = Number(process.env.SLOW_START_MS ?? 0);
-if (inWorker && slowStart > 0) await new Promise((r) => setTimeout(r, slowStart));
+const slowFile = process.env.SLOW_START_FILE;
+if (inWorker && slowFile !== undefined && existsSync(slowFile)) {
+  await new Promise((r) => setTimeout(r, Number(readFileSync(slowFile, 'utf8'))));
+}
 
 class App extends ChannelInboundHandler<string> {
   override onRead(ctx: HandlerContext, line: string): void {
@@ -75,6 +81,7 @@ try {
     workers: Number(values.workers),
     balance: values.balance as 'reuseport' | 'shared',
     reusePort: values['reuse-port'],
+    daemon: values.daemon,
     restartDelay: Number(values['restart-delay']),
     maxCrashes: Number(values['max-crashes']),
     crashWindow: Number(values['crash-window']),
@@ -93,4 +100,5 @@ if (server.role === 'worker') {
     setTimeout(() => process.exit(3), 20);
   }
 }
+if (server.role === 'master') process.stderr.write(`master-app: master ${process.pid}\n`);
 controlFromStdin(server);
