@@ -14,7 +14,9 @@
  *
  *   npm run build && node dist/benchmarks/reload/restart.js --rounds 5
  *
- * Prints the samples and their medians per server and kind of kill (ms).
+ * Prints the samples and their medians per server and kind of kill (ms), and what multireactor's
+ * master logged about each restart: ms from the worker's exit to its replacement's ready, and of
+ * that the replacement's own start (fork → ready).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -39,11 +41,17 @@ interface Started {
   readonly child: ChildProcess;
   readonly port: number;
   workers(): Promise<number[]>;
+  /** What the master logged so far. */
+  stderr(): string;
 }
 
 async function start(args: readonly string[]): Promise<Started> {
   const child = spawn(process.execPath, [...args, '--workers', '2', '--host', '127.0.0.1', '--port', '0'], {
-    stdio: ['pipe', 'pipe', 'ignore'],
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -74,7 +82,7 @@ async function start(args: readonly string[]): Promise<Started> {
       await new Promise((r) => setTimeout(r, 5));
     }
   };
-  return { child, port, workers };
+  return { child, port, workers, stderr: () => err };
 }
 
 /**
@@ -119,6 +127,10 @@ async function killAndTime(port: number, victim: number, known: ReadonlySet<numb
   return found as number;
 }
 
+/** multireactor's own account of each restart: ms from the exit to ready, and of that the start. */
+const RESTART_LINE = /ready after a restart: (\d+) ms after the crash, (\d+) ms to start/g;
+const ownAccount: Array<[number, number]> = [];
+
 async function round(args: readonly string[]): Promise<number[]> {
   const s = await start(args);
   const known = new Set<number>();
@@ -145,6 +157,7 @@ async function round(args: readonly string[]): Promise<number[]> {
     s.child.kill('SIGTERM');
     await exited;
   }
+  for (const m of s.stderr().matchAll(RESTART_LINE)) ownAccount.push([Number(m[1]), Number(m[2])]);
   return samples;
 }
 
@@ -180,5 +193,9 @@ console.log(
     '| server | kill | median | range | samples |',
     '|---|---|---:|---:|---|',
     ...lines,
+    '',
+    ownAccount.length === 0
+      ? '(the master logged no restart timings: a version before they were logged)'
+      : `multireactor's master, per restart (${ownAccount.length}): exit → ready median ${median(ownAccount.map((a) => a[0])).toFixed(0)} ms, of which the worker's start (fork → ready) median ${median(ownAccount.map((a) => a[1])).toFixed(0)} ms.`,
   ].join('\n'),
 );

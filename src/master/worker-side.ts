@@ -30,9 +30,14 @@ let serving = false;
 // In a process forked by a master, from the moment the framework is loaded: the death of the
 // master terminates it (SIGPWR's default action) until WorkerServer.start turns that into a drain.
 // A master that died before the signal was armed never sends it: then leave now.
+// The variable is inherited by whatever a worker spawns; only the process the master forked holds
+// the listening sockets the spec names (and an IPC channel): a grandchild with the variable must
+// neither be armed (it would die with the worker) nor leave.
 const specAtLoad = ((): WorkerSpec | undefined => {
   try {
-    return workerSpecFromEnv();
+    const spec = workerSpecFromEnv();
+    const forked = spec !== undefined && process.send !== undefined && spec.fds.length > 0;
+    return forked && spec.fds.every((fd) => isListening(fd)) ? spec : undefined;
   } catch {
     return undefined; // Server.listen reports it
   }

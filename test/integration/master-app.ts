@@ -7,7 +7,8 @@
  *
  * Line protocol: `pid` → "<worker pid>"; `version` → "<version> <worker pid>", where the version is
  * `globalThis.MASTER_APP_VERSION` as set by a script that imports this one (the reload test
- * rewrites that script between reloads), or "v0".
+ * rewrites that script between reloads), or "v0"; `spawn` → "<child pid> <worker pid>": the worker
+ * starts a node process that loads the framework and idles (with the worker's environment).
  *
  * Environment, read by each worker when it starts:
  * - CRASH_FILE=path: while `path` (any slot) or `path.<slot>` exists, the worker exits with status
@@ -18,6 +19,7 @@
  * The master reads control commands on stdin (benchmarks/common/control.ts) and logs its pid on
  * stderr (`master-app: master <pid>`).
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { controlFromStdin } from '../../benchmarks/common/control.js';
@@ -47,6 +49,7 @@ const { values } = parseArgs({
   strict: true,
 });
 
+const SPAWNED = `await import(${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)}); setInterval(() => {}, 1000);`;
 const version = (globalThis as { MASTER_APP_VERSION?: string }).MASTER_APP_VERSION ?? 'v0';
 const inWorker = process.env.MULTIREACTOR_WORKER !== undefined;
 
@@ -60,7 +63,12 @@ class App extends ChannelInboundHandler<string> {
     ctx.channel.countRequest();
     if (line === 'pid') ctx.writeAndFlush(String(process.pid));
     else if (line === 'version') ctx.writeAndFlush(`${version} ${process.pid}`);
-    else ctx.writeAndFlush(`unknown ${line}`);
+    else if (line === 'spawn') {
+      // A child of the worker that loads the framework too, with the worker's environment.
+      const child = spawn(process.execPath, ['--input-type=module', '-e', SPAWNED], { stdio: 'ignore' });
+      child.unref();
+      ctx.writeAndFlush(`${child.pid} ${process.pid}`);
+    } else ctx.writeAndFlush(`unknown ${line}`);
   }
 }
 

@@ -351,6 +351,18 @@ setInterval(() => {}, 1000);
       await exited;
       await waitFor(() => !alive(loading) && !alive(serving as number), 'both workers to exit', 5000);
     });
+
+    it("a worker's own children, which inherit its environment, are not taken for workers", async () => {
+      const c = await startApp(['--workers', '1']);
+      clusters.push(c);
+      const [child, worker] = (await ask(c.port, 'spawn')).split(' ').map(Number) as [number, number];
+      c.pids.add(child);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(alive(child), 'it loaded the framework and lives on').to.equal(true);
+      process.kill(worker, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(alive(child), 'the death of the worker, its parent, does not end it').to.equal(true);
+    });
   });
 
   describe('restarting a killed worker (item 10)', () => {
