@@ -4,9 +4,9 @@
  * during a reload, slots in a crash loop, a master whose parent dies, and the restart of a killed
  * worker. Every process a test starts is known by pid and gone when the test ends.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +62,7 @@ describe('master and workers under faults (real processes, real signals)', funct
   const files: string[] = [];
 
   afterEach(async () => {
-    for (const f of files.splice(0)) rmSync(f, { force: true });
+    for (const f of files.splice(0)) rmSync(f, { force: true, recursive: true });
     for (const s of inProcess.splice(0)) await s.close({ timeout: 0 });
     for (const c of clusters.splice(0)) await c.teardown();
     for (const child of children.splice(0)) {
@@ -281,6 +281,34 @@ describe('master and workers under faults (real processes, real signals)', funct
       await waitFor(() => !alive(master) && workers.every((pid) => !alive(pid)), 'master and workers to stop', 15_000);
       expect(c.stderr()).to.match(/its parent process \d+ is gone: stopping gracefully/);
       expect(c.stderr()).to.match(/stopped, every worker reaped/);
+    });
+
+    it('SIGTERM to `npm start` stops the master and its workers (the sh -c between them dies without passing it on)', async function () {
+      const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' });
+      if (npm.status !== 0) {
+        console.log('      (skipped: npm is not on PATH; Debian package: npm)');
+        this.skip();
+      }
+      const dir = tempPath('npm-app');
+      mkdirSync(dir);
+      files.push(dir);
+      writeFileSync(
+        join(dir, 'package.json'),
+        JSON.stringify({
+          name: 'mr-npm-start',
+          version: '1.0.0',
+          private: true,
+          scripts: { start: `node ${JSON.stringify(FAULT_APP)} --workers 2` },
+        }),
+      );
+      const c = await Cluster.start([], process.env, undefined, 'npm', ['start', '--prefix', dir]);
+      clusters.push(c);
+      const master = masterPid(c);
+      c.pids.add(master);
+      const workers = await c.readyPids();
+      c.child.kill('SIGTERM');
+      await waitFor(() => !alive(master) && workers.every((pid) => !alive(pid)), 'master and workers to stop', 20_000);
+      expect(c.stderr()).to.match(/its parent process \d+ is gone: stopping gracefully/);
     });
 
     it('daemon: true keeps a master running without its parent, on purpose', async () => {
