@@ -98,7 +98,7 @@ export {
 export { consoleLogger, type Logger, silentLogger } from './common/logger.js';
 export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
 export * from './handlers/index.js';
-export type { ClusterStats, MasterHandle, ReloadResult, WorkerSnapshot } from './master/master.js';
+export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './master/master.js';
 export type { WorkerHandle } from './master/worker-side.js';
 export * from './offload/index.js';
 export type { Channel, ProxiedAddresses, Transport } from './pipeline/channel.js';

@@ -51,6 +51,12 @@ export interface ClusterOptions {
    * SIGUSR2/SIGHUP (reload), and exits when stopped by a signal. Default true.
    */
   readonly handleSignals?: boolean;
+  /**
+   * The master is meant to outlive the process that started it (`nohup`, a script that starts it
+   * in the background and exits); it does not detach by itself. Default false: a master whose
+   * parent process dies stops gracefully, as on SIGTERM — killing `npm start` stops the server.
+   */
+  readonly daemon?: boolean;
 }
 
 export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOptions {
@@ -62,7 +68,12 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly pipeline: PipelineSpec;
   /** listen(2) backlog, capped by net.core.somaxconn. Default 511. */
   readonly backlog?: number;
-  /** SO_REUSEPORT on the listening socket of an in-process server (masters always set it). Default false. */
+  /**
+   * Share the port with sockets of this user that already listen on it with SO_REUSEPORT (the
+   * kernel then spreads new connections across all of them), on purpose. Default false: a port
+   * something already listens on fails with EADDRINUSE, in every mode. (A master uses
+   * SO_REUSEPORT among its own sockets either way.)
+   */
   readonly reusePort?: boolean;
   /** IPV6_V6ONLY for an IPv6 host (`::` then accepts IPv6 only). Default false. */
   readonly ipv6Only?: boolean;
@@ -100,6 +111,7 @@ export const CLUSTER_OPTIONS = {
   workerScript: true,
   workerArgs: true,
   handleSignals: true,
+  daemon: true,
 } as const satisfies OptionKeys<ClusterOptions>;
 
 /** The keys of `ServerOptions`: an option added to the interface is one more line here. */
@@ -137,6 +149,7 @@ export interface ResolvedClusterOptions {
   readonly crashWindow: number;
   readonly drainTimeout: number;
   readonly handleSignals: boolean;
+  readonly daemon: boolean;
 }
 
 /**
@@ -187,6 +200,7 @@ export function validateServerOptions(options: ServerOptions): {
   }
   intOption('port', options.port ?? 0, 0, 65535);
   intOption('backlog', options.backlog ?? 511, 1);
+  bool('reusePort', options.reusePort, false);
   servingOptions(options);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);
@@ -205,6 +219,7 @@ export function validateServerOptions(options: ServerOptions): {
     crashWindow: intOption('crashWindow', options.crashWindow ?? 60_000, 1),
     drainTimeout: intOption('drainTimeout', options.drainTimeout ?? 10_000, 0),
     handleSignals: bool('handleSignals', options.handleSignals, true),
+    daemon: bool('daemon', options.daemon, false),
   };
   const connection = resolveConnectionOptions(options, 'Server.listen');
   // Handlers check their options when they are built, and that is per connection: build one

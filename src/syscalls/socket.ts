@@ -66,8 +66,17 @@ export interface ListenSocketOptions {
   readonly port: number;
   /** listen(2) backlog; capped by somaxconn. */
   readonly backlog: number;
-  /** SO_REUSEPORT: several sockets on one port, the kernel spreads connections across them. */
-  readonly reusePort: boolean;
+  /**
+   * SO_REUSEPORT: several sockets on one port, the kernel spreads connections across them.
+   * - `false`: not set; nothing else can bind the address while this socket listens.
+   * - `true`: set before bind(2): joins the group of this user's SO_REUSEPORT sockets already
+   *   listening on the address (or starts one). Only on purpose: any process of the same user can
+   *   join a group this way, and a server that joins by accident silently splits the traffic.
+   * - `'exclusive'`: bind(2) and listen(2) without it, so that the kernel refuses the address if
+   *   any socket already listens on it (EADDRINUSE), then set it, so that sockets opened later
+   *   with `true` (a master's other slots) join this one. Why that is race-free: below.
+   */
+  readonly reusePort: boolean | 'exclusive';
   /** IPV6_V6ONLY for `::`; false (the default) makes `::` accept IPv4 too, as Node does. */
   readonly ipv6Only?: boolean;
 }
@@ -75,6 +84,25 @@ export interface ListenSocketOptions {
 /**
  * socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, non-blocking and close-on-exec.
  * The descriptor is closed again when any step fails.
+ *
+ * `reusePort: 'exclusive'` relies on the kernel's bind-conflict rule (inet_bind_conflict /
+ * inet_csk_bind_conflict, net/ipv4/inet_connection_sock.c), which bind(2) runs and listen(2) runs
+ * again (inet_csk_listen_start marks the socket TCP_LISTEN, then calls get_port under the port's
+ * bind-bucket lock): another socket bound to an overlapping address (the same one, a wildcard, or
+ * `::` dual-stack over IPv4) conflicts unless
+ *   (a) both have SO_REUSEADDR and the other is not listening — sockets in TIME_WAIT, or bound and
+ *       not yet listening — or
+ *   (b) both have SO_REUSEPORT, with the same owner uid (or the other is in TIME_WAIT).
+ * Our socket has no SO_REUSEPORT until it listens, so (b) never applies to it: a socket that
+ * already listens on the address, with or without SO_REUSEPORT, whoever owns it, fails our
+ * bind(2) or our listen(2) with EADDRINUSE. Two servers starting at once cannot both succeed:
+ * each one's listen(2) checks under the same lock, with its own state already TCP_LISTEN, so the
+ * second to take the lock sees the first listening and fails (both may fail; neither joins).
+ * Only then is SO_REUSEPORT set. The kernel accepts it on a listening socket, and the next socket
+ * that joins it builds the group from both (reuseport_add_sock allocates the first socket's
+ * group when it has none), so a master's own slots still share the port. What stays possible is a
+ * process of the same user joining our group later *on purpose*, with SO_REUSEPORT of its own:
+ * the kernel has no way to close a group to its owner's other processes.
  */
 export function openListenSocket(opts: ListenSocketOptions): number {
   const addr = sockaddrFor(opts.host, opts.port);
@@ -83,12 +111,18 @@ export function openListenSocket(opts: ListenSocketOptions): number {
   try {
     // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT.
     check('setsockopt(SO_REUSEADDR)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1));
-    if (opts.reusePort) check('setsockopt(SO_REUSEPORT)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1));
+    if (opts.reusePort === true) {
+      check('setsockopt(SO_REUSEPORT)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1));
+    }
     if (family === AF_INET6) {
       check('setsockopt(IPV6_V6ONLY)', sys.setsockoptInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.ipv6Only ? 1 : 0));
     }
-    check('bind', sys.bind(fd, addr), { address: opts.host, port: opts.port });
-    check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())));
+    const where = { address: opts.host, port: opts.port };
+    check('bind', sys.bind(fd, addr), where);
+    check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())), where);
+    if (opts.reusePort === 'exclusive') {
+      check('setsockopt(SO_REUSEPORT)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1));
+    }
     return fd;
   } catch (err) {
     sys.close(fd);
@@ -104,7 +138,7 @@ export function openServerSocket(opts: {
   readonly host?: string | undefined;
   readonly port: number;
   readonly backlog: number;
-  readonly reusePort: boolean;
+  readonly reusePort: boolean | 'exclusive';
   readonly ipv6Only?: boolean;
 }): number {
   const common = {
