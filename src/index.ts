@@ -92,6 +92,7 @@ export { type CloseOptions, Server, type ServerHandle, type ServerOptions, type 
 export type { ClusterOptions } from './server-options.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
+export * from './websocket/index.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';
