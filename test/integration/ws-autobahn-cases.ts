@@ -99,9 +99,13 @@ function protocolFailure(id: string, send: (c: FuzzClient) => void, echoed?: str
 function section1(): CaseSpec[] {
   const out: CaseSpec[] = [];
   const sizes = [0, 125, 126, 127, 128, 65535, 65536];
-  sizes.forEach((n, i) => out.push(echo(`1.1.${i + 1}`, 1, '*'.repeat(n))));
+  sizes.forEach((n, i) => {
+    out.push(echo(`1.1.${i + 1}`, 1, '*'.repeat(n)));
+  });
   out.push(echo('1.1.8', 1, '*'.repeat(65536), 997));
-  sizes.forEach((n, i) => out.push(echo(`1.2.${i + 1}`, 2, Buffer.alloc(n, 0xfe))));
+  sizes.forEach((n, i) => {
+    out.push(echo(`1.2.${i + 1}`, 2, Buffer.alloc(n, 0xfe)));
+  });
   out.push(echo('1.2.8', 2, Buffer.alloc(65536, 0xfe), 997));
   return out;
 }
@@ -502,18 +506,36 @@ function section7(): CaseSpec[] {
   );
   [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999].forEach((n, i) => {
     const s = rawClose(`7.7.${i + 1}`, [NORMAL, n], true, code(n));
-    out.push({ id: s.id, run: (r) => ((r.wrongCodeFails = true), s.run(r)) });
+    out.push({
+      id: s.id,
+      run: (r) => {
+        r.wrongCodeFails = true;
+        s.run(r);
+      },
+    });
   });
   [0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999].forEach((n, i) => {
     const s = rawClose(`7.9.${i + 1}`, [PROTOCOL_ERROR], false, code(n));
-    out.push({ id: s.id, run: (r) => ((r.wrongCodeFails = true), s.run(r)) });
+    out.push({
+      id: s.id,
+      run: (r) => {
+        r.wrongCodeFails = true;
+        s.run(r);
+      },
+    });
   });
   for (const [id, n] of [
     ['7.13.1', 5000],
     ['7.13.2', 65535],
   ] as const) {
     const s = rawClose(id, [NORMAL, n, PROTOCOL_ERROR], false, code(n));
-    out.push({ id, run: (r) => ((r.informational = true), s.run(r)) });
+    out.push({
+      id: id,
+      run: (r) => {
+        r.informational = true;
+        s.run(r);
+      },
+    });
   }
   return out;
 }
