@@ -10,27 +10,13 @@ import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import zlib from 'node:zlib';
+import { encodeFrame, type FrameSpec } from '../ws-frames.js';
 
 export type Received =
   | readonly ['message', Buffer, boolean]
   | readonly ['pong', Buffer]
   | readonly ['ping', Buffer]
   | readonly ['timeout', string];
-
-export interface FrameSpec {
-  readonly opcode: number;
-  readonly payload?: Buffer | string;
-  readonly fin?: boolean;
-  readonly rsv?: number;
-  /** Write the frame in pieces of this many bytes, each its own TCP write. */
-  readonly chop?: number;
-  /** Write the frame on its own and pause after it (Autobahn's `sync`). */
-  readonly sync?: boolean;
-  /** Repeat `payload` up to this many bytes. */
-  readonly length?: number;
-  /** Mask (default true: we are a client). */
-  readonly mask?: boolean;
-}
 
 export interface ConnectOptions {
   readonly port: number;
@@ -365,39 +351,6 @@ export class FuzzClient {
     this.received.push(e);
     this.onEvent?.();
   }
-}
-
-export function encodeFrame(f: FrameSpec): Buffer {
-  let payload = typeof f.payload === 'string' ? Buffer.from(f.payload) : (f.payload ?? Buffer.alloc(0));
-  if (f.length !== undefined) {
-    const p = Buffer.alloc(f.length);
-    for (let i = 0; i < f.length; i += payload.length) payload.copy(p, i);
-    payload = p;
-  }
-  const len = payload.length;
-  const mask = f.mask ?? true;
-  const h = (len < 126 ? 2 : len < 65536 ? 4 : 10) + (mask ? 4 : 0);
-  const out = Buffer.alloc(h + len);
-  out[0] = ((f.fin ?? true) ? 0x80 : 0) | ((f.rsv ?? 0) << 4) | f.opcode;
-  let at = 2;
-  if (len < 126) out[1] = len;
-  else if (len < 65536) {
-    out[1] = 126;
-    out.writeUInt16BE(len, 2);
-    at = 4;
-  } else {
-    out[1] = 127;
-    out.writeBigUInt64BE(BigInt(len), 2);
-    at = 10;
-  }
-  if (mask) {
-    out[1] = (out[1] as number) | 0x80;
-    const key = randomBytes(4);
-    key.copy(out, at);
-    at += 4;
-    for (let i = 0; i < len; i++) out[at + i] = (payload[i] as number) ^ (key[i & 3] as number);
-  } else payload.copy(out, at);
-  return out;
 }
 
 function closePayload(code?: number, reason?: Buffer | string): Buffer {
