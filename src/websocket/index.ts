@@ -1,6 +1,17 @@
 /**
  * WebSocket (RFC 6455) and permessage-deflate (RFC 7692) on the pipeline: docs/websocket.md.
  */
+
+export {
+  connectWebSocket,
+  parseWebSocketUrl,
+  WebSocketClientConfig,
+  WebSocketClientHandshake,
+  type WebSocketClientOptions,
+  WebSocketHandshakeError,
+  WebSocketOpenEvent,
+  websocketClientPipeline,
+} from './client.js';
 export type { PerMessageDeflateOptions } from './deflate.js';
 export {
   CLOSE_ABNORMAL,

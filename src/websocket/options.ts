@@ -25,11 +25,14 @@ export interface WebSocketOptions {
   /**
    * `send()` while more than the high watermark is queued for this peer: `'drop'` the message
    * (`send` returns false), `'close'` the connection (1008), or `'wait'`: queue it anyway (`send`
-   * returns false; wait for `onDrain`) up to `maxBufferedAmount`, beyond which the connection
-   * closes. Default `'wait'`.
+   * returns false; wait for `onDrain`) up to `maxBufferedAmount` more bytes, beyond which the
+   * connection closes. Default `'wait'`.
    */
   readonly backpressure?: BackpressurePolicy;
-  /** With `backpressure: 'wait'`: queued bytes above which a send closes the connection. Default 4 MiB. */
+  /**
+   * With `backpressure: 'wait'`: bytes of messages sent while above the high watermark beyond
+   * which a send closes the connection (1008). Default 4 MiB.
+   */
   readonly maxBufferedAmount?: number;
   /** permessage-deflate (RFC 7692): false (default), true, or its parameters. */
   readonly perMessageDeflate?: boolean | PerMessageDeflateOptions;

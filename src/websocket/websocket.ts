@@ -144,6 +144,8 @@ export class WebSocket {
   groups: GroupMembership | GroupMembership[] | undefined = undefined;
   /** Messages not sent because of the backpressure policy `'drop'`. */
   droppedMessages = 0;
+  /** `'wait'`: bytes queued since the connection went above its high watermark. */
+  private overflow = 0;
 
   constructor(
     /** @internal */ readonly config: WebSocketConfig,
@@ -325,6 +327,7 @@ export class WebSocket {
 
   /** @internal */
   writabilityChanged(ctx: HandlerContext, writable: boolean): void {
+    if (writable) this.overflow = 0;
     if (writable && this.onDrain !== undefined && (this.flags & (CLOSE_SENT | CLOSED)) === 0) {
       try {
         this.onDrain();
@@ -623,7 +626,12 @@ export class WebSocket {
         this.droppedMessages++;
         return false;
       case 'wait':
-        if (ch.pendingWriteBytes + length <= this.config.maxBufferedAmount) return true;
+        // Bounded: what was queued while writable (at most the high watermark and one message),
+        // plus maxBufferedAmount of messages sent while it was not.
+        if (this.overflow + length <= this.config.maxBufferedAmount) {
+          this.overflow += length;
+          return true;
+        }
         break;
     }
     // A reader this slow is dropped: what waits for it is freed at once.
