@@ -156,7 +156,8 @@ export class WebSocketClientHandshake extends ChannelInboundHandler {
     if (this.state === 'starting' && msg instanceof Uint8Array) {
       // Bytes after the 101, before the application could set its callbacks: held (copied: they
       // may be the loop's read buffer) until the WebSocket starts.
-      (this.held ??= []).push(Buffer.from(msg));
+      if (this.held === undefined) this.held = [];
+      this.held.push(Buffer.from(msg));
       return;
     }
     if (this.state !== 'waiting' || !(msg instanceof HttpClientResponse)) {
