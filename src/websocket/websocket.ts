@@ -77,6 +77,30 @@ const CLOSED = 16;
 /** Inside our onRead (or `cork`): writes are flushed when it ends, not one by one. */
 const BATCHING = 32;
 
+// The frame being read (`fBits`).
+const F_OP = 0x0f;
+const F_FIN = 0x10;
+const F_MASKED = 0x20;
+const F_PHASE_SHIFT = 6;
+// The message being read (`mBits`): its opcode, and whether it is compressed.
+const M_OP = 0x0f;
+const M_DEFLATED = 0x10;
+
+/** The closing handshake's state, made when it starts (an open connection carries none). */
+interface Closing {
+  code: number;
+  reason: string;
+  timer: Timeout | undefined;
+}
+
+/**
+ * This read's copy of its payload bytes (see `own`) and where the read's byte 0 is in it: valid
+ * during one `read` call only, so one per thread rather than one per connection (saved and
+ * restored around a read, should an application feed another connection from inside one).
+ */
+let readCopy: Buffer | undefined;
+let readCopyBase = 0;
+
 /** From this many bytes of a read left, claim the loop's read buffer instead of copying them. */
 const CLAIM_THRESHOLD = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -112,33 +136,23 @@ export class WebSocket {
   private ctx: HandlerContext | undefined = undefined;
   private flags = 0;
   private phase = P_HEADER;
-  // The frame being read.
-  private fOp = 0;
-  private fFin = false;
-  private fMasked = false;
+  /** The frame being read: opcode | FIN | masked | mask phase (see F_*). */
+  private fBits = 0;
   private fKey = 0;
-  private fPhase = 0;
+  /** Its payload bytes still to come. */
   private fLeft = 0;
-  /** A header cut by the end of a read (allocated on first need). */
+  /** A header cut by the end of a read, its length in byte 14 (allocated on first need). */
   private hBuf: Buffer | undefined = undefined;
-  private hLen = 0;
-  /** A control frame's payload being collected. */
+  /** A control frame's payload being collected (how much: its length minus `fLeft`). */
   private ctrl: Buffer | undefined = undefined;
-  private ctrlLen = 0;
-  // The message being read.
-  private mOp = 0;
-  private mDeflated = false;
+  /** The message being read: opcode | compressed (see M_*). */
+  private mBits = 0;
   private mSize = 0;
   private utf8 = UTF8_ACCEPT;
-  private part0: Buffer | undefined = undefined;
-  private parts: Buffer[] | undefined = undefined;
-  // This read's copy of its payload bytes (see `own`), and where the read's byte 0 is in it.
-  private copy: Buffer | undefined = undefined;
-  private copyBase = 0;
-  // Closing.
-  private code = CLOSE_ABNORMAL;
-  private reason = '';
-  private timer: Timeout | undefined = undefined;
+  /** Its pieces so far: one, or several to join. */
+  private parts: Buffer | Buffer[] | undefined = undefined;
+  /** Set once closing starts: the code and reason to report, the close timer. */
+  private closeState: Closing | undefined = undefined;
   private pmd: PerMessageDeflate | undefined;
   /** @internal groups this connection is in (group.ts). */
   groups: GroupMembership | GroupMembership[] | undefined = undefined;
@@ -309,14 +323,21 @@ export class WebSocket {
     }
     if (this.phase === P_DONE) return;
     this.flags |= BATCHING;
+    const outerCopy = readCopy;
+    const outerBase = readCopyBase;
+    readCopy = undefined;
     const e = msg.length;
     let p = 0;
-    while (p < e) {
-      if (this.phase === P_HEADER) p = this.header(msg, p, e);
-      else if (this.phase === P_PAYLOAD) p = this.payload(msg, p, e);
-      else break;
+    try {
+      while (p < e) {
+        if (this.phase === P_HEADER) p = this.header(msg, p, e);
+        else if (this.phase === P_PAYLOAD) p = this.payload(msg, p, e);
+        else break;
+      }
+    } finally {
+      readCopy = outerCopy;
+      readCopyBase = outerBase;
     }
-    this.copy = undefined;
   }
 
   /** @internal */
@@ -355,14 +376,17 @@ export class WebSocket {
       if (Array.isArray(groups)) for (const g of groups) g.removeOnClose(this);
       else groups.removeOnClose(this);
     }
-    if ((this.flags & (CLOSE_RECEIVED | FAILED)) === 0) {
-      this.code = CLOSE_ABNORMAL;
-      this.reason = reason;
+    let code: number = CLOSE_ABNORMAL;
+    let text: string = reason;
+    const c = this.closeState;
+    if (c !== undefined && (this.flags & (CLOSE_RECEIVED | FAILED)) !== 0) {
+      code = c.code;
+      text = c.reason;
     }
     const cb = this.onClose;
     if (cb !== undefined) {
       try {
-        cb.call(this, this.code, this.reason);
+        cb.call(this, code, text);
       } catch (err) {
         ctx.fireError(err);
       }
@@ -384,24 +408,29 @@ export class WebSocket {
 
   /** Reads (the rest of) a frame header from `buf[p, e)`; returns where reading goes on. */
   private header(buf: Uint8Array, p: number, e: number): number {
-    if (this.hLen === 0 && e - p >= 2) {
+    let hb = this.hBuf;
+    if ((hb === undefined || hb[14] === 0) && e - p >= 2) {
       const need = headerSize(buf[p + 1] as number);
       if (e - p >= need) {
         this.parseHeader(buf, p);
         return p + need;
       }
     }
-    // A header cut by the end of the read: gather it (at most 14 bytes).
-    if (this.hBuf === undefined) this.hBuf = Buffer.allocUnsafe(14);
-    const hb = this.hBuf;
-    while (p < e) {
-      const need = this.hLen < 2 ? 2 : headerSize(hb[1] as number);
-      if (this.hLen === need) break;
-      const n = Math.min(need - this.hLen, e - p);
-      for (let i = 0; i < n; i++) hb[this.hLen++] = buf[p++] as number;
+    // A header cut by the end of the read: gather it (at most 14 bytes; byte 14 counts them).
+    if (hb === undefined) {
+      hb = this.hBuf = Buffer.allocUnsafe(15);
+      hb[14] = 0;
     }
-    if (this.hLen < 2 || this.hLen < headerSize(hb[1] as number)) return e;
-    this.hLen = 0;
+    let have = hb[14] as number;
+    while (p < e) {
+      const need = have < 2 ? 2 : headerSize(hb[1] as number);
+      if (have === need) break;
+      const n = Math.min(need - have, e - p);
+      for (let i = 0; i < n; i++) hb[have++] = buf[p++] as number;
+    }
+    hb[14] = have;
+    if (have < 2 || have < headerSize(hb[1] as number)) return e;
+    hb[14] = 0;
     this.parseHeader(hb, 0);
     return p;
   }
@@ -455,20 +484,18 @@ export class WebSocket {
       if (len > MAX_CONTROL_PAYLOAD) return this.fail(CLOSE_PROTOCOL_ERROR, 'control frame longer than 125 bytes');
       if ((b0 & 0x70) !== 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'RSV bits set on a control frame');
       this.ctrl = len === 0 ? EMPTY : Buffer.allocUnsafe(len);
-      this.ctrlLen = 0;
     } else {
       if (op > OP_BINARY) return this.fail(CLOSE_PROTOCOL_ERROR, `reserved opcode ${op}`);
       if ((b0 & 0x30) !== 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'RSV2/RSV3 set without an extension');
       if (op === OP_CONTINUATION) {
-        if (this.mOp === 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'continuation frame without a message');
+        if (this.mBits === 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'continuation frame without a message');
         // RFC 7692 §6.1: RSV1 marks the first frame of a compressed message only.
         if ((b0 & RSV1) !== 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'RSV1 set on a continuation frame');
       } else {
-        if (this.mOp !== 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'new message inside a fragmented one');
+        if (this.mBits !== 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'new message inside a fragmented one');
         const deflated = (b0 & RSV1) !== 0;
         if (deflated && this.pmd === undefined) return this.fail(CLOSE_PROTOCOL_ERROR, 'RSV1 set without an extension');
-        this.mOp = op;
-        this.mDeflated = deflated;
+        this.mBits = deflated ? op | M_DEFLATED : op;
         this.mSize = 0;
         this.utf8 = UTF8_ACCEPT;
       }
@@ -476,10 +503,7 @@ export class WebSocket {
       // Compressed bytes are bounded by the same limit as the message they inflate to.
       if (this.mSize + len > this.config.maxMessageSize) return this.fail(CLOSE_TOO_BIG, 'message too large');
     }
-    this.fOp = op;
-    this.fFin = fin;
-    this.fMasked = masked;
-    this.fPhase = 0;
+    this.fBits = op | (fin ? F_FIN : 0) | (masked ? F_MASKED : 0);
     this.fLeft = len;
     this.phase = P_PAYLOAD;
     if (len === 0) this.frameEnd();
@@ -489,18 +513,21 @@ export class WebSocket {
   /** Reads payload bytes of the current frame from `buf[p, e)`. */
   private payload(buf: Uint8Array, p: number, e: number): number {
     const n = Math.min(this.fLeft, e - p);
-    if (this.fOp >= 8) {
+    const bits = this.fBits;
+    const phase = bits >>> F_PHASE_SHIFT;
+    const masked = (bits & F_MASKED) !== 0;
+    if ((bits & F_OP) >= 8) {
       const c = this.ctrl as Buffer;
-      const at = this.ctrlLen;
+      const at = c.length - this.fLeft;
       c.set(n === buf.length ? buf : buf.subarray(p, p + n), at);
-      if (this.fMasked) applyMask(c, at, at + n, this.fKey, this.fPhase);
-      this.ctrlLen = at + n;
+      if (masked) applyMask(c, at, at + n, this.fKey, phase);
     } else {
-      const mem = this.own(buf, p, e);
-      const s = p - this.copyBase;
+      const mem = own(buf, p, e);
+      const s = p - readCopyBase;
       const t = s + n;
-      if (this.fMasked) applyMask(mem, s, t, this.fKey, this.fPhase);
-      if (this.mOp === OP_TEXT && !this.mDeflated) {
+      if (masked) applyMask(mem, s, t, this.fKey, phase);
+      // Uncompressed text: validated as it arrives (compressed text once inflated).
+      if (this.mBits === OP_TEXT) {
         const u = validateUtf8(this.utf8, mem, s, t);
         if (u === UTF8_REJECT) {
           this.fail(CLOSE_INVALID_PAYLOAD, 'invalid UTF-8 in a text message');
@@ -509,42 +536,21 @@ export class WebSocket {
         this.utf8 = u;
       }
       const piece = s === 0 && t === mem.length ? mem : mem.subarray(s, t);
-      if (this.part0 === undefined) this.part0 = piece;
-      else if (this.parts === undefined) this.parts = [this.part0, piece];
-      else this.parts.push(piece);
+      const parts = this.parts;
+      if (parts === undefined) this.parts = piece;
+      else if (Array.isArray(parts)) parts.push(piece);
+      else this.parts = [parts, piece];
       this.mSize += n;
     }
-    this.fPhase = (this.fPhase + n) & 3;
+    this.fBits = (bits & ~(3 << F_PHASE_SHIFT)) | (((phase + n) & 3) << F_PHASE_SHIFT);
     this.fLeft -= n;
     if (this.fLeft === 0) this.frameEnd();
     return p + n;
   }
 
-  /**
-   * The memory holding this read's bytes from `p`, ours to unmask in place and hand out: the
-   * first call of a read copies the rest of the read once (or claims the loop's buffer when that
-   * rest is large); `copyBase` maps read offsets into it.
-   */
-  private own(buf: Uint8Array, p: number, e: number): Buffer {
-    const c = this.copy;
-    if (c !== undefined) return c;
-    const rest = e - p;
-    let mem: Buffer;
-    if (rest >= CLAIM_THRESHOLD && isLent(buf) && claim(buf)) {
-      mem = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
-      this.copyBase = 0;
-    } else {
-      mem = Buffer.allocUnsafe(rest);
-      mem.set(p === 0 && e === buf.length ? buf : buf.subarray(p, e));
-      this.copyBase = p;
-    }
-    this.copy = mem;
-    return mem;
-  }
-
   private frameEnd(): void {
     this.phase = P_HEADER;
-    const op = this.fOp;
+    const op = this.fBits & F_OP;
     if (op >= 8) {
       const payload = this.ctrl as Buffer;
       this.ctrl = undefined;
@@ -556,18 +562,22 @@ export class WebSocket {
         if ((this.flags & CLOSE_SENT) === 0) this.control(OP_PONG, payload);
         if (this.onPing !== undefined) this.callback(this.onPing, payload);
       } else if (this.onPong !== undefined) this.callback(this.onPong, payload);
-    } else if (this.fFin) this.messageEnd();
+    } else if ((this.fBits & F_FIN) !== 0) this.messageEnd();
   }
 
   private messageEnd(): boolean {
-    const isBinary = this.mOp === OP_BINARY;
-    let data = this.part0 ?? EMPTY;
+    const bits = this.mBits;
+    const isBinary = (bits & M_OP) === OP_BINARY;
     const parts = this.parts;
-    this.mOp = 0;
-    this.part0 = this.parts = undefined;
-    if (this.mDeflated) {
+    let data = parts === undefined ? EMPTY : Array.isArray(parts) ? (parts[0] as Buffer) : parts;
+    this.mBits = 0;
+    this.parts = undefined;
+    if ((bits & M_DEFLATED) !== 0) {
       try {
-        data = (this.pmd as PerMessageDeflate).decompress(parts ?? [data], this.config.maxMessageSize);
+        data = (this.pmd as PerMessageDeflate).decompress(
+          Array.isArray(parts) ? parts : [data],
+          this.config.maxMessageSize,
+        );
       } catch (err) {
         if (err instanceof OutputTooLargeError) return this.fail(CLOSE_TOO_BIG, 'message too large after inflation');
         if (err instanceof InvalidDeflateDataError) return this.fail(CLOSE_INVALID_PAYLOAD, 'invalid compressed data');
@@ -577,7 +587,7 @@ export class WebSocket {
     } else {
       if (!isBinary && this.utf8 !== UTF8_ACCEPT)
         return this.fail(CLOSE_INVALID_PAYLOAD, 'text message ends inside a code point');
-      if (parts !== undefined) data = Buffer.concat(parts, this.mSize);
+      if (Array.isArray(parts)) data = Buffer.concat(parts, this.mSize);
     }
     this.mSize = 0;
     const cb = this.onMessage;
@@ -604,8 +614,7 @@ export class WebSocket {
       reason = payload.toString('utf8', 2);
     }
     this.flags |= CLOSE_RECEIVED;
-    this.code = code;
-    this.reason = reason;
+    this.closingState(code, reason);
     // §5.5.1: nothing comes after a close frame.
     this.phase = P_DONE;
     this.dropMessage();
@@ -636,8 +645,7 @@ export class WebSocket {
     }
     // A reader this slow is dropped: what waits for it is freed at once.
     this.flags |= FAILED | CLOSE_SENT;
-    this.code = CLOSE_POLICY;
-    this.reason = 'send buffer over its limit';
+    this.closingState(CLOSE_POLICY, 'send buffer over its limit');
     ch.abort('aborted');
     return false;
   }
@@ -665,11 +673,26 @@ export class WebSocket {
   }
 
   private armCloseTimer(): void {
-    if (this.timer !== undefined || this.ctx === undefined) return;
-    this.timer = this.ctx.channel.timers.schedule(this.config.closeTimeout, () => {
-      this.timer = undefined;
+    const c = this.closingState();
+    if (c.timer !== undefined || this.ctx === undefined) return;
+    c.timer = this.ctx.channel.timers.schedule(this.config.closeTimeout, () => {
+      c.timer = undefined;
       if ((this.flags & CLOSED) === 0) (this.ctx as HandlerContext).close('local');
     });
+  }
+
+  /** The closing state (made on first use); with a code, records the code and reason to report. */
+  private closingState(code?: number, reason = ''): Closing {
+    let c = this.closeState;
+    if (c === undefined) {
+      c = { code: CLOSE_ABNORMAL, reason: '', timer: undefined };
+      this.closeState = c;
+    }
+    if (code !== undefined) {
+      c.code = code;
+      c.reason = reason;
+    }
+    return c;
   }
 
   /**
@@ -682,8 +705,7 @@ export class WebSocket {
     if ((this.flags & CLOSED) !== 0) return false;
     if ((this.flags & CLOSE_SENT) === 0) {
       this.flags |= FAILED;
-      this.code = code;
-      this.reason = reason;
+      this.closingState(code, reason);
       this.sendClose(code, reason);
     }
     (this.ctx as HandlerContext).close(why);
@@ -716,18 +738,43 @@ export class WebSocket {
   }
 
   private dropMessage(): void {
-    this.mOp = 0;
-    this.part0 = this.parts = undefined;
+    this.mBits = 0;
+    this.parts = undefined;
     this.mSize = 0;
   }
 
   private release(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
+    const c = this.closeState;
+    if (c !== undefined) {
+      c.timer?.cancel();
+      c.timer = undefined;
+    }
     this.pmd?.close();
     this.dropMessage();
-    this.copy = this.hBuf = this.ctrl = undefined;
+    this.hBuf = this.ctrl = undefined;
   }
+}
+
+/**
+ * The memory holding this read's bytes from `p`, ours to unmask in place and hand out: the first
+ * call of a read copies the rest of the read once (or claims the loop's buffer when that rest is
+ * large, pipeline/read-loan.ts); `readCopyBase` maps read offsets into it.
+ */
+function own(buf: Uint8Array, p: number, e: number): Buffer {
+  const c = readCopy;
+  if (c !== undefined) return c;
+  const rest = e - p;
+  let mem: Buffer;
+  if (rest >= CLAIM_THRESHOLD && isLent(buf) && claim(buf)) {
+    mem = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+    readCopyBase = 0;
+  } else {
+    mem = Buffer.allocUnsafe(rest);
+    mem.set(p === 0 && e === buf.length ? buf : buf.subarray(p, e));
+    readCopyBase = p;
+  }
+  readCopy = mem;
+  return mem;
 }
 
 /**
