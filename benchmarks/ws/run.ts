@@ -290,7 +290,9 @@ for (const name of values.scenarios.split(',')) {
         skipped.set(s.key, got);
         continue;
       }
-      ((results[name] as Record<string, Sample[]>)[s.key] ??= []).push(got);
+      const byServer = results[name] as Record<string, Sample[]>;
+      if (byServer[s.key] === undefined) byServer[s.key] = [];
+      byServer[s.key]?.push(got);
       console.error(
         `${name} round ${r + 1} ${s.key}: ${got.rate.toFixed(0)} ${sc.unit[0]}, ${got.cpuUs.toFixed(2)} ${sc.unit[1]}`,
       );
