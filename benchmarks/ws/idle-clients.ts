@@ -1,7 +1,8 @@
 /**
  * Idle WebSockets for benchmarks/ws: opens `--count` connections to 127.0.0.1:`--port` (raw
  * node:net sockets, 200 handshakes at a time), checks each got its 101, prints `open N` and then
- * holds them, silent, until its standard input closes.
+ * holds them, silent, until its standard input closes. Source addresses rotate over 127.0.0.2–9,
+ * clear of the ephemeral ports that other loopback traffic of 127.0.0.1 may have used up.
  *
  *   node dist/benchmarks/ws/idle-clients.js --port 9001 --count 10000
  */
@@ -23,7 +24,9 @@ let upgraded = 0;
 
 function one(): Promise<void> {
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(request));
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (sockets.length % 8)}` }, () =>
+      s.write(request),
+    );
     s.once('data', (d: Buffer) => {
       if (d.toString('latin1', 0, 12) === 'HTTP/1.1 101') upgraded++;
       resolve();

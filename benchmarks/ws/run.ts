@@ -10,7 +10,8 @@
  *   process each (a broadcast reaches the connections of its own process), member 0 publishing
  *   32 B messages 4 at a time: deliveries/s and µs of server CPU per delivery.
  * - idle: 10,000 WebSockets that do nothing, one server process each, RSS per connection (every
- *   server process preloads gc-preload.cjs: a collection a second, for all alike).
+ *   server process preloads gc-preload.cjs: a collection a second, for all alike; RSS is read once
+ *   it has settled, before and after).
  *
  * Servers run interleaved (A B C A B C …), `--rounds` times; the table gives medians. The machine
  * is shared: figures are preliminary — re-run in a quiet period. References are installed outside
@@ -150,6 +151,25 @@ function rss(pids: readonly number[]): number {
   return kib * 1024;
 }
 
+/**
+ * RSS of `pids` once it stopped moving: after a burst of connections V8 gives freed heap pages back
+ * only after several seconds of quiet (its memory reducer; measured here: RSS stays at its peak for
+ * ~5 s, then drops), so a sample taken too early counts garbage. Waits 10 s, then samples every
+ * second until three in a row agree within 1% (40 s at most). The same for every server.
+ */
+async function settledRss(pids: () => readonly number[]): Promise<number> {
+  await new Promise((r) => setTimeout(r, 10_000));
+  let last = rss(pids());
+  let steady = 0;
+  for (let i = 0; i < 40 && steady < 3; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = rss(pids());
+    steady = Math.abs(now - last) <= last * 0.01 ? steady + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 interface Sample {
   readonly rate: number;
   readonly cpuUs: number;
@@ -233,8 +253,7 @@ async function idle(spec: ServerSpec): Promise<Sample | string> {
   if (typeof child === 'string') return child;
   const count = Number(values['idle-count']);
   try {
-    await new Promise((r) => setTimeout(r, 2500));
-    const before = rss(tree(child.pid as number));
+    const before = await settledRss(() => tree(child.pid as number));
     const clients = spawn(
       process.execPath,
       [join(dist, 'benchmarks', 'ws', 'idle-clients.js'), '--port', String(port), '--count', String(count)],
@@ -249,8 +268,7 @@ async function idle(spec: ServerSpec): Promise<Sample | string> {
       clients.once('exit', () => reject(new Error(`idle clients ended: ${out}`)));
     });
     const opened = Number(/open (\d+)/.exec(out)?.[1]);
-    await new Promise((r) => setTimeout(r, 3000));
-    const after = rss(tree(child.pid as number));
+    const after = await settledRss(() => tree(child.pid as number));
     clients.stdin.end();
     await new Promise((r) => clients.once('exit', r));
     if (opened !== count) console.error(`  ${spec.key}: only ${opened} of ${count} upgraded`);

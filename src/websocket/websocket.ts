@@ -86,11 +86,28 @@ const F_PHASE_SHIFT = 6;
 const M_OP = 0x0f;
 const M_DEFLATED = 0x10;
 
-/** The closing handshake's state, made when it starts (an open connection carries none). */
-interface Closing {
-  code: number;
-  reason: string;
-  timer: Timeout | undefined;
+/**
+ * What a WebSocket needs only now and then — callbacks most applications leave unset, a header or
+ * control frame cut by a read, the closing handshake, groups, backpressure counts — made on first
+ * use: an idle connection that uses none of it does not carry its fields.
+ */
+class Rare {
+  onDrain: ((this: WebSocket) => void) | undefined = undefined;
+  onPing: ControlCallback | undefined = undefined;
+  onPong: ControlCallback | undefined = undefined;
+  protocol = '';
+  /** A header cut by the end of a read, its length in byte 14. */
+  hBuf: Buffer | undefined = undefined;
+  /** A control frame's payload being collected (how much: its length minus `fLeft`). */
+  ctrl: Buffer | undefined = undefined;
+  /** The code and reason to report when closing; the close timer. */
+  code = CLOSE_ABNORMAL;
+  reason = '';
+  timer: Timeout | undefined = undefined;
+  groups: GroupMembership | GroupMembership[] | undefined = undefined;
+  dropped = 0;
+  /** `'wait'`: bytes queued since the connection went above its high watermark. */
+  overflow = 0;
 }
 
 /**
@@ -124,12 +141,6 @@ export class WebSocket {
   onMessage: MessageCallback | undefined = undefined;
   /** The connection is closed (fires once). */
   onClose: CloseCallback | undefined = undefined;
-  /** The outbound queue drained below the low watermark after `send` returned false. */
-  onDrain: ((this: WebSocket) => void) | undefined = undefined;
-  /** The peer's ping (already answered with a pong). */
-  onPing: ControlCallback | undefined = undefined;
-  /** The peer's pong. */
-  onPong: ControlCallback | undefined = undefined;
   /** Anything the application wants to keep with the connection (a user, a room). */
   data: unknown = undefined;
 
@@ -141,33 +152,74 @@ export class WebSocket {
   private fKey = 0;
   /** Its payload bytes still to come. */
   private fLeft = 0;
-  /** A header cut by the end of a read, its length in byte 14 (allocated on first need). */
-  private hBuf: Buffer | undefined = undefined;
-  /** A control frame's payload being collected (how much: its length minus `fLeft`). */
-  private ctrl: Buffer | undefined = undefined;
   /** The message being read: opcode | compressed (see M_*). */
   private mBits = 0;
   private mSize = 0;
   private utf8 = UTF8_ACCEPT;
   /** Its pieces so far: one, or several to join. */
   private parts: Buffer | Buffer[] | undefined = undefined;
-  /** Set once closing starts: the code and reason to report, the close timer. */
-  private closeState: Closing | undefined = undefined;
   private pmd: PerMessageDeflate | undefined;
-  /** @internal groups this connection is in (group.ts). */
-  groups: GroupMembership | GroupMembership[] | undefined = undefined;
-  /** Messages not sent because of the backpressure policy `'drop'`. */
-  droppedMessages = 0;
-  /** `'wait'`: bytes queued since the connection went above its high watermark. */
-  private overflow = 0;
+  /** The rest of the state, made on first use (see `Rare`). */
+  private x: Rare | undefined = undefined;
 
   constructor(
     /** @internal */ readonly config: WebSocketConfig,
-    /** The subprotocol agreed in the handshake ('' if none). */
-    readonly protocol = '',
+    protocol = '',
     deflate?: DeflateParams,
   ) {
     this.pmd = deflate === undefined ? undefined : new PerMessageDeflate(deflate);
+    if (protocol !== '') this.rare().protocol = protocol;
+  }
+
+  /** The outbound queue drained below the low watermark after `send` returned false. */
+  get onDrain(): ((this: WebSocket) => void) | undefined {
+    return this.x?.onDrain;
+  }
+  set onDrain(fn: ((this: WebSocket) => void) | undefined) {
+    this.rare().onDrain = fn;
+  }
+
+  /** The peer's ping (already answered with a pong). */
+  get onPing(): ControlCallback | undefined {
+    return this.x?.onPing;
+  }
+  set onPing(fn: ControlCallback | undefined) {
+    this.rare().onPing = fn;
+  }
+
+  /** The peer's pong. */
+  get onPong(): ControlCallback | undefined {
+    return this.x?.onPong;
+  }
+  set onPong(fn: ControlCallback | undefined) {
+    this.rare().onPong = fn;
+  }
+
+  /** The subprotocol agreed in the handshake ('' if none). */
+  get protocol(): string {
+    return this.x?.protocol ?? '';
+  }
+
+  /** Messages not sent because of the backpressure policy `'drop'`. */
+  get droppedMessages(): number {
+    return this.x?.dropped ?? 0;
+  }
+
+  /** @internal groups this connection is in (group.ts). */
+  get groups(): GroupMembership | GroupMembership[] | undefined {
+    return this.x?.groups;
+  }
+  set groups(g: GroupMembership | GroupMembership[] | undefined) {
+    if (g !== undefined || this.x !== undefined) this.rare().groups = g;
+  }
+
+  private rare(): Rare {
+    let x = this.x;
+    if (x === undefined) {
+      x = new Rare();
+      this.x = x;
+    }
+    return x;
   }
 
   // ---- the application's API ----
@@ -348,12 +400,15 @@ export class WebSocket {
 
   /** @internal */
   writabilityChanged(ctx: HandlerContext, writable: boolean): void {
-    if (writable) this.overflow = 0;
-    if (writable && this.onDrain !== undefined && (this.flags & (CLOSE_SENT | CLOSED)) === 0) {
-      try {
-        this.onDrain();
-      } catch (err) {
-        this.appError(err);
+    const x = this.x;
+    if (writable && x !== undefined) {
+      x.overflow = 0;
+      if (x.onDrain !== undefined && (this.flags & (CLOSE_SENT | CLOSED)) === 0) {
+        try {
+          x.onDrain.call(this);
+        } catch (err) {
+          this.appError(err);
+        }
       }
     }
     ctx.fireWritabilityChanged(writable);
@@ -370,18 +425,18 @@ export class WebSocket {
   inactive(ctx: HandlerContext, reason: CloseReason): void {
     this.flags |= CLOSED;
     this.release();
-    const groups = this.groups;
-    if (groups !== undefined) {
-      this.groups = undefined;
+    const x = this.x;
+    const groups = x?.groups;
+    if (x !== undefined && groups !== undefined) {
+      x.groups = undefined;
       if (Array.isArray(groups)) for (const g of groups) g.removeOnClose(this);
       else groups.removeOnClose(this);
     }
     let code: number = CLOSE_ABNORMAL;
     let text: string = reason;
-    const c = this.closeState;
-    if (c !== undefined && (this.flags & (CLOSE_RECEIVED | FAILED)) !== 0) {
-      code = c.code;
-      text = c.reason;
+    if (x !== undefined && (this.flags & (CLOSE_RECEIVED | FAILED)) !== 0) {
+      code = x.code;
+      text = x.reason;
     }
     const cb = this.onClose;
     if (cb !== undefined) {
@@ -408,7 +463,7 @@ export class WebSocket {
 
   /** Reads (the rest of) a frame header from `buf[p, e)`; returns where reading goes on. */
   private header(buf: Uint8Array, p: number, e: number): number {
-    let hb = this.hBuf;
+    let hb = this.x?.hBuf;
     if ((hb === undefined || hb[14] === 0) && e - p >= 2) {
       const need = headerSize(buf[p + 1] as number);
       if (e - p >= need) {
@@ -418,8 +473,9 @@ export class WebSocket {
     }
     // A header cut by the end of the read: gather it (at most 14 bytes; byte 14 counts them).
     if (hb === undefined) {
-      hb = this.hBuf = Buffer.allocUnsafe(15);
+      hb = Buffer.allocUnsafe(15);
       hb[14] = 0;
+      this.rare().hBuf = hb;
     }
     let have = hb[14] as number;
     while (p < e) {
@@ -483,7 +539,7 @@ export class WebSocket {
       if (!fin) return this.fail(CLOSE_PROTOCOL_ERROR, 'fragmented control frame');
       if (len > MAX_CONTROL_PAYLOAD) return this.fail(CLOSE_PROTOCOL_ERROR, 'control frame longer than 125 bytes');
       if ((b0 & 0x70) !== 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'RSV bits set on a control frame');
-      this.ctrl = len === 0 ? EMPTY : Buffer.allocUnsafe(len);
+      this.rare().ctrl = len === 0 ? EMPTY : Buffer.allocUnsafe(len);
     } else {
       if (op > OP_BINARY) return this.fail(CLOSE_PROTOCOL_ERROR, `reserved opcode ${op}`);
       if ((b0 & 0x30) !== 0) return this.fail(CLOSE_PROTOCOL_ERROR, 'RSV2/RSV3 set without an extension');
@@ -517,7 +573,7 @@ export class WebSocket {
     const phase = bits >>> F_PHASE_SHIFT;
     const masked = (bits & F_MASKED) !== 0;
     if ((bits & F_OP) >= 8) {
-      const c = this.ctrl as Buffer;
+      const c = (this.x as Rare).ctrl as Buffer;
       const at = c.length - this.fLeft;
       c.set(n === buf.length ? buf : buf.subarray(p, p + n), at);
       if (masked) applyMask(c, at, at + n, this.fKey, phase);
@@ -552,16 +608,17 @@ export class WebSocket {
     this.phase = P_HEADER;
     const op = this.fBits & F_OP;
     if (op >= 8) {
-      const payload = this.ctrl as Buffer;
-      this.ctrl = undefined;
+      const x = this.x as Rare;
+      const payload = x.ctrl as Buffer;
+      x.ctrl = undefined;
       if (op === OP_CLOSE) {
         this.receivedClose(payload);
         return;
       }
       if (op === OP_PING) {
         if ((this.flags & CLOSE_SENT) === 0) this.control(OP_PONG, payload);
-        if (this.onPing !== undefined) this.callback(this.onPing, payload);
-      } else if (this.onPong !== undefined) this.callback(this.onPong, payload);
+        if (x.onPing !== undefined) this.callback(x.onPing, payload);
+      } else if (x.onPong !== undefined) this.callback(x.onPong, payload);
     } else if ((this.fBits & F_FIN) !== 0) this.messageEnd();
   }
 
@@ -632,16 +689,18 @@ export class WebSocket {
   private mayQueue(ch: Channel, length: number): boolean {
     switch (this.config.backpressure) {
       case 'drop':
-        this.droppedMessages++;
+        this.rare().dropped++;
         return false;
-      case 'wait':
+      case 'wait': {
         // Bounded: what was queued while writable (at most the high watermark and one message),
         // plus maxBufferedAmount of messages sent while it was not.
-        if (this.overflow + length <= this.config.maxBufferedAmount) {
-          this.overflow += length;
+        const x = this.rare();
+        if (x.overflow + length <= this.config.maxBufferedAmount) {
+          x.overflow += length;
           return true;
         }
         break;
+      }
     }
     // A reader this slow is dropped: what waits for it is freed at once.
     this.flags |= FAILED | CLOSE_SENT;
@@ -673,7 +732,7 @@ export class WebSocket {
   }
 
   private armCloseTimer(): void {
-    const c = this.closingState();
+    const c = this.rare();
     if (c.timer !== undefined || this.ctx === undefined) return;
     c.timer = this.ctx.channel.timers.schedule(this.config.closeTimeout, () => {
       c.timer = undefined;
@@ -681,18 +740,11 @@ export class WebSocket {
     });
   }
 
-  /** The closing state (made on first use); with a code, records the code and reason to report. */
-  private closingState(code?: number, reason = ''): Closing {
-    let c = this.closeState;
-    if (c === undefined) {
-      c = { code: CLOSE_ABNORMAL, reason: '', timer: undefined };
-      this.closeState = c;
-    }
-    if (code !== undefined) {
-      c.code = code;
-      c.reason = reason;
-    }
-    return c;
+  /** Records the code and reason `onClose` will report. */
+  private closingState(code: number, reason: string): void {
+    const x = this.rare();
+    x.code = code;
+    x.reason = reason;
   }
 
   /**
@@ -744,14 +796,14 @@ export class WebSocket {
   }
 
   private release(): void {
-    const c = this.closeState;
-    if (c !== undefined) {
-      c.timer?.cancel();
-      c.timer = undefined;
+    const x = this.x;
+    if (x !== undefined) {
+      x.timer?.cancel();
+      x.timer = undefined;
+      x.hBuf = x.ctrl = undefined;
     }
     this.pmd?.close();
     this.dropMessage();
-    this.hBuf = this.ctrl = undefined;
   }
 }
 

@@ -144,14 +144,17 @@ export class ZlibEngine {
 
   private openStream(): void {
     const o = this.options;
+    // chunkSize: the stream's own output buffer goes unused (output goes to the scratch buffer),
+    // so it is made as small as zlib allows.
     const stream =
       this.kind === 'deflate'
         ? zlib.createDeflateRaw({
             windowBits: o.windowBits,
             level: o.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
             memLevel: o.memLevel ?? 8,
+            chunkSize: 64,
           })
-        : zlib.createInflateRaw({ windowBits: o.windowBits });
+        : zlib.createInflateRaw({ windowBits: o.windowBits, chunkSize: 64 });
     stream.on('error', noop);
     const internals = stream as unknown as StreamInternals;
     this.stream = stream;
