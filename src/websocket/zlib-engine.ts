@@ -65,6 +65,8 @@ export interface EngineOptions {
   readonly windowBits: number;
   readonly level?: number;
   readonly memLevel?: number;
+  /** Use the one-shot functions even where a context can be reused (tests the fallback). */
+  readonly oneShot?: boolean;
 }
 
 /** One zlib context (deflate or inflate) used synchronously. */
@@ -89,7 +91,7 @@ export class ZlibEngine {
    * inflation bomb costs at most that much beyond the limit — and `InvalidDeflateDataError`.
    */
   process(input: Uint8Array, limit: number): Buffer {
-    if (!ENGINE_REUSE) return this.oneShot(input, limit);
+    if (!ENGINE_REUSE || this.options.oneShot === true) return this.oneShot(input, limit);
     if (this.stream === undefined) this.openStream();
     const handle = this.handle as ZlibHandle;
     const state = this.state as Uint32Array;
