@@ -37,9 +37,9 @@ the decoder's 400/413/431/… and a close.
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '8081' },
-  workers: { type: 'string', default: '0' },
-  balance: { type: 'string', default: 'reuseport' },
+  port: { type: 'string', default: '8081', integer: [0, 65535] },
+  workers: { type: 'string', default: '0', integer: [0, 1024] },
+  balance: { type: 'string', default: 'reuseport', choices: ['reuseport', 'shared'] },
   'proxy-protocol': { type: 'boolean', default: false },
 });
 
@@ -66,9 +66,9 @@ function reflect(req: HttpRequest, res: HttpResponse, channel: Channel): void {
 
 const server = await listenOrExit('http-echo-server', {
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
-  balance: values.balance as 'reuseport' | 'shared',
+  port: values.port,
+  workers: values.workers,
+  balance: values.balance,
   ...(values['proxy-protocol'] ? { proxyProtocol: { trusted: ['127.0.0.0/8', '::1'] } } : {}),
   // The handler reads the connection's address: a factory that gets the channel, and the two HTTP
   // stages `http()` would make.

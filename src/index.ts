@@ -98,7 +98,7 @@ export {
 export { consoleLogger, type Logger, silentLogger } from './common/logger.js';
 export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
 export * from './handlers/index.js';
-export type { ClusterStats, MasterHandle, ReloadResult, WorkerSnapshot } from './master/master.js';
+export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './master/master.js';
 export type { WorkerHandle } from './master/worker-side.js';
 export * from './offload/index.js';
 export type { Channel, ProxiedAddresses, Transport } from './pipeline/channel.js';
@@ -119,6 +119,7 @@ export type { ClusterOptions } from './server-options.js';
 export type { ServerProxyProtocolOptions } from './server-stages.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
+export * from './websocket/index.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';

@@ -4,6 +4,7 @@
  * Their order is the order on the wire: the PROXY protocol header comes first, in clear, before
  * any TLS record; TLS hands plaintext to the user's handlers. proxy-protocol → tls → the user's.
  */
+
 import {
   ProxyProtocolConfig,
   ProxyProtocolDecoder,
@@ -11,14 +12,19 @@ import {
   proxyProtocolStats,
 } from './codec/proxy-protocol.js';
 import { consoleLogger, type Logger } from './common/logger.js';
+import type { OptionKeys } from './common/options.js';
 import type { ServerStage } from './pipeline/stages.js';
 import { addWorkerReport } from './worker/serving.js';
 
 /** `ServerOptions.proxyProtocol`: the decoder's options but its logger (the server's) and counters (the process's). */
 export type ServerProxyProtocolOptions = Pick<ProxyProtocolOptions, 'trusted' | 'required' | 'timeout'>;
 
-/** The keys `proxyProtocol` accepts. */
-export const PROXY_PROTOCOL_KEYS: readonly string[] = ['trusted', 'required', 'timeout'];
+/** The keys `proxyProtocol` accepts (common/options.ts: kept in step with the type by `tsc`). */
+export const PROXY_PROTOCOL_KEYS = {
+  trusted: true,
+  required: true,
+  timeout: true,
+} as const satisfies OptionKeys<ServerProxyProtocolOptions>;
 
 /** What `serverStages` reads of the server's options. */
 export interface StageOptions {

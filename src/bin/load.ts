@@ -4,10 +4,12 @@
  *
  *   multireactor-load --url http://127.0.0.1:8080/plaintext -c 50 -d 10s [--pipeline 16] [--json]
  *   multireactor-load --echo --url tcp://127.0.0.1:7000 -c 50 -d 10s [--size 64] [--pipeline 16]
+ *   multireactor-load --ws --url ws://127.0.0.1:9001/ -c 50 -d 10s [--size 64] [--pipeline 4] [--deflate]
  *
  * Options: -c/--connections N (default 10), -d/--duration 10s|500ms|1m|N seconds (default 10s),
  * --pipeline N requests in flight per connection (default 1), --timeout 2s, --method M,
- * -H/--header "Name: value" (repeatable), --body TEXT, --echo with --size BYTES, --json.
+ * -H/--header "Name: value" (repeatable), --body TEXT, --echo with --size BYTES, --ws with --size
+ * BYTES and --deflate (WebSocket binary messages to an echo server), --json.
  *
  * Prints a table (or, with --json, one JSON object: requests, requestsPerSecond, latency
  * {min, mean, stdev, max, p50, p75, p90, p99, p999} in ms, errors {refused, reset, timeout,
@@ -20,7 +22,8 @@ import { InvalidOptionError } from '../common/errors.js';
 
 const USAGE = `usage: multireactor-load --url http://HOST:PORT/PATH [-c CONNECTIONS] [-d DURATION] [--pipeline N]
                          [--timeout DURATION] [--method M] [-H "Name: value"]... [--body TEXT] [--json]
-       multireactor-load --echo --url tcp://HOST:PORT [--size BYTES] [-c N] [-d DURATION] [--pipeline N] [--json]`;
+       multireactor-load --echo --url tcp://HOST:PORT [--size BYTES] [-c N] [-d DURATION] [--pipeline N] [--json]
+       multireactor-load --ws --url ws://HOST:PORT/PATH [--size BYTES] [--deflate] [-c N] [-d DURATION] [--pipeline N] [--json]`;
 
 function integer(name: string, text: string): number {
   if (!/^\d+$/.test(text)) throw new InvalidOptionError(name, `must be a whole number, got ${JSON.stringify(text)}`);
@@ -33,7 +36,7 @@ function format(r: LoadReport): string {
   const mb = (b: number) => `${(b / 1048576).toFixed(2)}MB`;
   const pad = (s: string) => s.padStart(10);
   return [
-    `Running ${r.seconds.toFixed(2)}s test @ ${r.url}${r.mode === 'echo' ? ' (echo)' : ''}`,
+    `Running ${r.seconds.toFixed(2)}s test @ ${r.url}${r.mode === 'http' ? '' : ` (${r.mode})`}`,
     `  ${r.connections} connections, pipeline ${r.pipeline}, one Node.js process`,
     `  Latency      ${'p50'.padStart(10)}${'p90'.padStart(10)}${'p99'.padStart(10)}${'max'.padStart(10)}${'mean'.padStart(10)}${'stdev'.padStart(10)}`,
     `  (ms)         ${pad(l.p50.toFixed(2))}${pad(l.p90.toFixed(2))}${pad(l.p99.toFixed(2))}${pad(l.max.toFixed(2))}${pad(l.mean.toFixed(2))}${pad(l.stdev.toFixed(2))}`,
@@ -66,12 +69,13 @@ async function main(argv: string[]): Promise<number> {
     }
     report = await runLoad({
       url: values.url,
-      mode: values.echo ? 'echo' : 'http',
+      mode: values.ws ? 'ws' : values.echo ? 'echo' : 'http',
       connections: integer('connections', values.connections),
       duration: parseDuration('duration', values.duration),
       pipeline: integer('pipeline', values.pipeline),
       timeout: parseDuration('timeout', values.timeout),
       size: integer('size', values.size),
+      deflate: values.deflate,
       method: values.method,
       headers,
       ...(values.body !== undefined ? { body: values.body } : {}),
@@ -101,6 +105,8 @@ function parse(argv: string[]) {
       header: { type: 'string', short: 'H', multiple: true },
       body: { type: 'string' },
       echo: { type: 'boolean', default: false },
+      ws: { type: 'boolean', default: false },
+      deflate: { type: 'boolean', default: false },
       size: { type: 'string', default: '64' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },

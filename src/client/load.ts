@@ -13,6 +13,9 @@
  * - **Echo** (`mode: 'echo'`): frames of a 2-byte big-endian length and `size` payload bytes
  *   (the protocol of `examples/echo-server.ts --framing length`), each echoed whole; an echo of
  *   another length counts as `badStatus`.
+ * - **WebSocket** (`mode: 'ws'`, `ws://host:port/path`): after the opening handshake, binary
+ *   messages of `size` bytes (masked, as a client must), each echoed by the server
+ *   (`examples/ws-echo-server.ts`); `deflate` offers permessage-deflate.
  *
  * Latency — from writing a request to decoding its answer — goes into a fixed-memory
  * `Histogram` (µs); the clock is read once per read burst, not per response. Errors are counted
@@ -34,12 +37,13 @@ import { HttpClientCodec } from '../codec/http1/client.js';
 import type { HttpClientResponse } from '../codec/http1/response-decoder.js';
 import { LengthFieldFrameDecoder } from '../codec/length-field.js';
 import { ConnectTimeoutError, InvalidOptionError, ProtocolError, SyscallError } from '../common/errors.js';
-import { intOption } from '../common/options.js';
+import { checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import type { Timeout } from '../common/timing-wheel.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
 import { ECONNREFUSED } from '../syscalls/constants.js';
 import { ipFamily } from '../syscalls/sockaddr.js';
+import { WebSocketOpenEvent, websocketClientPipeline } from '../websocket/client.js';
 import { EventLoop } from '../worker/loop.js';
 import { Client, type ClientConnection } from './client.js';
 import { Histogram } from './histogram.js';
@@ -47,8 +51,8 @@ import { Histogram } from './histogram.js';
 export interface LoadOptions {
   /** `http://host:port/path` (HTTP), or `tcp://host:port` / `http://host:port` with `mode: 'echo'`. */
   readonly url: string;
-  /** `'http'` (default) or `'echo'` (2-byte length-field frames). */
-  readonly mode?: 'http' | 'echo';
+  /** `'http'` (default), `'echo'` (2-byte length-field frames) or `'ws'` (WebSocket messages). */
+  readonly mode?: 'http' | 'echo' | 'ws';
   /** Connections, 1–10 000. Default 10. */
   readonly connections?: number;
   /** Run time in ms (≥ 1). Default 10 000. */
@@ -63,11 +67,29 @@ export interface LoadOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** HTTP request body. */
   readonly body?: string;
-  /** Echo payload bytes per frame, 0–65535. Default 64. */
+  /** Echo payload bytes per frame (0–65535), or WebSocket message bytes (0–16 MiB). Default 64. */
   readonly size?: number;
+  /** `ws` mode: offer permessage-deflate. Default false. */
+  readonly deflate?: boolean;
   /** The loop to run on; default a loop of its own, closed at the end. */
   readonly loop?: EventLoop;
 }
+
+/** The keys of `LoadOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const LOAD_OPTIONS = {
+  url: true,
+  mode: true,
+  connections: true,
+  duration: true,
+  pipeline: true,
+  timeout: true,
+  method: true,
+  headers: true,
+  body: true,
+  size: true,
+  loop: true,
+  deflate: true,
+} as const satisfies OptionKeys<LoadOptions>;
 
 /** Latencies in ms. */
 export interface LatencySummary {
@@ -97,7 +119,7 @@ export interface LoadErrors {
 
 export interface LoadReport {
   readonly url: string;
-  readonly mode: 'http' | 'echo';
+  readonly mode: 'http' | 'echo' | 'ws';
   readonly connections: number;
   readonly pipeline: number;
   /** Measured run time in seconds (from the start of connecting to the stop). */
@@ -120,6 +142,8 @@ interface Run {
   readonly timeout: number;
   readonly request: Buffer;
   readonly echo: boolean;
+  /** WebSocket messages: requests start when the handshake is done. */
+  readonly ws: boolean;
   readonly histogram: Histogram;
   readonly errors: LoadErrors;
   requests: number;
@@ -152,11 +176,21 @@ class LoadHandler extends ChannelInboundHandler {
 
   override onActive(ctx: HandlerContext): void {
     this.ctx = ctx;
+    if (!this.run.ws) this.start(ctx);
+    const period = Math.max(10, this.run.timeout / 4);
+    this.checker = ctx.channel.timers.schedule(period, this.check);
+    ctx.fireActive();
+  }
+
+  override onUserEvent(ctx: HandlerContext, event: unknown): void {
+    if (event instanceof WebSocketOpenEvent) this.start(ctx);
+    else ctx.fireUserEvent(event);
+  }
+
+  private start(ctx: HandlerContext): void {
     const now = performance.now();
     for (let i = 0; i < this.run.depth; i++) this.send(ctx, now);
     ctx.flush();
-    const period = Math.max(10, this.run.timeout / 4);
-    this.checker = ctx.channel.timers.schedule(period, this.check);
   }
 
   private send(ctx: HandlerContext, now: number): void {
@@ -176,7 +210,9 @@ class LoadHandler extends ChannelInboundHandler {
     if (!run.running) return;
     run.requests++;
     run.histogram.record((now - t) * 1000);
-    if (run.echo) {
+    if (run.ws) {
+      if (!(msg instanceof Uint8Array) || msg.length !== run.request.length) run.errors.badStatus++;
+    } else if (run.echo) {
       if ((msg as Buffer).byteLength !== run.request.byteLength) run.errors.badStatus++;
     } else {
       const res = msg as HttpClientResponse;
@@ -238,22 +274,31 @@ export function parseDuration(name: string, text: string): number {
   return ms;
 }
 
-function parseTarget(url: string, mode: 'http' | 'echo'): { host: string; port: number; path: string } {
+function parseTarget(url: string, mode: 'http' | 'echo' | 'ws'): { host: string; port: number; path: string } {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     throw new InvalidOptionError('url', `not a URL: ${JSON.stringify(url)}`);
   }
-  const okProtocol = mode === 'http' ? u.protocol === 'http:' : u.protocol === 'tcp:' || u.protocol === 'http:';
+  const okProtocol =
+    mode === 'http'
+      ? u.protocol === 'http:'
+      : mode === 'ws'
+        ? u.protocol === 'ws:'
+        : u.protocol === 'tcp:' || u.protocol === 'http:';
   if (!okProtocol) {
     throw new InvalidOptionError(
       'url',
-      mode === 'http' ? 'must be http://host:port/path (https is not supported)' : 'must be tcp://host:port',
+      mode === 'http'
+        ? 'must be http://host:port/path (https is not supported)'
+        : mode === 'ws'
+          ? 'must be ws://host:port/path (wss is not supported)'
+          : 'must be tcp://host:port',
     );
   }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const port = u.port === '' ? (mode === 'http' ? 80 : 0) : Number(u.port);
+  const port = u.port === '' ? (mode === 'echo' ? 0 : 80) : Number(u.port);
   if (port === 0) throw new InvalidOptionError('url', 'needs a port');
   return { host, port, path: `${u.pathname || '/'}${u.search}` };
 }
@@ -298,22 +343,26 @@ function summary(h: Histogram): LatencySummary {
 
 /** Runs the load and resolves with the report once every connection is closed. */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  checkOptions('runLoad', options, LOAD_OPTIONS);
+  if (options === undefined) throw new InvalidOptionError('url', 'is required');
   const mode = options.mode ?? 'http';
-  if (mode !== 'http' && mode !== 'echo')
-    throw new InvalidOptionError('mode', `must be 'http' or 'echo', got ${String(mode)}`);
+  if (mode !== 'http' && mode !== 'echo' && mode !== 'ws')
+    throw new InvalidOptionError('mode', `must be 'http', 'echo' or 'ws', got ${describeValue(mode)}`);
   const { host, port, path } = parseTarget(options.url, mode);
   const connections = intOption('connections', options.connections ?? 10, 1, 10_000);
   const duration = intOption('duration', options.duration ?? 10_000, 1);
   const depth = intOption('pipeline', options.pipeline ?? 1, 1, 1024);
   const timeout = intOption('timeout', options.timeout ?? 2000, 1);
-  const size = intOption('size', options.size ?? 64, 0, 0xffff);
+  const size = intOption('size', options.size ?? 64, 0, mode === 'ws' ? 16 * 1024 * 1024 : 0xffff);
   const echo = mode === 'echo';
+  const ws = mode === 'ws';
   const run: Run = {
     running: true,
     depth,
     timeout,
-    request: echo ? echoFrame(size) : httpRequest(options, host, port, path),
+    request: echo ? echoFrame(size) : ws ? Buffer.alloc(size, 0x61) : httpRequest(options, host, port, path),
     echo,
+    ws,
     histogram: new Histogram(),
     errors: { refused: 0, reset: 0, timeout: 0, badStatus: 0, protocol: 0 },
     requests: 0,
@@ -329,15 +378,25 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const open = new Set<ClientConnection>();
   /** Slots sleeping after a failed connect: the stop wakes them at once. */
   const sleeping = new Map<NodeJS.Timeout, () => void>();
+  const wsPipeline = ws
+    ? websocketClientPipeline(options.url, {
+        handshakeTimeout: timeout,
+        maxMessageSize: Math.max(1, size),
+        maxPayload: Math.max(1, size),
+        ...(options.deflate === true ? { perMessageDeflate: true } : {}),
+      })
+    : undefined;
   const pipeline = () =>
-    new Pipeline()
-      .addLast(
-        'decoder',
-        echo
-          ? new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 2 + 0xffff })
-          : new HttpClientCodec(),
-      )
-      .addLast('load', new LoadHandler(run));
+    wsPipeline !== undefined
+      ? wsPipeline().addLast('load', new LoadHandler(run))
+      : new Pipeline()
+          .addLast(
+            'decoder',
+            echo
+              ? new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 2 + 0xffff })
+              : new HttpClientCodec(),
+          )
+          .addLast('load', new LoadHandler(run));
 
   /** One connection slot: connect, load until the connection ends, again while the run goes on. */
   const slot = async (): Promise<void> => {

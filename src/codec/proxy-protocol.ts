@@ -28,7 +28,7 @@
 import { Buffer } from 'node:buffer';
 import { formatHostPort, InvalidOptionError } from '../common/errors.js';
 import { consoleLogger, type Logger } from '../common/logger.js';
-import { bool, msOption } from '../common/options.js';
+import { bool, checkOptions, type KnownKeys, msOption, type OptionKeys } from '../common/options.js';
 import type { Timeout } from '../common/timing-wheel.js';
 import { DRAINING } from '../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
@@ -94,7 +94,14 @@ export function proxyProtocolStats(): ProxyProtocolStats {
   return { ...processStats };
 }
 
-const KNOWN_KEYS = ['trusted', 'required', 'timeout', 'logger', 'stats'];
+/** The keys of `ProxyProtocolOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const PROXY_PROTOCOL_OPTIONS = {
+  trusted: true,
+  required: true,
+  timeout: true,
+  logger: true,
+  stats: true,
+} as const satisfies OptionKeys<ProxyProtocolOptions>;
 
 /**
  * `ProxyProtocolOptions`, checked once and shared by every connection's decoder (CIDR blocks
@@ -111,7 +118,7 @@ export class ProxyProtocolConfig {
   constructor(
     options: ProxyProtocolOptions,
     name = 'proxyProtocol',
-    keys: readonly string[] = KNOWN_KEYS,
+    keys: KnownKeys = PROXY_PROTOCOL_OPTIONS,
     defaultLogger?: Logger,
   ) {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -120,11 +127,7 @@ export class ProxyProtocolConfig {
         `must be an object such as { trusted: ['10.0.0.0/8'] }, got ${String(options)}`,
       );
     }
-    for (const key of Object.keys(options)) {
-      if (!keys.includes(key)) {
-        throw new InvalidOptionError(`${name}.${key}`, `is not an option (known: ${keys.join(', ')})`);
-      }
-    }
+    checkOptions(name, options, keys, `${name}.`);
     if (options.trusted === undefined || (Array.isArray(options.trusted) && options.trusted.length === 0)) {
       throw new InvalidOptionError(
         `${name}.trusted`,

@@ -10,7 +10,7 @@
  * (`channel.timers`): in an `EmbeddedChannel`, tests advance it instead of sleeping.
  */
 
-import { msOption } from '../common/options.js';
+import { bool, checkOptions, msOption, type OptionKeys } from '../common/options.js';
 import type { Timeout, Timers } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
@@ -61,6 +61,14 @@ export interface IdleStateOptions {
   readonly observeOutput?: boolean;
 }
 
+/** The keys of `IdleStateOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const IDLE_STATE_OPTIONS = {
+  readerIdle: true,
+  writerIdle: true,
+  allIdle: true,
+  observeOutput: true,
+} as const satisfies OptionKeys<IdleStateOptions>;
+
 function idleOption(name: string, v: number | undefined): number {
   return v === undefined ? 0 : msOption(name, v);
 }
@@ -87,10 +95,11 @@ export class IdleStateHandler extends ChannelDuplexHandler {
 
   constructor(options: IdleStateOptions) {
     super();
+    checkOptions('IdleStateHandler', options, IDLE_STATE_OPTIONS);
     this.readerIdle = idleOption('readerIdle', options.readerIdle);
     this.writerIdle = idleOption('writerIdle', options.writerIdle);
     this.allIdle = idleOption('allIdle', options.allIdle);
-    this.observeOutput = options.observeOutput ?? false;
+    this.observeOutput = bool('observeOutput', options.observeOutput, false);
   }
 
   handlerAdded(ctx: HandlerContext): void {

@@ -9,6 +9,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { type Logger, silentLogger } from '../common/logger.js';
+import { bool, checkOptions, intOption, numberOption, type OptionKeys } from '../common/options.js';
 import { TimingWheel } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
@@ -30,6 +31,16 @@ export interface EmbeddedChannelOptions {
   /** The (simulated) socket's own address. Default `127.0.0.1` port 0. */
   readonly localAddress?: SocketAddress;
 }
+
+/** The keys of `EmbeddedChannelOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const EMBEDDED_CHANNEL_OPTIONS = {
+  startTime: true,
+  tickMs: true,
+  highWaterMark: true,
+  allowHalfOpen: true,
+  remoteAddress: true,
+  localAddress: true,
+} as const satisfies OptionKeys<EmbeddedChannelOptions>;
 
 const EMBEDDED_ADDRESS: SocketAddress = { address: '127.0.0.1', family: 'IPv4', port: 0 };
 
@@ -75,12 +86,13 @@ export class EmbeddedChannel implements Channel, Transport {
    * @param spec a `Pipeline` (instance, subclass or factory), or the handlers to put in a plain one
    */
   constructor(spec: Pipeline | PipelineSpec | readonly ChannelHandler[] = [], options: EmbeddedChannelOptions = {}) {
-    this.now = options.startTime ?? 0;
-    this.highWaterMark = options.highWaterMark ?? 64 * 1024;
-    this.allowHalfOpen = options.allowHalfOpen ?? false;
+    checkOptions('EmbeddedChannel', options, EMBEDDED_CHANNEL_OPTIONS);
+    this.now = numberOption('startTime', options.startTime ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    this.highWaterMark = intOption('highWaterMark', options.highWaterMark ?? 64 * 1024, 0);
+    this.allowHalfOpen = bool('allowHalfOpen', options.allowHalfOpen, false);
     this.socketRemoteAddress = options.remoteAddress ?? EMBEDDED_ADDRESS;
     this.socketLocalAddress = options.localAddress ?? EMBEDDED_ADDRESS;
-    this.timers = new TimingWheel({ tickMs: options.tickMs ?? 1, clock: () => this.now });
+    this.timers = new TimingWheel({ tickMs: intOption('tickMs', options.tickMs ?? 1, 1), clock: () => this.now });
     let pipeline: Pipeline;
     let handlers: readonly ChannelHandler[] = [];
     if (spec instanceof Pipeline) pipeline = spec;

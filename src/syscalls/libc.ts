@@ -59,6 +59,7 @@ const c = {
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
+  prctl: libc.func('int prctl(int option, ...)'),
 };
 
 // Scratch out-parameters for int-sized options and socklen_t (one thread, calls do not nest).
@@ -295,6 +296,27 @@ export function eventfdRead(fd: number): number {
 /** Interface name → index, 0 when unknown (if_nametoindex(3)). */
 export function ifNameToIndex(name: string): number {
   return c.if_nametoindex(name) as number;
+}
+
+// prctl(2) options (linux/prctl.h).
+const PR_SET_PDEATHSIG = 1;
+const PR_GET_PDEATHSIG = 2;
+
+/**
+ * prctl(PR_SET_PDEATHSIG, signal): the kernel sends `signal` to this process when the *thread*
+ * that created it exits (prctl(2)) — when the parent process dies, or only one of its threads.
+ * 0 clears it. Cleared in the child of a fork, kept across execve. Returns 0 or -errno.
+ */
+export function setParentDeathSignal(signal: number): number {
+  const r = c.prctl(PR_SET_PDEATHSIG, 'unsigned long', signal) as number;
+  return r === 0 ? 0 : -errno();
+}
+
+/** prctl(PR_GET_PDEATHSIG): the signal set by {@link setParentDeathSignal} (0: none), or -errno. */
+export function getParentDeathSignal(): number {
+  intArg[0] = 0;
+  const r = c.prctl(PR_GET_PDEATHSIG, 'int *', intArg) as number;
+  return r === 0 ? (intArg[0] as number) : -errno();
 }
 
 export interface FdWatch {

@@ -35,6 +35,7 @@ import { CLOSE_REASONS } from '../common/close-reason.js';
 import {
   ChannelClosedError,
   DecoderError,
+  errorLine,
   ProtocolError,
   SyscallError,
   UnsupportedMessageError,
@@ -236,7 +237,13 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       const stages = this.ctx.stages;
       if (stages !== undefined && stages.length > 0) installStages(pipeline, this, this, stages);
     } catch (err) {
-      loop.logger.error('pipeline initialisation failed; closing the connection', err);
+      // One line per connection, not a stack each (a pipeline that cannot be built fails every
+      // connection); the stack at debug level.
+      const peer = this.remoteAddress;
+      loop.logger.error(
+        `connection ${this.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}: pipeline initialisation failed; closing: ${errorLine(err)}`,
+      );
+      loop.logger.debug('pipeline initialisation failed:', err);
       this.pipelineRef = undefined;
       this.state &= ~IN_EVENT;
       this.closeNow('error');

@@ -4,8 +4,8 @@
  */
 import { InvalidOptionError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { bool, intOption, oneOf } from '../common/options.js';
-import { type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
+import { bool, describeValue, intOption, type OptionKeys, oneOf } from '../common/options.js';
+import { SOCKET_OPTIONS, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
 import type { PollerKind } from './poller.js';
 
 export interface ConnectionOptions extends SocketOptions {
@@ -58,6 +58,31 @@ export interface LoopOptions {
   readonly logger?: Logger;
 }
 
+/** The keys of `ConnectionOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const CONNECTION_OPTIONS = {
+  ...SOCKET_OPTIONS,
+  allowHalfOpen: true,
+  highWaterMark: true,
+  lowWaterMark: true,
+  maxReadPerWakeup: true,
+  minReadSize: true,
+  initialReadSize: true,
+  maxReadSize: true,
+  closeTimeout: true,
+  decoderErrors: true,
+  lingerTimeout: true,
+} as const satisfies OptionKeys<ConnectionOptions>;
+
+/** The keys of `LoopOptions`. */
+export const LOOP_OPTIONS = {
+  poller: true,
+  trigger: true,
+  maxEventsPerWait: true,
+  maxWaitsPerWakeup: true,
+  timerTickMs: true,
+  logger: true,
+} as const satisfies OptionKeys<LoopOptions>;
+
 export interface ResolvedConnectionOptions {
   readonly allowHalfOpen: boolean;
   readonly highWaterMark: number;
@@ -72,8 +97,15 @@ export interface ResolvedConnectionOptions {
   readonly socket: SocketOptions;
 }
 
-export function resolveConnectionOptions(o: ConnectionOptions = {}): ResolvedConnectionOptions {
-  validateSocketOptions(o);
+/**
+ * Checks and resolves the connection options in `o`, which may be a larger options object: its
+ * keys are checked by the caller (`owner`, named in errors about nested keys).
+ */
+export function resolveConnectionOptions(
+  o: ConnectionOptions = {},
+  owner = 'connection options',
+): ResolvedConnectionOptions {
+  validateSocketOptions(o, '', owner);
   const highWaterMark = intOption('highWaterMark', o.highWaterMark ?? 64 * 1024, 1);
   const lowWaterMark = intOption('lowWaterMark', o.lowWaterMark ?? Math.min(32 * 1024, highWaterMark), 0);
   if (lowWaterMark > highWaterMark) {
@@ -120,6 +152,18 @@ export interface ResolvedLoopOptions {
 }
 
 export function resolveLoopOptions(o: LoopOptions = {}): ResolvedLoopOptions {
+  const logger: unknown = o.logger;
+  if (
+    logger !== undefined &&
+    (logger === null ||
+      typeof logger !== 'object' ||
+      !['debug', 'info', 'warn', 'error'].every((m) => typeof (logger as Record<string, unknown>)[m] === 'function'))
+  ) {
+    throw new InvalidOptionError(
+      'logger',
+      `must have debug, info, warn and error methods, got ${describeValue(logger)}`,
+    );
+  }
   return {
     poller: oneOf('poller', o.poller, ['epoll', 'poll'], 'epoll'),
     trigger: oneOf('trigger', o.trigger, ['level', 'edge'], 'level'),

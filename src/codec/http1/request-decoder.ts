@@ -23,7 +23,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { InvalidOptionError } from '../../common/errors.js';
-import { optionalInt } from '../../common/options.js';
+import { checkOptions, type OptionKeys, optionalInt } from '../../common/options.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
 import { HttpBodyChunk } from './body.js';
@@ -78,6 +78,17 @@ export interface HttpRequestDecoderOptions {
    */
   readonly requireHostHeader?: boolean;
 }
+
+/** The keys of `HttpRequestDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_REQUEST_DECODER_OPTIONS = {
+  maxHeaderSize: true,
+  maxUrlLength: true,
+  maxHeaders: true,
+  maxBodySize: true,
+  allowUnknownMethods: true,
+  streamBodies: true,
+  requireHostHeader: true,
+} as const satisfies OptionKeys<HttpRequestDecoderOptions>;
 
 // ---- bytes and character classes (RFC 9110 §5.6.2 token, §5.5 field values, RFC 3986) ----
 
@@ -392,6 +403,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
 
   constructor(options: HttpRequestDecoderOptions = {}) {
     super();
+    checkOptions('HttpRequestDecoder', options, HTTP_REQUEST_DECODER_OPTIONS);
     this.maxHeaderSize = optionalInt('maxHeaderSize', options.maxHeaderSize, 16 * 1024, 1);
     this.maxUrlLength = optionalInt('maxUrlLength', options.maxUrlLength, 8 * 1024, 1);
     this.maxHeaders = optionalInt('maxHeaders', options.maxHeaders, 100, 1);

@@ -20,7 +20,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { ProtocolError } from '../../common/errors.js';
-import { optionalInt } from '../../common/options.js';
+import { checkOptions, type OptionKeys, optionalInt } from '../../common/options.js';
 import { Queue } from '../../common/queue.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
@@ -96,6 +96,13 @@ export interface HttpResponseDecoderOptions {
   /** Largest body, in bytes (`Content-Length`, the chunked total, or a body read until close). Default 16 MiB. */
   readonly maxBodySize?: number;
 }
+
+/** The keys of `HttpResponseDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_RESPONSE_DECODER_OPTIONS = {
+  maxHeaderSize: true,
+  maxHeaders: true,
+  maxBodySize: true,
+} as const satisfies OptionKeys<HttpResponseDecoderOptions>;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -174,6 +181,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
 
   constructor(options: HttpResponseDecoderOptions = {}) {
     super();
+    checkOptions('HttpResponseDecoder', options, HTTP_RESPONSE_DECODER_OPTIONS);
     this.maxHeaderSize = optionalInt('maxHeaderSize', options.maxHeaderSize, 64 * 1024, 16);
     this.maxHeaders = optionalInt('maxHeaders', options.maxHeaders, 100, 1);
     this.maxBodySize = optionalInt('maxBodySize', options.maxBodySize, 16 * 1024 * 1024, 0);

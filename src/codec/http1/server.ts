@@ -19,7 +19,7 @@ import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { outboundView } from '../../common/buffer-view.js';
 import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
-import { msOption, optionalInt } from '../../common/options.js';
+import { checkOptions, msOption, type OptionKeys, optionalInt } from '../../common/options.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
@@ -76,6 +76,18 @@ export interface HttpServerHandlerOptions {
    */
   readonly drainGrace?: number;
 }
+
+/** The keys of `HttpServerHandlerOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_SERVER_HANDLER_OPTIONS = {
+  keepAliveTimeout: true,
+  headerTimeout: true,
+  requestTimeout: true,
+  handlerTimeout: true,
+  maxRequestsPerConnection: true,
+  onHandlerError: true,
+  maxPipelinedRequests: true,
+  drainGrace: true,
+} as const satisfies OptionKeys<HttpServerHandlerOptions>;
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
@@ -143,7 +155,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   ) {
     super();
     // Only undefined means "the default": null or any other non-number is an error.
-    const o = options;
+    const o = checkOptions('HttpServerHandler', options, HTTP_SERVER_HANDLER_OPTIONS);
     this.clocks = new HttpClocks(this, {
       keepAliveTimeout: o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout),
       headerTimeout: optionalInt('headerTimeout', o.headerTimeout, 30_000, 0),

@@ -716,7 +716,11 @@ describe('ProxyProtocolDecoder: options', () => {
     [{ trusted: ['127.0.0.1'], required: 'yes' }, 'options.required', 'must be a boolean'],
     [{ trusted: ['127.0.0.1'], timeout: -1 }, 'options.timeout', 'milliseconds'],
     [{ trusted: ['127.0.0.1'], timeout: Number.NaN }, 'options.timeout', 'milliseconds'],
-    [{ trusted: ['127.0.0.1'], trustd: [] }, 'options.trustd', 'is not an option'],
+    [
+      { trusted: ['127.0.0.1'], trustd: [] },
+      'options.trustd',
+      "unknown option 'options.trustd' (did you mean 'options.trusted'?)",
+    ],
     [{ trusted: ['127.0.0.1'], logger: 1 }, 'options.logger', 'Logger'],
     [null, 'options', 'must be an object'],
   ] as const) {

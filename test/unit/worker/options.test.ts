@@ -237,6 +237,6 @@ describe('common/options: validators', () => {
     expect(oneOf('mode', undefined, ['a', 'b'], 'b')).to.equal('b');
     expect(oneOf('mode', 'a', ['a', 'b'], 'b')).to.equal('a');
     const err = thrownBy(() => oneOf('mode', 'c', ['a', 'b'], 'a'));
-    expect((err as InvalidOptionError).message).to.equal("option mode: must be one of 'a', 'b', got c");
+    expect((err as InvalidOptionError).message).to.equal("option mode: must be one of 'a', 'b', got 'c'");
   });
 });

@@ -1,0 +1,77 @@
+/**
+ * The WebSocket echo server: every message goes back as it came (text as text, binary as binary),
+ * on any path — the server the Autobahn-case runner and the benchmarks talk to.
+ *
+ *   node dist/examples/ws-echo-server.js --host 127.0.0.1 --port 0 --workers N [--deflate]
+ *        [--max-message BYTES] [--heartbeat MS] [--idle-timeout MS] [--log-closes]
+ *
+ * `--deflate` enables permessage-deflate (no context takeover either way, the default; add
+ * `--context-takeover` to keep context per connection). `--workers 0` (default) serves in this
+ * process; `--workers N` makes it a master with N workers (SIGUSR2 reloads them: open WebSockets
+ * get a 1001 close). Prints `listening on HOST:PORT` once it accepts connections.
+ */
+import { type WebSocketServerOptions, websocket } from '../src/index.js';
+import { announce, cli, listenOrExit } from './cli.js';
+
+const USAGE = `
+usage: node dist/examples/ws-echo-server.js [--host 127.0.0.1] [--port 9001] [--workers N]
+         [--deflate [--context-takeover]] [--max-message BYTES] [--heartbeat MS] [--idle-timeout MS]
+         [--log-closes]
+
+Echoes every WebSocket message on any path. --workers 0 (default) serves in this process; N makes
+it a master with N workers (SIGUSR2/SIGHUP reload, SIGTERM/SIGINT stop).
+`;
+
+const values = cli(USAGE, {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '9001' },
+  workers: { type: 'string', default: '0' },
+  deflate: { type: 'boolean', default: false },
+  'context-takeover': { type: 'boolean', default: false },
+  'max-message': { type: 'string', default: String(16 * 1024 * 1024) },
+  heartbeat: { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'log-closes': { type: 'boolean', default: false },
+});
+
+const maxMessageSize = Number(values['max-message']);
+const options: WebSocketServerOptions = {
+  maxMessageSize,
+  maxPayload: maxMessageSize,
+  ...(values.deflate
+    ? {
+        perMessageDeflate: values['context-takeover']
+          ? { serverNoContextTakeover: false, clientNoContextTakeover: false }
+          : true,
+      }
+    : {}),
+  ...(values.heartbeat !== undefined ? { heartbeat: { interval: Number(values.heartbeat) } } : {}),
+  ...(values['idle-timeout'] !== undefined ? { idleTimeout: Number(values['idle-timeout']) } : {}),
+};
+const logCloses = values['log-closes'];
+
+let pipeline: ReturnType<typeof websocket>;
+try {
+  pipeline = websocket((ws) => {
+    // One function object for every connection: `this` is the WebSocket.
+    ws.onMessage = function (data, isBinary) {
+      this.send(data, isBinary);
+    };
+    if (logCloses) {
+      ws.onClose = function (code, reason) {
+        console.error(`websocket ${this.channel.id} closed: ${code} ${reason}`);
+      };
+    }
+  }, options);
+} catch (err) {
+  process.stderr.write(`ws-echo-server: ${(err as Error).message}\n`);
+  process.exit(2);
+}
+
+const server = await listenOrExit('ws-echo-server', {
+  host: values.host,
+  port: Number(values.port),
+  workers: Number(values.workers),
+  pipeline,
+});
+announce(server);

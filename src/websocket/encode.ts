@@ -1,0 +1,100 @@
+/**
+ * Frames out: a header and the payload, written to the connection as few chunks as possible.
+ *
+ * Server frames (unmasked) up to 16 KiB are encoded into a slab shared by the thread's
+ * connections and leave as views of it — the HTTP stage's technique (src/codec/http1/server.ts):
+ * no Buffer allocated per frame, bytes never rewritten once handed out (a full slab is replaced),
+ * and the connection copies a view out only when it has to wait for a slow peer. Larger payloads
+ * go as two chunks, the header and the caller's bytes, without a copy (do not change a Buffer
+ * passed to `send()` until `bufferedAmount` says it left). Client frames are always copied: the
+ * mask is applied to our copy, never to the caller's bytes.
+ */
+import { Buffer } from 'node:buffer';
+import { outboundView } from '../common/buffer-view.js';
+import type { HandlerContext } from '../pipeline/pipeline.js';
+import { applyMask, headerLength, maskKey, maskPool, nextMaskKey, writeHeader } from './frame.js';
+
+const SLAB_SIZE = 64 * 1024;
+/** Frames up to this size are encoded into the slab. */
+const SLAB_MAX = 16 * 1024;
+let slab: Buffer | undefined;
+let slabUsed = SLAB_SIZE;
+
+/** `size` bytes of slab space: returns the slab and sets `slabAt` to where they start. */
+let slabAt = 0;
+function slabSpace(size: number): Buffer {
+  if (slabUsed + size > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  slabAt = slabUsed;
+  // 8-byte aligned starts keep the payload of the next frame aligned for the word-wise mask.
+  slabUsed = (slabUsed + size + 7) & ~7;
+  return slab as Buffer;
+}
+
+/**
+ * Writes one frame to `ctx` (towards the head): `b0` is FIN | RSV | opcode, `payload` a string
+ * (UTF-8) or bytes. Masked frames (the client's) get a fresh key. Returns the bytes queued.
+ */
+export function writeFrame(ctx: HandlerContext, b0: number, payload: Uint8Array | string, masked: boolean): number {
+  let bytes: Uint8Array;
+  let length: number;
+  if (typeof payload === 'string') {
+    length = Buffer.byteLength(payload);
+    bytes = EMPTY;
+  } else {
+    bytes = payload;
+    length = payload.length;
+  }
+  const h = headerLength(length) + (masked ? 4 : 0);
+  const total = h + length;
+  if (!masked && total > SLAB_MAX && typeof payload !== 'string') {
+    // Large binary payload: header and payload as two chunks, no copy.
+    const head = Buffer.allocUnsafe(h);
+    writeHeader(head, 0, b0, length);
+    ctx.write(head);
+    ctx.write(bytes);
+    return total;
+  }
+  let buf: Buffer;
+  let at: number;
+  if (total <= SLAB_MAX) {
+    buf = slabSpace(total);
+    at = slabAt;
+  } else {
+    buf = Buffer.allocUnsafe(total);
+    at = 0;
+  }
+  let p: number;
+  if (masked) {
+    const k = nextMaskKey();
+    p = writeHeader(buf, at, b0, length, maskPool(), k);
+    if (typeof payload === 'string') buf.write(payload, p, length, 'utf8');
+    else buf.set(bytes, p);
+    applyMask(buf, p, p + length, maskKey(maskPool(), k), 0);
+  } else {
+    p = writeHeader(buf, at, b0, length);
+    if (typeof payload === 'string') buf.write(payload, p, length, 'utf8');
+    else buf.set(bytes, p);
+  }
+  ctx.write(buf === slab ? outboundView(buf.buffer, buf.byteOffset + at, total) : buf);
+  return total;
+}
+
+/**
+ * One unmasked frame in memory of its own, to be written to many connections (a group's
+ * publish): the same bytes for every member, never copied per member — the memory is its own, so
+ * the connection keeps it as is even for a member that has to wait.
+ */
+export function sharedFrame(b0: number, payload: Uint8Array | string): Buffer {
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const h = headerLength(length);
+  const mem = Buffer.allocUnsafeSlow(h + length);
+  writeHeader(mem, 0, b0, length);
+  if (typeof payload === 'string') mem.write(payload, h, length, 'utf8');
+  else mem.set(payload, h);
+  return outboundView(mem.buffer, 0, h + length);
+}
+
+const EMPTY = Buffer.alloc(0);
