@@ -129,6 +129,9 @@ const OPENED = 1 << 18;
 /** The close reason (pending while closing, final once closed): its index in CLOSE_REASONS, plus 1. */
 const REASON_SHIFT = 20;
 const REASON_MASK = 15 << REASON_SHIFT;
+/** The read size: an index into the server's `readSizes` (at most 22 of them: options.ts). */
+const READ_SIZE_SHIFT = 24;
+const READ_SIZE_MASK = 31 << READ_SIZE_SHIFT;
 const REASON_CODE = Object.fromEntries(CLOSE_REASONS.map((r, i) => [r, i + 1])) as Record<CloseReason, number>;
 
 /**
@@ -152,6 +155,8 @@ class ConnectionExtras {
   closeTimer: Timeout | undefined = undefined;
   /** The socket's peer as decoded on first use; until then only the packed words. */
   remote: SocketAddress | undefined = undefined;
+  /** The socket's own address, looked up on first use or given (`setSocketAddresses`). */
+  local: SocketAddress | undefined = undefined;
   /** What a stage reported of the real endpoints (`setProxiedAddresses`). */
   proxied: ProxiedAddresses | undefined = undefined;
   /** The rest of an IPv6 peer (sockaddr.ts `PackedAddress`). */
@@ -166,8 +171,15 @@ export interface ConnectionContext {
   readonly loop: EventLoop;
   readonly pipeline: PipelineSpec;
   readonly options: ResolvedConnectionOptions;
+  /**
+   * The connections' own address when the listener knows it without a syscall (bound to one
+   * address): shared by all of them, not kept per connection.
+   */
+  readonly local?: SocketAddress | undefined;
+  /** Who made the connections (a server), to find its own among a loop's handles (`madeBy`). */
+  readonly owner?: object | undefined;
   /** Stages put before the user's pipeline (PROXY protocol, TLS: pipeline/stages.ts). */
-  readonly stages?: readonly ServerStage[];
+  readonly stages?: readonly ServerStage[] | undefined;
   /**
    * Called after the pipeline heard `onInactive`, once, for a connection whose `open()` returned
    * true (one that failed to open is the caller's to account for).
@@ -182,29 +194,26 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   addrTag = 0;
   /** @internal */ addrW0 = 0;
   private fdValue: number;
-  /** Flags, the registered interest and the close reason (the constants above). */
-  private state = 0;
-  private readSize: number;
+  /** Flags, the registered interest, the close reason and the read size (the constants above). */
+  private state: number;
   /** Bytes read and written, below COUNT_CARRY; the rest in `more`. */
   private rx = 0;
   private tx = 0;
   /** What was written and not yet accepted by the kernel; taken from the loop while non-empty. */
   private out: OutboundQueue | undefined = undefined;
   private pipelineRef: Pipeline | undefined = undefined;
-  /** The socket's own address, when the listener knows it (shared, not copied) or once looked up. */
-  private local: SocketAddress | undefined = undefined;
   private more: ConnectionExtras | undefined = undefined;
   private readonly ctx: ConnectionContext;
 
   constructor(ctx: ConnectionContext, fd: number) {
     this.ctx = ctx;
     this.fdValue = fd;
-    this.readSize = ctx.options.initialReadSize;
+    this.state = ctx.options.initialReadIndex << READ_SIZE_SHIFT;
   }
 
-  /** @internal Whether this connection was made with `ctx` (a server's connections, among a loop's handles). */
-  madeWith(ctx: ConnectionContext): boolean {
-    return this.ctx === ctx;
+  /** @internal Whether `owner` made this connection (`ConnectionContext.owner`: a server's, among a loop's handles). */
+  madeBy(owner: object): boolean {
+    return this.ctx.owner === owner;
   }
 
   private extras(): ConnectionExtras {
@@ -313,7 +322,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
    */
   setSocketAddresses(peer: Uint8Array, peerLength: number, local?: SocketAddress): void {
     packSockaddr(peer, peerLength, this);
-    if (local !== undefined) this.local = local;
+    if (local !== undefined) this.extras().local = local;
   }
 
   get remoteAddress(): SocketAddress | undefined {
@@ -349,14 +358,16 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   get socketLocalAddress(): SocketAddress | undefined {
-    if (this.local === undefined && this.fdValue >= 0) {
-      try {
-        this.local = localAddress(this.fdValue);
-      } catch {
-        return undefined;
-      }
+    const known = this.more?.local ?? this.ctx.local;
+    if (known !== undefined || this.fdValue < 0) return known;
+    // A wildcard listener or a client connection: getsockname once, remembered.
+    try {
+      const local = localAddress(this.fdValue);
+      if (local !== undefined) this.extras().local = local;
+      return local;
+    } catch {
+      return undefined;
     }
-    return this.local;
   }
 
   get isActive(): boolean {
@@ -510,12 +521,14 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       return;
     }
     const loop = this.ctx.loop;
-    const cap = this.ctx.options.maxReadPerWakeup;
+    const opts = this.ctx.options;
+    const cap = opts.maxReadPerWakeup;
+    const sizes = opts.readSizes;
     const pipeline = this.pipelineRef as Pipeline;
     let total = 0;
     let eof = false;
     for (;;) {
-      const want = this.readSize;
+      const want = sizes[(this.state & READ_SIZE_MASK) >>> READ_SIZE_SHIFT] as number;
       // Fetched each time: a decoder may have claimed the previous buffer (read-loan.ts).
       const buf = loop.readBuffer;
       const n = sysRead(this.fdValue, buf, want);
@@ -524,7 +537,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
         this.rx += n;
         if (this.rx >= COUNT_CARRY) this.carryRead();
         loop.stats.bytesIn += n;
-        this.adaptReadSize(n, want);
+        this.adaptReadSize(n, want, sizes.length - 1);
         pipeline.fireRead(loop.readView(n));
         if ((this.state & NO_READ) !== 0) break;
         if (n < want && (this.state & FIN_QUEUED) === 0) {
@@ -576,22 +589,26 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
     this.tx = 0;
   }
 
-  private adaptReadSize(n: number, want: number): void {
-    const opts = this.ctx.options;
+  /** Adapts the read size (`readSizes` index `i`, of at most `last`) to a read of `n` of `want` bytes. */
+  private adaptReadSize(n: number, want: number, last: number): void {
+    const state = this.state;
+    const i = (state & READ_SIZE_MASK) >>> READ_SIZE_SHIFT;
     if (n === want) {
-      this.state &= ~SHRINK_NEXT;
-      if (want < opts.maxReadSize) this.readSize = Math.min(want * 4, opts.maxReadSize);
-    } else if (n <= want >>> 1 && want > opts.minReadSize) {
-      // Shrink only after two under-filled reads in a row, so that one small message between
-      // large ones does not cost the next large read.
-      if ((this.state & SHRINK_NEXT) !== 0) {
-        this.readSize = Math.max(want >>> 1, opts.minReadSize);
-        this.state &= ~SHRINK_NEXT;
+      // Filled: four times larger (two doublings), up to maxReadSize.
+      this.state =
+        i < last
+          ? (state & ~(READ_SIZE_MASK | SHRINK_NEXT)) | (Math.min(i + 2, last) << READ_SIZE_SHIFT)
+          : state & ~SHRINK_NEXT;
+    } else if (n <= want >>> 1 && i > 0) {
+      // Shrink (halve) only after two under-filled reads in a row, so that one small message
+      // between large ones does not cost the next large read.
+      if ((state & SHRINK_NEXT) !== 0) {
+        this.state = (state & ~(READ_SIZE_MASK | SHRINK_NEXT)) | ((i - 1) << READ_SIZE_SHIFT);
       } else {
-        this.state |= SHRINK_NEXT;
+        this.state = state | SHRINK_NEXT;
       }
-    } else {
-      this.state &= ~SHRINK_NEXT;
+    } else if ((state & SHRINK_NEXT) !== 0) {
+      this.state = state & ~SHRINK_NEXT;
     }
   }
 

@@ -81,13 +81,15 @@ export class Serving {
     },
   ) {
     this.maxConnections = acceptOptions.maxConnections ?? 0;
+    // Every key present, in one order (a listener's `local` replaces one): the connections read
+    // their context on the hot path, and one shape keeps those reads monomorphic.
     this.ctx = {
       loop,
       pipeline,
       options: connOptions,
-      ...(acceptOptions.stages !== undefined && acceptOptions.stages.length > 0
-        ? { stages: acceptOptions.stages }
-        : {}),
+      owner: this,
+      local: undefined,
+      stages: acceptOptions.stages !== undefined && acceptOptions.stages.length > 0 ? acceptOptions.stages : undefined,
       onClosed: () => {
         this.open--;
         if (this.atLimit && this.open < this.maxConnections) this.holdAccepting(false);
@@ -102,7 +104,10 @@ export class Serving {
   listen(fd: number, options: { exclusive?: boolean; ownsFd?: boolean } = {}): Acceptor {
     const loop = this.loop;
     const socketOptions = this.connOptions.socket;
-    const acceptor = new Acceptor(
+    // A listener bound to one address knows its connections' local address: in their context,
+    // shared, rather than in each connection.
+    let ctx = this.ctx;
+    const acceptor: Acceptor = new Acceptor(
       loop,
       fd,
       (cfd, peer, peerLength) => {
@@ -112,8 +117,8 @@ export class Serving {
           loop.stats.closed.reset++;
           return;
         }
-        const conn = new Connection(this.ctx, cfd);
-        conn.setSocketAddresses(peer, peerLength, acceptor.connectionLocalAddress);
+        const conn = new Connection(ctx, cfd);
+        conn.setSocketAddresses(peer, peerLength);
         // Counted first: a connection closed while it opens (in onActive) is uncounted in open().
         this.open++;
         if (!conn.open()) this.open--;
@@ -121,6 +126,8 @@ export class Serving {
       },
       { ...this.acceptOptions, ...options },
     );
+    const local = acceptor.connectionLocalAddress;
+    if (local !== undefined) ctx = { ...this.ctx, local };
     // At the limit, held before it starts: no registration to take back at once.
     if (this.atLimit) acceptor.hold(true);
     acceptor.start();
@@ -209,7 +216,7 @@ export class Serving {
   private openConnections(): Connection[] {
     const out: Connection[] = [];
     for (const h of this.loop.registeredHandles()) {
-      if (h instanceof Connection && h.madeWith(this.ctx)) out.push(h);
+      if (h instanceof Connection && h.madeBy(this)) out.push(h);
     }
     return out;
   }

@@ -378,6 +378,22 @@ describe('worker/connection: what an idle connection holds', function () {
     expect(conn.closeReason).to.equal('idle-timeout');
   });
 
+  it('the read size adapts in its state bits: ×4 after a filled read, ÷2 after two reads at most half full', async () => {
+    const { probe, peer } = open({ initialReadSize: 1024, minReadSize: 64, maxReadSize: 65536 });
+    const send = (n: number, byte = 0x61) => expect(write(peer, Buffer.alloc(n, byte), n)).to.equal(n);
+    send(1024 + 4096 + 16384);
+    await until('three reads', () => probe.reads.length === 3);
+    expect(probe.reads.map((r) => r.length)).to.deep.equal([1024, 4096, 16384]);
+    // Now 65536: two small reads halve it to 32768.
+    send(1);
+    await until('a fourth read', () => probe.reads.length === 4);
+    send(1);
+    await until('a fifth read', () => probe.reads.length === 5);
+    send(40000);
+    await until('40000 more bytes', () => probe.received.length === 21504 + 2 + 40000);
+    expect(probe.reads.slice(5).map((r) => r.length)).to.deep.equal([32768, 7232]);
+  });
+
   it('byte counts stay small integers: what passes 2^29 is carried aside, the sum unchanged', async () => {
     const { conn, probe, peer } = open();
     probe.onData = (ctx, data) => ctx.write(data);
