@@ -6,8 +6,10 @@
  * tail are one context, the list's sentinel: the list is a ring through it, so an inbound walk that
  * reaches it has reached the tail and an outbound walk the head — one object where two contexts
  * and two handlers were. Its handler is one object shared by every pipeline (it finds the
- * transport through the context). Names are looked up by walking the 3–8 contexts rather than in a
- * Map per pipeline (`get`, `remove` by name are rare), and a context's flags share its mask.
+ * transport through the sentinel). A context does not point at its pipeline: `ctx.pipeline`
+ * follows `next` to the sentinel, which does (a step or three; handlers ask rarely). Names are
+ * looked up by walking the 3–8 contexts rather than in a Map per pipeline (`get`, `remove` by name
+ * are rare), and a context's flags share its mask.
  *
  * Users extend `Pipeline` and add handlers in `initChannel`:
  *
@@ -52,6 +54,8 @@ const REMOVED = 1 << 16;
 const ADDED = 1 << 17;
 /** On the sentinel: the pipeline is attached and past `initChannel`; additions are announced at once. */
 const ANNOUNCING = 1 << 18;
+/** The sentinel (head and tail), a `PipelineSentinel`. */
+const SENTINEL = 1 << 19;
 const EVENTS = M_ALL_INBOUND | M_ALL_OUTBOUND;
 
 /**
@@ -66,7 +70,6 @@ export class HandlerContext {
   bits: number;
 
   constructor(
-    readonly pipeline: Pipeline,
     readonly name: string,
     readonly handler: ChannelHandler,
     mask?: number,
@@ -74,6 +77,13 @@ export class HandlerContext {
     this.prev = this;
     this.next = this;
     this.bits = mask ?? handlerMask(handler);
+  }
+
+  /** The pipeline: the sentinel's, found by following `next` (which a removed context keeps). */
+  get pipeline(): Pipeline {
+    let c: HandlerContext = this;
+    while ((c.bits & SENTINEL) === 0) c = c.next;
+    return (c as PipelineSentinel).owner;
   }
 
   get channel(): Channel {
@@ -226,6 +236,11 @@ export class HandlerContext {
   }
 }
 
+/** The transport below the sentinel `ctx` (its handler is only ever called with its own context). */
+function transportOf(ctx: HandlerContext): Transport {
+  return (ctx as PipelineSentinel).owner.transport;
+}
+
 /**
  * The sentinel's handler, shared by every pipeline: outbound operations that reach it have
  * reached the head (the transport), inbound events the tail (nobody consumed them).
@@ -233,36 +248,43 @@ export class HandlerContext {
 class HeadTailHandler implements ChannelHandler {
   // ---- head ----
   write(ctx: HandlerContext, msg: unknown): void {
-    ctx.pipeline.transport.transportWrite(msg);
+    transportOf(ctx).transportWrite(msg);
   }
   flush(ctx: HandlerContext): void {
-    ctx.pipeline.transport.transportFlush();
+    transportOf(ctx).transportFlush();
   }
   close(ctx: HandlerContext, reason: CloseReason): void {
-    ctx.pipeline.transport.transportClose(reason);
+    transportOf(ctx).transportClose(reason);
   }
   shutdownOutput(ctx: HandlerContext): void {
-    ctx.pipeline.transport.transportShutdownOutput();
+    transportOf(ctx).transportShutdownOutput();
   }
   // ---- tail ----
   onActive(): void {}
   onRead(ctx: HandlerContext, msg: unknown): void {
-    ctx.pipeline.transport.unhandledMessage(msg);
+    transportOf(ctx).unhandledMessage(msg);
   }
   onReadComplete(): void {}
   onInputShutdown(): void {}
   onWritabilityChanged(): void {}
   onUserEvent(ctx: HandlerContext, event: unknown): void {
     // Nobody closed politely for the draining server: close gracefully now.
-    if (event instanceof ServerDrainingEvent) ctx.pipeline.transport.transportClose('shutdown');
+    if (event instanceof ServerDrainingEvent) transportOf(ctx).transportClose('shutdown');
   }
   onInactive(): void {}
   onError(ctx: HandlerContext, error: unknown): void {
-    ctx.pipeline.transport.unhandledError(error);
+    transportOf(ctx).unhandledError(error);
   }
 }
 
 const HEAD_TAIL = new HeadTailHandler();
+
+/** Head and tail of one pipeline (see the module comment): the only context that knows its pipeline. */
+class PipelineSentinel extends HandlerContext {
+  constructor(readonly owner: Pipeline) {
+    super('head', HEAD_TAIL, EVENTS | SENTINEL);
+  }
+}
 
 const DETACHED: Transport = {
   transportWrite() {
@@ -285,11 +307,16 @@ export type PipelineSpec = (new () => Pipeline) | ((channel: Channel) => Pipelin
 export class Pipeline {
   /** @internal Head and tail in one: the ring of contexts starts and ends here. */
   readonly sentinel: HandlerContext;
-  /** @internal */ transport: Transport = DETACHED;
-  private ch: Channel | undefined;
+  /** The channel, which is also the transport below the head; undefined until attached. */
+  private io: (Channel & Transport) | undefined = undefined;
 
   constructor() {
-    this.sentinel = new HandlerContext(this, 'head', HEAD_TAIL, EVENTS);
+    this.sentinel = new PipelineSentinel(this);
+  }
+
+  /** @internal What the head writes to (the channel, once attached). */
+  get transport(): Transport {
+    return this.io ?? DETACHED;
   }
 
   /**
@@ -300,15 +327,19 @@ export class Pipeline {
 
   /** The channel this pipeline serves. */
   get channel(): Channel {
-    if (this.ch === undefined) throw new Error('pipeline is not attached to a channel yet');
-    return this.ch;
+    if (this.io === undefined) throw new Error('pipeline is not attached to a channel yet');
+    return this.io;
   }
 
-  /** @internal Binds the pipeline to its channel, runs `initChannel`, then deferred `handlerAdded`s. */
-  attach(channel: Channel, transport: Transport): void {
-    if (this.ch !== undefined) throw new Error('pipeline is already attached');
-    this.ch = channel;
-    this.transport = transport;
+  /**
+   * @internal Binds the pipeline to its channel, runs `initChannel`, then deferred `handlerAdded`s.
+   * The channel is the transport below the head too (one object: a connection, an embedded channel).
+   */
+  attach(channel: Channel, transport: Transport = channel as Channel & Transport): void {
+    if (this.io !== undefined) throw new Error('pipeline is already attached');
+    if ((transport as unknown) !== channel)
+      throw new TypeError('a pipeline attaches to a channel that is its own transport');
+    this.io = channel as Channel & Transport;
     this.initChannel(channel);
     const s = this.sentinel;
     s.bits |= ANNOUNCING;
@@ -327,7 +358,7 @@ export class Pipeline {
   addLast(handler: ChannelHandler): this;
   addLast(a: string | ChannelHandler, b?: ChannelHandler): this {
     const [name, handler] = this.args(a, b);
-    this.link(new HandlerContext(this, name, handler), this.sentinel.prev);
+    this.link(new HandlerContext(name, handler), this.sentinel.prev);
     return this;
   }
 
@@ -336,21 +367,21 @@ export class Pipeline {
   addFirst(handler: ChannelHandler): this;
   addFirst(a: string | ChannelHandler, b?: ChannelHandler): this {
     const [name, handler] = this.args(a, b);
-    this.link(new HandlerContext(this, name, handler), this.sentinel);
+    this.link(new HandlerContext(name, handler), this.sentinel);
     return this;
   }
 
   /** Inserts a handler before the one named `baseName`. */
   addBefore(baseName: string, name: string, handler: ChannelHandler): this {
     const base = this.mustGet(baseName);
-    this.link(new HandlerContext(this, this.checkName(name), handler), base.prev);
+    this.link(new HandlerContext(this.checkName(name), handler), base.prev);
     return this;
   }
 
   /** Inserts a handler after the one named `baseName`. */
   addAfter(baseName: string, name: string, handler: ChannelHandler): this {
     const base = this.mustGet(baseName);
-    this.link(new HandlerContext(this, this.checkName(name), handler), base);
+    this.link(new HandlerContext(this.checkName(name), handler), base);
     return this;
   }
 
@@ -372,7 +403,7 @@ export class Pipeline {
   replace(which: string | ChannelHandler | HandlerContext, newName: string, handler: ChannelHandler): ChannelHandler {
     const old = this.mustFind(which);
     if (newName !== old.name) this.checkName(newName);
-    const ctx = new HandlerContext(this, newName, handler);
+    const ctx = new HandlerContext(newName, handler);
     ctx.prev = old.prev;
     ctx.next = old.next;
     old.prev.next = ctx;
