@@ -96,7 +96,14 @@ export {
   UnsupportedPlatformError,
 } from './common/errors.js';
 export { consoleLogger, type Logger, silentLogger } from './common/logger.js';
-export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
+export {
+  type Timeout,
+  type TimerEntry,
+  type Timers,
+  type TimerTarget,
+  TimingWheel,
+  type TimingWheelOptions,
+} from './common/timing-wheel.js';
 export * from './handlers/index.js';
 export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './master/master.js';
 export type { WorkerHandle } from './master/worker-side.js';

@@ -26,6 +26,19 @@ export interface TimerTarget {
   onTimeout(): void;
 }
 
+/**
+ * An object that is its own timer: the wheel links it into its slots through these fields, so it
+ * needs no `Timeout` object (64 B) either — for one that keeps one timer for its whole life (an
+ * idle handler of a connection). An entry belongs to one wheel; `wheelTick` starts at -1 (not
+ * armed), and the three fields are the wheel's alone.
+ */
+export interface TimerEntry extends TimerTarget {
+  /** @internal The tick it fires at, or -1. */
+  wheelTick: number;
+  /** @internal */ wheelPrev: TimerEntry | null;
+  /** @internal */ wheelNext: TimerEntry | null;
+}
+
 /** What a channel or handler uses to schedule work on its loop. */
 export interface Timers {
   /** The clock in milliseconds (monotonic). */
@@ -41,6 +54,13 @@ export interface Timers {
    * whose `onTimeout()` is called (see `TimerTarget`).
    */
   schedule(delayMs: number, fn: (() => void) | TimerTarget): Timeout;
+  /**
+   * Arms `entry` to fire (its `onTimeout()`) `delayMs` from now, moving it when it is armed
+   * already: a timer without a `Timeout` object (see `TimerEntry`).
+   */
+  arm(entry: TimerEntry, delayMs: number): void;
+  /** Disarms `entry`; harmless when it is not armed. */
+  disarm(entry: TimerEntry): void;
 }
 
 /** A scheduled timer. */
@@ -61,11 +81,10 @@ const IDLE = -1;
  * the tick it fires in, counted from the wheel's creation, so it stays a small integer (a Smi):
  * a deadline in ms would be a double, which V8 keeps in a 16-byte box of its own per timer.
  */
-class WheelTimeout implements Timeout {
-  /** The tick this timer fires at, or IDLE. */
-  tick = IDLE;
-  prev: WheelTimeout | null = null;
-  next: WheelTimeout | null = null;
+class WheelTimeout implements Timeout, TimerEntry {
+  wheelTick = IDLE;
+  wheelPrev: TimerEntry | null = null;
+  wheelNext: TimerEntry | null = null;
 
   constructor(
     readonly wheel: TimingWheel,
@@ -73,16 +92,23 @@ class WheelTimeout implements Timeout {
   ) {}
 
   get pending(): boolean {
-    return this.tick !== IDLE;
+    return this.wheelTick !== IDLE;
   }
 
   cancel(): void {
     // The callback stays: `reschedule` may bring the timer back without giving it again.
-    if (this.tick !== IDLE) this.wheel.unlink(this);
+    if (this.wheelTick !== IDLE) this.wheel.unlink(this);
   }
 
   reschedule(delayMs: number): void {
     this.wheel.reschedule(this, delayMs);
+  }
+
+  onTimeout(): void {
+    const fn = this.fn;
+    if (fn === null) return;
+    if (typeof fn === 'function') fn();
+    else fn.onTimeout();
   }
 }
 
@@ -111,7 +137,7 @@ const TIMING_WHEEL_OPTIONS = {
 export class TimingWheel implements Timers {
   readonly tickMs: number;
   private readonly mask: number;
-  private readonly heads: (WheelTimeout | null)[];
+  private readonly heads: (TimerEntry | null)[];
   private readonly clock: () => number;
   private readonly onActive: (() => void) | undefined;
   private readonly onError: ((err: unknown) => void) | undefined;
@@ -132,7 +158,7 @@ export class TimingWheel implements Timers {
     this.tickMs = options.tickMs ?? 20;
     if (!(this.tickMs > 0)) throw new RangeError(`tickMs must be positive, got ${this.tickMs}`);
     this.mask = slots - 1;
-    this.heads = new Array<WheelTimeout | null>(slots).fill(null);
+    this.heads = new Array<TimerEntry | null>(slots).fill(null);
     this.clock = options.clock ?? (() => performance.now());
     this.onActive = options.onActive;
     this.onError = options.onError;
@@ -168,36 +194,44 @@ export class TimingWheel implements Timers {
   reschedule(timeout: Timeout, delayMs: number, fn?: (() => void) | TimerTarget): Timeout {
     const t = timeout as WheelTimeout;
     if (t.wheel !== this) throw new Error('timer belongs to another wheel');
-    const moving = t.tick !== IDLE;
-    if (moving) this.unlink(t);
     if (fn !== undefined) t.fn = fn;
-    // A move never takes the wheel through empty, so it does not announce `onActive` again.
-    this.lastNow = this.clock();
-    this.insert(t, this.lastNow + Math.max(0, delayMs), !moving);
+    this.arm(t, delayMs);
     return t;
   }
 
-  private insert(t: WheelTimeout, deadline: number, announce = true): void {
+  arm(entry: TimerEntry, delayMs: number): void {
+    const moving = entry.wheelTick !== IDLE;
+    if (moving) this.unlink(entry);
+    // A move never takes the wheel through empty, so it does not announce `onActive` again.
+    this.lastNow = this.clock();
+    this.insert(entry, this.lastNow + Math.max(0, delayMs), !moving);
+  }
+
+  disarm(entry: TimerEntry): void {
+    if (entry.wheelTick !== IDLE) this.unlink(entry);
+  }
+
+  private insert(t: TimerEntry, deadline: number, announce = true): void {
     // A deadline inside a tick already processed belongs to the next tick, not a turn later.
     let tick = Math.ceil(deadline / this.tickMs) - this.base;
     if (tick <= this.tick) tick = this.tick + 1;
     const slot = tick & this.mask;
-    t.tick = tick;
-    t.prev = null;
+    t.wheelTick = tick;
+    t.wheelPrev = null;
     const head = this.heads[slot] ?? null;
-    t.next = head;
-    if (head !== null) head.prev = t;
+    t.wheelNext = head;
+    if (head !== null) head.wheelPrev = t;
     this.heads[slot] = t;
     if (this.count++ === 0 && announce) this.onActive?.();
   }
 
   /** @internal */
-  unlink(t: WheelTimeout): void {
-    if (t.prev !== null) t.prev.next = t.next;
-    else this.heads[t.tick & this.mask] = t.next;
-    if (t.next !== null) t.next.prev = t.prev;
-    t.prev = t.next = null;
-    t.tick = IDLE;
+  unlink(t: TimerEntry): void {
+    if (t.wheelPrev !== null) t.wheelPrev.wheelNext = t.wheelNext;
+    else this.heads[t.wheelTick & this.mask] = t.wheelNext;
+    if (t.wheelNext !== null) t.wheelNext.wheelPrev = t.wheelPrev;
+    t.wheelPrev = t.wheelNext = null;
+    t.wheelTick = IDLE;
     this.count--;
   }
 
@@ -221,29 +255,28 @@ export class TimingWheel implements Timers {
       const s = tick & this.mask;
       let t = this.heads[s] ?? null;
       while (t !== null) {
-        if (t.tick > target) {
-          t = t.next; // a later turn of the wheel
+        if (t.wheelTick > target) {
+          t = t.wheelNext; // a later turn of the wheel
           continue;
         }
-        const next = t.next;
-        const fn = t.fn;
+        const next = t.wheelNext;
         this.unlink(t);
         fired++;
-        if (fn !== null) {
-          try {
-            if (typeof fn === 'function') fn();
-            else fn.onTimeout();
-          } catch (err) {
-            if (this.onError !== undefined) this.onError(err);
-            else if (!failed) {
-              failed = true;
-              failure = err;
-            }
+        try {
+          t.onTimeout();
+        } catch (err) {
+          if (this.onError !== undefined) this.onError(err);
+          else if (!failed) {
+            failed = true;
+            failure = err;
           }
         }
         // The callback may have cancelled or moved `next`: then walk the slot again from its
         // head (fired timers are gone from it, later-turn ones are skipped).
-        t = next !== null && next.tick !== IDLE && (next.tick & this.mask) === s ? next : (this.heads[s] ?? null);
+        t =
+          next !== null && next.wheelTick !== IDLE && (next.wheelTick & this.mask) === s
+            ? next
+            : (this.heads[s] ?? null);
       }
     }
     if (failed) throw failure;
@@ -255,10 +288,11 @@ export class TimingWheel implements Timers {
     for (let s = 0; s <= this.mask; s++) {
       let t = this.heads[s] ?? null;
       while (t !== null) {
-        const next = t.next;
-        t.prev = t.next = null;
-        t.tick = IDLE;
-        t.fn = null;
+        const next = t.wheelNext;
+        t.wheelPrev = t.wheelNext = null;
+        t.wheelTick = IDLE;
+        // A Timeout loses its callback: one revived by `reschedule` after a shutdown does nothing.
+        if (t instanceof WheelTimeout) t.fn = null;
         t = next;
       }
       this.heads[s] = null;

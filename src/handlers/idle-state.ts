@@ -11,8 +11,9 @@
  * Times are accurate to a tick of the loop's wheel (20 ms by default).
  *
  * Memory: a handler lives as long as its connection, which is mostly idle, so it keeps little:
- * its options are resolved once and shared by every handler built from equal options; the reader
- * timer calls the handler itself (`onTimeout`), the writer and all-idle timers — rarely used —
+ * its options are resolved once and shared by every handler built from equal options; the handler
+ * is its own reader timer (a `TimerEntry`: no Timeout object, the wheel calls its `onTimeout`),
+ * the writer and all-idle timers — rarely used —
  * and what they need are made only when enabled; timestamps are kept as small integers (ms
  * modulo 2^30: a double would be boxed per handler by V8), which is why a period may be at most
  * 2^30 - 1 ms (12.4 days).
@@ -20,7 +21,7 @@
 
 import { InvalidOptionError } from '../common/errors.js';
 import { bool, checkOptions, msOption, type OptionKeys, SharedResolutions } from '../common/options.js';
-import type { Timeout, Timers, TimerTarget } from '../common/timing-wheel.js';
+import type { Timeout, TimerEntry, Timers, TimerTarget } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 
@@ -162,16 +163,18 @@ class KindTimer implements TimerTarget {
 
 /**
  * Netty's IdleStateHandler (see the module comment): `IdleStateEvent`s through `onUserEvent`, or
- * through `channelIdle` for a subclass. Its reader timer calls its `onTimeout` method: a subclass
- * must not define one of its own.
+ * through `channelIdle` for a subclass. It is its own reader-idle timer: the wheel calls its
+ * `onTimeout` method and links it through its `wheel*` fields, which a subclass must leave alone.
  */
-export class IdleStateHandler extends ChannelDuplexHandler implements TimerTarget {
+export class IdleStateHandler extends ChannelDuplexHandler implements TimerEntry {
   /** The options, shared with every handler built from equal ones. */
   protected readonly cfg: IdleConfig;
   private ctx: HandlerContext | undefined = undefined;
   private timers: Timers | undefined = undefined;
-  /** The reader-idle timer (this handler is its target). */
-  private timer: Timeout | undefined = undefined;
+  /** @internal The reader-idle timer's place in the wheel (`TimerEntry`). */
+  wheelTick = -1;
+  /** @internal */ wheelPrev: TimerEntry | null = null;
+  /** @internal */ wheelNext: TimerEntry | null = null;
   private flags = FIRST_READER | FIRST_WRITER | FIRST_ALL;
   /** The end of the last read burst, stamped. */
   private lastRead = 0;
@@ -251,7 +254,7 @@ export class IdleStateHandler extends ChannelDuplexHandler implements TimerTarge
     const now = stamp(timers.now());
     this.lastRead = now;
     const cfg = this.cfg;
-    if (cfg.readerIdle > 0) this.timer = timers.schedule(cfg.readerIdle, this);
+    if (cfg.readerIdle > 0) timers.arm(this, cfg.readerIdle);
     if (cfg.writerIdle > 0 || cfg.allIdle > 0 || cfg.observeOutput) {
       const writes = new WriteTracking(now);
       this.writes = writes;
@@ -264,8 +267,7 @@ export class IdleStateHandler extends ChannelDuplexHandler implements TimerTarge
 
   private destroy(): void {
     this.flags |= DESTROYED;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.timers?.disarm(this);
     const writes = this.writes;
     if (writes !== undefined) {
       writes.writerTimer?.cancel();
@@ -307,10 +309,16 @@ export class IdleStateHandler extends ChannelDuplexHandler implements TimerTarge
     return true;
   }
 
-  /** @internal The reader-idle timer fired. */
+  /** @internal The reader-idle timer fired (`TimerEntry`). */
   onTimeout(): void {
-    const now = (this.timers as Timers).now();
-    if (!this.due(this.timer, this.cfg.readerIdle, since(now, this.lastRead), (this.flags & READING) !== 0)) return;
+    const timers = this.timers as Timers;
+    const period = this.cfg.readerIdle;
+    const left = (this.flags & READING) !== 0 ? period : period - since(timers.now(), this.lastRead);
+    if (left > 0) {
+      timers.arm(this, left);
+      return;
+    }
+    timers.arm(this, period);
     const first = (this.flags & FIRST_READER) !== 0;
     this.flags &= ~FIRST_READER;
     this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('reader-idle', first));

@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { type Timeout, TimingWheel, type TimingWheelOptions } from '../../../src/common/timing-wheel.js';
+import {
+  type Timeout,
+  type TimerEntry,
+  TimingWheel,
+  type TimingWheelOptions,
+} from '../../../src/common/timing-wheel.js';
 import { prng } from '../../support.js';
 
 const TICK = 10;
@@ -662,5 +667,73 @@ describe('common/timing-wheel: targets instead of closures', () => {
     for (let now = start; now <= start + 1100; now += 5) advanceTo(now);
     expect(target.fired.map((t) => t - start)).to.deep.equal([10, 100, 1000]);
     expect(timers.every((t) => !t.pending)).to.equal(true);
+  });
+});
+
+describe('common/timing-wheel: objects that are their own timer (arm, disarm)', () => {
+  /** A TimerEntry: the wheel's three fields and onTimeout. */
+  class Entry implements TimerEntry {
+    wheelTick = -1;
+    wheelPrev: TimerEntry | null = null;
+    wheelNext: TimerEntry | null = null;
+    fired: number[] = [];
+    constructor(readonly clock: { now: number }) {}
+    onTimeout(): void {
+      this.fired.push(this.clock.now);
+    }
+  }
+
+  it('arm links it in: it fires once at its tick, and is unlinked (wheelTick -1) before its onTimeout runs', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const e = new Entry(clock);
+    let armedInside: number | undefined;
+    e.onTimeout = () => {
+      armedInside = e.wheelTick;
+      e.fired.push(clock.now);
+    };
+    wheel.arm(e, 25);
+    expect(wheel.size).to.equal(1);
+    expect(e.wheelTick).to.be.greaterThan(0);
+    for (let now = 0; now <= 100; now += 5) advanceTo(now);
+    expect(e.fired).to.deep.equal([30]);
+    expect(armedInside).to.equal(-1);
+    expect(e.wheelTick).to.equal(-1);
+    expect(wheel.size).to.equal(0);
+  });
+
+  it('arm moves an armed entry, disarm removes it (twice is harmless), and entries share slots with Timeouts', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const a = new Entry(clock);
+    const b = new Entry(clock);
+    let timeouts = 0;
+    wheel.arm(a, 20);
+    wheel.arm(b, 20);
+    wheel.schedule(20, () => timeouts++);
+    wheel.arm(a, 60); // moved
+    wheel.disarm(b);
+    wheel.disarm(b);
+    expect(wheel.size).to.equal(2);
+    advanceTo(20);
+    expect([a.fired, b.fired, timeouts]).to.deep.equal([[], [], 1]);
+    advanceTo(60);
+    expect(a.fired).to.deep.equal([60]);
+    expect(b.fired).to.deep.equal([]);
+  });
+
+  it('an entry re-arming itself in onTimeout fires again a period later; clear() unlinks it', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const e = new Entry(clock);
+    e.onTimeout = () => {
+      e.fired.push(clock.now);
+      wheel.arm(e, 30);
+    };
+    wheel.arm(e, 30);
+    for (let now = 0; now <= 100; now += 10) advanceTo(now);
+    expect(e.fired).to.deep.equal([30, 60, 90]);
+    wheel.clear();
+    expect(e.wheelTick).to.equal(-1);
+    expect(wheel.size).to.equal(0);
+    advanceTo(200);
+    expect(e.fired).to.deep.equal([30, 60, 90]);
   });
 });

@@ -146,7 +146,7 @@ describe('IdleStateHandler', () => {
   describe('what a handler holds', () => {
     interface Held {
       cfg: unknown;
-      timer: { pending: boolean } | undefined;
+      wheelTick: number;
       writes: unknown;
       lastRead: number;
     }
@@ -160,18 +160,21 @@ describe('IdleStateHandler', () => {
       expect(held(c).cfg).to.not.equal(held(a).cfg);
       expect([a.readerIdle, a.writerIdle, a.allIdle, c.readerIdle]).to.deep.equal([100, 0, 0, 200]);
       const ch = new EmbeddedChannel([a]);
-      expect(held(a).timer?.pending).to.equal(true);
+      expect(held(a).wheelTick, 'the handler is its own reader timer, armed').to.not.equal(-1);
       expect(held(a).writes).to.equal(undefined);
       expect(ch.timers.size).to.equal(1);
       ch.writeOutbound('x'); // writes are not stamped when nothing watches them
       expect(held(a).writes).to.equal(undefined);
+      ch.close();
+      expect(held(a).wheelTick, 'disarmed on close').to.equal(-1);
+      expect(ch.timers.size).to.equal(0);
     });
 
     it('writer-idle or all-idle make the write tracking when enabled, and closing lets it go', () => {
       const h = new IdleStateHandler({ writerIdle: 100, allIdle: 50 });
       const ch = new EmbeddedChannel([h]);
       expect(held(h).writes).to.not.equal(undefined);
-      expect(held(h).timer).to.equal(undefined);
+      expect(held(h).wheelTick, 'no reader timer').to.equal(-1);
       expect(ch.timers.size).to.equal(2);
       ch.close();
       expect(held(h).writes).to.equal(undefined);
