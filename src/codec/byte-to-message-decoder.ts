@@ -14,9 +14,10 @@
  * Memory: a decoder lives as long as its connection, and most connections are idle most of the
  * time, so an idle decoder holds nothing but its fields. The cursor and the output array are only
  * used while a read is decoded — synchronously — so they are shared: one per nesting depth (a
- * decoder fed by another), not one per decoder. A cumulation emptied by a read goes to a small
- * shared pool, where the next partial frame of any connection finds it, rather than staying with
- * its connection.
+ * decoder fed by another), not one per decoder. The leftover of a partial frame lives in a
+ * `Cumulation` (its buffer and bounds) taken from a small shared pool when a read ends with one
+ * and given back when it is consumed, so that the next partial frame of any connection finds it,
+ * rather than staying with its connection.
  */
 import { Buffer } from 'node:buffer';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
@@ -31,7 +32,7 @@ const RETAIN_LIMIT = 64 * 1024;
 const POOL_BUFFER_MAX = 16 * 1024;
 /** Emptied cumulations kept for reuse, at most this many (so at most 512 KiB per process). */
 const POOL_MAX = 32;
-const cumulationPool: Buffer[] = [];
+const cumulationPool: Cumulation[] = [];
 /** The first cumulation of a connection: large enough for most partial frames. */
 const CUMULATION_MIN = 1024;
 /**
@@ -187,6 +188,13 @@ export class ByteCursor {
   }
 }
 
+/** A partial frame kept between reads: `buf[start, end)` (see the module comment). */
+class Cumulation {
+  buf: Buffer = EMPTY;
+  start = 0;
+  end = 0;
+}
+
 /** Cursors (with their output arrays) of the decodes running now, by nesting depth; see the module comment. */
 const cursors: ByteCursor[] = [];
 let depth = 0;
@@ -205,10 +213,8 @@ const CLOSED = 4;
  * The `input` cursor a decode gets is valid during that call only: it is shared (module comment).
  */
 export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
-  /** The leftover partial frame is `cum[cumStart, cumEnd)`; null while there is none. */
-  private cum: Buffer | null = null;
-  private cumStart = 0;
-  private cumEnd = 0;
+  /** The leftover partial frame; null while there is none (never an empty one). */
+  private cum: Cumulation | null = null;
   private decoderFlags = 0;
 
   /** Decode at most one message per read (for decoders that replace themselves). */
@@ -230,7 +236,8 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
 
   /** Bytes waiting for the rest of their frame. */
   get pendingBytes(): number {
-    return this.cumEnd - this.cumStart;
+    const cum = this.cum;
+    return cum === null ? 0 : cum.end - cum.start;
   }
 
   override onRead(ctx: HandlerContext, msg: unknown): void {
@@ -239,12 +246,12 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
       return;
     }
     const cursor = cursors[depth] ?? newCursor();
-    if (this.cumEnd > this.cumStart) {
-      this.append(msg);
+    if (this.cum !== null) {
+      const cum = this.append(msg);
       // Cut at the end of the data: the capacity behind it is stale bytes nobody may search.
-      cursor.buf = (this.cum as Buffer).subarray(0, this.cumEnd);
-      cursor.start = this.cumStart;
-      cursor.end = this.cumEnd;
+      cursor.buf = cum.buf.subarray(0, cum.end);
+      cursor.start = cum.start;
+      cursor.end = cum.end;
       cursor.owned = true;
     } else {
       cursor.buf = msg instanceof Buffer ? msg : Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
@@ -271,9 +278,9 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
 
   handlerRemoved(ctx: HandlerContext): void {
     if ((this.decoderFlags & DECODING) !== 0) return;
-    const left = this.cumEnd - this.cumStart;
-    if (left > 0) {
-      const rest = (this.cum as Buffer).subarray(this.cumStart, this.cumEnd);
+    const cum = this.cum;
+    if (cum !== null) {
+      const rest = cum.buf.subarray(cum.start, cum.end);
       this.forget();
       ctx.fireRead(rest);
       ctx.fireReadComplete();
@@ -283,11 +290,12 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
   }
 
   private decodeLeftover(ctx: HandlerContext): void {
-    if ((this.decoderFlags & DECODING) !== 0 || this.cumEnd === this.cumStart) return;
+    const cum = this.cum;
+    if ((this.decoderFlags & DECODING) !== 0 || cum === null) return;
     const cursor = cursors[depth] ?? newCursor();
-    cursor.buf = (this.cum as Buffer).subarray(0, this.cumEnd);
-    cursor.start = this.cumStart;
-    cursor.end = this.cumEnd;
+    cursor.buf = cum.buf.subarray(0, cum.end);
+    cursor.start = cum.start;
+    cursor.end = cum.end;
     cursor.owned = true;
     cursor.handedOver = false;
     cursor.copy = null;
@@ -364,11 +372,10 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
         // Empty: the buffer goes to the pool, for the next partial frame of any connection.
         this.release();
       } else {
-        this.cumStart = cursor.start;
+        (this.cum as Cumulation).start = cursor.start;
       }
     } else if (left > 0) {
-      // The input was transient (the loop's read buffer): keep the partial frame in the cumulation.
-      this.cumStart = this.cumEnd = 0;
+      // The input was transient (the loop's read buffer): keep the partial frame in a cumulation.
       this.append(cursor.buf.subarray(cursor.start, cursor.end));
     }
     cursor.buf = EMPTY;
@@ -376,41 +383,46 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     cursor.copy = null;
   }
 
-  private append(bytes: Uint8Array): void {
+  /** Appends `bytes` (non-empty) to the leftover, making a cumulation when there is none. */
+  private append(bytes: Uint8Array): Cumulation {
     const n = bytes.length;
     let cum = this.cum;
-    if (cum === null) {
-      cum = this.cum = takeCumulation(n);
-      this.cumStart = this.cumEnd = 0;
-    } else if (this.cumEnd + n > cum.length) {
-      const used = this.cumEnd - this.cumStart;
-      if (used + n <= cum.length && this.cumStart > 0) {
-        cum.copy(cum, 0, this.cumStart, this.cumEnd);
+    if (cum === null) cum = this.cum = takeCumulation(n);
+    let buf = cum.buf;
+    if (cum.end + n > buf.length) {
+      const used = cum.end - cum.start;
+      if (used + n <= buf.length && cum.start > 0) {
+        buf.copy(buf, 0, cum.start, cum.end);
       } else {
-        const bigger = Buffer.allocUnsafe(Math.max(used + n, cum.length * 2));
-        cum.copy(bigger, 0, this.cumStart, this.cumEnd);
-        // The old one holds no frame (views of it would have retired it): reuse it elsewhere.
-        giveBackCumulation(cum);
-        cum = this.cum = bigger;
+        // The old buffer holds no frame (views of it would have retired it): it is let go.
+        const bigger = Buffer.allocUnsafe(Math.max(used + n, buf.length * 2));
+        buf.copy(bigger, 0, cum.start, cum.end);
+        buf = cum.buf = bigger;
       }
-      this.cumStart = 0;
-      this.cumEnd = used;
+      cum.start = 0;
+      cum.end = used;
     }
-    cum.set(bytes, this.cumEnd);
-    this.cumEnd += n;
+    buf.set(bytes, cum.end);
+    cum.end += n;
+    return cum;
   }
 
-  /** Drops the cumulation, which nothing else refers to, into the pool. */
+  /** Gives the cumulation, whose bytes nothing else refers to, back to the pool with its buffer. */
   private release(): void {
     const cum = this.cum;
-    if (cum !== null) giveBackCumulation(cum);
-    this.forget();
+    if (cum === null) return;
+    this.cum = null;
+    if (cum.buf.length > POOL_BUFFER_MAX) cum.buf = EMPTY;
+    giveBackCumulation(cum);
   }
 
-  /** Lets go of the cumulation, which frames (or the next handler) still refer to. */
+  /** Gives the cumulation back without its buffer, which frames (or the next handler) still refer to. */
   private forget(): void {
+    const cum = this.cum;
+    if (cum === null) return;
     this.cum = null;
-    this.cumStart = this.cumEnd = 0;
+    cum.buf = EMPTY;
+    giveBackCumulation(cum);
   }
 }
 
@@ -420,16 +432,15 @@ function newCursor(): ByteCursor {
   return c;
 }
 
-/** A cumulation for `n` bytes at least: from the pool when one there is large enough. */
-function takeCumulation(n: number): Buffer {
-  const pooled = cumulationPool.pop();
-  if (pooled !== undefined) {
-    if (pooled.length >= n) return pooled;
-    cumulationPool.push(pooled);
-  }
-  return Buffer.allocUnsafe(Math.max(n, CUMULATION_MIN));
+/** An empty cumulation whose buffer holds `n` bytes at least: from the pool when it has one. */
+function takeCumulation(n: number): Cumulation {
+  const cum = cumulationPool.pop() ?? new Cumulation();
+  // A pooled one may have lost its buffer (handed over to frames) or have too small a one.
+  if (cum.buf.length < n) cum.buf = Buffer.allocUnsafe(Math.max(n, CUMULATION_MIN));
+  return cum;
 }
 
-function giveBackCumulation(b: Buffer): void {
-  if (b.length <= POOL_BUFFER_MAX && cumulationPool.length < POOL_MAX) cumulationPool.push(b);
+function giveBackCumulation(cum: Cumulation): void {
+  cum.start = cum.end = 0;
+  if (cumulationPool.length < POOL_MAX) cumulationPool.push(cum);
 }

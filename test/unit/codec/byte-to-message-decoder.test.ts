@@ -631,7 +631,7 @@ describe('ByteToMessageDecoder', () => {
 
   describe('what an idle decoder holds', () => {
     /** The decoder's private cumulation (these tests check that an idle one holds none). */
-    const cumOf = (d: ByteToMessageDecoder) => (d as unknown as { cum: Buffer | null }).cum;
+    const cumOf = (d: ByteToMessageDecoder) => (d as unknown as { cum: { buf: Buffer } | null }).cum?.buf ?? null;
 
     it('no cumulation once a partial frame is completed, and none after whole frames', () => {
       const decoder = new LenPrefixDecoder();
