@@ -18,12 +18,12 @@
 import { InvalidOptionError } from '../common/errors.js';
 import { checkOptions, fnOption, intOption, type OptionKeys, SharedResolutions } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { IdleConfig, type IdleStateEvent, IdleStateHandler, idlePeriod } from './idle-state.js';
+import { IdleConfig, type IdleStateEvent, IdleStateHandler, idlePeriod, MAX_COUNTER } from './idle-state.js';
 
 export interface HeartbeatOptions {
   /** Ping mode: ms of silence before a ping is sent. */
   readonly interval?: number;
-  /** Ping mode: pings that may go unanswered in a row; the next silence closes. Default 3. */
+  /** Ping mode: pings that may go unanswered in a row; the next silence closes. Default 3; at most 4,194,302. */
   readonly missed?: number;
   /** Ping mode: builds a ping message (encoded by the handlers before this one). */
   readonly ping?: () => unknown;
@@ -74,7 +74,8 @@ const HEARTBEAT_CONFIGS = new SharedResolutions<HeartbeatOptions, HeartbeatConfi
     throw new InvalidOptionError('heartbeat', 'give either interval (with ping) for ping mode, or timeout');
   }
   const idle = ping ? idlePeriod('interval', options.interval, true) : idlePeriod('timeout', options.timeout, true);
-  const missed = intOption('missed', options.missed ?? 3, 0);
+  // The count of unanswered pings lives in the idle handler's flags (`counter`).
+  const missed = intOption('missed', options.missed ?? 3, 0, MAX_COUNTER - 1);
   if (ping && typeof options.ping !== 'function') {
     throw new InvalidOptionError('ping', 'ping mode needs a function that builds the ping message');
   }
@@ -98,8 +99,6 @@ const HEARTBEAT_CONFIGS = new SharedResolutions<HeartbeatOptions, HeartbeatConfi
  * a connection keeps only its own state (when it last read, pings unanswered).
  */
 export class HeartbeatHandler extends IdleStateHandler {
-  private unanswered = 0;
-
   constructor(options: HeartbeatOptions) {
     super(HEARTBEAT_CONFIGS.get(options));
   }
@@ -118,12 +117,12 @@ export class HeartbeatHandler extends IdleStateHandler {
 
   /** Pings sent since the peer was last heard from. */
   get unansweredPings(): number {
-    return this.unanswered;
+    return this.counter;
   }
 
   override onRead(ctx: HandlerContext, msg: unknown): void {
     // Anything from the peer proves it is alive, pongs or not.
-    this.unanswered = 0;
+    if (this.counter !== 0) this.counter = 0;
     this.markRead();
     const hb = this.hb;
     if (hb.isPong?.(msg)) return;
@@ -141,11 +140,12 @@ export class HeartbeatHandler extends IdleStateHandler {
       ctx.close('idle-timeout');
       return;
     }
-    if (this.unanswered >= hb.missed) {
+    const unanswered = this.counter;
+    if (unanswered >= hb.missed) {
       ctx.close('heartbeat');
       return;
     }
-    this.unanswered++;
+    this.counter = unanswered + 1;
     ctx.writeAndFlush((hb.makePing as () => unknown)());
   }
 }

@@ -133,6 +133,10 @@ const FIRST_READER = 2;
 const FIRST_WRITER = 4;
 const FIRST_ALL = 8;
 const DESTROYED = 16;
+/** Bits 8 and up of the flags: a count a subclass may keep there (`counter`), below 2^22. */
+const COUNTER_SHIFT = 8;
+/** The largest `counter`. */
+export const MAX_COUNTER = 2 ** 22 - 1;
 
 /** What only the writer-idle and all-idle kinds (and `observeOutput`) need: made when they are enabled. */
 class WriteTracking {
@@ -216,6 +220,18 @@ export class IdleStateHandler extends ChannelDuplexHandler implements TimerEntry
   override onRead(ctx: HandlerContext, msg: unknown): void {
     this.markRead();
     ctx.fireRead(msg);
+  }
+
+  /**
+   * A small count a subclass keeps in this handler's flags rather than in a field of its own (a
+   * connection's handler stays small): 0 to MAX_COUNTER.
+   */
+  protected get counter(): number {
+    return this.flags >>> COUNTER_SHIFT;
+  }
+
+  protected set counter(n: number) {
+    this.flags = (this.flags & ((1 << COUNTER_SHIFT) - 1)) | (n << COUNTER_SHIFT);
   }
 
   /** Records read activity (for subclasses that consume a message instead of passing it on). */

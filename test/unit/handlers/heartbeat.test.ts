@@ -115,6 +115,7 @@ describe('HeartbeatHandler', () => {
       ['timeout', { timeout: -5 }],
       ['ping', { interval: 10 }],
       ['missed', { interval: 10, ping: () => 1, missed: -1 }],
+      ['missed', { interval: 10, ping: () => 1, missed: 2 ** 22 }],
       ['isPing', { timeout: 10, isPing: () => true }],
     ];
     for (const [name, o] of bad) {
