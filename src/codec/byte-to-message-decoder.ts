@@ -76,6 +76,10 @@ export class ByteCursor {
   takenAt = 0;
   /** @internal The output array `decode` fills (shared like the cursor). */
   readonly out: unknown[] = [];
+  /** @internal A decode holds this cursor now. */
+  busy = false;
+  /** @internal The next cursor of the chain (see `idleCursor`), made when first needed. */
+  nested: ByteCursor | null = null;
   private dv: DataView | undefined;
   private dvOf: Buffer | undefined;
 
@@ -195,9 +199,21 @@ class Cumulation {
   end = 0;
 }
 
-/** Cursors (with their output arrays) of the decodes running now, by nesting depth; see the module comment. */
-const cursors: ByteCursor[] = [];
-let depth = 0;
+/**
+ * The cursor of a decode (with its output array), shared: see the module comment. A decode that
+ * starts while another runs (a decoder fed by another) takes the next one in the chain. Found by
+ * following fields from a constant rather than by indexing an array with a depth counter: that
+ * cost ~2% more instructions on 16 pipelined HTTP requests per read (callgrind), the optimising
+ * compiler no longer knowing what the cursor is in the decoder's hot loop.
+ */
+const ROOT = new ByteCursor();
+
+/** A cursor no running decode holds: the first in the chain from ROOT that is not busy. */
+function idleCursor(): ByteCursor {
+  let c = ROOT;
+  while (c.busy) c = c.nested ?? (c.nested = new ByteCursor());
+  return c;
+}
 
 /** Flags of a decoder. */
 const SINGLE_DECODE = 1;
@@ -245,7 +261,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
       ctx.fireRead(msg);
       return;
     }
-    const cursor = cursors[depth] ?? newCursor();
+    const cursor = idleCursor();
     if (this.cum !== null) {
       const cum = this.append(msg);
       // Cut at the end of the data: the capacity behind it is stale bytes nobody may search.
@@ -292,7 +308,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
   private decodeLeftover(ctx: HandlerContext): void {
     const cum = this.cum;
     if ((this.decoderFlags & DECODING) !== 0 || cum === null) return;
-    const cursor = cursors[depth] ?? newCursor();
+    const cursor = idleCursor();
     cursor.buf = cum.buf.subarray(0, cum.end);
     cursor.start = cum.start;
     cursor.end = cum.end;
@@ -302,10 +318,10 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     this.callDecode(ctx, cursor, true);
   }
 
-  /** Decodes what `cursor` (the one at `depth`) holds; a decode nested in this one takes the next. */
+  /** Decodes what `cursor` holds (busy meanwhile: a decode nested in this one takes another). */
   private callDecode(ctx: HandlerContext, cursor: ByteCursor, last: boolean): void {
     const out = cursor.out;
-    depth++;
+    cursor.busy = true;
     this.decoderFlags |= DECODING;
     try {
       while (cursor.start < cursor.end && (this.decoderFlags & CLOSED) === 0) {
@@ -338,7 +354,7 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
       // A decode that threw past fireAll may have left messages behind: the array is shared.
       if (out.length > 0) out.length = 0;
       this.keepLeftover(cursor);
-      depth--;
+      cursor.busy = false;
       if (ctx.removed) this.handlerRemoved(ctx);
     }
   }
@@ -424,12 +440,6 @@ export abstract class ByteToMessageDecoder extends ChannelInboundHandler {
     cum.buf = EMPTY;
     giveBackCumulation(cum);
   }
-}
-
-function newCursor(): ByteCursor {
-  const c = new ByteCursor();
-  cursors[depth] = c;
-  return c;
 }
 
 /** An empty cumulation whose buffer holds `n` bytes at least: from the pool when it has one. */
