@@ -211,7 +211,10 @@ const ROOT = new ByteCursor();
 /** A cursor no running decode holds: the first in the chain from ROOT that is not busy. */
 function idleCursor(): ByteCursor {
   let c = ROOT;
-  while (c.busy) c = c.nested ?? (c.nested = new ByteCursor());
+  while (c.busy) {
+    if (c.nested === null) c.nested = new ByteCursor();
+    c = c.nested;
+  }
   return c;
 }
 
