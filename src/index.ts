@@ -92,7 +92,21 @@ export { type CloseOptions, Server, type ServerHandle, type ServerOptions, type 
 export type { ClusterOptions } from './server-options.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
+export {
+  type Pem,
+  type TlsCertificateOptions,
+  type TlsClientOptions,
+  TlsContext,
+  TlsHandler,
+  TlsHandshakeError,
+  type TlsServerOptions,
+  TlsSession,
+  type TlsStats,
+  type TlsVersion,
+  tlsSession,
+} from './tls/index.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';
+export type { ServingStats } from './worker/serving.js';
 export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './worker/timing-wheel.js';

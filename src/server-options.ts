@@ -6,6 +6,8 @@ import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
 import { ipFamily } from './syscalls/sockaddr.js';
+import { validateTlsServerOptions } from './tls/context.js';
+import type { TlsServerOptions } from './tls/options.js';
 import {
   type ConnectionOptions,
   intOption,
@@ -76,6 +78,12 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly maxConnections?: number;
   /** How long a stop lets connections finish before aborting them (and killing workers), in ms. Default 10 000. */
   readonly drainTimeout?: number;
+  /**
+   * Serve TLS: a `TlsHandler` goes first in every connection's pipeline (docs/tls.md). The
+   * certificate and key are checked at `listen` (a bad PEM, a key that does not match: an
+   * `InvalidOptionError` naming the option). Default: plaintext.
+   */
+  readonly tls?: TlsServerOptions;
 }
 
 export interface CloseOptions {
@@ -102,11 +110,13 @@ export function servingOptions(options: ServerOptions): {
   maxAcceptsPerWakeup: number;
   acceptBackoffMs: number;
   maxConnections: number;
+  tls: TlsServerOptions | undefined;
 } {
   return {
     maxAcceptsPerWakeup: intOption('maxAcceptsPerWakeup', options.maxAcceptsPerWakeup ?? 64, 1),
     acceptBackoffMs: intOption('acceptBackoffMs', options.acceptBackoffMs ?? 100, 1),
     maxConnections: optionalInt('maxConnections', options.maxConnections, 10_000, 0),
+    tls: options.tls,
   };
 }
 
@@ -126,6 +136,9 @@ export function validateServerOptions(options: ServerOptions): {
   intOption('port', options.port ?? 0, 0, 65535);
   intOption('backlog', options.backlog ?? 511, 1);
   servingOptions(options);
+  // Built and freed at once: the PEMs are parsed and the key checked against its certificate here,
+  // in the master too, which never serves.
+  if (options.tls !== undefined) validateTlsServerOptions(options.tls);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);
   const cluster: ResolvedClusterOptions = {

@@ -35,6 +35,7 @@ import { InvalidOptionError, PoolClosedError, RequestTimeoutError, TooManyPendin
 import { HeartbeatHandler, type HeartbeatOptions } from '../handlers/heartbeat.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import { Queue } from '../queue.js';
+import { TlsContext } from '../tls/context.js';
 import { intOption, msOption, oneOf } from '../worker/options.js';
 import type { Timeout } from '../worker/timing-wheel.js';
 import {
@@ -141,6 +142,9 @@ export class Pool {
   private readonly backoff: Required<ReconnectOptions>;
   private readonly lease: LoopLease;
   private readonly connLease: LoopLease;
+  /** With `tls`: one context for every connection (sessions resume across them); ours to free unless given. */
+  private readonly tls: TlsContext | undefined;
+  private readonly ownsTls: boolean;
   private readonly aborter = new AbortController();
   private readonly conns: Pooled[] = [];
   private readonly waiting = new Queue<Waiter>();
@@ -161,6 +165,7 @@ export class Pool {
 
   constructor(options: PoolOptions) {
     this.client = resolveClientOptions(options);
+    const tls = this.client.tls;
     this.maxConnections = intOption('maxConnections', options.maxConnections ?? 4, 1, 65535);
     this.minConnections = intOption('minConnections', options.minConnections ?? 0, 0, this.maxConnections);
     this.pipelining = intOption('pipelining', options.pipelining ?? 1, 1);
@@ -198,6 +203,9 @@ export class Pool {
     this.defaultTimeout = new RequestResponseHandler(this.rrOptions).timeout;
     // Every connect in progress listens to the pool's abort signal: up to maxConnections at once.
     setMaxListeners(0, this.aborter.signal);
+    // Built last, once every other option passed: a throwing constructor leaks nothing.
+    this.ownsTls = tls !== undefined && !(tls instanceof TlsContext);
+    this.tls = tls === undefined ? undefined : tls instanceof TlsContext ? tls : TlsContext.client(tls);
     this.lease = acquireLoop(options.loop);
     // Connections ride on the pool's lease: the loop stays until the pool closes.
     this.connLease = { loop: this.lease.loop, release: () => {} };
@@ -335,6 +343,7 @@ export class Pool {
       closing.push(c.client.close());
     }
     await Promise.all(closing);
+    if (this.ownsTls) this.tls?.close();
     this.lease.release();
   }
 
@@ -481,7 +490,10 @@ export class Pool {
       return false;
     }
     this.connecting++;
-    openConnection(this.client, this.connLease, this.aborter.signal, { afterOpen: (c) => this.adopt(c) }).then(
+    openConnection(this.client, this.connLease, this.aborter.signal, {
+      afterOpen: (c) => this.adopt(c),
+      ...(this.tls !== undefined ? { tls: this.tls } : {}),
+    }).then(
       () => {
         this.connecting--;
         this.connects++;

@@ -108,6 +108,11 @@ export interface ConnectionContext {
   readonly options: ResolvedConnectionOptions;
   /** Called after the pipeline heard `onInactive`. */
   readonly onClosed?: (conn: Connection) => void;
+  /**
+   * Adds the stages that must come before the application's at the head of every pipeline (TLS):
+   * run after `initChannel`, before `onActive`, so that they stay first.
+   */
+  readonly edge?: (pipeline: Pipeline) => void;
 }
 
 export class Connection implements Channel, Transport, IoHandle, ReadAgain {
@@ -176,6 +181,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       const pipeline = createPipeline(this.ctx.pipeline, this);
       this.pipelineRef = pipeline;
       pipeline.attach(this, this);
+      this.ctx.edge?.(pipeline);
     } catch (err) {
       loop.logger.error('pipeline initialisation failed; closing the connection', err);
       this.pipelineRef = undefined;

@@ -4,10 +4,13 @@
  * master; the difference between the two is only where the listening sockets come from.
  */
 import { DRAINING } from '../pipeline/events.js';
-import type { PipelineSpec } from '../pipeline/pipeline.js';
+import type { Pipeline, PipelineSpec } from '../pipeline/pipeline.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { applySocketOptions } from '../syscalls/socket.js';
+import { TlsContext, type TlsStats } from '../tls/context.js';
+import { TlsHandler } from '../tls/handler.js';
+import type { TlsServerOptions } from '../tls/options.js';
 import { Acceptor, type AcceptorOptions } from './acceptor.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { enterServing, leaveServing } from './current.js';
@@ -52,7 +55,14 @@ export function workerReports(): Record<string, unknown> {
   return out;
 }
 
+/** A process's counters: its loop's, and with TLS its handshakes (`tls`). */
+export interface ServingStats extends LoopStats {
+  tls?: TlsStats;
+}
+
 export class Serving {
+  /** The server's TLS context in this process (built at listen from validated options), when TLS is on. */
+  readonly tls: TlsContext | undefined;
   private readonly conns = new Set<Connection>();
   private readonly acceptors: Acceptor[] = [];
   private readonly ctx: ConnectionContext;
@@ -69,9 +79,15 @@ export class Serving {
     readonly loop: EventLoop,
     pipeline: PipelineSpec,
     private readonly connOptions: ResolvedConnectionOptions,
-    private readonly acceptOptions: AcceptorOptions & { readonly maxConnections?: number },
+    private readonly acceptOptions: AcceptorOptions & {
+      readonly maxConnections?: number;
+      readonly tls?: TlsServerOptions | undefined;
+    },
   ) {
     this.maxConnections = acceptOptions.maxConnections ?? 0;
+    // One SSL_CTX per server and process: certificate files the script read are this run's.
+    const tls = acceptOptions.tls === undefined ? undefined : TlsContext.server(acceptOptions.tls, loop.logger);
+    this.tls = tls;
     this.ctx = {
       loop,
       pipeline,
@@ -81,6 +97,7 @@ export class Serving {
         if (this.atLimit && this.conns.size < this.maxConnections) this.holdAccepting(false);
         if (this.conns.size === 0) this.onEmpty?.();
       },
+      ...(tls === undefined ? {} : { edge: (p: Pipeline) => void p.addFirst('tls', new TlsHandler(tls)) }),
     };
     // Client connections made in this process without an explicit loop run on this one.
     enterServing(loop);
@@ -147,8 +164,10 @@ export class Serving {
     return this.conns.size;
   }
 
-  stats(): LoopStats {
-    return structuredClone(this.loop.stats);
+  stats(): ServingStats {
+    const s: ServingStats = structuredClone(this.loop.stats);
+    if (this.tls !== undefined) s.tls = this.tls.snapshot();
+    return s;
   }
 
   /** Stops accepting; queued connections stay in the kernel for whoever accepts next. */
@@ -196,6 +215,7 @@ export class Serving {
     leaveServing(this.loop);
     await this.drain(timeoutMs);
     await this.loop.close();
+    this.tls?.close();
     if (!this.counted) return;
     this.counted = false;
     if (--openServings > 0) return;
@@ -223,8 +243,8 @@ export abstract class ServingHandle {
     return this.serving.connections;
   }
 
-  /** A snapshot of the loop's counters. */
-  stats(): LoopStats {
+  /** A snapshot of the loop's counters (and TLS ones, under `tls`). */
+  stats(): ServingStats {
     return this.serving.stats();
   }
 }

@@ -1,0 +1,15 @@
+/**
+ * TLS as a pipeline stage, on the OpenSSL inside the node binary (docs/tls.md).
+ */
+export { type ClientTarget, TICKET_KEYS_ENV, TlsContext, type TlsStats } from './context.js';
+export { TlsHandshakeError } from './errors.js';
+export { TlsHandler, tlsSession } from './handler.js';
+export type {
+  Pem,
+  TlsCertificateOptions,
+  TlsClientOptions,
+  TlsCommonOptions,
+  TlsServerOptions,
+  TlsVersion,
+} from './options.js';
+export { TlsSession } from './session.js';
