@@ -302,7 +302,7 @@ export class TlsContext {
     if (s !== undefined && !s.sessionTickets) options |= SSL_OP_NO_TICKET;
     if (s?.honorCipherOrder === true) options |= SSL_OP_CIPHER_SERVER_PREFERENCE;
     ctxSetOptions(ctx, options);
-    ctxReleaseBuffers(ctx);
+    if (o.releaseBuffers) ctxReleaseBuffers(ctx);
     if (ctxSetMinProtoVersion(ctx, VERSION_CODES[o.minVersion]) !== 1) {
       throw new InvalidOptionError(`${where}.minVersion`, `OpenSSL refused it: ${firstError()}`);
     }
