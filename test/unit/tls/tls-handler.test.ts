@@ -404,6 +404,22 @@ describe('TlsHandler (embedded)', () => {
     expect(srv.stats.failures['peer closed']).to.equal(1);
   });
 
+  it('with allowHalfOpen: a FIN mid-handshake fails it; after it, the application hears of it', () => {
+    const srv = server();
+    const early = side(srv, undefined, [], { allowHalfOpen: true });
+    early.channel.shutdownInput();
+    expect(early.channel.isActive).to.equal(false);
+    expect(srv.stats.failures['peer closed']).to.equal(1);
+    const s = side(srv, undefined, [], { allowHalfOpen: true });
+    const c = side(client(), LOCALHOST);
+    pump(c, s);
+    s.channel.shutdownInput();
+    expect(s.app.events).to.include('inputShutdown');
+    s.channel.writeOutbound('still writing');
+    transfer(s.channel, c.channel);
+    expect(c.app.take().toString()).to.equal('still writing');
+  });
+
   it('closes connections still shaking hands when the server drains', async () => {
     const { DRAINING } = await import('../../../src/index.js');
     const s = side(server());

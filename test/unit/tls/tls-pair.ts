@@ -8,6 +8,7 @@ import {
   ChannelInboundHandler,
   type CloseReason,
   EmbeddedChannel,
+  type EmbeddedChannelOptions,
   type HandlerContext,
   Pipeline,
   type TlsContext,
@@ -31,6 +32,10 @@ export class AppProbe extends ChannelInboundHandler {
   override onReadComplete(ctx: HandlerContext): void {
     this.events.push('readComplete');
     ctx.fireReadComplete();
+  }
+  override onInputShutdown(ctx: HandlerContext): void {
+    this.events.push('inputShutdown');
+    ctx.fireInputShutdown();
   }
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
     this.events.push('inactive');
@@ -57,13 +62,18 @@ export const LOCALHOST: ClientTarget = {
 };
 
 /** An embedded channel: `tls`, then `extra` handlers, then an AppProbe. */
-export function side(context: TlsContext, target?: ClientTarget, extra: readonly ChannelHandler[] = []): Side {
+export function side(
+  context: TlsContext,
+  target?: ClientTarget,
+  extra: readonly ChannelHandler[] = [],
+  options: EmbeddedChannelOptions = {},
+): Side {
   const tls = new TlsHandler(context, target);
   const app = new AppProbe();
   const p = new Pipeline().addLast('tls', tls);
   for (const h of extra) p.addLast(h);
   p.addLast('app', app);
-  return { channel: new EmbeddedChannel(p), tls, app };
+  return { channel: new EmbeddedChannel(p, options), tls, app };
 }
 
 /** How bytes cross: as flushed, one byte per read, or everything pending concatenated into one read. */
