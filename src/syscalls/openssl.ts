@@ -131,7 +131,6 @@ const c = {
   BIO_free: lib.func('int BIO_free(BIO *a)'),
   BIO_read: lib.func('int BIO_read(BIO *b, void *data, int dlen)'),
   BIO_write: lib.func('int BIO_write(BIO *b, const void *data, int dlen)'),
-  BIO_ctrl: lib.func('long BIO_ctrl(BIO *bp, int cmd, long larg, void *parg)'),
   BIO_ctrl_pending: lib.func('size_t BIO_ctrl_pending(BIO *b)'),
 
   SSL_new: lib.func('SSL *SSL_new(SSL_CTX *ctx)'),
@@ -229,8 +228,6 @@ export const SSL_TLSEXT_ERR_NOACK = 3;
 const TLSEXT_NAMETYPE_host_name = 0;
 /** ssl.h: SSL_select_next_proto(3) results. */
 const OPENSSL_NPN_NEGOTIATED = 1;
-/** bio.h: BIO_set_mem_eof_return. */
-const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
 /** x509_vfy.h */
 export const X509_V_OK = 0;
 /** sslerr.h: reasons we treat specially. */
@@ -598,21 +595,24 @@ export interface SslConnection {
   readonly wbio: Ptr;
 }
 
+let memMethod: Ptr | undefined;
+
 export function newSsl(ctx: Ptr, server: boolean): SslConnection | null {
   const ssl = c.SSL_new(ctx) as Ptr | null;
   if (ssl === null) return null;
-  const method = c.BIO_s_mem();
-  const rbio = c.BIO_new(method) as Ptr | null;
-  const wbio = c.BIO_new(method) as Ptr | null;
+  // A static table: asked for once.
+  memMethod ??= c.BIO_s_mem() as Ptr;
+  // An empty BIO_s_mem says "retry" (-1 with the retry flag), never EOF: its default
+  // (BIO_set_mem_eof_return(3); only BIO_new_mem_buf's default to EOF), which SSL_get_error's
+  // WANT_READ relies on.
+  const rbio = c.BIO_new(memMethod) as Ptr | null;
+  const wbio = c.BIO_new(memMethod) as Ptr | null;
   if (rbio === null || wbio === null) {
     if (rbio !== null) c.BIO_free(rbio);
     if (wbio !== null) c.BIO_free(wbio);
     c.SSL_free(ssl);
     return null;
   }
-  // An empty read BIO means "wait for more" (-1 with the retry flag), never EOF: the default for
-  // BIO_s_mem, stated here because SSL_get_error's WANT_READ depends on it.
-  c.BIO_ctrl(rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, -1, null);
   // The SSL owns both BIOs from now on: SSL_free frees them.
   c.SSL_set_bio(ssl, rbio, wbio);
   if (server) c.SSL_set_accept_state(ssl);
