@@ -93,6 +93,7 @@ export type { ClusterOptions } from './server-options.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
 export {
+  DEFAULT_SERVER_CIPHERS,
   type Pem,
   type TlsCertificateOptions,
   type TlsClientOptions,

@@ -4,12 +4,13 @@
 export { type ClientTarget, TICKET_KEYS_ENV, TlsContext, type TlsStats } from './context.js';
 export { TlsHandshakeError } from './errors.js';
 export { TlsHandler, tlsSession } from './handler.js';
-export type {
-  Pem,
-  TlsCertificateOptions,
-  TlsClientOptions,
-  TlsCommonOptions,
-  TlsServerOptions,
-  TlsVersion,
+export {
+  DEFAULT_SERVER_CIPHERS,
+  type Pem,
+  type TlsCertificateOptions,
+  type TlsClientOptions,
+  type TlsCommonOptions,
+  type TlsServerOptions,
+  type TlsVersion,
 } from './options.js';
 export { TlsSession } from './session.js';

@@ -176,6 +176,20 @@ describe('TlsHandler (embedded)', () => {
     for (const [i, f] of frames.entries()) expect(f.equals(sent[i] as Buffer), `frame ${i}`).to.equal(true);
   });
 
+  it('offers no CBC suite for TLS 1.2 by default, unless told to', () => {
+    const strict = server({ maxVersion: 'TLSv1.2' });
+    const cbcOnly = client({ ca: certs.ca, ciphers: 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA' });
+    const s = side(strict);
+    const c = side(cbcOnly, LOCALHOST);
+    pump(c, s);
+    expect(c.tls.session).to.equal(undefined);
+    expect(strict.stats.failures['no shared cipher']).to.equal(1);
+    const ok = connectedPair(server({ maxVersion: 'TLSv1.2' }), client());
+    expect(ok.server.tls.session?.cipher).to.match(/^ECDHE-ECDSA-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+    const loose = connectedPair(server({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' }), cbcOnly);
+    expect(loose.server.tls.session?.cipher).to.equal('ECDHE-ECDSA-AES128-SHA');
+  });
+
   it('negotiates ALPN, and refuses a client with no protocol in common (RFC 7301 §3.2)', () => {
     const srv = server({ alpn: ['h2', 'http/1.1'] });
     const ok = connectedPair(srv, client({ ca: certs.ca, alpn: ['http/1.1'] }));
