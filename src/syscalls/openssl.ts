@@ -1,241 +1,77 @@
 /**
- * Bindings to the OpenSSL 3 that the running node binary contains.
+ * The OpenSSL 3 inside the running node binary, wrapped for src/tls/.
  *
  * Node links OpenSSL statically and exports its symbols for addons (`nm -D $(which node) | grep -c
  * ' T SSL_'` → 475 with Node 20), so `koffi.load(null)` — dlopen(NULL), the symbols already in the
- * process — binds them: nothing to install, nothing to compile, and the same library node:tls
- * uses. This is the only module that knows OpenSSL's C API; src/tls/ builds on these wrappers.
- *
- * Conventions, as in libc.ts: each binding is a C prototype, one per line, checkable against its
- * man page (ossl-guide, SSL_read(3), BIO_s_mem(3) …). Pointers are koffi opaque pointers (BigInts
- * in JS; null for NULL). Macros of ssl.h that are really `SSL_CTX_ctrl`/`SSL_ctrl` calls are
- * written out as such, with the constant's origin in a comment; the constants are OpenSSL 3.0's
- * (its headers ship with node: /usr/include/node/openssl/).
+ * process — binds them (openssl-lib.ts): nothing to install, nothing to compile, and the same
+ * library node:tls uses. These wrappers are all the rest of the framework sees of OpenSSL's C API:
+ * contexts, certificates, connections over memory BIOs, errors; the callbacks OpenSSL makes into
+ * JS are in openssl-callbacks.ts (re-exported here).
  *
  * The error queue (ERR_get_error(3)) is per thread, and SSL_get_error(3) requires it to be empty
  * before each I/O call. Clearing it before every call would cost an FFI call per record; instead
  * every failure we see is drained at once (`drainErrors`), so the queue stays empty between calls.
  * Node's own crypto code clears what it leaves behind (ClearErrorOnReturn in src/crypto).
- *
- * Callbacks (ALPN selection, SNI, certificate verification) are registered with koffi once per
- * process and never unregistered (koffi has 8192 slots): each SSL_CTX passes a small integer as
- * the callback's `arg`, which finds its JS handler in a map. koffi swallows exceptions thrown in a
- * callback and returns 0 to C, which OpenSSL would read as a decision (0 is SSL_TLSEXT_ERR_OK), so
- * every trampoline catches and answers a fatal alert instead.
  */
 import { Buffer } from 'node:buffer';
-import koffi, { type LibraryHandle } from 'koffi';
-import { UnsupportedPlatformError } from '../errors.js';
+import koffi from 'koffi';
+import { forgetCtx } from './openssl-callbacks.js';
+import {
+  c,
+  ERR_REASON_MASK,
+  ERR_SYSTEM_FLAG,
+  type Ptr,
+  SSL_CTRL_EXTRA_CHAIN_CERT,
+  SSL_CTRL_MODE,
+  SSL_CTRL_SET_GROUPS_LIST,
+  SSL_CTRL_SET_MAX_PROTO_VERSION,
+  SSL_CTRL_SET_MIN_PROTO_VERSION,
+  SSL_CTRL_SET_SESS_CACHE_MODE,
+  SSL_CTRL_SET_TLSEXT_HOSTNAME,
+  SSL_CTRL_SET_TLSEXT_TICKET_KEYS,
+  SSL_MODE_RELEASE_BUFFERS,
+  TLSEXT_NAMETYPE_host_name,
+} from './openssl-lib.js';
 
-function loadSelf(): LibraryHandle {
-  try {
-    return koffi.load(null);
-  } catch (err) {
-    throw new UnsupportedPlatformError(
-      `cannot load the process's own symbols through koffi: ${(err as Error).message}`,
-    );
-  }
-}
-
-// Opaque types, so that the prototypes read as in the man pages. koffi type names are global to
-// the process: reuse one another copy of this module declared.
-function opaque(name: string): void {
-  try {
-    koffi.opaque(name);
-  } catch {
-    koffi.resolve(name);
-  }
-}
-for (const name of [
-  'SSL',
-  'SSL_CTX',
-  'SSL_METHOD',
-  'SSL_CIPHER',
-  'SSL_SESSION',
-  'BIO',
-  'BIO_METHOD',
-  'X509',
-  'X509_STORE',
-  'X509_STORE_CTX',
-  'X509_VERIFY_PARAM',
-  'EVP_PKEY',
-]) {
-  opaque(name);
-}
-
-function proto(signature: string) {
-  try {
-    return koffi.proto(signature);
-  } catch {
-    // Declared by another copy of this module: same name, same signature.
-    const name = /\b(multireactor_\w+)\s*\(/.exec(signature)?.[1] as string;
-    return koffi.resolve(name);
-  }
-}
-
-const AlpnSelectCb = proto(
-  'int multireactor_alpn_select_cb(SSL *ssl, void *out, void *outlen, const void *in, unsigned int inlen, void *arg)',
-);
-const ServernameCb = proto('int multireactor_servername_cb(SSL *ssl, void *al, void *arg)');
-const VerifyCb = proto('int multireactor_verify_cb(int preverify_ok, X509_STORE_CTX *x509_ctx)');
-const NewSessionCb = proto('int multireactor_new_session_cb(SSL *ssl, SSL_SESSION *session)');
-
-const lib = loadSelf();
-
-// One prototype per line, in C.
-const c = {
-  OpenSSL_version: lib.func('const char *OpenSSL_version(int type)'),
-  TLS_server_method: lib.func('const SSL_METHOD *TLS_server_method(void)'),
-  TLS_client_method: lib.func('const SSL_METHOD *TLS_client_method(void)'),
-
-  SSL_CTX_new: lib.func('SSL_CTX *SSL_CTX_new(const SSL_METHOD *method)'),
-  SSL_CTX_free: lib.func('void SSL_CTX_free(SSL_CTX *ctx)'),
-  SSL_CTX_ctrl: lib.func('long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg)'),
-  SSL_CTX_callback_ctrl: lib.func('long SSL_CTX_callback_ctrl(SSL_CTX *ctx, int cmd, multireactor_servername_cb *fp)'),
-  SSL_CTX_set_options: lib.func('uint64_t SSL_CTX_set_options(SSL_CTX *ctx, uint64_t options)'),
-  SSL_CTX_set_cipher_list: lib.func('int SSL_CTX_set_cipher_list(SSL_CTX *ctx, const char *str)'),
-  SSL_CTX_set_ciphersuites: lib.func('int SSL_CTX_set_ciphersuites(SSL_CTX *ctx, const char *str)'),
-  SSL_CTX_use_certificate: lib.func('int SSL_CTX_use_certificate(SSL_CTX *ctx, X509 *x)'),
-  SSL_CTX_use_PrivateKey: lib.func('int SSL_CTX_use_PrivateKey(SSL_CTX *ctx, EVP_PKEY *pkey)'),
-  SSL_CTX_check_private_key: lib.func('int SSL_CTX_check_private_key(const SSL_CTX *ctx)'),
-  SSL_CTX_set_verify: lib.func('void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, multireactor_verify_cb *cb)'),
-  SSL_CTX_get_cert_store: lib.func('X509_STORE *SSL_CTX_get_cert_store(const SSL_CTX *ctx)'),
-  SSL_CTX_set1_cert_store: lib.func('void SSL_CTX_set1_cert_store(SSL_CTX *ctx, X509_STORE *store)'),
-  SSL_CTX_add_client_CA: lib.func('int SSL_CTX_add_client_CA(SSL_CTX *ctx, X509 *cacert)'),
-  SSL_CTX_set_session_id_context: lib.func(
-    'int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const uint8_t *sid_ctx, unsigned int sid_ctx_len)',
-  ),
-  SSL_CTX_set_num_tickets: lib.func('int SSL_CTX_set_num_tickets(SSL_CTX *ctx, size_t num_tickets)'),
-  SSL_CTX_set_alpn_select_cb: lib.func(
-    'void SSL_CTX_set_alpn_select_cb(SSL_CTX *ctx, multireactor_alpn_select_cb *cb, void *arg)',
-  ),
-  SSL_CTX_sess_set_new_cb: lib.func('void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, multireactor_new_session_cb *cb)'),
-  SSL_get_SSL_CTX: lib.func('SSL_CTX *SSL_get_SSL_CTX(const SSL *ssl)'),
-  SSL_select_next_proto: lib.func(
-    'int SSL_select_next_proto(void *out, void *outlen, const void *server, unsigned int server_len, const void *client, unsigned int client_len)',
-  ),
-
-  X509_STORE_new: lib.func('X509_STORE *X509_STORE_new(void)'),
-  X509_STORE_free: lib.func('void X509_STORE_free(X509_STORE *store)'),
-  X509_STORE_add_cert: lib.func('int X509_STORE_add_cert(X509_STORE *store, X509 *x)'),
-  X509_free: lib.func('void X509_free(X509 *x)'),
-  X509_verify_cert_error_string: lib.func('const char *X509_verify_cert_error_string(long n)'),
-  EVP_PKEY_free: lib.func('void EVP_PKEY_free(EVP_PKEY *pkey)'),
-  PEM_read_bio_X509: lib.func('X509 *PEM_read_bio_X509(BIO *bp, void *x, void *cb, void *u)'),
-  PEM_read_bio_PrivateKey: lib.func('EVP_PKEY *PEM_read_bio_PrivateKey(BIO *bp, void *x, void *cb, const char *u)'),
-  i2d_X509_bio: lib.func('int i2d_X509_bio(BIO *bp, const X509 *x)'),
-
-  BIO_s_mem: lib.func('const BIO_METHOD *BIO_s_mem(void)'),
-  BIO_new: lib.func('BIO *BIO_new(const BIO_METHOD *type)'),
-  BIO_new_mem_buf: lib.func('BIO *BIO_new_mem_buf(const void *buf, int len)'),
-  BIO_free: lib.func('int BIO_free(BIO *a)'),
-  BIO_read: lib.func('int BIO_read(BIO *b, void *data, int dlen)'),
-  BIO_write: lib.func('int BIO_write(BIO *b, const void *data, int dlen)'),
-  BIO_ctrl_pending: lib.func('size_t BIO_ctrl_pending(BIO *b)'),
-
-  SSL_new: lib.func('SSL *SSL_new(SSL_CTX *ctx)'),
-  SSL_free: lib.func('void SSL_free(SSL *ssl)'),
-  SSL_set_bio: lib.func('void SSL_set_bio(SSL *ssl, BIO *rbio, BIO *wbio)'),
-  SSL_set_accept_state: lib.func('void SSL_set_accept_state(SSL *ssl)'),
-  SSL_set_connect_state: lib.func('void SSL_set_connect_state(SSL *ssl)'),
-  SSL_do_handshake: lib.func('int SSL_do_handshake(SSL *ssl)'),
-  SSL_read: lib.func('int SSL_read(SSL *ssl, void *buf, int num)'),
-  SSL_write: lib.func('int SSL_write(SSL *ssl, const void *buf, int num)'),
-  SSL_get_error: lib.func('int SSL_get_error(const SSL *ssl, int ret)'),
-  SSL_shutdown: lib.func('int SSL_shutdown(SSL *ssl)'),
-  SSL_ctrl: lib.func('long SSL_ctrl(SSL *ssl, int cmd, long larg, const char *parg)'),
-  SSL_set_SSL_CTX: lib.func('SSL_CTX *SSL_set_SSL_CTX(SSL *ssl, SSL_CTX *ctx)'),
-  SSL_set_alpn_protos: lib.func('int SSL_set_alpn_protos(SSL *ssl, const uint8_t *protos, unsigned int protos_len)'),
-  SSL_get0_alpn_selected: lib.func('void SSL_get0_alpn_selected(const SSL *ssl, void *data, void *len)'),
-  SSL_get_servername: lib.func('const char *SSL_get_servername(const SSL *ssl, int type)'),
-  SSL_get_version: lib.func('const char *SSL_get_version(const SSL *ssl)'),
-  SSL_get_current_cipher: lib.func('const SSL_CIPHER *SSL_get_current_cipher(const SSL *ssl)'),
-  SSL_CIPHER_get_name: lib.func('const char *SSL_CIPHER_get_name(const SSL_CIPHER *cipher)'),
-  SSL_session_reused: lib.func('int SSL_session_reused(const SSL *ssl)'),
-  SSL_get_verify_result: lib.func('long SSL_get_verify_result(const SSL *ssl)'),
-  SSL_get1_peer_certificate: lib.func('X509 *SSL_get1_peer_certificate(const SSL *ssl)'),
-  SSL_set1_host: lib.func('int SSL_set1_host(SSL *ssl, const char *hostname)'),
-  SSL_get0_param: lib.func('X509_VERIFY_PARAM *SSL_get0_param(SSL *ssl)'),
-  X509_VERIFY_PARAM_set1_ip_asc: lib.func(
-    'int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM *param, const char *ipasc)',
-  ),
-  SSL_set_session: lib.func('int SSL_set_session(SSL *ssl, SSL_SESSION *session)'),
-  SSL_SESSION_free: lib.func('void SSL_SESSION_free(SSL_SESSION *session)'),
-  SSL_SESSION_is_resumable: lib.func('int SSL_SESSION_is_resumable(const SSL_SESSION *s)'),
-
-  ERR_get_error: lib.func('unsigned long ERR_get_error(void)'),
-  ERR_error_string_n: lib.func('void ERR_error_string_n(unsigned long e, _Out_ char *buf, size_t len)'),
-  ERR_reason_error_string: lib.func('const char *ERR_reason_error_string(unsigned long e)'),
-  RAND_bytes: lib.func('int RAND_bytes(_Out_ uint8_t *buf, int num)'),
-};
-
-/** An OpenSSL object: an opaque pointer (a BigInt); NULL is null. */
-export type Ptr = bigint;
-
-// ---- constants (ssl.h, tls1.h, prov_ssl.h, bio.h, x509_vfy.h of OpenSSL 3.0) ----
-
-/** prov_ssl.h */
-export const TLS1_VERSION = 0x0301;
-export const TLS1_1_VERSION = 0x0302;
-export const TLS1_2_VERSION = 0x0303;
-export const TLS1_3_VERSION = 0x0304;
-
-/** ssl.h: SSL_get_error(3) results. */
-export const SSL_ERROR_NONE = 0;
-export const SSL_ERROR_SSL = 1;
-export const SSL_ERROR_WANT_READ = 2;
-export const SSL_ERROR_WANT_WRITE = 3;
-export const SSL_ERROR_WANT_X509_LOOKUP = 4;
-export const SSL_ERROR_SYSCALL = 5;
-export const SSL_ERROR_ZERO_RETURN = 6;
-
-/** ssl.h: SSL_CTX_set_verify(3) modes. */
-export const SSL_VERIFY_NONE = 0x00;
-export const SSL_VERIFY_PEER = 0x01;
-export const SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x02;
-
-/** ssl.h: option bits (SSL_OP_BIT(n) = 1 << n, uint64_t since 3.0). */
-export const SSL_OP_NO_TICKET = 1n << 14n;
-export const SSL_OP_CIPHER_SERVER_PREFERENCE = 1n << 22n;
-export const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
-
-/** ssl.h: SSL_CTX_set_mode(3) bits. */
-const SSL_MODE_RELEASE_BUFFERS = 0x10;
-
-// ssl.h: SSL_CTX_ctrl / SSL_ctrl commands behind macros.
-const SSL_CTRL_EXTRA_CHAIN_CERT = 14; // SSL_CTX_add_extra_chain_cert
-const SSL_CTRL_MODE = 33; // SSL_CTX_set_mode
-const SSL_CTRL_SET_SESS_CACHE_MODE = 44; // SSL_CTX_set_session_cache_mode
-const SSL_CTRL_SET_TLSEXT_SERVERNAME_CB = 53; // SSL_CTX_set_tlsext_servername_callback
-const SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG = 54; // SSL_CTX_set_tlsext_servername_arg
-const SSL_CTRL_SET_TLSEXT_HOSTNAME = 55; // SSL_set_tlsext_host_name
-const SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59; // SSL_CTX_set_tlsext_ticket_keys
-const SSL_CTRL_SET_GROUPS_LIST = 92; // SSL_CTX_set1_groups_list
-const SSL_CTRL_SET_MIN_PROTO_VERSION = 123; // SSL_CTX_set_min_proto_version
-const SSL_CTRL_SET_MAX_PROTO_VERSION = 124; // SSL_CTX_set_max_proto_version
-
-/** ssl.h: session cache modes. */
-export const SSL_SESS_CACHE_OFF = 0x0;
-export const SSL_SESS_CACHE_CLIENT = 0x1;
-export const SSL_SESS_CACHE_SERVER = 0x2;
-export const SSL_SESS_CACHE_NO_INTERNAL_STORE = 0x200;
-
-/** tls1.h: what a servername or ALPN callback answers. */
-export const SSL_TLSEXT_ERR_OK = 0;
-export const SSL_TLSEXT_ERR_ALERT_FATAL = 2;
-export const SSL_TLSEXT_ERR_NOACK = 3;
-/** tls1.h */
-const TLSEXT_NAMETYPE_host_name = 0;
-/** ssl.h: SSL_select_next_proto(3) results. */
-const OPENSSL_NPN_NEGOTIATED = 1;
-/** x509_vfy.h */
-export const X509_V_OK = 0;
-/** sslerr.h: reasons we treat specially. */
-export const SSL_R_HTTPS_PROXY_REQUEST = 155;
-export const SSL_R_HTTP_REQUEST = 156;
-/** err.h: ERR_GET_REASON(e) = e & ERR_REASON_MASK; system errors carry ERR_SYSTEM_FLAG. */
-const ERR_REASON_MASK = 0x7fffff;
-const ERR_SYSTEM_FLAG = 0x80000000;
+export {
+  ctxForgetNewSession,
+  ctxOnNewSession,
+  ctxSetAlpnProtocols,
+  ctxSetServernameCallback,
+  ctxSetVerify,
+  freeSession,
+  sessionIsResumable,
+} from './openssl-callbacks.js';
+export {
+  type Ptr,
+  SSL_ERROR_NONE,
+  SSL_ERROR_SSL,
+  SSL_ERROR_SYSCALL,
+  SSL_ERROR_WANT_READ,
+  SSL_ERROR_WANT_WRITE,
+  SSL_ERROR_WANT_X509_LOOKUP,
+  SSL_ERROR_ZERO_RETURN,
+  SSL_OP_CIPHER_SERVER_PREFERENCE,
+  SSL_OP_NO_RENEGOTIATION,
+  SSL_OP_NO_TICKET,
+  SSL_R_HTTP_REQUEST,
+  SSL_R_HTTPS_PROXY_REQUEST,
+  SSL_SESS_CACHE_CLIENT,
+  SSL_SESS_CACHE_NO_INTERNAL_STORE,
+  SSL_SESS_CACHE_OFF,
+  SSL_SESS_CACHE_SERVER,
+  SSL_TLSEXT_ERR_ALERT_FATAL,
+  SSL_TLSEXT_ERR_NOACK,
+  SSL_TLSEXT_ERR_OK,
+  SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+  SSL_VERIFY_NONE,
+  SSL_VERIFY_PEER,
+  TLS1_1_VERSION,
+  TLS1_2_VERSION,
+  TLS1_3_VERSION,
+  TLS1_VERSION,
+  X509_V_OK,
+} from './openssl-lib.js';
 
 // ---- counters: every SSL and SSL_CTX made here is counted until it is freed ----
 
@@ -371,145 +207,6 @@ export function freeCertStore(store: Ptr): void {
 /** Adds a trusted certificate to a store (the store takes its own reference). */
 export function storeAddCert(store: Ptr, x509: Ptr): number {
   return c.X509_STORE_add_cert(store, x509) as number;
-}
-
-// ---- callbacks ----
-
-/** What an ALPN selection or SNI handler of one context does; found by the id passed as `arg`. */
-interface CtxCallbacks {
-  /** ALPN: the server's protocols in wire format (length-prefixed), in preference order. */
-  alpn?: Buffer;
-  /** SNI: picks a context for the servername (SSL_set_SSL_CTX); returns an SSL_TLSEXT_ERR_* code. */
-  servername?: (ssl: Ptr, servername: string | null) => number;
-}
-
-const callbacksById = new Map<number, CtxCallbacks>();
-const idByCtx = new Map<Ptr, number>();
-let nextCallbackId = 1;
-
-function callbacksFor(ctx: Ptr): [number, CtxCallbacks] {
-  let id = idByCtx.get(ctx);
-  if (id === undefined) {
-    id = nextCallbackId++;
-    idByCtx.set(ctx, id);
-    callbacksById.set(id, {});
-  }
-  return [id, callbacksById.get(id) as CtxCallbacks];
-}
-
-function forgetCtx(ctx: Ptr): void {
-  const id = idByCtx.get(ctx);
-  if (id === undefined) return;
-  idByCtx.delete(ctx);
-  callbacksById.delete(id);
-}
-
-/**
- * The ALPN trampoline (SSL_CTX_set_alpn_select_cb(3)): SSL_select_next_proto picks the first of the
- * server's protocols that the client offers. `*out` then points into the server's list — a Buffer
- * the map keeps alive, whose memory does not move — and OpenSSL copies it before the handshake
- * goes on. No overlap is a fatal `no_application_protocol` alert (RFC 7301 §3.2).
- */
-let alpnTrampoline: unknown;
-function alpnCallback(): unknown {
-  alpnTrampoline ??= koffi.register(
-    (_ssl: Ptr, out: Ptr, outlen: Ptr, input: Ptr, inlen: number, arg: Ptr | null): number => {
-      try {
-        const protos = callbacksById.get(Number(arg))?.alpn;
-        if (protos === undefined) return SSL_TLSEXT_ERR_NOACK;
-        const r = c.SSL_select_next_proto(out, outlen, protos, protos.length, input, inlen) as number;
-        return r === OPENSSL_NPN_NEGOTIATED ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_ALERT_FATAL;
-      } catch {
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-      }
-    },
-    koffi.pointer(AlpnSelectCb),
-  );
-  return alpnTrampoline;
-}
-
-/** Server side: select ALPN among `protos` (wire format: each name prefixed with its length). */
-export function ctxSetAlpnProtocols(ctx: Ptr, protos: Buffer): void {
-  const [id, cbs] = callbacksFor(ctx);
-  cbs.alpn = protos;
-  c.SSL_CTX_set_alpn_select_cb(ctx, alpnCallback(), BigInt(id));
-}
-
-/**
- * The SNI trampoline (SSL_CTX_set_tlsext_servername_callback, a macro for SSL_CTX_callback_ctrl
- * with SSL_CTRL_SET_TLSEXT_SERVERNAME_CB). OpenSSL presets the alert to unrecognized_name, which is
- * what a refusal (SSL_TLSEXT_ERR_ALERT_FATAL) sends.
- */
-let servernameTrampoline: unknown;
-function servernameCallback(): unknown {
-  servernameTrampoline ??= koffi.register((ssl: Ptr, _al: Ptr, arg: Ptr | null): number => {
-    try {
-      const fn = callbacksById.get(Number(arg))?.servername;
-      if (fn === undefined) return SSL_TLSEXT_ERR_OK;
-      return fn(ssl, c.SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) as string | null);
-    } catch {
-      return SSL_TLSEXT_ERR_ALERT_FATAL;
-    }
-  }, koffi.pointer(ServernameCb));
-  return servernameTrampoline;
-}
-
-export function ctxSetServernameCallback(ctx: Ptr, fn: (ssl: Ptr, servername: string | null) => number): void {
-  const [id, cbs] = callbacksFor(ctx);
-  cbs.servername = fn;
-  c.SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, servernameCallback());
-  c.SSL_CTX_ctrl(ctx, SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, BigInt(id));
-}
-
-/**
- * A verify callback that accepts every chain (`rejectUnauthorized: false`): the handshake goes on,
- * and SSL_get_verify_result still tells whether the chain verified (SSL_CTX_set_verify(3)).
- */
-let acceptAllTrampoline: unknown;
-function acceptAllCallback(): unknown {
-  acceptAllTrampoline ??= koffi.register(() => 1, koffi.pointer(VerifyCb));
-  return acceptAllTrampoline;
-}
-
-/** SSL_CTX_set_verify with no callback (`reject` true: a chain that fails ends the handshake) or one that accepts all. */
-export function ctxSetVerify(ctx: Ptr, mode: number, reject: boolean): void {
-  c.SSL_CTX_set_verify(ctx, mode, reject || mode === SSL_VERIFY_NONE ? null : acceptAllCallback());
-}
-
-/**
- * Client session cache: OpenSSL calls `onSession(ssl, session)` with every new session (in TLS 1.3
- * after the handshake, with each NewSessionTicket). The callback keeps it by returning 1 (it then
- * owns one reference and must `freeSession` it) or declines with 0.
- */
-const sessionHandlers = new Map<Ptr, (ssl: Ptr, session: Ptr) => boolean>();
-let newSessionTrampoline: unknown;
-function newSessionCallback(): unknown {
-  newSessionTrampoline ??= koffi.register((ssl: Ptr, session: Ptr): number => {
-    try {
-      const ctx = c.SSL_get_SSL_CTX(ssl) as Ptr;
-      return sessionHandlers.get(ctx)?.(ssl, session) === true ? 1 : 0;
-    } catch {
-      return 0;
-    }
-  }, koffi.pointer(NewSessionCb));
-  return newSessionTrampoline;
-}
-
-export function ctxOnNewSession(ctx: Ptr, fn: (ssl: Ptr, session: Ptr) => boolean): void {
-  sessionHandlers.set(ctx, fn);
-  c.SSL_CTX_sess_set_new_cb(ctx, newSessionCallback());
-}
-
-export function ctxForgetNewSession(ctx: Ptr): void {
-  sessionHandlers.delete(ctx);
-}
-
-export function freeSession(session: Ptr): void {
-  c.SSL_SESSION_free(session);
-}
-
-export function sessionIsResumable(session: Ptr): boolean {
-  return (c.SSL_SESSION_is_resumable(session) as number) === 1;
 }
 
 // ---- certificates and keys ----
