@@ -314,11 +314,20 @@ export async function openConnection(
     // A server stopping closes its loop: client connections on it end then, as 'shutdown'.
     removeHook = loop.onClose(() => conn.abort('shutdown'));
     if (tlsHandler !== undefined) {
+      // The signal still cancels while the handshake runs (handshakeTimeout bounds it otherwise).
+      let aborted: unknown;
+      const onAbort = () => {
+        aborted = signal?.reason;
+        conn.abort();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       try {
         await tlsHandler.handshake();
       } catch (err) {
         conn.abort();
-        throw err;
+        throw aborted ?? err;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
       }
       if (!conn.isActive) {
         throw new ChannelClosedError(

@@ -411,6 +411,54 @@ describe('TLS (real sockets)', function () {
     });
   });
 
+  describe('the client against a server that never answers the ClientHello', () => {
+    let silent: net.Server;
+    let port: number;
+    const held: net.Socket[] = [];
+
+    beforeEach(async () => {
+      silent = net.createServer((s) => {
+        held.push(s);
+        s.on('error', () => {});
+      });
+      silent.listen(0, '127.0.0.1');
+      await once(silent, 'listening');
+      port = (silent.address() as AddressInfo).port;
+    });
+
+    afterEach(async () => {
+      for (const s of held.splice(0)) s.destroy();
+      silent.close();
+      await once(silent, 'close');
+    });
+
+    it('gives up after handshakeTimeout, and on an abort signal, leaking nothing', async () => {
+      const ssl = liveObjects.ssl;
+      const ctx = liveObjects.ctx;
+      const t0 = Date.now();
+      const timedOut = await Client.connect({
+        host: '127.0.0.1',
+        port,
+        tls: { ca: certs.ca, servername: 'localhost', handshakeTimeout: 200 },
+        pipeline: httpClient(),
+      }).catch((e: unknown) => e);
+      expect(timedOut).to.be.instanceOf(TlsHandshakeError);
+      expect((timedOut as TlsHandshakeError).reason).to.equal('handshake timeout');
+      expect(Date.now() - t0).to.be.within(150, 3000);
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('changed my mind')), 100);
+      const aborted = await Client.connect({
+        host: '127.0.0.1',
+        port,
+        signal: controller.signal,
+        tls: { ca: certs.ca, servername: 'localhost' },
+        pipeline: httpClient(),
+      }).catch((e: unknown) => e);
+      expect((aborted as Error).message).to.equal('changed my mind');
+      await waitFor(() => liveObjects.ssl === ssl && liveObjects.ctx === ctx, 'the SSL objects and contexts freed');
+    });
+  });
+
   describe('bad input', () => {
     let server: SingleHandle;
     let port: number;
