@@ -114,12 +114,34 @@ export {
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
 export type { ServerStage } from './pipeline/stages.js';
-export { type CloseOptions, Server, type ServerHandle, type ServerOptions, type SingleHandle } from './server.js';
+export {
+  type CloseOptions,
+  Server,
+  type ServerHandle,
+  type ServerOptions,
+  type ServerStats,
+  type SingleHandle,
+} from './server.js';
 export type { ClusterOptions } from './server-options.js';
 export type { ServerProxyProtocolOptions } from './server-stages.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
+export {
+  DEFAULT_SERVER_CIPHERS,
+  type Pem,
+  type TlsCertificateOptions,
+  type TlsClientOptions,
+  TlsContext,
+  TlsHandler,
+  TlsHandshakeError,
+  type TlsServerOptions,
+  TlsSession,
+  type TlsStats,
+  type TlsVersion,
+  tlsSession,
+} from './tls/index.js';
 export * from './websocket/index.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';
+export type { ServingStats } from './worker/serving.js';

@@ -8,8 +8,9 @@ import { bool, checkOptions, describeValue, intOption, type OptionKeys, oneOf, o
 import type { PipelineSpec } from './pipeline/pipeline.js';
 import type { ServerStage } from './pipeline/stages.js';
 import { tryPipeline } from './pipeline/trial.js';
-import { type ServerProxyProtocolOptions, serverStages } from './server-stages.js';
+import { closeStages, type ServerProxyProtocolOptions, serverStages } from './server-stages.js';
 import { ipFamily } from './syscalls/sockaddr.js';
+import type { TlsServerOptions } from './tls/options.js';
 import {
   CONNECTION_OPTIONS,
   type ConnectionOptions,
@@ -96,6 +97,12 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
    * `{ trusted: ['10.0.0.0/8', '127.0.0.1'], required?: true, timeout?: 5000 }`. Off by default.
    */
   readonly proxyProtocol?: ServerProxyProtocolOptions;
+  /**
+   * Serve TLS: a `TlsHandler` goes first in every connection's pipeline, after the PROXY protocol
+   * stage if any (docs/tls.md). The certificate and key are checked at `listen` (a bad PEM, a key
+   * that does not match: an `InvalidOptionError` naming the option). Default: plaintext.
+   */
+  readonly tls?: TlsServerOptions;
 }
 
 /** The keys of `ClusterOptions` (common/options.ts: kept in step with the interface by `tsc`). */
@@ -130,6 +137,7 @@ export const SERVER_OPTIONS = {
   maxConnections: true,
   drainTimeout: true,
   proxyProtocol: true,
+  tls: true,
 } as const satisfies OptionKeys<ServerOptions>;
 
 export interface CloseOptions {
@@ -201,7 +209,10 @@ export function validateServerOptions(options: ServerOptions): {
   intOption('port', options.port ?? 0, 0, 65535);
   intOption('backlog', options.backlog ?? 511, 1);
   bool('reusePort', options.reusePort, false);
-  servingOptions(options);
+  // The stages are built and freed at once: the PROXY protocol's trusted blocks are parsed, and the
+  // TLS PEMs are parsed and the key checked against its certificate here, in the master too, which
+  // never serves.
+  closeStages(servingOptions(options).stages);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);
   const cluster: ResolvedClusterOptions = {

@@ -22,8 +22,12 @@ import { type CloseOptions, type ServerOptions, servingOptions, validateServerOp
 import { close as sysClose } from './syscalls/libc.js';
 import type { SocketAddress } from './syscalls/sockaddr.js';
 import { openServerSocket } from './syscalls/socket.js';
-import { EventLoop, type LoopStats } from './worker/loop.js';
-import { Serving, ServingHandle } from './worker/serving.js';
+import { shareTicketKeys, type TlsStats } from './tls/context.js';
+import { EventLoop } from './worker/loop.js';
+import { Serving, ServingHandle, type ServingStats } from './worker/serving.js';
+
+/** A serving process's counters: the loop's, and with TLS its handshakes under `tls`. */
+export type ServerStats = ServingStats & { tls?: TlsStats };
 
 /** The handle of a server serving in this process (`workers: 0`). */
 export interface SingleHandle {
@@ -32,8 +36,8 @@ export interface SingleHandle {
   address(): SocketAddress;
   /** Connections open now. */
   readonly connections: number;
-  /** A snapshot of the loop's counters. */
-  stats(): LoopStats;
+  /** A snapshot of the loop's counters (with TLS, its handshake counters under `tls`). */
+  stats(): ServerStats;
   /** Stops accepting, drains every connection (within the drain timeout), releases every descriptor. */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -70,7 +74,12 @@ export const Server = {
     const logger = options.logger ?? consoleLogger();
     const spec = workerSpecFromEnv();
     if (spec !== undefined) return WorkerServer.start(spec, options, connection, logger);
-    if (cluster.workers > 0) return MasterServer.start(options, cluster, logger);
+    if (cluster.workers > 0) {
+      // One set of session-ticket keys for every worker: a ticket resumes on whichever worker the
+      // kernel hands the next connection to, and across reloads.
+      if (options.tls !== undefined) shareTicketKeys(options.tls);
+      return MasterServer.start(options, cluster, logger);
+    }
     const fd = openServerSocket({
       host: options.host,
       port: options.port ?? 0,

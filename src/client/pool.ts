@@ -45,6 +45,7 @@ import { Queue } from '../common/queue.js';
 import type { Timeout } from '../common/timing-wheel.js';
 import { HeartbeatHandler, type HeartbeatOptions } from '../handlers/heartbeat.js';
 import type { CloseReason } from '../pipeline/handler.js';
+import { TlsContext } from '../tls/context.js';
 import {
   CLIENT_OPTIONS,
   type ClientConnection,
@@ -172,6 +173,9 @@ export class Pool {
   private readonly backoff: Required<ReconnectOptions>;
   private readonly lease: LoopLease;
   private readonly connLease: LoopLease;
+  /** With `tls`: one context for every connection (sessions resume across them); ours to free unless given. */
+  private readonly tls: TlsContext | undefined;
+  private readonly ownsTls: boolean;
   private readonly aborter = new AbortController();
   private readonly conns: Pooled[] = [];
   private readonly waiting = new Queue<Waiter>();
@@ -192,6 +196,7 @@ export class Pool {
 
   constructor(options: PoolOptions) {
     this.client = resolveClientOptions(options, 'Pool', POOL_OPTIONS);
+    const tls = this.client.tls;
     this.maxConnections = intOption('maxConnections', options.maxConnections ?? 4, 1, 65535);
     this.minConnections = intOption('minConnections', options.minConnections ?? 0, 0, this.maxConnections);
     this.pipelining = intOption('pipelining', options.pipelining ?? 1, 1);
@@ -224,6 +229,9 @@ export class Pool {
     this.defaultTimeout = new RequestResponseHandler(this.rrOptions).timeout;
     // Every connect in progress listens to the pool's abort signal: up to maxConnections at once.
     setMaxListeners(0, this.aborter.signal);
+    // Built last, once every other option passed: a throwing constructor leaks nothing.
+    this.ownsTls = tls !== undefined && !(tls instanceof TlsContext);
+    this.tls = tls === undefined ? undefined : tls instanceof TlsContext ? tls : TlsContext.client(tls);
     this.lease = acquireLoop(options.loop);
     // Connections ride on the pool's lease: the loop stays until the pool closes.
     this.connLease = { loop: this.lease.loop, release: () => {} };
@@ -363,6 +371,7 @@ export class Pool {
       closing.push(c.client.close());
     }
     await Promise.all(closing);
+    if (this.ownsTls) this.tls?.close();
     this.lease.release();
   }
 
@@ -509,7 +518,10 @@ export class Pool {
       return false;
     }
     this.connecting++;
-    openConnection(this.client, this.connLease, this.aborter.signal, { afterOpen: (c) => this.adopt(c) }).then(
+    openConnection(this.client, this.connLease, this.aborter.signal, {
+      afterOpen: (c) => this.adopt(c),
+      ...(this.tls !== undefined ? { tls: this.tls } : {}),
+    }).then(
       () => {
         this.connecting--;
         this.connects++;

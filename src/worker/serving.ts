@@ -53,7 +53,15 @@ export function workerReports(): Record<string, unknown> {
   return out;
 }
 
+/**
+ * A process's counters: its loop's, and those of the stages before the user's pipeline under their
+ * names (with TLS, its handshakes under `tls`: a `TlsStats`).
+ */
+export type ServingStats = LoopStats & { [stage: string]: unknown };
+
 export class Serving {
+  /** Stages before the user's pipeline (PROXY protocol, TLS): their handlers per connection, their lifecycle with the server. */
+  private readonly stages: readonly ServerStage[];
   private readonly conns = new Set<Connection>();
   private readonly acceptors: Acceptor[] = [];
   private readonly ctx: ConnectionContext;
@@ -72,11 +80,13 @@ export class Serving {
     private readonly connOptions: ResolvedConnectionOptions,
     private readonly acceptOptions: AcceptorOptions & {
       readonly maxConnections?: number;
-      /** Stages put before the user's pipeline on every connection (pipeline/stages.ts), in order. */
+      /** Stages put before the user's pipeline on every connection (pipeline/stages.ts), in order; closed with the server. */
       readonly stages?: readonly ServerStage[];
     },
   ) {
     this.maxConnections = acceptOptions.maxConnections ?? 0;
+    // One SSL_CTX per server and process: certificate files the script read are this run's.
+    this.stages = acceptOptions.stages ?? [];
     this.ctx = {
       loop,
       pipeline,
@@ -156,8 +166,10 @@ export class Serving {
     return this.conns.size;
   }
 
-  stats(): LoopStats {
-    return structuredClone(this.loop.stats);
+  stats(): ServingStats {
+    const s = structuredClone(this.loop.stats) as ServingStats;
+    for (const stage of this.stages) if (stage.stats !== undefined) s[stage.name] = stage.stats();
+    return s;
   }
 
   /** Stops accepting; queued connections stay in the kernel for whoever accepts next. */
@@ -226,6 +238,7 @@ export class Serving {
     leaveServing(this.loop);
     await this.drain(timeoutMs);
     await this.loop.close();
+    for (const stage of this.stages) stage.close?.();
     if (!this.counted) return;
     this.counted = false;
     if (--openServings > 0) return;
@@ -253,8 +266,8 @@ export abstract class ServingHandle {
     return this.serving.connections;
   }
 
-  /** A snapshot of the loop's counters. */
-  stats(): LoopStats {
+  /** A snapshot of the loop's counters (and TLS ones, under `tls`). */
+  stats(): ServingStats {
     return this.serving.stats();
   }
 }
