@@ -34,13 +34,22 @@ and are dropped after --missed unanswered pings.
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '7100' },
-  'ping-interval': { type: 'string', default: '30' },
-  missed: { type: 'string', default: '2' },
+  port: { type: 'string', default: '7100', integer: [0, 65535] },
+  'ping-interval': { type: 'string', default: '30', number: [0.01, 86_400] },
+  missed: { type: 'string', default: '2', integer: [0, 1000] },
   // One room per worker: 0 (default) keeps everybody in one room in this process.
-  workers: { type: 'string', default: '0' },
-  balance: { type: 'string', default: 'reuseport' },
+  workers: { type: 'string', default: '0', integer: [0, 1024] },
+  balance: { type: 'string', default: 'reuseport', choices: ['reuseport', 'shared'] },
 });
+
+// Built once: every connection's heartbeat takes the same, already checked, options (a bad one
+// would fail listen(), which builds one pipeline before it binds).
+const HEARTBEAT = {
+  interval: values['ping-interval'] * 1000,
+  missed: values.missed,
+  ping: () => ':ping',
+  isPong: (m: unknown) => m === ':pong',
+};
 
 /** The room of this worker: every open channel and its nickname. */
 const room = new Map<Channel, string>();
@@ -99,24 +108,16 @@ class ChatPipeline extends Pipeline {
     this.addLast('lines', new LineFrameDecoder({ maxLength: 4096 }))
       .addLast('text', new StringDecoder())
       .addLast('encoder', new LineEncoder())
-      .addLast(
-        'heartbeat',
-        new HeartbeatHandler({
-          interval: Number(values['ping-interval']) * 1000,
-          missed: Number(values.missed),
-          ping: () => ':ping',
-          isPong: (m) => m === ':pong',
-        }),
-      )
+      .addLast('heartbeat', new HeartbeatHandler(HEARTBEAT))
       .addLast('chat', new ChatHandler());
   }
 }
 
 const server = await listenOrExit('chat-server', {
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
-  balance: values.balance as 'reuseport' | 'shared',
+  port: values.port,
+  workers: values.workers,
+  balance: values.balance,
   pipeline: ChatPipeline,
 });
 if (server.role !== 'worker') {

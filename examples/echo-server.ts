@@ -27,7 +27,6 @@ import {
   LengthFieldFrameDecoder,
   LineFrameDecoder,
   Pipeline,
-  type PollerKind,
   type ServerOptions,
 } from '../src/index.js';
 import { cli, listenOrExit } from './cli.js';
@@ -46,18 +45,19 @@ in this process; N makes it a master with N workers (SIGUSR2/SIGHUP reload, SIGT
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '7000' },
-  workers: { type: 'string', default: '0' },
-  balance: { type: 'string', default: 'reuseport' },
-  poller: { type: 'string', default: 'epoll' },
-  trigger: { type: 'string', default: 'level' },
-  framing: { type: 'string', default: 'length' },
-  'reader-idle': { type: 'string' },
-  'keepalive-idle': { type: 'string' },
-  'keepalive-interval': { type: 'string', default: '5' },
-  'keepalive-count': { type: 'string', default: '4' },
-  'user-timeout': { type: 'string' },
-  'decoder-errors': { type: 'string', default: 'continue' },
+  port: { type: 'string', default: '7000', integer: [0, 65535] },
+  workers: { type: 'string', default: '0', integer: [0, 1024] },
+  balance: { type: 'string', default: 'reuseport', choices: ['reuseport', 'shared'] },
+  poller: { type: 'string', default: 'epoll', choices: ['epoll', 'poll'] },
+  trigger: { type: 'string', default: 'level', choices: ['level', 'edge'] },
+  framing: { type: 'string', default: 'length', choices: ['length', 'line', 'json'] },
+  'reader-idle': { type: 'string', number: [0.01, 86_400] },
+  // tcp(7): TCP_KEEPIDLE and TCP_KEEPINTVL up to 32767 s, TCP_KEEPCNT up to 127.
+  'keepalive-idle': { type: 'string', integer: [1, 32_767] },
+  'keepalive-interval': { type: 'string', default: '5', integer: [1, 32_767] },
+  'keepalive-count': { type: 'string', default: '4', integer: [1, 127] },
+  'user-timeout': { type: 'string', integer: [1, 0x7fffffff] },
+  'decoder-errors': { type: 'string', default: 'continue', choices: ['continue', 'close'] },
   'log-closes': { type: 'boolean', default: false },
 });
 
@@ -76,7 +76,7 @@ class CloseLogger extends ChannelInboundHandler {
   }
 }
 
-function framing(kind: string | undefined): ChannelHandler[] {
+function framing(kind: 'length' | 'line' | 'json'): ChannelHandler[] {
   switch (kind) {
     case 'length':
       // Keep the header on the frame (no strip): the echo is the frame as it came.
@@ -85,17 +85,17 @@ function framing(kind: string | undefined): ChannelHandler[] {
       return [new LineFrameDecoder({ maxLength: 64 * 1024, stripDelimiter: false })];
     case 'json':
       return [new JsonLinesDecoder(), new JsonLinesEncoder()];
-    default:
-      throw new Error(`--framing must be length, line or json, got ${kind}`);
   }
 }
 
-const readerIdle = values['reader-idle'] === undefined ? undefined : Number(values['reader-idle']) * 1000;
+// Built once: every connection's handler takes the same, already checked, options (a bad one
+// would fail listen(), which builds one pipeline before it binds).
+const idle = values['reader-idle'] === undefined ? undefined : { timeout: values['reader-idle'] * 1000 };
 
 class EchoPipeline extends Pipeline {
   override initChannel(): void {
     for (const h of framing(values.framing)) this.addLast(h);
-    if (readerIdle !== undefined) this.addLast('idle', new HeartbeatHandler({ timeout: readerIdle }));
+    if (idle !== undefined) this.addLast('idle', new HeartbeatHandler(idle));
     if (values['log-closes']) this.addLast('log', new CloseLogger());
     this.addLast('echo', new EchoHandler());
   }
@@ -103,31 +103,24 @@ class EchoPipeline extends Pipeline {
 
 const options: ServerOptions = {
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
-  balance: values.balance as 'reuseport' | 'shared',
-  poller: values.poller as PollerKind,
-  trigger: values.trigger as 'level' | 'edge',
-  decoderErrors: values['decoder-errors'] as 'continue' | 'close',
+  port: values.port,
+  workers: values.workers,
+  balance: values.balance,
+  poller: values.poller,
+  trigger: values.trigger,
+  decoderErrors: values['decoder-errors'],
   pipeline: EchoPipeline,
   ...(values['keepalive-idle'] !== undefined
     ? {
         keepAlive: {
-          idle: Number(values['keepalive-idle']),
-          interval: Number(values['keepalive-interval']),
-          count: Number(values['keepalive-count']),
+          idle: values['keepalive-idle'],
+          interval: values['keepalive-interval'],
+          count: values['keepalive-count'],
         },
       }
     : {}),
-  ...(values['user-timeout'] !== undefined ? { userTimeout: Number(values['user-timeout']) } : {}),
+  ...(values['user-timeout'] !== undefined ? { userTimeout: values['user-timeout'] } : {}),
 };
-// Validate the framing before binding, so that a typo fails fast.
-try {
-  framing(values.framing);
-} catch (err) {
-  process.stderr.write(`echo-server: ${(err as Error).message}\n`);
-  process.exit(2);
-}
 const server = await listenOrExit('echo-server', options);
 
 // Workers run this script too; the master (or a single process) speaks for the server.

@@ -30,11 +30,11 @@ hashes on the loop instead.
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '0.0.0.0' },
-  port: { type: 'string', default: '8080' },
-  workers: { type: 'string', default: String(availableParallelism()) },
-  threads: { type: 'string', default: '1' },
-  'max-queue': { type: 'string' },
-  'max-in-flight': { type: 'string', default: '16' },
+  port: { type: 'string', default: '8080', integer: [0, 65535] },
+  workers: { type: 'string', default: String(availableParallelism()), integer: [0, 1024] },
+  threads: { type: 'string', default: '1', integer: [1, 1024] },
+  'max-queue': { type: 'string', integer: [0, 1_000_000] },
+  'max-in-flight': { type: 'string', default: '16', integer: [1, 65_536] },
   inline: { type: 'boolean', default: false },
 });
 
@@ -42,10 +42,11 @@ const BODY = Buffer.from('Hello, World!');
 const MAX_ROUNDS = 1_000_000;
 const inline = values.inline;
 
-const server = await listenOrExit('offload-server', {
+// A thunk: httpOffload checks its options as it builds the factory, inside listenOrExit.
+const server = await listenOrExit('offload-server', () => ({
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
+  port: values.port,
+  workers: values.workers,
   pipeline: httpOffload(
     async (req, res, offload) => {
       if (req.path === '/plaintext') {
@@ -79,12 +80,12 @@ const server = await listenOrExit('offload-server', {
       offload: {
         filename: new URL('./offload-tasks.js', import.meta.url),
         minThreads: 1,
-        maxThreads: Number(values.threads),
-        maxInFlight: Number(values['max-in-flight']),
-        ...(values['max-queue'] === undefined ? {} : { maxQueue: Number(values['max-queue']) }),
+        maxThreads: values.threads,
+        maxInFlight: values['max-in-flight'],
+        ...(values['max-queue'] === undefined ? {} : { maxQueue: values['max-queue'] }),
       },
     },
   ),
-});
+}));
 
 announce(server);

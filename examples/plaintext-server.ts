@@ -10,7 +10,7 @@
  * with one worker per CPU.
  */
 import { availableParallelism } from 'node:os';
-import { http, type PollerKind } from '../src/index.js';
+import { http } from '../src/index.js';
 import { announce, cli, listenOrExit } from './cli.js';
 
 const USAGE = `
@@ -23,22 +23,22 @@ per CPU; 0 serves in this process.
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '0.0.0.0' },
-  port: { type: 'string', default: '8080' },
-  workers: { type: 'string', default: String(availableParallelism()) },
-  balance: { type: 'string', default: 'reuseport' },
-  poller: { type: 'string', default: 'epoll' },
-  trigger: { type: 'string', default: 'level' },
+  port: { type: 'string', default: '8080', integer: [0, 65535] },
+  workers: { type: 'string', default: String(availableParallelism()), integer: [0, 1024] },
+  balance: { type: 'string', default: 'reuseport', choices: ['reuseport', 'shared'] },
+  poller: { type: 'string', default: 'epoll', choices: ['epoll', 'poll'] },
+  trigger: { type: 'string', default: 'level', choices: ['level', 'edge'] },
 });
 
 const BODY = Buffer.from('Hello, World!');
 
 const server = await listenOrExit('plaintext-server', {
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
-  balance: values.balance as 'reuseport' | 'shared',
-  poller: values.poller as PollerKind,
-  trigger: values.trigger as 'level' | 'edge',
+  port: values.port,
+  workers: values.workers,
+  balance: values.balance,
+  poller: values.poller,
+  trigger: values.trigger,
   pipeline: http((req, res) => {
     if (req.path === '/plaintext') {
       res.setHeader('Server', 'multireactor');

@@ -35,8 +35,8 @@ DBSIZE, COMMAND, QUIT. --workers 0 (default) serves in this process with one key
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '6380' },
-  workers: { type: 'string', default: '0' },
+  port: { type: 'string', default: '6380', integer: [0, 65535] },
+  workers: { type: 'string', default: '0', integer: [0, 1024] },
 });
 
 /** This worker's keyspace: values as the bytes the client sent. */
@@ -133,8 +133,8 @@ class RespPipeline extends Pipeline {
 
 const server = await listenOrExit('resp-server', {
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
+  port: values.port,
+  workers: values.workers,
   pipeline: RespPipeline,
 });
 announce(server);

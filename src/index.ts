@@ -45,7 +45,12 @@ export {
 export { HttpClientCodec, type HttpClientCodecOptions, type HttpClientRequest } from './codec/http1/client.js';
 export { type HttpOptions, http } from './codec/http1/http.js';
 export * from './codec/http1/index.js';
-export { HttpDate, HttpResponse } from './codec/http1/response.js';
+export {
+  type ConnectionInstaller,
+  HttpDate,
+  HttpResponse,
+  type TakeConnectionOptions,
+} from './codec/http1/response.js';
 export {
   HttpClientResponse,
   HttpResponseDecoder,
@@ -54,6 +59,25 @@ export {
 } from './codec/http1/response-decoder.js';
 export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './codec/http1/server.js';
 export * from './codec/index.js';
+export {
+  PP2_CLIENT,
+  PP2_SUBTYPE_AWS_VPCE_ID,
+  PP2_SUBTYPE_SSL,
+  PP2_TYPE,
+  ProxyHeader,
+  ProxyProtocolError,
+  type ProxySslInfo,
+  type ProxyTlv,
+} from './codec/proxy-header.js';
+export { detectSignature, type ParsedProxyHeader, parseProxyHeader, Signature } from './codec/proxy-parse.js';
+export {
+  ProxyProtocolConfig,
+  ProxyProtocolDecoder,
+  type ProxyProtocolOptions,
+  type ProxyProtocolStats,
+  proxyProtocolStats,
+} from './codec/proxy-protocol.js';
+export { crc32c } from './common/crc32c.js';
 export {
   ChannelClosedError,
   ConnectTimeoutError,
@@ -70,13 +94,14 @@ export {
   TooManyPendingError,
   UnsupportedMessageError,
   UnsupportedPlatformError,
-} from './errors.js';
+} from './common/errors.js';
+export { consoleLogger, type Logger, silentLogger } from './common/logger.js';
+export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
 export * from './handlers/index.js';
-export { consoleLogger, type Logger, silentLogger } from './logger.js';
-export type { ClusterStats, MasterHandle, ReloadResult, WorkerSnapshot } from './master/master.js';
-export type { WorkerHandle } from './master/worker.js';
+export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './master/master.js';
+export type { WorkerHandle } from './master/worker-side.js';
 export * from './offload/index.js';
-export type { Channel, Transport } from './pipeline/channel.js';
+export type { Channel, ProxiedAddresses, Transport } from './pipeline/channel.js';
 export { EmbeddedChannel, type EmbeddedChannelOptions } from './pipeline/embedded.js';
 export { DRAINING, ServerDrainingEvent } from './pipeline/events.js';
 export {
@@ -88,12 +113,13 @@ export {
   type CloseReason,
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
+export type { ServerStage } from './pipeline/stages.js';
 export { type CloseOptions, Server, type ServerHandle, type ServerOptions, type SingleHandle } from './server.js';
 export type { ClusterOptions } from './server-options.js';
+export type { ServerProxyProtocolOptions } from './server-stages.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
 export * from './websocket/index.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';
-export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './worker/timing-wheel.js';

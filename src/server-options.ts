@@ -3,15 +3,18 @@
  * in-process server, the master and its workers.
  */
 import { availableParallelism } from 'node:os';
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from './common/errors.js';
+import { bool, checkOptions, describeValue, intOption, type OptionKeys, oneOf, optionalInt } from './common/options.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
+import type { ServerStage } from './pipeline/stages.js';
+import { tryPipeline } from './pipeline/trial.js';
+import { type ServerProxyProtocolOptions, serverStages } from './server-stages.js';
 import { ipFamily } from './syscalls/sockaddr.js';
 import {
+  CONNECTION_OPTIONS,
   type ConnectionOptions,
-  intOption,
+  LOOP_OPTIONS,
   type LoopOptions,
-  oneOf,
-  optionalInt,
   type ResolvedConnectionOptions,
   resolveConnectionOptions,
   resolveLoopOptions,
@@ -48,6 +51,12 @@ export interface ClusterOptions {
    * SIGUSR2/SIGHUP (reload), and exits when stopped by a signal. Default true.
    */
   readonly handleSignals?: boolean;
+  /**
+   * The master is meant to outlive the process that started it (`nohup`, a script that starts it
+   * in the background and exits); it does not detach by itself. Default false: a master whose
+   * parent process dies stops gracefully, as on SIGTERM — killing `npm start` stops the server.
+   */
+  readonly daemon?: boolean;
 }
 
 export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOptions {
@@ -59,7 +68,12 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly pipeline: PipelineSpec;
   /** listen(2) backlog, capped by net.core.somaxconn. Default 511. */
   readonly backlog?: number;
-  /** SO_REUSEPORT on the listening socket of an in-process server (masters always set it). Default false. */
+  /**
+   * Share the port with sockets of this user that already listen on it with SO_REUSEPORT (the
+   * kernel then spreads new connections across all of them), on purpose. Default false: a port
+   * something already listens on fails with EADDRINUSE, in every mode. (A master uses
+   * SO_REUSEPORT among its own sockets either way.)
+   */
   readonly reusePort?: boolean;
   /** IPV6_V6ONLY for an IPv6 host (`::` then accepts IPv6 only). Default false. */
   readonly ipv6Only?: boolean;
@@ -76,7 +90,47 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly maxConnections?: number;
   /** How long a stop lets connections finish before aborting them (and killing workers), in ms. Default 10 000. */
   readonly drainTimeout?: number;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2) from a trusted proxy, which
+   * sets its `remoteAddress`/`localAddress` to the client's (docs/proxy-protocol.md):
+   * `{ trusted: ['10.0.0.0/8', '127.0.0.1'], required?: true, timeout?: 5000 }`. Off by default.
+   */
+  readonly proxyProtocol?: ServerProxyProtocolOptions;
 }
+
+/** The keys of `ClusterOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const CLUSTER_OPTIONS = {
+  workers: true,
+  balance: true,
+  reloadStrategy: true,
+  startTimeout: true,
+  restartDelay: true,
+  maxRestartDelay: true,
+  maxCrashes: true,
+  crashWindow: true,
+  workerScript: true,
+  workerArgs: true,
+  handleSignals: true,
+  daemon: true,
+} as const satisfies OptionKeys<ClusterOptions>;
+
+/** The keys of `ServerOptions`: an option added to the interface is one more line here. */
+export const SERVER_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  ...LOOP_OPTIONS,
+  ...CLUSTER_OPTIONS,
+  host: true,
+  port: true,
+  pipeline: true,
+  backlog: true,
+  reusePort: true,
+  ipv6Only: true,
+  maxAcceptsPerWakeup: true,
+  acceptBackoffMs: true,
+  maxConnections: true,
+  drainTimeout: true,
+  proxyProtocol: true,
+} as const satisfies OptionKeys<ServerOptions>;
 
 export interface CloseOptions {
   /** Override `drainTimeout` for this close, in ms. 0 aborts every connection at once. */
@@ -95,36 +149,58 @@ export interface ResolvedClusterOptions {
   readonly crashWindow: number;
   readonly drainTimeout: number;
   readonly handleSignals: boolean;
+  readonly daemon: boolean;
 }
 
-/** What a process's `Serving` needs from the options: accepting and the connection limit, checked and resolved. */
+/**
+ * What a process's `Serving` needs from the options: accepting, the connection limit, and the
+ * stages before the user's pipeline (PROXY protocol, TLS: server-stages.ts), checked and resolved.
+ */
 export function servingOptions(options: ServerOptions): {
   maxAcceptsPerWakeup: number;
   acceptBackoffMs: number;
   maxConnections: number;
+  stages: readonly ServerStage[];
 } {
   return {
     maxAcceptsPerWakeup: intOption('maxAcceptsPerWakeup', options.maxAcceptsPerWakeup ?? 64, 1),
     acceptBackoffMs: intOption('acceptBackoffMs', options.acceptBackoffMs ?? 100, 1),
     maxConnections: optionalInt('maxConnections', options.maxConnections, 10_000, 0),
+    stages: serverStages(options),
   };
 }
 
-/** Checks every option (throws InvalidOptionError naming it) and resolves the connection ones. */
+/**
+ * Checks every option (throws InvalidOptionError naming it), builds one pipeline on a channel that
+ * never opened (pipeline/trial.ts: a handler's bad option rejects here), and resolves the
+ * connection options.
+ */
 export function validateServerOptions(options: ServerOptions): {
   connection: ResolvedConnectionOptions;
   cluster: ResolvedClusterOptions;
 } {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object');
+  checkOptions('Server.listen', options as ServerOptions | undefined, SERVER_OPTIONS);
+  if (options === undefined) throw new InvalidOptionError('pipeline', 'is required');
   const p = options.pipeline as unknown;
   if (typeof p !== 'function') {
     throw new InvalidOptionError('pipeline', 'must be a Pipeline subclass or a function returning a Pipeline');
   }
   if (options.host !== undefined && ipFamily(options.host) === 0) {
-    throw new InvalidOptionError('host', `must be an IPv4 or IPv6 address, got ${JSON.stringify(options.host)}`);
+    throw new InvalidOptionError('host', `must be an IPv4 or IPv6 address, got ${describeValue(options.host)}`);
+  }
+  bool('reusePort', options.reusePort, false);
+  bool('ipv6Only', options.ipv6Only, false);
+  const script: unknown = options.workerScript;
+  if (script !== undefined && (typeof script !== 'string' || script === '')) {
+    throw new InvalidOptionError('workerScript', `must be a path, got ${describeValue(script)}`);
+  }
+  const args: unknown = options.workerArgs;
+  if (args !== undefined && (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))) {
+    throw new InvalidOptionError('workerArgs', `must be an array of strings, got ${describeValue(args)}`);
   }
   intOption('port', options.port ?? 0, 0, 65535);
   intOption('backlog', options.backlog ?? 511, 1);
+  bool('reusePort', options.reusePort, false);
   servingOptions(options);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);
@@ -142,10 +218,12 @@ export function validateServerOptions(options: ServerOptions): {
     maxCrashes: intOption('maxCrashes', options.maxCrashes ?? 5, 0),
     crashWindow: intOption('crashWindow', options.crashWindow ?? 60_000, 1),
     drainTimeout: intOption('drainTimeout', options.drainTimeout ?? 10_000, 0),
-    handleSignals: options.handleSignals ?? true,
+    handleSignals: bool('handleSignals', options.handleSignals, true),
+    daemon: bool('daemon', options.daemon, false),
   };
-  if (typeof cluster.handleSignals !== 'boolean') {
-    throw new InvalidOptionError('handleSignals', `must be a boolean, got ${String(options.handleSignals)}`);
-  }
-  return { connection: resolveConnectionOptions(options), cluster };
+  const connection = resolveConnectionOptions(options, 'Server.listen');
+  // Handlers check their options when they are built, and that is per connection: build one
+  // pipeline now, so that a bad handler option rejects listen() instead of every connection.
+  tryPipeline(options.pipeline);
+  return { connection, cluster };
 }

@@ -13,10 +13,10 @@
  * if (server.role !== 'worker') console.log('listening on', server.address());
  * ```
  */
-import { consoleLogger } from './logger.js';
+import { consoleLogger } from './common/logger.js';
 import { type MasterHandle, MasterServer } from './master/master.js';
 import { workerSpecFromEnv } from './master/protocol.js';
-import { type WorkerHandle, WorkerServer } from './master/worker.js';
+import { type WorkerHandle, WorkerServer } from './master/worker-side.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { type CloseOptions, type ServerOptions, servingOptions, validateServerOptions } from './server-options.js';
 import { close as sysClose } from './syscalls/libc.js';

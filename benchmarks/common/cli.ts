@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cli, type Options, type Values } from '../../examples/cli.js';
 
+export { listOption, parseDecimal, parseInteger, usageError } from '../../examples/cli.js';
+
 /** The parsed options of the script at `scriptUrl` (its `import.meta.url`). */
 export function scriptCli<const O extends Options>(scriptUrl: string, options: O): Values<O> {
   const source = readFileSync(fileURLToPath(scriptUrl), 'utf8');
@@ -18,7 +20,17 @@ export function scriptCli<const O extends Options>(scriptUrl: string, options: O
     .trim();
   const list = Object.entries(options).map(([name, o]) => {
     const dflt = 'default' in o && o.default !== undefined ? ` (default ${String(o.default)})` : '';
-    return `  --${name}${o.type === 'string' ? ' VALUE' : ''}${dflt}`;
+    const value =
+      'integer' in o
+        ? ` N (${o.integer[0]} to ${o.integer[1]})`
+        : 'number' in o
+          ? ` X (${o.number[0]} to ${o.number[1]})`
+          : 'choices' in o
+            ? ` ${o.choices.join('|')}`
+            : o.type === 'string'
+              ? ' VALUE'
+              : '';
+    return `  --${name}${value}${dflt}`;
   });
   return cli(`${text}\n\nOptions:\n${list.join('\n')}\n  --help, -h`, options);
 }

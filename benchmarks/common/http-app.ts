@@ -13,18 +13,18 @@ import { scriptCli } from './cli.js';
 import { controlFromStdin } from './control.js';
 
 const values = scriptCli(import.meta.url, {
-  workers: { type: 'string', default: '2' },
-  'drain-timeout': { type: 'string', default: '5000' },
+  workers: { type: 'string', default: '2', integer: [0, 1024] },
+  'drain-timeout': { type: 'string', default: '5000', integer: [0, 3_600_000] },
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '0' },
+  port: { type: 'string', default: '0', integer: [0, 65535] },
 });
 
 const pid = String(process.pid);
 const server = await Server.listen({
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
-  drainTimeout: Number(values['drain-timeout']),
+  port: values.port,
+  workers: values.workers,
+  drainTimeout: values['drain-timeout'],
   startTimeout: 5000,
   pipeline: http((_req, res) => {
     res.setHeader('Content-Type', 'text/plain');

@@ -12,18 +12,18 @@ import { scriptCli } from '../common/cli.js';
 
 const values = scriptCli(import.meta.url, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string' },
-  connections: { type: 'string', default: '50' },
-  size: { type: 'string', default: '64' },
-  window: { type: 'string', default: '16' },
-  duration: { type: 'string', default: '5' },
+  port: { type: 'string', integer: [1, 65535] },
+  connections: { type: 'string', default: '50', integer: [1, 100_000] },
+  size: { type: 'string', default: '64', integer: [0, 65535] },
+  window: { type: 'string', default: '16', integer: [1, 100_000] },
+  duration: { type: 'string', default: '5', number: [0.1, 86_400] },
 });
 if (values.port === undefined) throw new Error('--port is required');
-const port = Number(values.port);
-const connections = Number(values.connections);
-const size = Number(values.size);
-const window = Number(values.window);
-const durationMs = Number(values.duration) * 1000;
+const port = values.port;
+const connections = values.connections;
+const size = values.size;
+const window = values.window;
+const durationMs = values.duration * 1000;
 
 const frameLen = 2 + size;
 const one = Buffer.alloc(frameLen, 0x61);

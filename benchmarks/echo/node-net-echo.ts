@@ -9,7 +9,7 @@ import { scriptCli } from '../common/cli.js';
 
 const values = scriptCli(import.meta.url, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '7001' },
+  port: { type: 'string', default: '7001', integer: [0, 65535] },
 });
 
 const server = net.createServer({ noDelay: true }, (socket) => {
@@ -29,7 +29,7 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   });
   socket.on('error', () => {});
 });
-server.listen(Number(values.port), values.host, () => {
+server.listen(values.port, values.host, () => {
   const a = server.address() as net.AddressInfo;
   console.log(`listening on ${a.address}:${a.port}`);
 });

@@ -14,17 +14,17 @@ import { readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scriptCli } from '../common/cli.js';
+import { listOption, parseInteger, scriptCli } from '../common/cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, '..', '..');
 
 const values = scriptCli(import.meta.url, {
-  rounds: { type: 'string', default: '3' },
-  duration: { type: 'string', default: '5' },
-  connections: { type: 'string', default: '50' },
+  rounds: { type: 'string', default: '3', integer: [1, 1000] },
+  duration: { type: 'string', default: '5', number: [0.1, 86_400] },
+  connections: { type: 'string', default: '50', integer: [1, 100_000] },
   sizes: { type: 'string', default: '64,4096' },
-  window: { type: 'string', default: '16' },
+  window: { type: 'string', default: '16', integer: [1, 100_000] },
   servers: { type: 'string', default: 'epoll-level,epoll-edge,poll-level,node-net' },
 });
 
@@ -98,13 +98,13 @@ async function load(port: number, size: number): Promise<LoadResult> {
       '--port',
       String(port),
       '--connections',
-      values.connections,
+      String(values.connections),
       '--size',
       String(size),
       '--window',
-      values.window,
+      String(values.window),
       '--duration',
-      values.duration,
+      String(values.duration),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -123,8 +123,8 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-const sizes = values.sizes.split(',').map(Number);
-const rounds = Number(values.rounds);
+const sizes = listOption('sizes', values.sizes, (name, t) => parseInteger(name, t, 0, 65535));
+const rounds = values.rounds;
 const results = new Map<string, { fps: number[]; us: number[]; errors: number }>();
 
 for (const size of sizes) {

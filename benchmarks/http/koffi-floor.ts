@@ -41,12 +41,12 @@ import { scriptCli } from '../common/cli.js';
 import { cannedReply, MAX_BATCH as MAX } from './baseline.js';
 
 const values = scriptCli(import.meta.url, {
-  port: { type: 'string', default: '8085' },
-  workers: { type: 'string', default: '2' },
+  port: { type: 'string', default: '8085', integer: [0, 65535] },
+  workers: { type: 'string', default: '2', integer: [1, 1024] },
 });
 
 if (process.env.KOFFI_FLOOR_WORKER === undefined) {
-  const workers = Number(values.workers);
+  const workers = values.workers;
   const children = Array.from({ length: workers }, () =>
     fork(process.argv[1] as string, process.argv.slice(2), { env: { ...process.env, KOFFI_FLOOR_WORKER: '1' } }),
   );
@@ -62,7 +62,7 @@ if (process.env.KOFFI_FLOOR_WORKER === undefined) {
   });
 } else {
   const { one: RESP, batch: RESPN } = cannedReply('floor');
-  const lfd = openListenSocket({ host: '127.0.0.1', port: Number(values.port), backlog: 4096, reusePort: true });
+  const lfd = openListenSocket({ host: '127.0.0.1', port: values.port, backlog: 4096, reusePort: true });
   const ep = epollCreate1(EPOLL_CLOEXEC);
   epollCtl(ep, EPOLL_CTL_ADD, lfd, EPOLLIN, lfd, 0);
   const words = new Uint32Array((1024 * LAYOUT.epollEventSize) / 4);

@@ -9,11 +9,11 @@ import { scriptCli } from '../common/cli.js';
 import { runPrimary } from './baseline.js';
 
 const values = scriptCli(import.meta.url, {
-  port: { type: 'string', default: '8082' },
-  workers: { type: 'string', default: '2' },
+  port: { type: 'string', default: '8082', integer: [0, 65535] },
+  workers: { type: 'string', default: '2', integer: [1, 1024] },
 });
 
-if (cluster.isPrimary) runPrimary(Number(values.workers));
+if (cluster.isPrimary) runPrimary(values.workers);
 else {
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { Server: 'node', 'Content-Type': 'text/plain', 'Content-Length': 13 });
@@ -21,5 +21,5 @@ else {
   });
   server.keepAliveTimeout = 60_000;
   server.maxRequestsPerSocket = 0;
-  server.listen(Number(values.port), '127.0.0.1');
+  server.listen(values.port, '127.0.0.1');
 }

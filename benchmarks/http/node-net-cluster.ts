@@ -12,11 +12,11 @@ import { scriptCli } from '../common/cli.js';
 import { cannedReply, MAX_BATCH as MAX, runPrimary } from './baseline.js';
 
 const values = scriptCli(import.meta.url, {
-  port: { type: 'string', default: '8083' },
-  workers: { type: 'string', default: '2' },
+  port: { type: 'string', default: '8083', integer: [0, 65535] },
+  workers: { type: 'string', default: '2', integer: [1, 1024] },
 });
 
-if (cluster.isPrimary) runPrimary(Number(values.workers));
+if (cluster.isPrimary) runPrimary(values.workers);
 else {
   const { one: RESP, batch: RESPN } = cannedReply('node');
   net
@@ -41,5 +41,5 @@ else {
       });
       socket.on('error', () => {});
     })
-    .listen(Number(values.port), '127.0.0.1');
+    .listen(values.port, '127.0.0.1');
 }

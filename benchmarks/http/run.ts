@@ -41,20 +41,20 @@ import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
-  rounds: { type: 'string', default: '3' },
-  duration: { type: 'string', default: '5' },
-  workers: { type: 'string', default: '2' },
+  rounds: { type: 'string', default: '3', integer: [1, 1000] },
+  duration: { type: 'string', default: '5', integer: [1, 86_400] },
+  workers: { type: 'string', default: '2', integer: [1, 1024] },
   servers: { type: 'string', default: 'multireactor,koffi-floor,node-http,node-net,nginx,cepoll' },
   scenarios: { type: 'string', default: 'plain-c50,plain-c256,pipe16-c50' },
   cepoll: { type: 'string' },
   svg: { type: 'string' },
-  port: { type: 'string', default: '18080' },
+  port: { type: 'string', default: '18080', integer: [1, 65535] },
   /** wrk (the default when installed) or multireactor-load (the default without wrk). */
   load: { type: 'string' },
 });
 
-const PORT = Number(values.port);
-const WORKERS = values.workers;
+const PORT = values.port;
+const WORKERS = String(values.workers);
 const URL = `http://127.0.0.1:${PORT}/plaintext`;
 
 interface ServerSpec {
@@ -208,7 +208,7 @@ const results = new Map<string, Result>();
 for (const sc of scenarios) {
   const scenario = SCENARIOS[sc];
   if (scenario === undefined) throw new Error(`unknown scenario ${sc}`);
-  for (let round = 1; round <= Number(values.rounds); round++) {
+  for (let round = 1; round <= values.rounds; round++) {
     for (const server of servers) {
       await assertPortFree(PORT);
       const child = server.start();
@@ -217,7 +217,7 @@ for (const sc of scenarios) {
         load(scenario, '1'); // warm-up: JIT, connection setup
         const pids = tree(child.pid as number);
         const cpu0 = cpuSeconds(pids);
-        const r = load(scenario, values.duration);
+        const r = load(scenario, String(values.duration));
         const cpu1 = cpuSeconds(pids);
         const us = ((cpu1 - cpu0) * 1e6) / Math.max(1, r.requests);
         const key = `${sc}/${server.key}`;

@@ -35,18 +35,18 @@ import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
-  rounds: { type: 'string', default: '5' },
-  duration: { type: 'string', default: '5' },
-  workers: { type: 'string', default: '2' },
-  port: { type: 'string', default: '18090' },
-  connections: { type: 'string', default: '50' },
+  rounds: { type: 'string', default: '5', integer: [1, 1000] },
+  duration: { type: 'string', default: '5', integer: [1, 86_400] },
+  workers: { type: 'string', default: '2', integer: [0, 1024] },
+  port: { type: 'string', default: '18090', integer: [1, 65535] },
+  connections: { type: 'string', default: '50', integer: [1, 10_000] },
   svg: { type: 'string' },
 });
-const PORT = Number(values.port);
+const PORT = values.port;
 const URL = `http://127.0.0.1:${PORT}/plaintext`;
 const LOAD = join(here, '..', '..', 'src', 'bin', 'load.js');
 const PIPELINE_LUA = join(here, '..', '..', '..', 'benchmarks', 'http', 'pipeline.lua');
-const C = values.connections;
+const C = String(values.connections);
 
 interface Run {
   readonly rps: number;
@@ -140,7 +140,7 @@ async function startServer(): Promise<ChildProcess> {
       '--port',
       String(PORT),
       '--workers',
-      values.workers,
+      String(values.workers),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
@@ -148,7 +148,7 @@ async function startServer(): Promise<ChildProcess> {
   return child;
 }
 
-for (let round = 1; round <= Number(values.rounds); round++) {
+for (let round = 1; round <= values.rounds; round++) {
   for (const sc of SCENARIOS) {
     for (const [key, tool] of Object.entries(TOOLS)) {
       const server = await startServer();
@@ -156,7 +156,7 @@ for (let round = 1; round <= Number(values.rounds); round++) {
         tool.run(sc.pipeline, '1'); // warm-up: the server's JIT, connection set-up
         const pids = tree(server.pid as number);
         const cpu0 = cpuSeconds(pids);
-        const r = tool.run(sc.pipeline, values.duration);
+        const r = tool.run(sc.pipeline, String(values.duration));
         const serverCpu = cpuSeconds(pids) - cpu0;
         const k = `${sc.key}/${key}`;
         const acc = results.get(k) ?? { rps: [], p50: [], p90: [], p99: [], genUs: [], serverUs: [], errors: [] };

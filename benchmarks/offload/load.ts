@@ -17,16 +17,17 @@ import { scriptCli } from '../common/cli.js';
 
 const values = scriptCli(import.meta.url, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string' },
-  'plain-rate': { type: 'string', default: '4000' },
-  'plain-connections': { type: 'string', default: '16' },
-  'hash-rate': { type: 'string', default: '40' },
-  'hash-connections': { type: 'string', default: '4' },
-  rounds: { type: 'string', default: '10000' },
-  duration: { type: 'string', default: '5' },
-  warmup: { type: 'string', default: '1' },
+  port: { type: 'string', integer: [1, 65535] },
+  'plain-rate': { type: 'string', default: '4000', number: [0, 1_000_000] },
+  'plain-connections': { type: 'string', default: '16', integer: [0, 10_000] },
+  'hash-rate': { type: 'string', default: '40', number: [0, 1_000_000] },
+  'hash-connections': { type: 'string', default: '4', integer: [0, 10_000] },
+  rounds: { type: 'string', default: '10000', integer: [1, 1_000_000] },
+  duration: { type: 'string', default: '5', number: [0.1, 86_400] },
+  warmup: { type: 'string', default: '1', number: [0, 86_400] },
 });
 if (values.port === undefined) throw new Error('--port is required');
+const port = values.port;
 
 /** Latencies and answers of one request class. */
 interface Kind {
@@ -48,15 +49,15 @@ interface Conn {
   buf: Buffer;
 }
 
-const warmupEnd = Number(values.warmup) * 1000;
-const durationMs = warmupEnd + Number(values.duration) * 1000;
+const warmupEnd = values.warmup * 1000;
+const durationMs = warmupEnd + values.duration * 1000;
 const PLAIN = Buffer.from('GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n');
 /** When the load started (performance.now()). */
 let t0 = 0;
 
 function open(kind: () => Kind): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: values.host, port: Number(values.port), noDelay: true });
+    const socket = net.connect({ host: values.host, port, noDelay: true });
     const c: Conn = { socket, sentAt: [], buf: Buffer.alloc(0) };
     socket.once('connect', () => resolve(c));
     socket.once('error', reject);
@@ -87,14 +88,14 @@ function makeKind(name: string, rate: number, request: (i: number) => Buffer): K
   return { name, rate, conns: [], request, sent: 0, answered: 0, latencies: [], status: {} };
 }
 
-const plain = makeKind('plaintext', Number(values['plain-rate']), () => PLAIN);
-const hash = makeKind('hash', Number(values['hash-rate']), (i) =>
+const plain = makeKind('plaintext', values['plain-rate'], () => PLAIN);
+const hash = makeKind('hash', values['hash-rate'], (i) =>
   Buffer.from(`GET /hash?rounds=${values.rounds}&password=p${i} HTTP/1.1\r\nHost: bench\r\n\r\n`),
 );
 const kinds = [plain, hash].filter((k) => k.rate > 0);
 for (const [kind, n] of [
-  [plain, Number(values['plain-connections'])],
-  [hash, Number(values['hash-connections'])],
+  [plain, values['plain-connections']],
+  [hash, values['hash-connections']],
 ] as const) {
   if (kind.rate > 0) for (let i = 0; i < n; i++) kind.conns.push(await open(() => kind));
 }
@@ -129,7 +130,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-const report: Record<string, unknown> = { seconds: Number(values.duration) };
+const report: Record<string, unknown> = { seconds: values.duration };
 for (const k of kinds) {
   const sorted = Float64Array.from(k.latencies).sort();
   report[k.name] = {

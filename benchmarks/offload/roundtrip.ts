@@ -13,8 +13,8 @@ import { ABORTED, DONE, OffloadPool, OffloadTask, type Outcome, type TaskOwner }
 import { scriptCli } from '../common/cli.js';
 import { median } from '../common/measure.js';
 
-const values = scriptCli(import.meta.url, { tasks: { type: 'string', default: '20000' } });
-const N = Number(values.tasks);
+const values = scriptCli(import.meta.url, { tasks: { type: 'string', default: '20000', integer: [1, 10_000_000] } });
+const N = values.tasks;
 const here = dirname(fileURLToPath(import.meta.url));
 const filename = join(here, '..', '..', 'examples', 'offload-tasks.js');
 

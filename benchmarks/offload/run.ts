@@ -17,23 +17,23 @@ import { once } from 'node:events';
 import { cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scriptCli } from '../common/cli.js';
+import { listOption, parseInteger, scriptCli, usageError } from '../common/cli.js';
 import { assertPortFree, cpuSeconds, median, stopTree, tree, waitForPort } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
-  rounds: { type: 'string', default: '3' },
-  duration: { type: 'string', default: '5' },
-  port: { type: 'string', default: '19080' },
-  'plain-rate': { type: 'string', default: '4000' },
-  'plain-connections': { type: 'string', default: '16' },
+  rounds: { type: 'string', default: '3', integer: [1, 1000] },
+  duration: { type: 'string', default: '5', number: [0.1, 86_400] },
+  port: { type: 'string', default: '19080', integer: [1, 65535] },
+  'plain-rate': { type: 'string', default: '4000', number: [0, 1_000_000] },
+  'plain-connections': { type: 'string', default: '16', integer: [0, 10_000] },
   /** Hash scenarios: rounds@requests-per-second, comma-separated. */
   hash: { type: 'string', default: '10000@40,50000@8' },
   svg: { type: 'string' },
 });
 
-const PORT = values.port;
+const PORT = String(values.port);
 const SERVER = join(here, '..', '..', 'examples', 'offload-server.js');
 const LOAD = join(here, 'load.js');
 
@@ -55,9 +55,10 @@ const MODES: Record<Mode['key'], Mode> = {
 };
 
 const scenarios: Scenario[] = values.hash.split(',').map((s) => {
-  const [rounds, rate] = s.split('@').map(Number);
-  if (!Number.isInteger(rounds) || !Number.isInteger(rate)) throw new Error(`--hash: expected rounds@rate, got ${s}`);
-  return { key: s, label: `hash ${rounds} rounds × ${rate}/s`, rounds: rounds as number, rate: rate as number };
+  const [rounds, rate] = listOption('hash', s.replace('@', ','), (name, t) => parseInteger(name, t, 1, 10_000_000));
+  if (rounds === undefined || rate === undefined || !/^\d+@\d+$/.test(s))
+    usageError(`--hash: expected rounds@rate, got ${s}`);
+  return { key: s, label: `hash ${rounds} rounds × ${rate}/s`, rounds, rate };
 });
 
 interface Percentiles {
@@ -81,10 +82,10 @@ async function oneRun(mode: Mode, sc: Scenario): Promise<Run> {
   // workers 0: the process serves itself (no master), so its CPU time is the loop's and the pool's.
   const args = [SERVER, '--host', '127.0.0.1', '--port', PORT, '--workers', '0', '--threads', '1'];
   if (mode.key === 'inline') args.push('--inline');
-  await assertPortFree(Number(PORT));
+  await assertPortFree(values.port);
   const server: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    await waitForPort(Number(PORT));
+    await waitForPort(values.port);
     const pids = tree(server.pid as number);
     const cpu0 = cpuSeconds(pids);
     const t0 = performance.now();
@@ -95,15 +96,15 @@ async function oneRun(mode: Mode, sc: Scenario): Promise<Run> {
         '--port',
         PORT,
         '--plain-rate',
-        values['plain-rate'],
+        String(values['plain-rate']),
         '--plain-connections',
-        values['plain-connections'],
+        String(values['plain-connections']),
         '--hash-rate',
         mode.key === 'none' ? '0' : String(sc.rate),
         '--rounds',
         String(sc.rounds),
         '--duration',
-        values.duration,
+        String(values.duration),
         '--warmup',
         '1',
       ],
@@ -124,7 +125,7 @@ async function oneRun(mode: Mode, sc: Scenario): Promise<Run> {
 
 const results = new Map<string, Run[]>();
 const load0 = loadavg()[0] ?? 0;
-const rounds = Number(values.rounds);
+const rounds = values.rounds;
 for (let round = 1; round <= rounds; round++) {
   const plan: Array<[Mode, Scenario]> = [[MODES.none, { key: 'none', label: 'no hash', rounds: 1, rate: 0 }]];
   for (const sc of scenarios) plan.push([MODES.inline, sc], [MODES.offload, sc]);

@@ -20,14 +20,14 @@ import { createInterface } from 'node:readline';
 import { scriptCli } from '../common/cli.js';
 
 const values = scriptCli(import.meta.url, {
-  workers: { type: 'string', default: '2' },
+  workers: { type: 'string', default: '2', integer: [1, 1024] },
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '0' },
-  protocol: { type: 'string', default: 'line' },
+  port: { type: 'string', default: '0', integer: [0, 65535] },
+  protocol: { type: 'string', default: 'line', choices: ['line', 'http'] },
 });
 
 if (cluster.isPrimary) {
-  const n = Number(values.workers);
+  const n = values.workers;
   const retiring = new Set<Worker>();
   let stopping = false;
   const listening = (w: Worker) => new Promise<{ port: number }>((resolve) => w.once('listening', (a) => resolve(a)));
@@ -73,7 +73,7 @@ if (cluster.isPrimary) {
     res.setHeader('Content-Type', 'text/plain');
     if (draining) res.setHeader('Connection', 'close');
     res.end(pid);
-  }).listen(Number(values.port), values.host);
+  }).listen(values.port, values.host);
   process.on('message', (m) => {
     if (m === 'drain') draining = true;
   });
@@ -107,5 +107,5 @@ if (cluster.isPrimary) {
       for (const s of sockets) s.end();
     }, 300).unref();
   });
-  server.listen(Number(values.port), values.host);
+  server.listen(values.port, values.host);
 }

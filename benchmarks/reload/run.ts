@@ -23,16 +23,12 @@ import { HTTP, LINE, type LoadReport, startLoad } from '../common/closed-loop.js
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
-  rounds: { type: 'string', default: '3' },
-  workers: { type: 'string', default: '2' },
-  connections: { type: 'string', default: '50' },
+  rounds: { type: 'string', default: '3', integer: [1, 1000] },
+  workers: { type: 'string', default: '2', integer: [1, 1024] },
+  connections: { type: 'string', default: '50', integer: [1, 10_000] },
   svg: { type: 'string' },
-  protocol: { type: 'string', default: 'line' },
+  protocol: { type: 'string', default: 'line', choices: ['line', 'http'] },
 });
-if (values.protocol !== 'line' && values.protocol !== 'http') {
-  console.error(`--protocol must be line or http, got ${values.protocol}`);
-  process.exit(2);
-}
 const http = values.protocol === 'http';
 
 const SERVERS = [
@@ -63,9 +59,13 @@ interface Run {
 async function startServer(
   args: readonly string[],
 ): Promise<{ child: ChildProcess; port: number; ask: (cmd: string) => Promise<string> }> {
-  const child = spawn(process.execPath, [...args, '--workers', values.workers, '--host', '127.0.0.1', '--port', '0'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...args, '--workers', String(values.workers), '--host', '127.0.0.1', '--port', '0'],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -97,7 +97,7 @@ async function startServer(
 
 async function oneRun(args: readonly string[]): Promise<Run> {
   const { child, port, ask } = await startServer(args);
-  const load = startLoad(port, Number(values.connections), { protocol: http ? HTTP : LINE });
+  const load = startLoad(port, values.connections, { protocol: http ? HTTP : LINE });
   const t0 = performance.now();
   for (const e of EVENTS) {
     await new Promise((r) => setTimeout(r, e.at - (performance.now() - t0)));
@@ -122,7 +122,7 @@ function median(xs: number[]): number {
 }
 
 const ticks = DURATION / 100;
-const rounds = Number(values.rounds);
+const rounds = values.rounds;
 const series = new Map<string, number[]>();
 const rows: string[] = [];
 for (const server of SERVERS) {

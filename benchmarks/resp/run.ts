@@ -19,13 +19,13 @@ import { assertPortFree, cpuSeconds, median, stopTree, waitForPort } from '../co
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
-  rounds: { type: 'string', default: '3' },
+  rounds: { type: 'string', default: '3', integer: [1, 1000] },
   /** Commands per run (per test). */
-  requests: { type: 'string', default: '500000' },
-  connections: { type: 'string', default: '50' },
-  port: { type: 'string', default: '16380' },
+  requests: { type: 'string', default: '500000', integer: [1, 100_000_000] },
+  connections: { type: 'string', default: '50', integer: [1, 10_000] },
+  port: { type: 'string', default: '16380', integer: [1, 65535] },
 });
-const PORT = Number(values.port);
+const PORT = values.port;
 
 function installed(cmd: string): boolean {
   try {
@@ -81,7 +81,7 @@ interface Sample {
 function bench(test: string, pipeline: number, requests: string): { rps: number; p50: number; p99: number } {
   const csv = execFileSync(
     'redis-benchmark',
-    ['-p', String(PORT), '-t', test, '-n', requests, '-c', values.connections, '-P', String(pipeline), '--csv'],
+    ['-p', String(PORT), '-t', test, '-n', requests, '-c', String(values.connections), '-P', String(pipeline), '--csv'],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
   );
   const f = (csv.trim().split('\n')[1] ?? '').split(',').map((c) => c.replaceAll('"', ''));
@@ -89,7 +89,7 @@ function bench(test: string, pipeline: number, requests: string): { rps: number;
 }
 
 const results = new Map<string, Sample[]>();
-for (let round = 1; round <= Number(values.rounds); round++) {
+for (let round = 1; round <= values.rounds; round++) {
   for (const scenario of SCENARIOS) {
     for (const server of SERVERS) {
       await assertPortFree(PORT);
@@ -99,8 +99,8 @@ for (let round = 1; round <= Number(values.rounds); round++) {
         bench('set,get', scenario.pipeline, '20000'); // warm-up: JIT, connection setup; GET then finds its key
         for (const test of ['SET', 'GET']) {
           const cpu0 = cpuSeconds([child.pid as number]);
-          const r = bench(test.toLowerCase(), scenario.pipeline, values.requests);
-          const us = ((cpuSeconds([child.pid as number]) - cpu0) * 1e6) / Number(values.requests);
+          const r = bench(test.toLowerCase(), scenario.pipeline, String(values.requests));
+          const us = ((cpuSeconds([child.pid as number]) - cpu0) * 1e6) / values.requests;
           const key = `${scenario.key}/${test}/${server.key}`;
           const list = results.get(key) ?? [];
           list.push({ ...r, us });

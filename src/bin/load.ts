@@ -18,7 +18,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type LoadReport, parseDuration, runLoad } from '../client/load.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 
 const USAGE = `usage: multireactor-load --url http://HOST:PORT/PATH [-c CONNECTIONS] [-d DURATION] [--pipeline N]
                          [--timeout DURATION] [--method M] [-H "Name: value"]... [--body TEXT] [--json]

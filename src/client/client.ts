@@ -21,18 +21,26 @@
  * server. Which loop drives it is decided by loops.ts (the given one, the serving one, or a
  * standalone one that closes with its last connection).
  */
-import { ChannelClosedError, InvalidOptionError, ReactorError, SyscallError } from '../errors.js';
+import { ChannelClosedError, InvalidOptionError, ReactorError, SyscallError } from '../common/errors.js';
+import {
+  checkOptions,
+  describeValue,
+  fnOption,
+  intOption,
+  type KnownKeys,
+  type OptionKeys,
+} from '../common/options.js';
 import type { Channel } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import type { Pipeline, PipelineSpec } from '../pipeline/pipeline.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
-import { applySocketOptions } from '../syscalls/socket.js';
+import { applySocketOptions, sockaddrFor } from '../syscalls/socket.js';
 import { Connection } from '../worker/connection.js';
 import type { EventLoop } from '../worker/loop.js';
 import {
+  CONNECTION_OPTIONS,
   type ConnectionOptions,
-  intOption,
   type ResolvedConnectionOptions,
   resolveConnectionOptions,
 } from '../worker/options.js';
@@ -59,6 +67,19 @@ export interface ClientOptions extends ConnectionOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The keys of `ClientOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const CLIENT_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  host: true,
+  port: true,
+  pipeline: true,
+  connectTimeout: true,
+  family: true,
+  lookup: true,
+  loop: true,
+  signal: true,
+} as const satisfies OptionKeys<ClientOptions>;
+
 /** Client options checked and defaulted (shared with the pool). */
 export interface ResolvedClientOptions {
   readonly host: string;
@@ -70,24 +91,31 @@ export interface ResolvedClientOptions {
   readonly connection: ResolvedConnectionOptions;
 }
 
-/** Checks every client option; throws `InvalidOptionError` naming the first bad one. */
-export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object');
+/**
+ * Checks every client option; throws `InvalidOptionError` naming the first bad one. `owner` and
+ * `known`: the API whose (larger) options these are, and its keys (a pool's).
+ */
+export function resolveClientOptions(
+  options: ClientOptions,
+  owner = 'Client.connect',
+  known: KnownKeys = CLIENT_OPTIONS,
+): ResolvedClientOptions {
+  checkOptions(owner, options as ClientOptions | undefined, known);
+  if (options === undefined) throw new InvalidOptionError('port', 'is required');
   const host = options.host ?? 'localhost';
   if (typeof host !== 'string' || host.length === 0) {
-    throw new InvalidOptionError('host', `must be a non-empty string, got ${String(host)}`);
+    throw new InvalidOptionError('host', `must be a non-empty string, got ${describeValue(host)}`);
   }
   if (typeof (options.pipeline as unknown) !== 'function') {
     throw new InvalidOptionError('pipeline', 'must be a Pipeline subclass or a function returning a Pipeline');
   }
   const family = options.family ?? 0;
   if (family !== 0 && family !== 4 && family !== 6) {
-    throw new InvalidOptionError('family', `must be 0, 4 or 6, got ${String(family)}`);
+    throw new InvalidOptionError('family', `must be 0, 4 or 6, got ${describeValue(family)}`);
   }
-  const lookup = options.lookup ?? defaultLookup;
-  if (typeof lookup !== 'function') throw new InvalidOptionError('lookup', 'must be a function');
+  const lookup = fnOption('lookup', options.lookup) ?? defaultLookup;
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new InvalidOptionError('signal', 'must be an AbortSignal');
+    throw new InvalidOptionError('signal', `must be an AbortSignal, got ${describeValue(options.signal)}`);
   }
   return {
     host,
@@ -96,7 +124,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     connectTimeout: intOption('connectTimeout', options.connectTimeout ?? 10_000, 0),
     family,
     lookup,
-    connection: resolveConnectionOptions(options),
+    connection: resolveConnectionOptions(options, owner),
   };
 }
 
@@ -144,6 +172,11 @@ export class ClientConnection {
 
   get localAddress(): SocketAddress | undefined {
     return this.conn.localAddress;
+  }
+
+  /** The socket's own peer (see `Channel.socketRemoteAddress`): the same as `remoteAddress` unless a stage set others. */
+  get socketRemoteAddress(): SocketAddress | undefined {
+    return this.conn.socketRemoteAddress;
   }
 
   /** The pipeline's `RequestResponseHandler` (the first one), if it has one. */
@@ -247,6 +280,10 @@ export async function openConnection(
     { loop, pipeline: o.pipeline, options: o.connection, onClosed: (c) => end(c.closeReason ?? 'local') },
     fd,
   );
+  // The peer is the address that answered: known without a getpeername, and for the connection's
+  // whole life (also in onInactive, after the descriptor is closed).
+  const peer = sockaddrFor(address, o.port);
+  conn.setSocketAddresses(peer, peer.length);
   if (!conn.open()) {
     // open() closed the descriptor and logged why (a pipeline that threw, an fd the poller refused).
     end(conn.closeReason ?? 'error');

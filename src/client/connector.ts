@@ -14,14 +14,14 @@
  * failure (refused, unreachable), as undici and Happy Eyeballs do, under one deadline for all.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { ChannelClosedError, ConnectTimeoutError, ReactorError, SyscallError } from '../errors.js';
+import { ChannelClosedError, ConnectTimeoutError, ReactorError, SyscallError } from '../common/errors.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { ECONNRESET } from '../syscalls/constants.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import { ipFamily } from '../syscalls/sockaddr.js';
 import { socketError, startConnect } from '../syscalls/socket.js';
 import type { EventLoop, IoHandle } from '../worker/loop.js';
 import { HANGUP, WRITABLE } from '../worker/poller.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 
 /** One address a host name resolved to. */
 export interface ResolvedAddress {

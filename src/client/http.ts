@@ -7,7 +7,8 @@
  * console.log(res.statusCode, res.headers.get('content-type'), res.text());
  * ```
  */
-import { HttpClientCodec, type HttpClientCodecOptions } from '../codec/http1/client.js';
+import { HTTP_CLIENT_CODEC_OPTIONS, HttpClientCodec, type HttpClientCodecOptions } from '../codec/http1/client.js';
+import { checkOptions, type OptionKeys, pickOptions } from '../common/options.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { RequestResponseHandler, type RequestResponseOptions } from './request-response.js';
 
@@ -18,6 +19,13 @@ export interface HttpClientOptions extends HttpClientCodecOptions {
   readonly timeout?: number;
 }
 
+/** The keys of `HttpClientOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_CLIENT_OPTIONS = {
+  ...HTTP_CLIENT_CODEC_OPTIONS,
+  maxPending: true,
+  timeout: true,
+} as const satisfies OptionKeys<HttpClientOptions>;
+
 /**
  * A pipeline factory: `HttpClientCodec`, then a `RequestResponseHandler` that matches responses
  * in order (`ids: 'in-order'`). `request()` resolves with an `HttpClientResponse`; a response
@@ -25,16 +33,17 @@ export interface HttpClientOptions extends HttpClientCodecOptions {
  * with `ChannelClosedError`).
  */
 export function httpClient(options: HttpClientOptions = {}): () => Pipeline {
+  checkOptions('httpClient', options, HTTP_CLIENT_OPTIONS);
+  const codec = pickOptions<HttpClientCodecOptions>(options, HTTP_CLIENT_CODEC_OPTIONS);
   const rr: RequestResponseOptions = {
     ids: 'in-order',
-    ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
-    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...pickOptions<RequestResponseOptions>(options, { maxPending: true, timeout: true }),
   };
   // Built once now so that a bad option fails here, not on each connection.
-  new HttpClientCodec(options);
+  new HttpClientCodec(codec);
   new RequestResponseHandler(rr);
   return () =>
     new Pipeline()
-      .addLast('http-client', new HttpClientCodec(options))
+      .addLast('http-client', new HttpClientCodec(codec))
       .addLast('requests', new RequestResponseHandler(rr));
 }

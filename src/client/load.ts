@@ -36,15 +36,15 @@ import { isToken } from '../codec/http1/chars.js';
 import { HttpClientCodec } from '../codec/http1/client.js';
 import type { HttpClientResponse } from '../codec/http1/response-decoder.js';
 import { LengthFieldFrameDecoder } from '../codec/length-field.js';
-import { ConnectTimeoutError, InvalidOptionError, ProtocolError, SyscallError } from '../errors.js';
+import { ConnectTimeoutError, InvalidOptionError, ProtocolError, SyscallError } from '../common/errors.js';
+import { checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
 import { ECONNREFUSED } from '../syscalls/constants.js';
 import { ipFamily } from '../syscalls/sockaddr.js';
 import { WebSocketOpenEvent, websocketClientPipeline } from '../websocket/client.js';
 import { EventLoop } from '../worker/loop.js';
-import { intOption } from '../worker/options.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 import { Client, type ClientConnection } from './client.js';
 import { Histogram } from './histogram.js';
 
@@ -74,6 +74,22 @@ export interface LoadOptions {
   /** The loop to run on; default a loop of its own, closed at the end. */
   readonly loop?: EventLoop;
 }
+
+/** The keys of `LoadOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const LOAD_OPTIONS = {
+  url: true,
+  mode: true,
+  connections: true,
+  duration: true,
+  pipeline: true,
+  timeout: true,
+  method: true,
+  headers: true,
+  body: true,
+  size: true,
+  loop: true,
+  deflate: true,
+} as const satisfies OptionKeys<LoadOptions>;
 
 /** Latencies in ms. */
 export interface LatencySummary {
@@ -327,9 +343,11 @@ function summary(h: Histogram): LatencySummary {
 
 /** Runs the load and resolves with the report once every connection is closed. */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  checkOptions('runLoad', options, LOAD_OPTIONS);
+  if (options === undefined) throw new InvalidOptionError('url', 'is required');
   const mode = options.mode ?? 'http';
   if (mode !== 'http' && mode !== 'echo' && mode !== 'ws')
-    throw new InvalidOptionError('mode', `must be 'http', 'echo' or 'ws', got ${String(mode)}`);
+    throw new InvalidOptionError('mode', `must be 'http', 'echo' or 'ws', got ${describeValue(mode)}`);
   const { host, port, path } = parseTarget(options.url, mode);
   const connections = intOption('connections', options.connections ?? 10, 1, 10_000);
   const duration = intOption('duration', options.duration ?? 10_000, 1);

@@ -9,7 +9,7 @@
  *    lease (connection, connect in progress, pool) is released — its poll handle is what keeps
  *    Node alive, so a script that only uses the client exits by itself once it closed them.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import { servingLoop } from '../worker/current.js';
 import { EventLoop } from '../worker/loop.js';
 

@@ -31,13 +31,22 @@
  *   requests and lets those already made finish, for up to `ms`.
  */
 import { setMaxListeners } from 'node:events';
-import { InvalidOptionError, PoolClosedError, RequestTimeoutError, TooManyPendingError } from '../errors.js';
+import { InvalidOptionError, PoolClosedError, RequestTimeoutError, TooManyPendingError } from '../common/errors.js';
+import {
+  checkOptions,
+  intOption,
+  msOption,
+  numberOption,
+  type OptionKeys,
+  oneOf,
+  pickOptions,
+} from '../common/options.js';
+import { Queue } from '../common/queue.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { HeartbeatHandler, type HeartbeatOptions } from '../handlers/heartbeat.js';
 import type { CloseReason } from '../pipeline/handler.js';
-import { Queue } from '../queue.js';
-import { intOption, msOption, oneOf } from '../worker/options.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 import {
+  CLIENT_OPTIONS,
   type ClientConnection,
   type ClientOptions,
   openConnection,
@@ -47,6 +56,8 @@ import {
 import { acquireLoop, type LoopLease } from './loops.js';
 import {
   findRequestHandler,
+  REQUEST_OPTIONS,
+  REQUEST_RESPONSE_OPTIONS,
   type RequestOptions,
   RequestResponseHandler,
   type RequestResponseOptions,
@@ -120,12 +131,32 @@ interface Waiter {
   onAbort: (() => void) | undefined;
 }
 
-function numberOption(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw new InvalidOptionError(name, `must be a number from ${min} to ${max}, got ${String(v)}`);
-  }
-  return v;
-}
+const { signal: _signal, ...POOL_CLIENT_OPTIONS } = CLIENT_OPTIONS;
+
+/** The keys of `PoolOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const POOL_OPTIONS = {
+  ...POOL_CLIENT_OPTIONS,
+  ...REQUEST_RESPONSE_OPTIONS,
+  maxConnections: true,
+  minConnections: true,
+  pipelining: true,
+  strategy: true,
+  idleTimeout: true,
+  maxWaiting: true,
+  heartbeat: true,
+  reconnect: true,
+} as const satisfies OptionKeys<PoolOptions>;
+
+/** The keys of `ReconnectOptions`. */
+const RECONNECT_OPTIONS = {
+  initialDelay: true,
+  maxDelay: true,
+  factor: true,
+  jitter: true,
+} as const satisfies OptionKeys<ReconnectOptions>;
+
+/** The keys of `close()`'s options. */
+const CLOSE_OPTIONS = { drain: true } as const;
 
 export class Pool {
   readonly maxConnections: number;
@@ -160,15 +191,14 @@ export class Pool {
   private lost = 0;
 
   constructor(options: PoolOptions) {
-    this.client = resolveClientOptions(options);
+    this.client = resolveClientOptions(options, 'Pool', POOL_OPTIONS);
     this.maxConnections = intOption('maxConnections', options.maxConnections ?? 4, 1, 65535);
     this.minConnections = intOption('minConnections', options.minConnections ?? 0, 0, this.maxConnections);
     this.pipelining = intOption('pipelining', options.pipelining ?? 1, 1);
     this.strategy = oneOf('strategy', options.strategy, ['round-robin', 'least-pending'], 'least-pending');
     this.idleTimeout = msOption('idleTimeout', options.idleTimeout ?? 30_000);
     this.maxWaiting = intOption('maxWaiting', options.maxWaiting ?? 1024, 0);
-    const r = options.reconnect ?? {};
-    if (r === null || typeof r !== 'object') throw new InvalidOptionError('reconnect', 'must be an object');
+    const r = checkOptions('Pool', options.reconnect, RECONNECT_OPTIONS, 'reconnect.');
     const initialDelay = numberOption('reconnect.initialDelay', r.initialDelay ?? 100, 0, 3_600_000);
     this.backoff = {
       initialDelay,
@@ -189,11 +219,7 @@ export class Pool {
       }
     }
     this.heartbeat = options.heartbeat;
-    this.rrOptions = {
-      ...(options.ids !== undefined ? { ids: options.ids } : {}),
-      ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
-      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
-    };
+    this.rrOptions = pickOptions<RequestResponseOptions>(options, REQUEST_RESPONSE_OPTIONS);
     // Validate the handler options now (the handler throws InvalidOptionError naming them).
     this.defaultTimeout = new RequestResponseHandler(this.rrOptions).timeout;
     // Every connect in progress listens to the pool's abort signal: up to maxConnections at once.
@@ -237,6 +263,7 @@ export class Pool {
    */
   request<R = unknown>(msg: unknown, options: RequestOptions = {}): Promise<R> {
     return new Promise<R>((resolve, reject) => {
+      checkOptions('request', options, REQUEST_OPTIONS); // in the executor: a rejection
       if (this.isClosed || this.refusing) {
         reject(new PoolClosedError());
         return;
@@ -291,6 +318,7 @@ export class Pool {
    * does not; here `close()` without `drain` is the latter.)
    */
   close(options: { readonly drain?: number } = {}): Promise<void> {
+    checkOptions('Pool.close', options, CLOSE_OPTIONS);
     if (this.closing !== undefined) return this.closing;
     const drain = options.drain === undefined ? 0 : msOption('drain', options.drain);
     this.closing = drain > 0 && !this.idle() ? this.drainThenClose(drain) : this.doClose();

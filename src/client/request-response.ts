@@ -34,12 +34,12 @@ import {
   ReactorError,
   RequestTimeoutError,
   TooManyPendingError,
-} from '../errors.js';
+} from '../common/errors.js';
+import { checkOptions, intOption, msOption, type OptionKeys } from '../common/options.js';
+import { Queue } from '../common/queue.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext, Pipeline } from '../pipeline/pipeline.js';
-import { Queue } from '../queue.js';
-import { intOption, msOption } from '../worker/options.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 
 /** How requests get ids and replies show theirs. */
 export interface MessageIds {
@@ -121,6 +121,16 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The keys of `RequestResponseOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const REQUEST_RESPONSE_OPTIONS = {
+  ids: true,
+  maxPending: true,
+  timeout: true,
+} as const satisfies OptionKeys<RequestResponseOptions>;
+
+/** The keys of `RequestOptions`. */
+export const REQUEST_OPTIONS = { timeout: true, signal: true } as const satisfies OptionKeys<RequestOptions>;
+
 /** Counters of one handler (one connection). */
 export interface RequestStats {
   /** Requests written. */
@@ -186,6 +196,7 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
 
   constructor(options: RequestResponseOptions = {}) {
     super();
+    checkOptions('RequestResponseHandler', options, REQUEST_RESPONSE_OPTIONS);
     const ids = options.ids ?? jsonIds();
     if (
       ids !== 'in-order' &&
@@ -246,6 +257,7 @@ export class RequestResponseHandler extends ChannelDuplexHandler {
     resolve: (reply: unknown) => void,
     reject: (err: unknown) => void,
   ): void {
+    checkOptions('request', options, REQUEST_OPTIONS); // in the promise's executor: a rejection
     const ctx = this.ctx;
     if (this.closedReason !== undefined || ctx === undefined || !ctx.channel.isActive) {
       reject(this.closedError());

@@ -14,7 +14,8 @@
  * ```
  */
 import { Buffer } from 'node:buffer';
-import { DecoderError } from '../errors.js';
+import { DecoderError } from '../common/errors.js';
+import { checkOptions, fnOption, type OptionKeys } from '../common/options.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import type { ByteCursor } from './byte-to-message-decoder.js';
@@ -32,6 +33,13 @@ export interface JsonLinesDecoderOptions {
   /** Passed to `JSON.parse`. A reviver that returns `undefined` for the whole value drops the line. */
   readonly reviver?: (this: unknown, key: string, value: unknown) => unknown;
 }
+
+/** The keys of `JsonLinesDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const JSON_LINES_DECODER_OPTIONS = {
+  maxLength: true,
+  failFast: true,
+  reviver: true,
+} as const satisfies OptionKeys<JsonLinesDecoderOptions>;
 
 /**
  * Decodes one JSON value per line (`\n` or `\r\n`; blank lines are skipped) and emits the parsed
@@ -51,8 +59,11 @@ export class JsonLinesDecoder extends LineScanner {
   private readonly reviver: ((this: unknown, key: string, value: unknown) => unknown) | undefined;
 
   constructor(options: JsonLinesDecoderOptions = {}) {
-    super(options.maxLength ?? 1024 * 1024, options.failFast ?? false);
-    this.reviver = options.reviver;
+    super(
+      checkOptions('JsonLinesDecoder', options, JSON_LINES_DECODER_OPTIONS).maxLength ?? 1024 * 1024,
+      options.failFast ?? false,
+    );
+    this.reviver = fnOption('reviver', options.reviver);
   }
 
   protected override get frameKind(): string {
@@ -100,6 +111,9 @@ export interface JsonLinesEncoderOptions {
   readonly replacer?: (this: unknown, key: string, value: unknown) => unknown;
 }
 
+/** The keys of `JsonLinesEncoderOptions`. */
+export const JSON_LINES_ENCODER_OPTIONS = { replacer: true } as const satisfies OptionKeys<JsonLinesEncoderOptions>;
+
 /**
  * Writes each message as `JSON.stringify(message) + '\n'`. Never pretty-printed: `JSON.stringify`
  * escapes newlines inside strings, so a value is always exactly one line. Bytes (`Uint8Array`)
@@ -113,7 +127,10 @@ export class JsonLinesEncoder extends MessageToByteEncoder<unknown> {
 
   constructor(options: JsonLinesEncoderOptions = {}) {
     super();
-    this.replacer = options.replacer;
+    this.replacer = fnOption(
+      'replacer',
+      checkOptions('JsonLinesEncoder', options, JSON_LINES_ENCODER_OPTIONS).replacer,
+    );
   }
 
   protected override acceptOutboundMessage(msg: unknown): msg is unknown {

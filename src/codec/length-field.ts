@@ -25,7 +25,8 @@
  * The decoder never holds more than `maxFrameLength` bytes for a connection.
  */
 import { Buffer } from 'node:buffer';
-import { CorruptedFrameError, InvalidOptionError, TooLongFrameError } from '../errors.js';
+import { CorruptedFrameError, InvalidOptionError, TooLongFrameError } from '../common/errors.js';
+import { bool, checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { MessageToByteEncoder } from './message-to-byte-encoder.js';
@@ -49,8 +50,28 @@ export interface LengthFieldFrameDecoderOptions {
   readonly byteOrder?: ByteOrder;
 }
 
-function nonNegativeInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) throw new InvalidOptionError(name, `must be a non-negative integer, got ${v}`);
+/** The keys of `LengthFieldFrameDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const LENGTH_FIELD_FRAME_DECODER_OPTIONS = {
+  maxFrameLength: true,
+  lengthFieldOffset: true,
+  lengthFieldLength: true,
+  lengthAdjustment: true,
+  initialBytesToStrip: true,
+  failFast: true,
+  byteOrder: true,
+} as const satisfies OptionKeys<LengthFieldFrameDecoderOptions>;
+
+function lengthFieldLength(v: unknown): 1 | 2 | 3 | 4 | 8 {
+  if (v !== 1 && v !== 2 && v !== 3 && v !== 4 && v !== 8) {
+    throw new InvalidOptionError('lengthFieldLength', `must be 1, 2, 3, 4 or 8, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function byteOrder(v: unknown): ByteOrder {
+  if (v !== 'big' && v !== 'little') {
+    throw new InvalidOptionError('byteOrder', `must be 'big' or 'little', got ${describeValue(v)}`);
+  }
   return v;
 }
 
@@ -93,25 +114,14 @@ export class LengthFieldFrameDecoder extends ByteToMessageDecoder {
 
   constructor(options: LengthFieldFrameDecoderOptions = {}) {
     super();
-    this.maxFrameLength = options.maxFrameLength ?? 1024 * 1024;
-    if (!Number.isSafeInteger(this.maxFrameLength) || this.maxFrameLength <= 0) {
-      throw new InvalidOptionError('maxFrameLength', `must be a positive integer, got ${this.maxFrameLength}`);
-    }
-    this.lengthFieldOffset = nonNegativeInt('lengthFieldOffset', options.lengthFieldOffset ?? 0);
-    this.lengthFieldLength = options.lengthFieldLength ?? 4;
-    if (![1, 2, 3, 4, 8].includes(this.lengthFieldLength)) {
-      throw new InvalidOptionError('lengthFieldLength', `must be 1, 2, 3, 4 or 8, got ${this.lengthFieldLength}`);
-    }
-    this.lengthAdjustment = options.lengthAdjustment ?? 0;
-    if (!Number.isSafeInteger(this.lengthAdjustment)) {
-      throw new InvalidOptionError('lengthAdjustment', `must be an integer, got ${this.lengthAdjustment}`);
-    }
-    this.initialBytesToStrip = nonNegativeInt('initialBytesToStrip', options.initialBytesToStrip ?? 0);
-    this.failFast = options.failFast ?? true;
-    this.byteOrder = options.byteOrder ?? 'big';
-    if (this.byteOrder !== 'big' && this.byteOrder !== 'little') {
-      throw new InvalidOptionError('byteOrder', `must be 'big' or 'little', got ${String(this.byteOrder)}`);
-    }
+    checkOptions('LengthFieldFrameDecoder', options, LENGTH_FIELD_FRAME_DECODER_OPTIONS);
+    this.maxFrameLength = intOption('maxFrameLength', options.maxFrameLength ?? 1024 * 1024, 1);
+    this.lengthFieldOffset = intOption('lengthFieldOffset', options.lengthFieldOffset ?? 0, 0);
+    this.lengthFieldLength = lengthFieldLength(options.lengthFieldLength ?? 4);
+    this.lengthAdjustment = intOption('lengthAdjustment', options.lengthAdjustment ?? 0, Number.MIN_SAFE_INTEGER);
+    this.initialBytesToStrip = intOption('initialBytesToStrip', options.initialBytesToStrip ?? 0, 0);
+    this.failFast = bool('failFast', options.failFast, true);
+    this.byteOrder = byteOrder(options.byteOrder ?? 'big');
     this.lengthFieldEnd = this.lengthFieldOffset + this.lengthFieldLength;
     if (this.lengthFieldEnd > this.maxFrameLength) {
       throw new InvalidOptionError(
@@ -204,6 +214,14 @@ export interface LengthFieldPrependerOptions {
   readonly byteOrder?: ByteOrder;
 }
 
+/** The keys of `LengthFieldPrependerOptions`. */
+export const LENGTH_FIELD_PREPENDER_OPTIONS = {
+  lengthFieldLength: true,
+  lengthAdjustment: true,
+  lengthIncludesLengthFieldLength: true,
+  byteOrder: true,
+} as const satisfies OptionKeys<LengthFieldPrependerOptions>;
+
 /**
  * The matching encoder: writes `[length][payload]` for each outbound Buffer, Uint8Array or string.
  * The header and payload go out as two chunks, which the connection coalesces into one write.
@@ -217,13 +235,15 @@ export class LengthFieldPrepender extends MessageToByteEncoder<Uint8Array | stri
 
   constructor(options: LengthFieldPrependerOptions = {}) {
     super();
-    this.lengthFieldLength = options.lengthFieldLength ?? 4;
-    if (![1, 2, 3, 4, 8].includes(this.lengthFieldLength)) {
-      throw new InvalidOptionError('lengthFieldLength', `must be 1, 2, 3, 4 or 8, got ${this.lengthFieldLength}`);
-    }
-    this.lengthAdjustment = options.lengthAdjustment ?? 0;
-    this.lengthIncludesLengthFieldLength = options.lengthIncludesLengthFieldLength ?? false;
-    this.byteOrder = options.byteOrder ?? 'big';
+    checkOptions('LengthFieldPrepender', options, LENGTH_FIELD_PREPENDER_OPTIONS);
+    this.lengthFieldLength = lengthFieldLength(options.lengthFieldLength ?? 4);
+    this.lengthAdjustment = intOption('lengthAdjustment', options.lengthAdjustment ?? 0, Number.MIN_SAFE_INTEGER);
+    this.lengthIncludesLengthFieldLength = bool(
+      'lengthIncludesLengthFieldLength',
+      options.lengthIncludesLengthFieldLength,
+      false,
+    );
+    this.byteOrder = byteOrder(options.byteOrder ?? 'big');
     this.max = this.lengthFieldLength === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * this.lengthFieldLength) - 1;
   }
 

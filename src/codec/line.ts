@@ -8,26 +8,14 @@
  * reported with `TooLongFrameError`, and decoding goes on after its delimiter.
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError, TooLongFrameError } from '../errors.js';
+import { InvalidOptionError, TooLongFrameError } from '../common/errors.js';
+import { bool, checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
-
-function positiveInt(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-    throw new InvalidOptionError(name, `must be a positive integer, got ${String(v)}`);
-  }
-  return v;
-}
-
-function bool(name: string, v: unknown, dflt: boolean): boolean {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(v)}`);
-  return v;
-}
 
 export interface LineFrameDecoderOptions {
   /** Longest line accepted, delimiter not counted. Default 8192. */
@@ -41,6 +29,13 @@ export interface LineFrameDecoderOptions {
    */
   readonly failFast?: boolean;
 }
+
+/** The keys of `LineFrameDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const LINE_FRAME_DECODER_OPTIONS = {
+  maxLength: true,
+  stripDelimiter: true,
+  failFast: true,
+} as const satisfies OptionKeys<LineFrameDecoderOptions>;
 
 /**
  * The line scanner shared by `LineFrameDecoder` and `JsonLinesDecoder`: finds each `\n` / `\r\n`,
@@ -69,7 +64,7 @@ export abstract class LineScanner extends ByteToMessageDecoder {
 
   constructor(maxLength: number, failFast: boolean) {
     super();
-    this.maxLength = positiveInt('maxLength', maxLength);
+    this.maxLength = intOption('maxLength', maxLength, 1);
     this.failFast = bool('failFast', failFast, false);
   }
 
@@ -246,7 +241,10 @@ export class LineFrameDecoder extends LineScanner {
   readonly stripDelimiter: boolean;
 
   constructor(options: LineFrameDecoderOptions = {}) {
-    super(options.maxLength ?? 8192, options.failFast ?? false);
+    super(
+      checkOptions('LineFrameDecoder', options, LINE_FRAME_DECODER_OPTIONS).maxLength ?? 8192,
+      options.failFast ?? false,
+    );
     this.stripDelimiter = bool('stripDelimiter', options.stripDelimiter, true);
   }
 
@@ -273,6 +271,14 @@ export interface DelimiterFrameDecoderOptions {
    */
   readonly failFast?: boolean;
 }
+
+/** The keys of `DelimiterFrameDecoderOptions`. */
+export const DELIMITER_FRAME_DECODER_OPTIONS = {
+  delimiters: true,
+  maxFrameLength: true,
+  stripDelimiter: true,
+  failFast: true,
+} as const satisfies OptionKeys<DelimiterFrameDecoderOptions>;
 
 /**
  * Splits bytes at any of several delimiters, with the semantics of Netty's
@@ -320,7 +326,9 @@ export class DelimiterFrameDecoder extends ByteToMessageDecoder {
 
   constructor(options: DelimiterFrameDecoderOptions) {
     super();
-    this.maxFrameLength = positiveInt('maxFrameLength', options.maxFrameLength);
+    if (options === undefined) throw new InvalidOptionError('delimiters', 'is required (and maxFrameLength)');
+    checkOptions('DelimiterFrameDecoder', options, DELIMITER_FRAME_DECODER_OPTIONS);
+    this.maxFrameLength = intOption('maxFrameLength', options.maxFrameLength, 1);
     this.stripDelimiter = bool('stripDelimiter', options.stripDelimiter, true);
     this.failFast = bool('failFast', options.failFast, true);
     const list: unknown = options.delimiters;
@@ -329,7 +337,7 @@ export class DelimiterFrameDecoder extends ByteToMessageDecoder {
     }
     this.delimiters = list.map((d: unknown, i) => {
       if (typeof d !== 'string' && !(d instanceof Uint8Array)) {
-        throw new InvalidOptionError(`delimiters[${i}]`, `must be a string or Uint8Array, got ${typeof d}`);
+        throw new InvalidOptionError(`delimiters[${i}]`, `must be a string or Uint8Array, got ${describeValue(d)}`);
       }
       // A copy for bytes: the caller may reuse theirs.
       const b = Buffer.from(d);
@@ -428,6 +436,12 @@ export interface LineEncoderOptions {
   readonly encoding?: BufferEncoding;
 }
 
+/** The keys of `LineEncoderOptions`. */
+export const LINE_ENCODER_OPTIONS = {
+  lineSeparator: true,
+  encoding: true,
+} as const satisfies OptionKeys<LineEncoderOptions>;
+
 /**
  * Writes each string or byte message followed by the line separator (Netty's `LineEncoder`).
  * Other messages pass through. It does not look inside messages: a message containing the
@@ -440,13 +454,20 @@ export class LineEncoder extends MessageToByteEncoder<string | Uint8Array> {
 
   constructor(options: LineEncoderOptions = {}) {
     super();
+    checkOptions('LineEncoder', options, LINE_ENCODER_OPTIONS);
     this.lineSeparator = options.lineSeparator ?? '\n';
     if (typeof this.lineSeparator !== 'string' || this.lineSeparator.length === 0) {
-      throw new InvalidOptionError('lineSeparator', `must be a non-empty string, got ${String(this.lineSeparator)}`);
+      throw new InvalidOptionError(
+        'lineSeparator',
+        `must be a non-empty string, got ${describeValue(this.lineSeparator)}`,
+      );
     }
     this.encoding = options.encoding ?? 'utf8';
-    if (!Buffer.isEncoding(this.encoding)) {
-      throw new InvalidOptionError('encoding', `unknown encoding ${String(this.encoding)}`);
+    if (typeof this.encoding !== 'string' || !Buffer.isEncoding(this.encoding)) {
+      throw new InvalidOptionError(
+        'encoding',
+        `must be a Buffer encoding ('utf8', 'latin1' …), got ${describeValue(this.encoding)}`,
+      );
     }
     this.separator = Buffer.from(this.lineSeparator, this.encoding);
   }

@@ -24,9 +24,9 @@
  * everything that follows: the server answers the error and closes, as Redis does.
  */
 import { Buffer } from 'node:buffer';
-import { DecoderError, InvalidOptionError, TooLongFrameError } from '../errors.js';
+import { DecoderError, TooLongFrameError } from '../common/errors.js';
+import { bool, checkOptions, type OptionKeys, optionalInt } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { optionalInt } from '../worker/options.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';
 
@@ -78,6 +78,15 @@ export interface RespDecoderOptions {
   readonly inline?: boolean;
 }
 
+/** The keys of `RespDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const RESP_DECODER_OPTIONS = {
+  maxBulkLength: true,
+  maxArrayLength: true,
+  maxDepth: true,
+  maxLineLength: true,
+  inline: true,
+} as const satisfies OptionKeys<RespDecoderOptions>;
+
 /** An array being filled. */
 interface Open {
   readonly items: RespValue[];
@@ -105,15 +114,12 @@ export class RespDecoder extends ByteToMessageDecoder {
 
   constructor(options: RespDecoderOptions = {}) {
     super();
+    checkOptions('RespDecoder', options, RESP_DECODER_OPTIONS);
     this.maxBulkLength = optionalInt('maxBulkLength', options.maxBulkLength, 16 * 1024 * 1024, 0);
     this.maxArrayLength = optionalInt('maxArrayLength', options.maxArrayLength, 1024 * 1024, 0);
     this.maxDepth = optionalInt('maxDepth', options.maxDepth, 32, 1);
     this.maxLineLength = optionalInt('maxLineLength', options.maxLineLength, 64 * 1024, 1);
-    const inline: unknown = options.inline;
-    if (inline !== undefined && typeof inline !== 'boolean') {
-      throw new InvalidOptionError('inline', `must be a boolean, got ${String(inline)}`);
-    }
-    this.inline = inline ?? true;
+    this.inline = bool('inline', options.inline, true);
   }
 
   protected override decode(_ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {

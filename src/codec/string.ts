@@ -5,7 +5,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { StringDecoder as NodeStringDecoder } from 'node:string_decoder';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
+import { checkOptions, describeValue, type OptionKeys } from '../common/options.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';
@@ -15,9 +16,17 @@ export interface StringCodecOptions {
   readonly encoding?: BufferEncoding;
 }
 
-function encodingOption(options: StringCodecOptions): BufferEncoding {
-  const encoding = options.encoding ?? 'utf8';
-  if (!Buffer.isEncoding(encoding)) throw new InvalidOptionError('encoding', `unknown encoding ${String(encoding)}`);
+/** The keys of `StringCodecOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const STRING_CODEC_OPTIONS = { encoding: true } as const satisfies OptionKeys<StringCodecOptions>;
+
+function encodingOption(owner: string, options: StringCodecOptions): BufferEncoding {
+  const encoding = checkOptions(owner, options, STRING_CODEC_OPTIONS).encoding ?? 'utf8';
+  if (typeof encoding !== 'string' || !Buffer.isEncoding(encoding)) {
+    throw new InvalidOptionError(
+      'encoding',
+      `must be a Buffer encoding ('utf8', 'latin1' …), got ${describeValue(encoding)}`,
+    );
+  }
   return encoding;
 }
 
@@ -37,7 +46,7 @@ export class StringDecoder extends ChannelInboundHandler {
 
   constructor(options: StringCodecOptions = {}) {
     super();
-    this.encoding = encodingOption(options);
+    this.encoding = encodingOption('StringDecoder', options);
     this.decoder = new NodeStringDecoder(this.encoding);
   }
 
@@ -77,7 +86,7 @@ export class StringEncoder extends MessageToByteEncoder<string> {
 
   constructor(options: StringCodecOptions = {}) {
     super();
-    this.encoding = encodingOption(options);
+    this.encoding = encodingOption('StringEncoder', options);
   }
 
   protected override acceptOutboundMessage(msg: unknown): msg is string {

@@ -15,7 +15,8 @@
  * bytes *before* it in the pipeline. With `isPong`, pong messages are swallowed here; with
  * `isPing`/`pong`, the peer's pings are answered here and swallowed too.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
+import { checkOptions, fnOption, intOption, msOption, type OptionKeys } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type IdleStateEvent, IdleStateHandler } from './idle-state.js';
 
@@ -36,12 +37,16 @@ export interface HeartbeatOptions {
   readonly pong?: (ping: unknown) => unknown;
 }
 
-function positive(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidOptionError(name, `must be a positive number of milliseconds, got ${String(v)}`);
-  }
-  return v;
-}
+/** The keys of `HeartbeatOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HEARTBEAT_OPTIONS = {
+  interval: true,
+  missed: true,
+  ping: true,
+  isPong: true,
+  timeout: true,
+  isPing: true,
+  pong: true,
+} as const satisfies OptionKeys<HeartbeatOptions>;
 
 export class HeartbeatHandler extends IdleStateHandler {
   readonly mode: 'ping' | 'timeout';
@@ -53,28 +58,29 @@ export class HeartbeatHandler extends IdleStateHandler {
   private readonly makePong: ((ping: unknown) => unknown) | undefined;
 
   constructor(options: HeartbeatOptions) {
+    if (options === undefined) {
+      throw new InvalidOptionError('heartbeat', 'give either interval (with ping) for ping mode, or timeout');
+    }
+    checkOptions('HeartbeatHandler', options, HEARTBEAT_OPTIONS);
     const ping = options.interval !== undefined;
     const timeout = options.timeout !== undefined;
     if (ping === timeout) {
       throw new InvalidOptionError('heartbeat', 'give either interval (with ping) for ping mode, or timeout');
     }
-    const idle = ping ? positive('interval', options.interval) : positive('timeout', options.timeout);
+    const idle = ping ? msOption('interval', options.interval, true) : msOption('timeout', options.timeout, true);
     super({ readerIdle: idle });
     this.mode = ping ? 'ping' : 'timeout';
-    this.missed = options.missed ?? 3;
-    if (!Number.isInteger(this.missed) || this.missed < 0) {
-      throw new InvalidOptionError('missed', `must be a non-negative integer, got ${String(options.missed)}`);
-    }
+    this.missed = intOption('missed', options.missed ?? 3, 0);
     if (ping && typeof options.ping !== 'function') {
       throw new InvalidOptionError('ping', 'ping mode needs a function that builds the ping message');
     }
     if ((options.isPing === undefined) !== (options.pong === undefined)) {
       throw new InvalidOptionError('isPing', 'isPing and pong go together');
     }
-    this.makePing = options.ping;
-    this.isPong = options.isPong;
-    this.isPing = options.isPing;
-    this.makePong = options.pong;
+    this.makePing = fnOption('ping', options.ping);
+    this.isPong = fnOption('isPong', options.isPong);
+    this.isPing = fnOption('isPing', options.isPing);
+    this.makePong = fnOption('pong', options.pong);
   }
 
   /** Pings sent since the peer was last heard from. */

@@ -9,10 +9,11 @@
  * per message, and an idle one one wheel slot per period. The clock is the channel's
  * (`channel.timers`): in an `EmbeddedChannel`, tests advance it instead of sleeping.
  */
+
+import { bool, checkOptions, msOption, type OptionKeys } from '../common/options.js';
+import type { Timeout, Timers } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { msOption } from '../worker/options.js';
-import type { Timeout, Timers } from '../worker/timing-wheel.js';
 
 export type IdleState = 'reader-idle' | 'writer-idle' | 'all-idle';
 
@@ -60,6 +61,14 @@ export interface IdleStateOptions {
   readonly observeOutput?: boolean;
 }
 
+/** The keys of `IdleStateOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const IDLE_STATE_OPTIONS = {
+  readerIdle: true,
+  writerIdle: true,
+  allIdle: true,
+  observeOutput: true,
+} as const satisfies OptionKeys<IdleStateOptions>;
+
 function idleOption(name: string, v: number | undefined): number {
   return v === undefined ? 0 : msOption(name, v);
 }
@@ -86,10 +95,11 @@ export class IdleStateHandler extends ChannelDuplexHandler {
 
   constructor(options: IdleStateOptions) {
     super();
+    checkOptions('IdleStateHandler', options, IDLE_STATE_OPTIONS);
     this.readerIdle = idleOption('readerIdle', options.readerIdle);
     this.writerIdle = idleOption('writerIdle', options.writerIdle);
     this.allIdle = idleOption('allIdle', options.allIdle);
-    this.observeOutput = options.observeOutput ?? false;
+    this.observeOutput = bool('observeOutput', options.observeOutput, false);
   }
 
   handlerAdded(ctx: HandlerContext): void {

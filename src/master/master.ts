@@ -12,48 +12,40 @@
  * Reload (SIGUSR2, SIGHUP, `reload()`): for each slot, fork the new worker on the slot's socket,
  * wait until it is ready (it accepts from the same queue from then on), then tell the old one
  * to drain and exit. A new worker that throws or is not ready within `startTimeout` is killed
- * and the old one keeps serving: the reload reports failure.
+ * and the old one keeps serving: the reload reports failure. A request during a reload queues one
+ * more pass (see `reload()`): otherwise the slots already done would keep older code for good.
+ *
+ * Crashes: the first crash of a slot within `crashWindow` restarts it at once, later ones back
+ * off; a slot past `maxCrashes` is abandoned until a reload retries it, and when every slot is
+ * abandoned the master gives up and exits 1 so that its supervisor restarts it. A master whose
+ * parent process dies stops as on SIGTERM (parent.ts), unless it is a daemon on purpose.
  */
 
-import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../logger.js';
-import type { CloseReason } from '../pipeline/handler.js';
+import type { Logger } from '../common/logger.js';
 import type { ResolvedClusterOptions, ServerOptions } from '../server-options.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
-import { localAddress, openServerSocket } from '../syscalls/socket.js';
 import { type LoopStats, newStats } from '../worker/loop.js';
-import { hasReusePort, takeListenFds } from './listen-fds.js';
 import {
-  type ToMaster,
-  type ToWorker,
-  WORKER_ENV,
-  WORKER_FIRST_FD,
-  type WorkerInfo,
-  type WorkerSpec,
-} from './protocol.js';
+  type ClusterStats,
+  type MasterHandle,
+  type MasterStopped,
+  type ReloadResult,
+  summarize,
+  type WorkerSnapshot,
+  type WorkerState,
+} from './handle.js';
+import { type ParentWatch, watchParent } from './parent.js';
+import type { WorkerInfo } from './protocol.js';
+import { type Balance, openGroupSocket, openMasterSockets, slotSockets } from './sockets.js';
+import { isUpgradedMaster, notifyPredecessor, spawnSuccessor, UPGRADE_ENV } from './upgrade.js';
+import { forkWorker, sendTo, type WorkerProc } from './worker-proc.js';
 
-/** Set in a master spawned by `upgrade()`: report to the old master once serving. */
-const UPGRADE_ENV = 'MULTIREACTOR_UPGRADE';
+export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './handle.js';
+
 /** How long stragglers get after the drain deadline before SIGKILL. */
 const KILL_GRACE_MS = 1000;
-
-type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
-
-interface WorkerProc {
-  readonly slot: Slot;
-  readonly generation: number;
-  readonly child: ChildProcess;
-  readonly pid: number;
-  state: WorkerState;
-  /** Resolves when the worker reports ready; rejects if it exits or times out first. */
-  readonly ready: Promise<void>;
-  /** Resolves when the process has exited (been reaped). */
-  readonly exited: Promise<void>;
-  exitStatus?: string;
-  killTimer?: NodeJS.Timeout;
-}
 
 interface Slot {
   readonly index: number;
@@ -63,67 +55,26 @@ interface Slot {
   generation: number;
   /** Timestamps of recent crashes, for backoff and crash-loop detection. */
   crashes: number[];
+  /** How the last worker of this slot that failed ended (for the crash-loop error line). */
+  lastFailure: string | undefined;
+  /** In a crash loop: not restarted until a reload retries it. */
   abandoned: boolean;
   restartTimer?: NodeJS.Timeout | undefined;
+  /** A crash restart in flight: settles once its worker is installed, or its failure handled. */
+  restarting?: Promise<void> | undefined;
 }
 
-/** What one worker looked like at a `collectStats()`. */
-export interface WorkerSnapshot extends WorkerInfo {
-  readonly state: WorkerState;
-}
-
-export interface ClusterStats {
-  /** Each ready worker's own report. */
-  readonly workers: readonly WorkerSnapshot[];
-  /** Their counters summed. */
-  readonly total: LoopStats;
-  /** How evenly connections were spread: accepted per worker. */
-  readonly balance: { readonly minAccepted: number; readonly maxAccepted: number; readonly ratio: number };
-}
-
-export interface ReloadResult {
-  readonly ok: boolean;
-  /** Slots whose worker was replaced, with the old and new pids. */
-  readonly replaced: ReadonlyArray<{
-    readonly slot: number;
-    readonly oldPid: number | undefined;
-    readonly newPid: number;
-  }>;
-  /** Why it stopped, when it failed. */
-  readonly error?: string;
-  readonly durationMs: number;
-}
-
-/** The handle `Server.listen()` returns in the master. */
-export interface MasterHandle {
-  readonly role: 'master';
-  /** The address the workers serve. */
-  address(): SocketAddress;
-  /** Open connections in all workers, as of the last `collectStats()`. */
-  readonly connections: number;
-  /** Every worker's counters summed, as of the last `collectStats()`. */
-  stats(): LoopStats;
-  /** Asks every ready worker for its counters now. */
-  collectStats(timeoutMs?: number): Promise<ClusterStats>;
-  /** The worker processes now: slot, pid, generation, state. */
-  workers(): ReadonlyArray<{ slot: number; pid: number; generation: number; state: WorkerState }>;
-  /** Replaces every worker by a freshly started one without dropping a connection (SIGUSR2, SIGHUP). */
-  reload(): Promise<ReloadResult>;
-  /**
-   * Starts a new master on the same listening sockets (passed as LISTEN_FDS, the systemd
-   * convention), waits until it serves, then drains and stops this one's workers. Resolves with
-   * the new master's pid; this process should then exit.
-   */
-  upgrade(): Promise<number>;
-  /** Graceful stop: workers stop accepting, finish within the drain timeout (then are killed), exit. */
-  close(options?: { timeout?: number }): Promise<void>;
+/** A reload requested while one runs: one more pass, for every request made meanwhile. */
+interface QueuedReload {
+  /** When the latest of those requests came (performance.now()). */
+  requestedAt: number;
+  readonly result: Promise<ReloadResult>;
+  readonly resolve: (r: ReloadResult) => void;
 }
 
 let masterStarted = false;
-
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
-}
+/** Our parent when this module was loaded: the process the master stops with (parent.ts). */
+const PARENT_AT_LOAD = process.ppid;
 
 export class MasterServer implements MasterHandle {
   readonly role = 'master' as const;
@@ -132,11 +83,19 @@ export class MasterServer implements MasterHandle {
   private readonly sockets: number[] = [];
   private readonly live = new Set<WorkerProc>();
   private addr!: SocketAddress;
-  private balance: 'reuseport' | 'shared';
+  private balance: Balance;
   private readonly script: string;
   private readonly args: readonly string[];
   private stopping: Promise<void> | undefined;
+  /** Why the master stops (set by the first stop). */
+  private stopReason: MasterStopped | undefined;
+  private resolveStopped!: (why: MasterStopped) => void;
+  readonly stopped = new Promise<MasterStopped>((resolve) => {
+    this.resolveStopped = resolve;
+  });
   private reloading: Promise<ReloadResult> | undefined;
+  private queuedReload: QueuedReload | undefined;
+  private parentWatch: ParentWatch | undefined;
   private lastStats: LoopStats = newStats();
   private lastConnections = 0;
   private infoSeq = 0;
@@ -172,7 +131,10 @@ export class MasterServer implements MasterHandle {
       throw err;
     }
     if (cluster.handleSignals) m.installSignals();
-    m.notifyPredecessor();
+    // A master started by upgrade() outlives its parent (the master it replaces) by design.
+    if (!cluster.daemon && !isUpgradedMaster())
+      m.parentWatch = watchParent(PARENT_AT_LOAD, () => m.onParentGone(), logger);
+    notifyPredecessor();
     return m;
   }
 
@@ -180,60 +142,19 @@ export class MasterServer implements MasterHandle {
 
   private openSockets(): void {
     const n = this.cluster.workers;
-    const inherited = takeListenFds();
-    const common = { backlog: this.options.backlog ?? 511, ipv6Only: this.options.ipv6Only ?? false };
-    if (inherited.length > 0) {
-      this.sockets.push(...inherited);
-      this.addr = localAddress(inherited[0] as number);
-      this.logger.info(
-        `master ${process.pid}: serving on ${inherited.length} inherited socket(s) (LISTEN_FDS), ${this.addr.address}:${this.addr.port}`,
-      );
-      if (this.balance === 'reuseport' && inherited.length < n) {
-        if (hasReusePort(inherited[0] as number)) {
-          while (this.sockets.length < n) {
-            this.sockets.push(
-              openServerSocket({ host: this.addr.address, port: this.addr.port, reusePort: true, ...common }),
-            );
-          }
-        } else {
-          this.logger.warn('inherited sockets lack SO_REUSEPORT: balancing with one shared socket instead');
-          this.balance = 'shared';
-        }
-      }
-    } else if (this.balance === 'reuseport') {
-      // Bind one, learn the port (port 0), bind the rest to it.
-      const first = openServerSocket({
-        host: this.options.host,
-        port: this.options.port ?? 0,
-        reusePort: true,
-        ...common,
-      });
-      this.sockets.push(first);
-      this.addr = localAddress(first);
-      while (this.sockets.length < n) {
-        this.sockets.push(
-          openServerSocket({ host: this.addr.address, port: this.addr.port, reusePort: true, ...common }),
-        );
-      }
-    } else {
-      // SO_REUSEPORT anyway: a successor master (upgrade) may then add sockets to the port.
-      const fd = openServerSocket({
-        host: this.options.host,
-        port: this.options.port ?? 0,
-        reusePort: true,
-        ...common,
-      });
-      this.sockets.push(fd);
-      this.addr = localAddress(fd);
-    }
+    const { addr, balance } = openMasterSockets(this.options, n, this.balance, this.logger, this.sockets);
+    this.addr = addr;
+    this.balance = balance;
     for (let i = 0; i < n; i++) {
-      const fds =
-        this.balance === 'shared'
-          ? [...this.sockets]
-          : // Slot i takes socket i, and any sockets beyond the worker count are shared out
-            // round-robin, so that no socket is left without a worker to accept from it.
-            this.sockets.filter((_, j) => j % n === i);
-      this.slots.push({ index: i, fds, worker: undefined, generation: 0, crashes: [], abandoned: false });
+      this.slots.push({
+        index: i,
+        fds: slotSockets(this.sockets, n, i, balance),
+        worker: undefined,
+        generation: 0,
+        crashes: [],
+        lastFailure: undefined,
+        abandoned: false,
+      });
     }
   }
 
@@ -244,67 +165,27 @@ export class MasterServer implements MasterHandle {
   // ---- workers ----
 
   private fork(slot: Slot): WorkerProc {
-    const generation = ++slot.generation;
-    const spec: WorkerSpec = {
+    const w = forkWorker({
+      script: this.script,
+      args: this.args,
       slot: slot.index,
-      generation,
-      fds: slot.fds.map((_, i) => WORKER_FIRST_FD + i),
+      generation: ++slot.generation,
+      fds: slot.fds,
       exclusive: this.balance === 'shared',
-      masterPid: process.pid,
-    };
-    const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(spec) };
-    delete env[UPGRADE_ENV];
-    const child = fork(this.script, [...this.args], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...slot.fds],
-      env,
-      execArgv: process.execArgv,
+      startTimeout: this.cluster.startTimeout,
+      dropEnv: [UPGRADE_ENV],
+      logger: this.logger,
+      onInfo: (id, info) => {
+        const waiter = this.infoWaiters.get(id);
+        this.infoWaiters.delete(id);
+        waiter?.(info);
+      },
+      onExit: (proc, was) => {
+        this.live.delete(proc);
+        this.onExit(proc, was);
+      },
     });
-    let resolveReady!: () => void;
-    let rejectReady!: (err: Error) => void;
-    let resolveExited!: () => void;
-    const ready = new Promise<void>((res, rej) => {
-      resolveReady = res;
-      rejectReady = rej;
-    });
-    // Nobody may await `ready` (a worker started during a stop): do not let it go unhandled.
-    ready.catch(() => {});
-    const exited = new Promise<void>((res) => {
-      resolveExited = res;
-    });
-    const w: WorkerProc = { slot, generation, child, pid: child.pid ?? -1, state: 'starting', ready, exited };
     this.live.add(w);
-    const startTimer = setTimeout(() => {
-      if (w.state !== 'starting') return;
-      rejectReady(new Error(`worker ${w.pid} (slot ${slot.index}) not ready within ${this.cluster.startTimeout} ms`));
-      child.kill('SIGKILL');
-    }, this.cluster.startTimeout);
-    child.on('message', (raw: unknown) => {
-      const msg = raw as ToMaster;
-      if (msg?.t === 'ready' && w.state === 'starting') {
-        clearTimeout(startTimer);
-        w.state = 'ready';
-        resolveReady();
-      } else if (msg?.t === 'info') {
-        const waiter = this.infoWaiters.get(msg.id);
-        this.infoWaiters.delete(msg.id);
-        waiter?.(msg.info);
-      }
-    });
-    child.on('error', (err) => {
-      this.logger.error(`worker ${w.pid} (slot ${slot.index}): ${err.message}`);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(startTimer);
-      clearTimeout(w.killTimer);
-      const was = w.state;
-      w.state = 'exited';
-      w.exitStatus = describeExit(code, signal);
-      this.live.delete(w);
-      if (was === 'starting')
-        rejectReady(new Error(`worker ${w.pid} (slot ${slot.index}) ${w.exitStatus} before it was ready`));
-      resolveExited();
-      this.onExit(w, was);
-    });
     return w;
   }
 
@@ -327,10 +208,6 @@ export class MasterServer implements MasterHandle {
     );
   }
 
-  private send(w: WorkerProc, msg: ToWorker): void {
-    if (w.child.connected) w.child.send(msg);
-  }
-
   /** Tells a worker to drain and exit; kills it if it is still there after the deadline. */
   private retire(w: WorkerProc, timeout: number): void {
     if (w.state === 'exited' || w.state === 'draining') return;
@@ -339,11 +216,11 @@ export class MasterServer implements MasterHandle {
       return;
     }
     w.state = 'draining';
-    this.send(w, { t: 'drain', timeout: Number.isFinite(timeout) ? timeout : null });
+    sendTo(w, { t: 'drain', timeout: Number.isFinite(timeout) ? timeout : null });
     if (Number.isFinite(timeout)) {
       w.killTimer = setTimeout(() => {
         if (w.state !== 'exited') {
-          this.logger.warn(`worker ${w.pid} (slot ${w.slot.index}) still draining after ${timeout} ms: killing it`);
+          this.logger.warn(`worker ${w.pid} (slot ${w.slot}) still draining after ${timeout} ms: killing it`);
           w.child.kill('SIGKILL');
         }
       }, timeout + KILL_GRACE_MS);
@@ -353,77 +230,203 @@ export class MasterServer implements MasterHandle {
   // ---- supervision ----
 
   private onExit(w: WorkerProc, was: WorkerState): void {
-    const slot = w.slot;
+    const slot = this.slots[w.slot] as Slot;
     if (slot.worker !== w) return; // replaced, draining, or never made it: expected
     slot.worker = undefined;
     if (this.stopping !== undefined || was !== 'ready') return;
+    slot.lastFailure = w.exitStatus;
     this.logger.error(`worker ${w.pid} (slot ${slot.index}, generation ${w.generation}) ${w.exitStatus} unexpectedly`);
-    this.scheduleRestart(slot);
+    this.scheduleRestart(slot, performance.now());
   }
 
-  private scheduleRestart(slot: Slot): void {
+  /**
+   * Counts a crash of `slot` and restarts it: the first crash within `crashWindow` at once (a
+   * lone crash is no loop, and every ms without the worker its socket's queue grows); later ones
+   * after `restartDelay`, doubling, up to `maxRestartDelay`. More than `maxCrashes` is a loop.
+   */
+  private scheduleRestart(slot: Slot, since: number): void {
     const now = Date.now();
     slot.crashes = slot.crashes.filter((t) => now - t < this.cluster.crashWindow);
     slot.crashes.push(now);
-    if (slot.crashes.length > this.cluster.maxCrashes) {
+    const n = slot.crashes.length;
+    if (n > this.cluster.maxCrashes) {
       this.abandon(slot);
       return;
     }
-    const delay = Math.min(this.cluster.restartDelay * 2 ** (slot.crashes.length - 1), this.cluster.maxRestartDelay);
-    this.logger.warn(`slot ${slot.index}: restarting in ${delay} ms (crash ${slot.crashes.length} in the window)`);
-    slot.restartTimer = setTimeout(() => {
+    const delay = n === 1 ? 0 : Math.min(this.cluster.restartDelay * 2 ** (n - 2), this.cluster.maxRestartDelay);
+    this.logger.warn(
+      `slot ${slot.index}: restarting ${delay === 0 ? 'now' : `in ${delay} ms`} (crash ${n} in the window)`,
+    );
+    const restart = () => {
       slot.restartTimer = undefined;
-      if (this.stopping !== undefined || slot.worker !== undefined) return;
-      this.startOn(slot).then(
-        (w) => {
-          if (this.stopping !== undefined) {
-            this.retire(w, 0);
-            return;
-          }
-          slot.worker = w;
-          this.logger.info(`worker ${w.pid} (slot ${slot.index}, generation ${w.generation}) ready after a restart`);
-        },
-        (err: Error) => {
-          this.logger.error(`slot ${slot.index}: restart failed: ${err.message}`);
-          if (this.stopping === undefined) this.scheduleRestart(slot);
-        },
-      );
-    }, delay);
+      this.restart(slot, since);
+    };
+    if (delay === 0) restart();
+    else slot.restartTimer = setTimeout(restart, delay);
+  }
+
+  private restart(slot: Slot, since: number): void {
+    if (this.stopping !== undefined || slot.worker !== undefined || slot.abandoned) return;
+    const w = this.fork(slot);
+    const settled = w.ready.then(
+      () => {
+        if (this.stopping !== undefined) {
+          this.retire(w, 0);
+          return;
+        }
+        if (slot.worker !== undefined) {
+          // A reload filled the slot meanwhile, with code as fresh as this one's.
+          this.retire(w, this.cluster.drainTimeout);
+          return;
+        }
+        slot.worker = w;
+        const now = performance.now();
+        this.logger.info(
+          `worker ${w.pid} (slot ${slot.index}, generation ${w.generation}) ready after a restart: ${Math.round(now - since)} ms after the crash, ${Math.round(now - w.forkedAt)} ms to start`,
+        );
+      },
+      (err: Error) => {
+        slot.lastFailure = w.exitStatus === undefined ? err.message : `${w.exitStatus} before it was ready`;
+        this.logger.error(`slot ${slot.index}: restart failed: ${err.message}`);
+        if (this.stopping === undefined) this.scheduleRestart(slot, since);
+      },
+    );
+    slot.restarting = settled;
+    void settled.then(() => {
+      if (slot.restarting === settled) slot.restarting = undefined;
+    });
   }
 
   private abandon(slot: Slot): void {
     slot.abandoned = true;
     this.logger.error(
-      `slot ${slot.index}: crash loop (${slot.crashes.length} crashes within ${this.cluster.crashWindow} ms): not restarting it`,
+      `slot ${slot.index}: crash loop (${slot.crashes.length} crashes within ${this.cluster.crashWindow} ms, last: ${slot.lastFailure}): not restarting it until a reload`,
     );
-    if (this.balance !== 'reuseport') return;
-    // Nobody accepts from this slot's sockets any more, but the kernel would keep hashing new
-    // connections to them: close them so that it stops (the connections queued there now are
-    // reset; with net.ipv4.tcp_migrate_req = 1 the kernel would move them to another socket).
-    for (const fd of slot.fds) {
-      const i = this.sockets.indexOf(fd);
-      if (i >= 0) this.sockets.splice(i, 1);
-      sysClose(fd);
+    if (this.balance === 'reuseport') {
+      // Nobody accepts from this slot's sockets any more, but the kernel would keep hashing new
+      // connections to them: close them so that it stops (the connections queued there now are
+      // reset; with net.ipv4.tcp_migrate_req = 1 the kernel would move them to another socket).
+      // A reload that retries the slot opens new ones.
+      for (const fd of slot.fds) this.closeSocket(fd);
+      slot.fds = [];
     }
-    slot.fds = [];
+    if (this.slots.every((s) => s.abandoned)) this.giveUp();
+  }
+
+  /**
+   * Every slot is in a crash loop: nothing serves, and only a restart of the whole master (by its
+   * supervisor: systemd's Restart=on-failure, a container's restart policy) can help. Say why,
+   * stop, and exit non-zero so that the supervisor sees a failure.
+   */
+  private giveUp(): void {
+    const why = `every worker slot is in a crash loop (${this.slots
+      .map((s) => `slot ${s.index}: ${s.lastFailure ?? 'unknown'}`)
+      .join('; ')})`;
+    this.logger.error(`master ${process.pid}: ${why}: stopping${this.cluster.handleSignals ? ', exit status 1' : ''}`);
+    this.stopFor({ ok: false, reason: why }, 0, this.cluster.handleSignals);
+  }
+
+  private closeSocket(fd: number): void {
+    const i = this.sockets.indexOf(fd);
+    if (i >= 0) this.sockets.splice(i, 1);
+    sysClose(fd);
   }
 
   // ---- reload ----
 
+  /**
+   * Replaces every worker by one started after this call. A request while a reload runs is not
+   * folded into it — the slots that pass already replaced would keep the code loaded before this
+   * request — but queued: one more pass runs after the current one, for every request made
+   * meanwhile, and replaces each worker forked before the latest of them.
+   */
   reload(): Promise<ReloadResult> {
     if (this.stopping !== undefined) return Promise.reject(new Error('the server is stopping'));
-    this.reloading ??= this.doReload().finally(() => {
-      this.reloading = undefined;
-    });
-    return this.reloading;
+    const requestedAt = performance.now();
+    if (this.reloading === undefined) {
+      this.reloading = this.runReload(requestedAt);
+      return this.reloading;
+    }
+    if (this.queuedReload === undefined) {
+      let resolve!: (r: ReloadResult) => void;
+      const result = new Promise<ReloadResult>((r) => {
+        resolve = r;
+      });
+      this.queuedReload = { requestedAt, result, resolve };
+      this.logger.info(
+        'reload requested while a reload runs: one more pass queued after it, so that every worker runs code loaded after this request',
+      );
+    } else {
+      this.queuedReload.requestedAt = requestedAt;
+      this.logger.info('reload requested while a reload runs: joins the pass already queued');
+    }
+    return this.queuedReload.result;
   }
 
-  private async doReload(): Promise<ReloadResult> {
+  private async runReload(requestedAt: number): Promise<ReloadResult> {
+    try {
+      return await this.doReload(requestedAt);
+    } finally {
+      this.reloading = undefined;
+      const next = this.queuedReload;
+      this.queuedReload = undefined;
+      if (next !== undefined) {
+        if (this.stopping !== undefined) {
+          next.resolve({ ok: false, replaced: [], error: 'the server is stopping', durationMs: 0 });
+        } else {
+          this.reloading = this.runReload(next.requestedAt);
+          this.reloading.then(next.resolve, (err: Error) =>
+            next.resolve({ ok: false, replaced: [], error: err.message, durationMs: 0 }),
+          );
+        }
+      }
+    }
+  }
+
+  /** Whether `slot` needs a new worker for a reload requested at `requestedAt`. */
+  private stale(slot: Slot, requestedAt: number): boolean {
+    return slot.abandoned || slot.worker === undefined || slot.worker.forkedAt < requestedAt;
+  }
+
+  /**
+   * Forks a worker for a reload. A slot abandoned after a crash loop is retried: in `reuseport`
+   * mode it gets a new socket in our group (its old one was closed), closed again if the worker
+   * does not start.
+   */
+  private forkForReload(slot: Slot): WorkerProc {
+    if (slot.abandoned && this.balance === 'reuseport' && slot.fds.length === 0) {
+      const fd = openGroupSocket(this.addr, this.options);
+      this.sockets.push(fd);
+      slot.fds = [fd];
+    }
+    return this.fork(slot);
+  }
+
+  /** A reload's worker for an abandoned slot did not start: the slot stays abandoned, socket closed. */
+  private reloadFailedOn(slot: Slot): void {
+    if (!slot.abandoned || this.balance !== 'reuseport') return;
+    for (const fd of slot.fds) this.closeSocket(fd);
+    slot.fds = [];
+  }
+
+  private async doReload(requestedAt: number): Promise<ReloadResult> {
     const t0 = performance.now();
-    const slots = this.slots.filter((s) => !s.abandoned);
-    this.logger.info(`reload: replacing ${slots.length} workers (${this.cluster.reloadStrategy})`);
+    // A crash restart in flight settles first: its worker may already run fresh code.
+    await Promise.all(this.slots.map((s) => s.restarting));
+    const planned = this.slots.filter((s) => this.stale(s, requestedAt));
+    const retried = planned.filter((s) => s.abandoned).length;
+    this.logger.info(
+      `reload: replacing ${planned.length} of ${this.slots.length} workers (${this.cluster.reloadStrategy})${retried > 0 ? `, retrying ${retried} slot(s) abandoned after a crash loop` : ''}`,
+    );
     const replaced: Array<{ slot: number; oldPid: number | undefined; newPid: number }> = [];
     const swap = (slot: Slot, fresh: WorkerProc) => {
+      clearTimeout(slot.restartTimer);
+      slot.restartTimer = undefined;
+      if (slot.abandoned) {
+        slot.abandoned = false;
+        slot.crashes = [];
+        this.logger.info(`slot ${slot.index}: serving again after its crash loop (worker ${fresh.pid})`);
+      }
       const old = slot.worker;
       slot.worker = fresh;
       replaced.push({ slot: slot.index, oldPid: old?.pid, newPid: fresh.pid });
@@ -431,23 +434,31 @@ export class MasterServer implements MasterHandle {
     };
     let error: string | undefined;
     if (this.cluster.reloadStrategy === 'rolling') {
-      for (const slot of slots) {
+      for (const slot of this.slots) {
         if (this.stopping !== undefined) break;
+        await slot.restarting;
+        if (!this.stale(slot, requestedAt)) continue;
+        const fresh = this.forkForReload(slot);
         try {
-          swap(slot, await this.startOn(slot));
+          await fresh.ready;
         } catch (err) {
+          this.reloadFailedOn(slot);
           error = `slot ${slot.index}: ${(err as Error).message}`;
           break;
         }
+        if (this.stopping !== undefined) break; // the stop retires it with the others
+        swap(slot, fresh);
       }
     } else {
-      const fresh = slots.map((s) => this.fork(s));
+      const slots = this.slots.filter((s) => this.stale(s, requestedAt));
+      const fresh = slots.map((s) => this.forkForReload(s));
       const settled = await Promise.allSettled(fresh.map((w) => w.ready));
       const bad = settled.findIndex((r) => r.status === 'rejected');
       if (bad >= 0) {
         error = `slot ${slots[bad]?.index}: ${((settled[bad] as PromiseRejectedResult).reason as Error).message}`;
         for (const w of fresh) this.retire(w, 0);
-      } else {
+        for (const s of slots) this.reloadFailedOn(s);
+      } else if (this.stopping === undefined) {
         for (let i = 0; i < slots.length; i++) swap(slots[i] as Slot, fresh[i] as WorkerProc);
       }
     }
@@ -456,7 +467,7 @@ export class MasterServer implements MasterHandle {
       this.logger.error(`reload failed after ${durationMs} ms: ${error}; the current workers keep serving`);
     } else {
       this.logger.info(
-        `reload done in ${durationMs} ms: ${replaced.map((r) => `${r.oldPid} -> ${r.newPid}`).join(', ')}`,
+        `reload done in ${durationMs} ms: ${replaced.map((r) => `${r.oldPid ?? '(none)'} -> ${r.newPid}`).join(', ') || 'every worker was already fresh'}`,
       );
     }
     return error === undefined ? { ok: true, replaced, durationMs } : { ok: false, replaced, error, durationMs };
@@ -466,7 +477,7 @@ export class MasterServer implements MasterHandle {
 
   workers(): Array<{ slot: number; pid: number; generation: number; state: WorkerState }> {
     return [...this.live]
-      .map((w) => ({ slot: w.slot.index, pid: w.pid, generation: w.generation, state: w.state }))
+      .map((w) => ({ slot: w.slot, pid: w.pid, generation: w.generation, state: w.state }))
       .sort((a, b) => a.slot - b.slot || a.generation - b.generation);
   }
 
@@ -489,7 +500,7 @@ export class MasterServer implements MasterHandle {
         clearTimeout(timer);
         resolve(info);
       });
-      this.send(w, { t: 'info', id });
+      sendTo(w, { t: 'info', id });
     });
   }
 
@@ -500,40 +511,54 @@ export class MasterServer implements MasterHandle {
     answers.forEach((info, i) => {
       if (info !== undefined) workers.push({ ...info, state: (ready[i] as WorkerProc).state });
     });
-    const total = newStats();
-    let connections = 0;
-    for (const w of workers) {
-      connections += w.connections;
-      const sums = total as unknown as Record<string, number>;
-      for (const [k, v] of Object.entries(w.stats)) {
-        if (typeof v === 'number') sums[k] = (sums[k] ?? 0) + v;
-      }
-      for (const [reason, count] of Object.entries(w.stats.closed)) total.closed[reason as CloseReason] += count;
-    }
-    const accepted = workers.map((w) => w.stats.accepted);
-    const minAccepted = accepted.length > 0 ? Math.min(...accepted) : 0;
-    const maxAccepted = accepted.length > 0 ? Math.max(...accepted) : 0;
-    this.lastStats = total;
+    const { connections, ...stats } = summarize(workers);
+    this.lastStats = stats.total;
     this.lastConnections = connections;
-    return {
-      workers,
-      total,
-      balance: {
-        minAccepted,
-        maxAccepted,
-        ratio: minAccepted > 0 ? maxAccepted / minAccepted : Number.POSITIVE_INFINITY,
-      },
-    };
+    return stats;
   }
 
   // ---- stop ----
 
   close(options: { timeout?: number } = {}): Promise<void> {
-    this.stopping ??= this.shutdown(options.timeout ?? this.cluster.drainTimeout);
+    return this.stopFor({ ok: true, reason: 'close()' }, options.timeout ?? this.cluster.drainTimeout, false);
+  }
+
+  /**
+   * Stops (once; a later call joins the first stop) and, with `exit`, exits the process when done:
+   * status 0, or 1 when the first stop's reason is not ok.
+   */
+  private stopFor(why: MasterStopped, timeout: number, exit: boolean): Promise<void> {
+    if (this.stopping === undefined) {
+      this.stopReason = why;
+      this.stopping = this.shutdown(timeout).then(() => this.resolveStopped(why));
+    }
+    if (exit) {
+      this.stopping.then(
+        () => process.exit(this.stopReason?.ok === false ? 1 : 0),
+        (err: unknown) => {
+          this.logger.error('stop failed', err);
+          process.exit(1);
+        },
+      );
+    }
     return this.stopping;
   }
 
+  /** Our parent process died (parent.ts): stop as on SIGTERM. */
+  private onParentGone(): void {
+    this.logger.warn(
+      `master ${process.pid}: its parent process ${PARENT_AT_LOAD} is gone: stopping gracefully (daemon: true keeps a master running without its parent)`,
+    );
+    this.stopFor(
+      { ok: true, reason: `parent process ${PARENT_AT_LOAD} is gone` },
+      this.cluster.drainTimeout,
+      this.cluster.handleSignals,
+    );
+  }
+
   private async shutdown(timeout: number): Promise<void> {
+    this.parentWatch?.close();
+    this.parentWatch = undefined;
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
     const workers = [...this.live];
     if (workers.length > 0) {
@@ -566,13 +591,7 @@ export class MasterServer implements MasterHandle {
         this.killAll();
         return;
       }
-      this.close({ timeout }).then(
-        () => process.exit(0),
-        (err: unknown) => {
-          this.logger.error('stop failed', err);
-          process.exit(1);
-        },
-      );
+      this.stopFor({ ok: true, reason: 'a stop signal' }, timeout, true);
     };
     const reload = () => {
       this.reload().catch((err: unknown) => this.logger.error('reload failed', err));
@@ -598,53 +617,15 @@ export class MasterServer implements MasterHandle {
 
   async upgrade(): Promise<number> {
     if (this.stopping !== undefined) throw new Error('the server is stopping');
-    const fds = [...this.sockets];
-    // LISTEN_PID must name the new process itself (sd_listen_fds checks it). Its pid is only
-    // known after the fork, so a shell sets it and exec()s node in the same process.
-    const child = spawn(
-      '/bin/sh',
-      [
-        '-c',
-        'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"',
-        process.execPath,
-        ...process.execArgv,
-        this.script,
-        ...this.args,
-      ],
-      {
-        stdio: ['ignore', 'inherit', 'inherit', ...fds, 'ipc'],
-        env: { ...process.env, LISTEN_FDS: String(fds.length), [UPGRADE_ENV]: '1' },
-      },
-    );
-    this.logger.info(`upgrade: started master ${child.pid} with ${fds.length} listening socket(s)`);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`upgrade: the new master did not report ready within ${this.cluster.startTimeout * 2} ms`));
-      }, this.cluster.startTimeout * 2);
-      child.once('message', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`upgrade: the new master ${describeExit(code, signal)} before serving`));
-      });
+    const pid = await spawnSuccessor({
+      fds: this.sockets,
+      script: this.script,
+      args: this.args,
+      timeoutMs: this.cluster.startTimeout * 2,
+      logger: this.logger,
     });
-    child.disconnect();
-    child.unref();
-    this.logger.info(`upgrade: master ${child.pid} serves; draining this master's workers`);
+    this.logger.info(`upgrade: master ${pid} serves; draining this master's workers`);
     await this.close();
-    return child.pid as number;
-  }
-
-  /** A master started by `upgrade()` tells its predecessor that it serves. */
-  private notifyPredecessor(): void {
-    if (process.env[UPGRADE_ENV] !== '1') return;
-    delete process.env[UPGRADE_ENV];
-    if (process.send !== undefined && process.connected) {
-      process.send({ t: 'upgraded', pid: process.pid });
-      process.disconnect();
-    }
+    return pid;
   }
 }

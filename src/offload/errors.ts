@@ -2,7 +2,7 @@
  * What offloading can report to a pipeline. Each error carries the message (or task) it is about,
  * so that the protocol stage that receives it can answer *that* request (HTTP: 503 or 500).
  */
-import { ReactorError } from '../errors.js';
+import { ReactorError } from '../common/errors.js';
 
 /**
  * Builds an error without capturing a stack trace. For the outcomes that are expected under load

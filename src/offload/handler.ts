@@ -28,11 +28,11 @@
  * after each batch the stage fires `onReadComplete` and flushes the channel — as if a read had
  * just produced them: stages that answer on read-complete, and the flush, work unchanged.
  */
-import { InvalidOptionError } from '../errors.js';
+import { fnOption, type OptionKeys } from '../common/options.js';
 import { DRAINING } from '../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { type OffloadOptions, type ResolvedOffloadOptions, resolveOffloadOptions } from './options.js';
+import { OFFLOAD_OPTIONS, type OffloadOptions, type ResolvedOffloadOptions, resolveOffloadOptions } from './options.js';
 import { OffloadSession, type OffloadSessionStats, type SessionOwner } from './session.js';
 
 export interface OffloadHandlerOptions<I = unknown, O = unknown> extends OffloadOptions {
@@ -56,10 +56,13 @@ interface Slot {
   value: unknown;
 }
 
-function fn<T>(name: string, v: T | undefined): T | undefined {
-  if (v !== undefined && typeof v !== 'function') throw new InvalidOptionError(name, 'must be a function');
-  return v;
-}
+/** The keys of `OffloadHandlerOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const OFFLOAD_HANDLER_OPTIONS = {
+  ...OFFLOAD_OPTIONS,
+  toTask: true,
+  fromResult: true,
+  filter: true,
+} as const satisfies OptionKeys<OffloadHandlerOptions>;
 
 export class OffloadHandler<I = unknown, O = unknown> extends ChannelInboundHandler<I> implements SessionOwner {
   private readonly options: ResolvedOffloadOptions;
@@ -80,10 +83,10 @@ export class OffloadHandler<I = unknown, O = unknown> extends ChannelInboundHand
    */
   constructor(options: OffloadHandlerOptions<I, O>) {
     super();
-    this.options = resolveOffloadOptions(options);
-    this.toTask = fn('toTask', options.toTask);
-    this.fromResult = fn('fromResult', options.fromResult);
-    this.filter = fn('filter', options.filter);
+    this.options = resolveOffloadOptions(options, 'OffloadHandler', OFFLOAD_HANDLER_OPTIONS);
+    this.toTask = fnOption('toTask', options.toTask);
+    this.fromResult = fnOption('fromResult', options.fromResult);
+    this.filter = fnOption('filter', options.filter);
   }
 
   /** This connection's tasks: offloaded, aborted because it closed, results dropped. */

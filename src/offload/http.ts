@@ -27,21 +27,21 @@
  * | `offload()` rejects with | and the handler lets it propagate → |
  * |---|---|
  * | `OffloadOverloadedError` (`maxQueue` tasks wait already) | `503` with `Retry-After`, connection kept |
- * | `OffloadTaskError` (the task threw) | `500`, the error to `onError` / `onHandlerError` (as any handler error) |
+ * | `OffloadTaskError` (the task threw) | `500`, connection kept; the error logged or to `onHandlerError` (as any handler error) |
  * | `OffloadAbortedError` (the connection closed) | nothing: there is nobody to answer |
  *
  * Return or await what `offload()` returns: a rejection nobody handles ends the process (Node's
  * default for unhandled rejections).
  */
 
-import type { HttpOptions } from '../codec/http1/http.js';
+import { HTTP_OPTIONS, type HttpOptions, splitHttpOptions } from '../codec/http1/http.js';
 import type { HttpRequest } from '../codec/http1/request.js';
 import { HttpRequestDecoder } from '../codec/http1/request-decoder.js';
 import type { HttpResponse } from '../codec/http1/response.js';
 import { type HttpHandler, HttpServerHandler } from '../codec/http1/server.js';
+import { intOption, type OptionKeys } from '../common/options.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
-import { intOption } from '../worker/options.js';
 import { OffloadAbortedError, OffloadOverloadedError } from './errors.js';
 import { type OffloadOptions, type ResolvedOffloadOptions, resolveOffloadOptions } from './options.js';
 import { OffloadSession, type OffloadSessionStats, type SessionOwner } from './session.js';
@@ -58,6 +58,13 @@ export interface HttpOffloadOptions extends HttpOptions {
   /** `Retry-After` of the 503 answered when the pool is overloaded, in seconds. Default 1. */
   readonly retryAfter?: number;
 }
+
+/** The keys of `HttpOffloadOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_OFFLOAD_OPTIONS = {
+  ...HTTP_OPTIONS,
+  offload: true,
+  retryAfter: true,
+} as const satisfies OptionKeys<HttpOffloadOptions>;
 
 /** The settlers of one `offload()` promise. */
 interface Pending {
@@ -155,15 +162,16 @@ export function httpOffload(handler: OffloadingHttpHandler, options: HttpOffload
   if (options === null || typeof options !== 'object' || options.offload === undefined) {
     throw new TypeError('httpOffload(handler, options): options.offload (the task module and pool) is required');
   }
-  const offload = resolveOffloadOptions(options.offload);
+  // Throw InvalidOptionError for an unknown key or a bad value.
+  const { decoder, server } = splitHttpOptions('httpOffload', options, HTTP_OFFLOAD_OPTIONS);
+  const offload = resolveOffloadOptions(options.offload, 'httpOffload options.offload');
   const retryAfter = String(intOption('retryAfter', options.retryAfter ?? 1, 0));
-  new HttpRequestDecoder(options); // throws InvalidOptionError for a bad limit
   return () => {
     const conn = new HttpOffloadConnection(offload, retryAfter);
     const serve: HttpHandler = (req, res) => conn.serve(handler, req, res);
     return new Pipeline()
       .addLast('offload', conn)
-      .addLast('http-decoder', new HttpRequestDecoder(options))
-      .addLast('http', new HttpServerHandler(serve, options));
+      .addLast('http-decoder', new HttpRequestDecoder(decoder))
+      .addLast('http', new HttpServerHandler(serve, server));
   };
 }

@@ -7,8 +7,16 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
-import { InvalidOptionError } from '../errors.js';
-import { intOption, oneOf } from '../worker/options.js';
+import { InvalidOptionError } from '../common/errors.js';
+import {
+  bool,
+  checkOptions,
+  describeValue,
+  intOption,
+  type KnownKeys,
+  type OptionKeys,
+  oneOf,
+} from '../common/options.js';
 import type { TransferMode } from './transfer.js';
 
 /** The pool: one per worker process for each module and set of these options, shared by every connection. */
@@ -56,6 +64,25 @@ export interface OffloadOptions extends OffloadPoolOptions {
   readonly abortRunning?: boolean;
 }
 
+/** The keys of `OffloadPoolOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const OFFLOAD_POOL_OPTIONS = {
+  filename: true,
+  minThreads: true,
+  maxThreads: true,
+  idleTimeout: true,
+  maxQueue: true,
+  resourceLimits: true,
+} as const satisfies OptionKeys<OffloadPoolOptions>;
+
+/** The keys of `OffloadOptions`. */
+export const OFFLOAD_OPTIONS = {
+  ...OFFLOAD_POOL_OPTIONS,
+  name: true,
+  maxInFlight: true,
+  transfer: true,
+  abortRunning: true,
+} as const satisfies OptionKeys<OffloadOptions>;
+
 export interface ResolvedPoolOptions {
   /** Absolute path of the task module. */
   readonly filename: string;
@@ -76,7 +103,13 @@ export interface ResolvedOffloadOptions {
   readonly abortRunning: boolean;
 }
 
-const LIMIT_KEYS = ['maxYoungGenerationSizeMb', 'maxOldGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+/** The `resourceLimits` a thread takes (worker_threads; `stackSizeMb` included). */
+const LIMIT_KEYS = {
+  maxYoungGenerationSizeMb: true,
+  maxOldGenerationSizeMb: true,
+  codeRangeSizeMb: true,
+  stackSizeMb: true,
+} as const satisfies OptionKeys<ResourceLimits>;
 
 function resolveFilename(v: unknown): string {
   let path: string;
@@ -104,23 +137,24 @@ function resolveFilename(v: unknown): string {
   return path;
 }
 
-function resolveLimits(v: unknown): ResourceLimits | undefined {
+function resolveLimits(owner: string, v: ResourceLimits | undefined): ResourceLimits | undefined {
   if (v === undefined) return undefined;
-  if (v === null || typeof v !== 'object') throw new InvalidOptionError('resourceLimits', 'must be an object');
+  checkOptions(owner, v, LIMIT_KEYS, 'resourceLimits.');
   const out: Record<string, number> = {};
   for (const [k, n] of Object.entries(v)) {
-    if (!(LIMIT_KEYS as readonly string[]).includes(k)) {
-      throw new InvalidOptionError('resourceLimits', `unknown limit ${k} (known: ${LIMIT_KEYS.join(', ')})`);
+    if (typeof n !== 'number' || !(n > 0)) {
+      throw new InvalidOptionError(`resourceLimits.${k}`, `must be a positive number, got ${describeValue(n)}`);
     }
-    if (typeof n !== 'number' || !(n > 0))
-      throw new InvalidOptionError(`resourceLimits.${k}`, 'must be a positive number');
     out[k] = n;
   }
   return out;
 }
 
-export function resolvePoolOptions(o: OffloadPoolOptions): ResolvedPoolOptions {
-  if (o === null || typeof o !== 'object') throw new InvalidOptionError('offload', 'options must be an object');
+/**
+ * Checks and resolves the pool's share of `o`, which may be a larger options object: its keys are
+ * checked by the caller (`owner`, named in errors about nested keys).
+ */
+export function resolvePoolOptions(o: OffloadPoolOptions, owner = 'offload'): ResolvedPoolOptions {
   const filename = resolveFilename(o.filename);
   const maxThreads = intOption('maxThreads', o.maxThreads ?? Math.max(1, availableParallelism() >> 1), 1, 1024);
   const minThreads = intOption('minThreads', o.minThreads ?? Math.min(1, maxThreads), 0, 1024);
@@ -129,32 +163,43 @@ export function resolvePoolOptions(o: OffloadPoolOptions): ResolvedPoolOptions {
   }
   const idleTimeout = intOption('idleTimeout', o.idleTimeout ?? 30_000, 0);
   const maxQueue = intOption('maxQueue', o.maxQueue ?? 32 * maxThreads, 0);
-  const resourceLimits = resolveLimits(o.resourceLimits);
+  const resourceLimits = resolveLimits(owner, o.resourceLimits);
   const key = JSON.stringify([filename, minThreads, maxThreads, idleTimeout, maxQueue, resourceLimits ?? null]);
   return { filename, minThreads, maxThreads, idleTimeout, maxQueue, resourceLimits, key };
 }
 
 // Stages are built per connection, usually from one options object: resolve (and stat the
 // module) once per object, not per connection.
-const resolved = new WeakMap<object, ResolvedOffloadOptions>();
+const resolved = new WeakMap<object, { readonly known: KnownKeys; readonly options: ResolvedOffloadOptions }>();
 
-export function resolveOffloadOptions(o: OffloadOptions): ResolvedOffloadOptions {
+/**
+ * Checks and resolves `o` (its keys against `known`: a larger set for `OffloadHandler`'s options,
+ * which carry its callbacks too), once per options object.
+ */
+export function resolveOffloadOptions(
+  o: OffloadOptions,
+  owner = 'offload',
+  known: KnownKeys = OFFLOAD_OPTIONS,
+): ResolvedOffloadOptions {
   const cached = o !== null && typeof o === 'object' ? resolved.get(o) : undefined;
-  if (cached !== undefined) return cached;
-  const pool = resolvePoolOptions(o);
-  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) {
-    throw new InvalidOptionError('name', `must be a non-empty string, got ${String(o.name)}`);
+  if (cached !== undefined) {
+    if (cached.known !== known) checkOptions(owner, o, known);
+    return cached.options;
   }
-  if (o.abortRunning !== undefined && typeof o.abortRunning !== 'boolean') {
-    throw new InvalidOptionError('abortRunning', `must be a boolean, got ${String(o.abortRunning)}`);
+  if (o === undefined)
+    throw new InvalidOptionError('filename', 'is required: the module that exports the task function');
+  checkOptions(owner, o, known);
+  const pool = resolvePoolOptions(o, owner);
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) {
+    throw new InvalidOptionError('name', `must be a non-empty string, got ${describeValue(o.name)}`);
   }
   const r: ResolvedOffloadOptions = {
     pool,
     name: o.name,
     maxInFlight: intOption('maxInFlight', o.maxInFlight ?? 16, 1, 65_536),
     transfer: oneOf('transfer', o.transfer, ['move', 'copy'], 'move'),
-    abortRunning: o.abortRunning ?? false,
+    abortRunning: bool('abortRunning', o.abortRunning, false),
   };
-  resolved.set(o, r);
+  resolved.set(o, { known, options: r });
   return r;
 }

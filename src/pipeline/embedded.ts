@@ -8,10 +8,12 @@
  * advanced by `advanceTime(ms)`, which runs the timers that became due.
  */
 import { Buffer } from 'node:buffer';
+import { type Logger, silentLogger } from '../common/logger.js';
+import { bool, checkOptions, intOption, numberOption, type OptionKeys } from '../common/options.js';
+import { TimingWheel } from '../common/timing-wheel.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { type EffectiveSocketOptions, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
-import { TimingWheel } from '../worker/timing-wheel.js';
-import type { Channel, Transport } from './channel.js';
+import { type Channel, checkProxiedAddresses, type ProxiedAddresses, type Transport } from './channel.js';
 import type { ChannelHandler, CloseReason } from './handler.js';
 import { createPipeline, Pipeline, type PipelineSpec } from './pipeline.js';
 
@@ -24,7 +26,21 @@ export interface EmbeddedChannelOptions {
   readonly highWaterMark?: number;
   /** Allow half-open (see ConnectionOptions.allowHalfOpen). Default false. */
   readonly allowHalfOpen?: boolean;
+  /** The (simulated) socket's peer. Default `127.0.0.1` port 0. */
+  readonly remoteAddress?: SocketAddress;
+  /** The (simulated) socket's own address. Default `127.0.0.1` port 0. */
+  readonly localAddress?: SocketAddress;
 }
+
+/** The keys of `EmbeddedChannelOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const EMBEDDED_CHANNEL_OPTIONS = {
+  startTime: true,
+  tickMs: true,
+  highWaterMark: true,
+  allowHalfOpen: true,
+  remoteAddress: true,
+  localAddress: true,
+} as const satisfies OptionKeys<EmbeddedChannelOptions>;
 
 const EMBEDDED_ADDRESS: SocketAddress = { address: '127.0.0.1', family: 'IPv4', port: 0 };
 
@@ -34,8 +50,11 @@ export class EmbeddedChannel implements Channel, Transport {
   readonly id = nextId++;
   readonly pipeline: Pipeline;
   readonly timers: TimingWheel;
-  readonly remoteAddress = EMBEDDED_ADDRESS;
-  readonly localAddress = EMBEDDED_ADDRESS;
+  readonly socketRemoteAddress: SocketAddress;
+  readonly socketLocalAddress: SocketAddress;
+  private proxiedRef: ProxiedAddresses | undefined;
+  /** Where stages log (silent unless a test sets one, to see what they log). */
+  logger: Logger = silentLogger;
   /** Messages that reached the tail. */
   readonly inbound: unknown[] = [];
   /** Messages flushed out of the head. */
@@ -67,10 +86,13 @@ export class EmbeddedChannel implements Channel, Transport {
    * @param spec a `Pipeline` (instance, subclass or factory), or the handlers to put in a plain one
    */
   constructor(spec: Pipeline | PipelineSpec | readonly ChannelHandler[] = [], options: EmbeddedChannelOptions = {}) {
-    this.now = options.startTime ?? 0;
-    this.highWaterMark = options.highWaterMark ?? 64 * 1024;
-    this.allowHalfOpen = options.allowHalfOpen ?? false;
-    this.timers = new TimingWheel({ tickMs: options.tickMs ?? 1, clock: () => this.now });
+    checkOptions('EmbeddedChannel', options, EMBEDDED_CHANNEL_OPTIONS);
+    this.now = numberOption('startTime', options.startTime ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    this.highWaterMark = intOption('highWaterMark', options.highWaterMark ?? 64 * 1024, 0);
+    this.allowHalfOpen = bool('allowHalfOpen', options.allowHalfOpen, false);
+    this.socketRemoteAddress = options.remoteAddress ?? EMBEDDED_ADDRESS;
+    this.socketLocalAddress = options.localAddress ?? EMBEDDED_ADDRESS;
+    this.timers = new TimingWheel({ tickMs: intOption('tickMs', options.tickMs ?? 1, 1), clock: () => this.now });
     let pipeline: Pipeline;
     let handlers: readonly ChannelHandler[] = [];
     if (spec instanceof Pipeline) pipeline = spec;
@@ -153,6 +175,21 @@ export class EmbeddedChannel implements Channel, Transport {
   }
 
   // ---- Channel ----
+
+  get remoteAddress(): SocketAddress {
+    return this.proxiedRef?.remote ?? this.socketRemoteAddress;
+  }
+  get localAddress(): SocketAddress {
+    return this.proxiedRef?.local ?? this.socketLocalAddress;
+  }
+  /** What `setProxiedAddresses` was given last. */
+  get proxied(): ProxiedAddresses | undefined {
+    return this.proxiedRef;
+  }
+  setProxiedAddresses(proxied: ProxiedAddresses): void {
+    checkProxiedAddresses(proxied);
+    this.proxiedRef = proxied;
+  }
 
   get isActive(): boolean {
     return this.open;

@@ -11,7 +11,7 @@
  * anywhere. An unsupported platform fails at load with {@link UnsupportedPlatformError}.
  */
 import { endianness } from 'node:os';
-import { UnsupportedPlatformError } from '../errors.js';
+import { UnsupportedPlatformError } from '../common/errors.js';
 
 /** Sizes and offsets of the C structs we read and write by hand. */
 export interface StructLayout {
@@ -85,6 +85,7 @@ if (endianness() !== 'LE') {
 export const LAYOUT: StructLayout = layoutFor(process.platform, process.arch);
 
 // socket.h / in.h
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;

@@ -14,7 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { isMainThread } from 'node:worker_threads';
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
-import { SyscallError, UnsupportedPlatformError } from '../errors.js';
+import { SyscallError, UnsupportedPlatformError } from '../common/errors.js';
 import { IOV_MAX, LAYOUT } from './constants.js';
 
 function loadLibc(): LibraryHandle {
@@ -36,6 +36,7 @@ const libc = loadLibc();
 // One prototype per line, in C, so that each can be checked against its man page.
 const c = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
+  socketpair: libc.func('int socketpair(int domain, int type, int protocol, int *sv)'),
   setsockopt: libc.func('int setsockopt(int sockfd, int level, int optname, const void *optval, uint32_t optlen)'),
   getsockopt: libc.func('int getsockopt(int sockfd, int level, int optname, void *optval, void *optlen)'),
   bind: libc.func('int bind(int sockfd, const void *addr, uint32_t addrlen)'),
@@ -58,6 +59,7 @@ const c = {
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
+  prctl: libc.func('int prctl(int option, ...)'),
 };
 
 // Scratch out-parameters for int-sized options and socklen_t (one thread, calls do not nest).
@@ -75,6 +77,17 @@ export function socket(domain: number, type: number, protocol: number): number {
 }
 
 /** setsockopt with a C `int` value. */
+/**
+ * socketpair(2): two connected sockets, `[fd0, fd1]`, or -errno. AF_UNIX stream pairs give the
+ * transport a real kernel socket to read and write without a TCP handshake (the Connection's unit
+ * tests use them).
+ */
+export function socketpair(domain: number, type: number, protocol: number): [number, number] | number {
+  const sv = new Int32Array(2); // typed arrays go by reference: the kernel writes the pair into it
+  const r = c.socketpair(domain, type, protocol, sv) as number;
+  return r === 0 ? [sv[0] as number, sv[1] as number] : -errno();
+}
+
 export function setsockoptInt(fd: number, level: number, name: number, value: number): number {
   intArg[0] = value;
   const r = c.setsockopt(fd, level, name, intArg, 4) as number;
@@ -108,9 +121,19 @@ export function listen(fd: number, backlog: number): number {
   return r === 0 ? 0 : -errno();
 }
 
-/** accept4 without the peer address (getpeername fetches it lazily, for those who ask). */
-export function accept4(fd: number, flags: number): number {
-  const r = c.accept4(fd, null, null, flags) as number;
+/**
+ * accept4(2). With `addr` (a sockaddr_storage-sized buffer) and `addrLen` (one socklen_t, set to
+ * `addr.length` before the call), the kernel fills in the peer's address as it accepts — in the
+ * same syscall, so the peer stays known after the descriptor is closed, without a getpeername()
+ * per connection. The caller owns both buffers (they are reused for every accept).
+ */
+export function accept4(fd: number, flags: number, addr?: Uint8Array, addrLen?: Uint32Array): number {
+  let r: number;
+  if (addr === undefined || addrLen === undefined) r = c.accept4(fd, null, null, flags) as number;
+  else {
+    addrLen[0] = addr.length;
+    r = c.accept4(fd, addr, addrLen, flags) as number;
+  }
   return r >= 0 ? r : -errno();
 }
 
@@ -273,6 +296,27 @@ export function eventfdRead(fd: number): number {
 /** Interface name → index, 0 when unknown (if_nametoindex(3)). */
 export function ifNameToIndex(name: string): number {
   return c.if_nametoindex(name) as number;
+}
+
+// prctl(2) options (linux/prctl.h).
+const PR_SET_PDEATHSIG = 1;
+const PR_GET_PDEATHSIG = 2;
+
+/**
+ * prctl(PR_SET_PDEATHSIG, signal): the kernel sends `signal` to this process when the *thread*
+ * that created it exits (prctl(2)) — when the parent process dies, or only one of its threads.
+ * 0 clears it. Cleared in the child of a fork, kept across execve. Returns 0 or -errno.
+ */
+export function setParentDeathSignal(signal: number): number {
+  const r = c.prctl(PR_SET_PDEATHSIG, 'unsigned long', signal) as number;
+  return r === 0 ? 0 : -errno();
+}
+
+/** prctl(PR_GET_PDEATHSIG): the signal set by {@link setParentDeathSignal} (0: none), or -errno. */
+export function getParentDeathSignal(): number {
+  intArg[0] = 0;
+  const r = c.prctl(PR_GET_PDEATHSIG, 'int *', intArg) as number;
+  return r === 0 ? (intArg[0] as number) : -errno();
 }
 
 export interface FdWatch {

@@ -7,7 +7,7 @@
  * `sa_family_t` is host order, as is `scope_id`; ports and addresses are big-endian.
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import { AF_INET, AF_INET6, LAYOUT } from './constants.js';
 
 /** An endpoint as users see it (the shape of Node's `socket.address()`). */
@@ -196,4 +196,255 @@ export function decodeSockaddr(buf: Uint8Array, length: number): SocketAddress {
     return { address: formatIPv6(view, 8), family: 'IPv6', port: view.readUInt16BE(2), scopeId };
   }
   throw new RangeError(`unsupported address family ${family} (length ${length})`);
+}
+
+/**
+ * A socket address kept as a few small integers: what a connection remembers of its peer from
+ * accept(2) (or connect(2)) on, with no string and no Buffer made until someone asks
+ * ({@link unpackAddress}). An interface of plain fields so that the connection holds them in its
+ * own slots — V8 keeps int32 values there as small integers, in place: an IPv4 peer (or an
+ * IPv4-mapped one, as IPv4 clients of a dual-stack `::` socket are) costs two slots and no
+ * allocation; an IPv6 peer one small object more. A kept `sockaddr_storage` would be a 128-byte
+ * Buffer plus its object.
+ */
+export interface PackedAddress {
+  /**
+   * `kind << 16 | port`, kind 4: IPv4 `addrW0`; 5: IPv4-mapped IPv6 `::ffff:addrW0`; 6: IPv6,
+   * `addrW0` then `addrV6`. 0 when nothing is known.
+   */
+  addrTag: number;
+  /** IPv4: the address; IPv6: its first 32 bits. Big-endian, stored as int32. */
+  addrW0: number;
+  /** The rest of an IPv6 address that is not IPv4-mapped; undefined otherwise. */
+  addrV6: PackedIPv6 | undefined;
+}
+
+/** The last 96 bits of an IPv6 address (big-endian int32 words) and its scope id. */
+export interface PackedIPv6 {
+  readonly w1: number;
+  readonly w2: number;
+  readonly w3: number;
+  readonly scope: number;
+}
+
+const KIND_V4 = 4;
+const KIND_MAPPED = 5;
+const KIND_V6 = 6;
+
+function word(b: Uint8Array, at: number): number {
+  return (
+    ((b[at] as number) << 24) | ((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)
+  );
+}
+
+/**
+ * Packs a sockaddr filled by the kernel into `into`. Returns false (and clears `into`) for a family
+ * other than AF_INET/AF_INET6 or a truncated address.
+ */
+export function packSockaddr(buf: Uint8Array, length: number, into: PackedAddress): boolean {
+  // sa_family_t is in host order (little-endian on every arch we support, constants.ts).
+  const family = length >= 2 ? (buf[0] as number) | ((buf[1] as number) << 8) : 0;
+  const port = ((buf[2] as number) << 8) | (buf[3] as number);
+  if (family === AF_INET && length >= LAYOUT.sockaddrInSize) {
+    into.addrTag = (KIND_V4 << 16) | port;
+    into.addrW0 = word(buf, 4);
+    into.addrV6 = undefined;
+    return true;
+  }
+  if (family === AF_INET6 && length >= LAYOUT.sockaddrIn6Size) {
+    const w0 = word(buf, 8);
+    const w1 = word(buf, 12);
+    const w2 = word(buf, 16);
+    const w3 = word(buf, 20);
+    // scope_id is a u32 in host order (little-endian here), kept as int32 (read back >>> 0).
+    const scope =
+      (buf[24] as number) | ((buf[25] as number) << 8) | ((buf[26] as number) << 16) | ((buf[27] as number) << 24);
+    if (w0 === 0 && w1 === 0 && w2 === 0xffff && scope === 0) {
+      into.addrTag = (KIND_MAPPED << 16) | port;
+      into.addrW0 = w3;
+      into.addrV6 = undefined;
+    } else {
+      into.addrTag = (KIND_V6 << 16) | port;
+      into.addrW0 = w0;
+      into.addrV6 = { w1, w2, w3, scope };
+    }
+    return true;
+  }
+  into.addrTag = into.addrW0 = 0;
+  into.addrV6 = undefined;
+  return false;
+}
+
+/** The four big-endian words of a packed address in its IPv6 form (IPv4 as IPv4-mapped); false when none. */
+function words16(p: PackedAddress, out: Uint32Array): boolean {
+  const kind = p.addrTag >>> 16;
+  if (kind === KIND_V4 || kind === KIND_MAPPED) {
+    out[0] = 0;
+    out[1] = 0;
+    out[2] = 0xffff;
+    out[3] = p.addrW0;
+    return true;
+  }
+  const v6 = p.addrV6;
+  if (kind !== KIND_V6 || v6 === undefined) return false;
+  out[0] = p.addrW0;
+  out[1] = v6.w1;
+  out[2] = v6.w2;
+  out[3] = v6.w3;
+  return true;
+}
+
+const unpackBytes = new Uint8Array(16);
+
+function putWord(at: number, w: number): void {
+  unpackBytes[at] = w >>> 24;
+  unpackBytes[at + 1] = (w >>> 16) & 0xff;
+  unpackBytes[at + 2] = (w >>> 8) & 0xff;
+  unpackBytes[at + 3] = w & 0xff;
+}
+
+/** The address packed by {@link packSockaddr}, as `decodeSockaddr` would give it; undefined when none was. */
+export function unpackAddress(p: PackedAddress): SocketAddress | undefined {
+  const tag = p.addrTag;
+  const kind = tag >>> 16;
+  const port = tag & 0xffff;
+  if (kind === KIND_V4) {
+    putWord(0, p.addrW0);
+    return { address: formatIPv4(unpackBytes), family: 'IPv4', port };
+  }
+  if (kind === KIND_MAPPED) {
+    putWord(0, p.addrW0);
+    return { address: `::ffff:${formatIPv4(unpackBytes)}`, family: 'IPv6', port, scopeId: 0 };
+  }
+  const v6 = p.addrV6;
+  if (kind === KIND_V6 && v6 !== undefined) {
+    putWord(0, p.addrW0);
+    putWord(4, v6.w1);
+    putWord(8, v6.w2);
+    putWord(12, v6.w3);
+    return { address: formatIPv6(unpackBytes), family: 'IPv6', port, scopeId: v6.scope >>> 0 };
+  }
+  return undefined;
+}
+
+const packedWords = new Uint32Array(4);
+
+/** IPv4 bytes → the 16 bytes of the IPv4-mapped IPv6 address ::ffff:a.b.c.d (RFC 4291 §2.5.5.2). */
+function mapped(v4: Uint8Array): Uint8Array {
+  const out = new Uint8Array(16);
+  out[10] = 0xff;
+  out[11] = 0xff;
+  out.set(v4, 12);
+  return out;
+}
+
+/** The 16 bytes of an IPv4 or IPv6 literal (IPv4 as IPv4-mapped), or undefined. Zones are ignored. */
+function addressBytes(text: string): Uint8Array | undefined {
+  const v4 = parseIPv4(text);
+  if (v4 !== undefined) return mapped(v4);
+  return parseIPv6(text)?.bytes;
+}
+
+/**
+ * A set of address blocks (`'10.0.0.0/8'`, `'127.0.0.1'`, `'::1'`, `'fd00::/8'`) that peers are
+ * checked against — the PROXY protocol's trusted sources.
+ *
+ * Blocks and addresses are all compared as IPv6, IPv4 ones in their IPv4-mapped form
+ * (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2): an IPv4 client that reaches a dual-stack (`::`) socket
+ * appears as `::ffff:10.1.2.3`, and must match `'10.0.0.0/8'` all the same; `'10.0.0.0/8'` is
+ * `::ffff:10.0.0.0/104`.
+ */
+export class AddressBlocks {
+  /** Per block, 8 words: the network (already masked), then the mask. */
+  private readonly words: Uint32Array;
+  /** The blocks as given. */
+  readonly blocks: readonly string[];
+
+  private constructor(blocks: readonly string[], words: Uint32Array) {
+    this.blocks = blocks;
+    this.words = words;
+  }
+
+  /**
+   * Parses a list of blocks: an address (one host) or `address/prefix`. Throws
+   * `InvalidOptionError` naming `option[i]` for anything else — an IPv6 zone, a prefix out of
+   * range, or bits set after the prefix (`10.1.0.0/8`: most likely a typo for a different block).
+   */
+  static parse(list: unknown, option: string): AddressBlocks {
+    if (!Array.isArray(list)) {
+      throw new InvalidOptionError(option, `must be an array of addresses or CIDR blocks, got ${String(list)}`);
+    }
+    const words = new Uint32Array(list.length * 8);
+    const blocks: string[] = [];
+    list.forEach((entry: unknown, i: number) => {
+      const name = `${option}[${i}]`;
+      if (typeof entry !== 'string') {
+        throw new InvalidOptionError(name, `must be a string such as '10.0.0.0/8' or '::1', got ${String(entry)}`);
+      }
+      const slash = entry.indexOf('/');
+      const text = slash < 0 ? entry : entry.slice(0, slash);
+      if (text.includes('%')) throw new InvalidOptionError(name, `must not name an IPv6 zone, got '${entry}'`);
+      const v4 = parseIPv4(text);
+      const bytes = v4 !== undefined ? mapped(v4) : parseIPv6(text)?.bytes;
+      if (bytes === undefined) {
+        throw new InvalidOptionError(name, `'${entry}' is not an IPv4 or IPv6 address or CIDR block`);
+      }
+      const max = v4 !== undefined ? 32 : 128;
+      let prefix = max;
+      if (slash >= 0) {
+        const p = entry.slice(slash + 1);
+        prefix = /^[0-9]{1,3}$/.test(p) ? Number(p) : Number.NaN;
+        if (!(prefix <= max)) {
+          throw new InvalidOptionError(name, `'${entry}': the prefix length must be 0 to ${max}`);
+        }
+      }
+      const bits = v4 !== undefined ? prefix + 96 : prefix;
+      const at = i * 8;
+      for (let w = 0; w < 4; w++) {
+        const left = bits - w * 32;
+        const mask = left >= 32 ? 0xffffffff : left <= 0 ? 0 : (0xffffffff << (32 - left)) >>> 0;
+        const value = word(bytes, w * 4) >>> 0;
+        if ((value & ~mask) >>> 0 !== 0) {
+          throw new InvalidOptionError(name, `'${entry}' has bits set after its /${prefix} prefix`);
+        }
+        words[at + w] = value;
+        words[at + 4 + w] = mask;
+      }
+      blocks.push(entry);
+    });
+    return new AddressBlocks(blocks, words);
+  }
+
+  /** Whether `address` (an IP literal or a socket address) is in one of the blocks. */
+  contains(address: SocketAddress | string | undefined): boolean {
+    if (address === undefined) return false;
+    const bytes = addressBytes(typeof address === 'string' ? address : address.address);
+    if (bytes === undefined) return false;
+    return this.match(word(bytes, 0) >>> 0, word(bytes, 4) >>> 0, word(bytes, 8) >>> 0, word(bytes, 12) >>> 0);
+  }
+
+  /**
+   * Whether a packed address (a connection's peer as accept(2) gave it) is in one of the blocks:
+   * the same answer as `contains`, without making the address's text.
+   */
+  containsPacked(p: PackedAddress): boolean {
+    const w = packedWords;
+    if (!words16(p, w)) return false;
+    return this.match(w[0] as number, w[1] as number, w[2] as number, w[3] as number);
+  }
+
+  private match(a0: number, a1: number, a2: number, a3: number): boolean {
+    const w = this.words;
+    for (let at = 0; at < w.length; at += 8) {
+      if (
+        (a0 & (w[at + 4] as number)) >>> 0 === w[at] &&
+        (a1 & (w[at + 5] as number)) >>> 0 === w[at + 1] &&
+        (a2 & (w[at + 6] as number)) >>> 0 === w[at + 2] &&
+        (a3 & (w[at + 7] as number)) >>> 0 === w[at + 3]
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
 }

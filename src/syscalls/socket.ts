@@ -4,7 +4,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { InvalidOptionError, SyscallError } from '../errors.js';
+import { InvalidOptionError, SyscallError } from '../common/errors.js';
+import { checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import {
   AF_INET,
   AF_INET6,
@@ -65,8 +66,17 @@ export interface ListenSocketOptions {
   readonly port: number;
   /** listen(2) backlog; capped by somaxconn. */
   readonly backlog: number;
-  /** SO_REUSEPORT: several sockets on one port, the kernel spreads connections across them. */
-  readonly reusePort: boolean;
+  /**
+   * SO_REUSEPORT: several sockets on one port, the kernel spreads connections across them.
+   * - `false`: not set; nothing else can bind the address while this socket listens.
+   * - `true`: set before bind(2): joins the group of this user's SO_REUSEPORT sockets already
+   *   listening on the address (or starts one). Only on purpose: any process of the same user can
+   *   join a group this way, and a server that joins by accident silently splits the traffic.
+   * - `'exclusive'`: bind(2) and listen(2) without it, so that the kernel refuses the address if
+   *   any socket already listens on it (EADDRINUSE), then set it, so that sockets opened later
+   *   with `true` (a master's other slots) join this one. Why that is race-free: below.
+   */
+  readonly reusePort: boolean | 'exclusive';
   /** IPV6_V6ONLY for `::`; false (the default) makes `::` accept IPv4 too, as Node does. */
   readonly ipv6Only?: boolean;
 }
@@ -74,6 +84,25 @@ export interface ListenSocketOptions {
 /**
  * socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, non-blocking and close-on-exec.
  * The descriptor is closed again when any step fails.
+ *
+ * `reusePort: 'exclusive'` relies on the kernel's bind-conflict rule (inet_bind_conflict /
+ * inet_csk_bind_conflict, net/ipv4/inet_connection_sock.c), which bind(2) runs and listen(2) runs
+ * again (inet_csk_listen_start marks the socket TCP_LISTEN, then calls get_port under the port's
+ * bind-bucket lock): another socket bound to an overlapping address (the same one, a wildcard, or
+ * `::` dual-stack over IPv4) conflicts unless
+ *   (a) both have SO_REUSEADDR and the other is not listening — sockets in TIME_WAIT, or bound and
+ *       not yet listening — or
+ *   (b) both have SO_REUSEPORT, with the same owner uid (or the other is in TIME_WAIT).
+ * Our socket has no SO_REUSEPORT until it listens, so (b) never applies to it: a socket that
+ * already listens on the address, with or without SO_REUSEPORT, whoever owns it, fails our
+ * bind(2) or our listen(2) with EADDRINUSE. Two servers starting at once cannot both succeed:
+ * each one's listen(2) checks under the same lock, with its own state already TCP_LISTEN, so the
+ * second to take the lock sees the first listening and fails (both may fail; neither joins).
+ * Only then is SO_REUSEPORT set. The kernel accepts it on a listening socket, and the next socket
+ * that joins it builds the group from both (reuseport_add_sock allocates the first socket's
+ * group when it has none), so a master's own slots still share the port. What stays possible is a
+ * process of the same user joining our group later *on purpose*, with SO_REUSEPORT of its own:
+ * the kernel has no way to close a group to its owner's other processes.
  */
 export function openListenSocket(opts: ListenSocketOptions): number {
   const addr = sockaddrFor(opts.host, opts.port);
@@ -82,12 +111,18 @@ export function openListenSocket(opts: ListenSocketOptions): number {
   try {
     // SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT.
     check('setsockopt(SO_REUSEADDR)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1));
-    if (opts.reusePort) check('setsockopt(SO_REUSEPORT)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1));
+    if (opts.reusePort === true) {
+      check('setsockopt(SO_REUSEPORT)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1));
+    }
     if (family === AF_INET6) {
       check('setsockopt(IPV6_V6ONLY)', sys.setsockoptInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.ipv6Only ? 1 : 0));
     }
-    check('bind', sys.bind(fd, addr), { address: opts.host, port: opts.port });
-    check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())));
+    const where = { address: opts.host, port: opts.port };
+    check('bind', sys.bind(fd, addr), where);
+    check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())), where);
+    if (opts.reusePort === 'exclusive') {
+      check('setsockopt(SO_REUSEPORT)', sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEPORT, 1));
+    }
     return fd;
   } catch (err) {
     sys.close(fd);
@@ -103,7 +138,7 @@ export function openServerSocket(opts: {
   readonly host?: string | undefined;
   readonly port: number;
   readonly backlog: number;
-  readonly reusePort: boolean;
+  readonly reusePort: boolean | 'exclusive';
   readonly ipv6Only?: boolean;
 }): number {
   const common = {
@@ -191,32 +226,45 @@ export interface SocketOptions {
   readonly receiveBufferSize?: number;
 }
 
-function positiveInt(name: string, v: unknown, max: number): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
-    throw new InvalidOptionError(name, `must be an integer from 1 to ${max}, got ${String(v)}`);
-  }
-}
+/** The keys of `SocketOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const SOCKET_OPTIONS = {
+  noDelay: true,
+  keepAlive: true,
+  userTimeout: true,
+  sendBufferSize: true,
+  receiveBufferSize: true,
+} as const satisfies OptionKeys<SocketOptions>;
 
-/** Throws `InvalidOptionError` with a clear message for any out-of-range socket option. */
-export function validateSocketOptions(o: SocketOptions, prefix = ''): void {
+type KeepAlive = Exclude<NonNullable<SocketOptions['keepAlive']>, false>;
+const KEEPALIVE_OPTIONS = { idle: true, interval: true, count: true } as const satisfies OptionKeys<KeepAlive>;
+
+/**
+ * Throws `InvalidOptionError` with a clear message for any out-of-range socket option or unknown
+ * key. `owner` undefined: `o` holds socket options only (`channel.setSocketOptions`), and its keys
+ * are checked; otherwise `o` is part of `owner`'s larger options object, which checks its own keys
+ * (`keepAlive`'s are checked here, reported under `owner`).
+ */
+export function validateSocketOptions(o: SocketOptions, prefix = '', owner?: string): void {
+  if (owner === undefined) checkOptions('setSocketOptions', o, SOCKET_OPTIONS, prefix);
   if (o.noDelay !== undefined && typeof o.noDelay !== 'boolean') {
-    throw new InvalidOptionError(`${prefix}noDelay`, `must be a boolean, got ${String(o.noDelay)}`);
+    throw new InvalidOptionError(`${prefix}noDelay`, `must be a boolean, got ${describeValue(o.noDelay)}`);
   }
   if (o.keepAlive !== undefined && o.keepAlive !== false) {
-    if (o.keepAlive === null || typeof o.keepAlive !== 'object') {
+    if (o.keepAlive === null || typeof o.keepAlive !== 'object' || Array.isArray(o.keepAlive)) {
       throw new InvalidOptionError(
         `${prefix}keepAlive`,
-        `must be false or { idle, interval, count } in seconds, got ${String(o.keepAlive)}`,
+        `must be false or { idle, interval, count } in seconds, got ${describeValue(o.keepAlive)}`,
       );
     }
+    checkOptions(owner ?? 'setSocketOptions', o.keepAlive, KEEPALIVE_OPTIONS, `${prefix}keepAlive.`);
     // Kernel limits: tcp(7) MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL 32767 s, MAX_TCP_KEEPCNT 127.
-    positiveInt(`${prefix}keepAlive.idle`, o.keepAlive.idle, 32767);
-    positiveInt(`${prefix}keepAlive.interval`, o.keepAlive.interval, 32767);
-    positiveInt(`${prefix}keepAlive.count`, o.keepAlive.count, 127);
+    intOption(`${prefix}keepAlive.idle`, o.keepAlive.idle, 1, 32767);
+    intOption(`${prefix}keepAlive.interval`, o.keepAlive.interval, 1, 32767);
+    intOption(`${prefix}keepAlive.count`, o.keepAlive.count, 1, 127);
   }
-  if (o.userTimeout !== undefined) positiveInt(`${prefix}userTimeout`, o.userTimeout, 0x7fffffff);
-  if (o.sendBufferSize !== undefined) positiveInt(`${prefix}sendBufferSize`, o.sendBufferSize, 0x7fffffff);
-  if (o.receiveBufferSize !== undefined) positiveInt(`${prefix}receiveBufferSize`, o.receiveBufferSize, 0x7fffffff);
+  if (o.userTimeout !== undefined) intOption(`${prefix}userTimeout`, o.userTimeout, 1, 0x7fffffff);
+  if (o.sendBufferSize !== undefined) intOption(`${prefix}sendBufferSize`, o.sendBufferSize, 1, 0x7fffffff);
+  if (o.receiveBufferSize !== undefined) intOption(`${prefix}receiveBufferSize`, o.receiveBufferSize, 1, 0x7fffffff);
 }
 
 /**

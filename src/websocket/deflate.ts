@@ -23,7 +23,7 @@
  * (checked every 64 KiB of output: an inflation bomb is refused with 1009 before it costs memory).
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import { ENGINE_REUSE, ZlibEngine } from './zlib-engine.js';
 
 export interface PerMessageDeflateOptions {

@@ -10,7 +10,7 @@
  * mask is applied to our copy, never to the caller's bytes.
  */
 import { Buffer } from 'node:buffer';
-import { outboundView } from '../buffer-view.js';
+import { outboundView } from '../common/buffer-view.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { applyMask, headerLength, maskKey, maskPool, nextMaskKey, writeHeader } from './frame.js';
 

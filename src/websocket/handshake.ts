@@ -24,11 +24,11 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { HttpParseError, HttpRequest } from '../codec/http1/request.js';
 import { HttpRequestDecoder } from '../codec/http1/request-decoder.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import { DRAINING } from '../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 import type { DeflateParams } from './deflate.js';
 import { WebSocketHeartbeat } from './heartbeat.js';
 import { rejectUnknown, WEBSOCKET_OPTION_KEYS, WebSocketConfig, type WebSocketOptions } from './options.js';
@@ -323,11 +323,9 @@ export class WebSocketHandshakeHandler extends ChannelInboundHandler {
  */
 export function websocket(onConnection: ConnectionHandler, options: WebSocketServerOptions = {}): () => Pipeline {
   const server = new WebSocketServerConfig(onConnection, options);
-  const decoderOptions = {
-    maxHeaderSize: server.maxHeaderSize,
-    maxBodySize: 0,
-    headerTimeout: server.handshakeTimeout,
-  };
+  // The decoder keeps no clock (the HTTP server stage owns HTTP's timeouts): the handshake stage's
+  // own timer bounds the whole handshake (handshakeTimeout, 408).
+  const decoderOptions = { maxHeaderSize: server.maxHeaderSize, maxBodySize: 0 };
   return () =>
     new Pipeline()
       .addLast('http-decoder', new HttpRequestDecoder(decoderOptions))

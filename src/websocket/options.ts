@@ -2,7 +2,7 @@
  * WebSocket options shared by the server (`websocket()`, and the HTTP route) and the client: one
  * sentence each, a default for every one, checked when the factory is built.
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../common/errors.js';
 import { DeflateConfig, type PerMessageDeflateOptions } from './deflate.js';
 
 /** What `send()` does when the connection's outbound queue is above its high watermark. */

@@ -26,13 +26,13 @@
  * (`heartbeat`, `timeout`, `reset`, `idle-timeout`, `peer-closed` …) when no close frame came.
  */
 import { Buffer, isUtf8 } from 'node:buffer';
-import { bufferView } from '../buffer-view.js';
+import { bufferView } from '../common/buffer-view.js';
+import type { Timeout } from '../common/timing-wheel.js';
 import type { Channel } from '../pipeline/channel.js';
 import { DRAINING } from '../pipeline/events.js';
 import type { ChannelHandler, CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { claim, isLent } from '../pipeline/read-loan.js';
-import type { Timeout } from '../worker/timing-wheel.js';
 import { type DeflateParams, PerMessageDeflate } from './deflate.js';
 import { writeFrame } from './encode.js';
 import {

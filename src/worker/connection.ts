@@ -23,11 +23,21 @@
  * Error object is built only for failures a user must hear about.
  */
 import { Buffer } from 'node:buffer';
-import { isOutboundView } from '../buffer-view.js';
-import { ChannelClosedError, DecoderError, ProtocolError, SyscallError, UnsupportedMessageError } from '../errors.js';
-import type { Channel, Transport } from '../pipeline/channel.js';
+import { isOutboundView } from '../common/buffer-view.js';
+import {
+  ChannelClosedError,
+  DecoderError,
+  errorLine,
+  ProtocolError,
+  SyscallError,
+  UnsupportedMessageError,
+} from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { Timeout, Timers } from '../common/timing-wheel.js';
+import { type Channel, checkProxiedAddresses, type ProxiedAddresses, type Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import { createPipeline, type Pipeline, type PipelineSpec } from '../pipeline/pipeline.js';
+import { installStages, type ServerStage } from '../pipeline/stages.js';
 import {
   EAGAIN,
   ECONNRESET,
@@ -46,7 +56,13 @@ import {
   shutdown as sysShutdown,
   writevBuffers,
 } from '../syscalls/libc.js';
-import type { SocketAddress } from '../syscalls/sockaddr.js';
+import {
+  type PackedAddress,
+  type PackedIPv6,
+  packSockaddr,
+  type SocketAddress,
+  unpackAddress,
+} from '../syscalls/sockaddr.js';
 import {
   applySocketOptions,
   type EffectiveSocketOptions,
@@ -60,8 +76,8 @@ import {
 } from '../syscalls/socket.js';
 import { COALESCE_LIMIT, type EventLoop, type IoHandle, type ReadAgain } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
+import { OutboundQueue, pins } from './outbound-queue.js';
 import { ERROR, HANGUP, READ_CLOSED, READABLE, WRITABLE } from './poller.js';
-import type { Timeout, Timers } from './timing-wheel.js';
 
 // State bits.
 const INPUT_SHUT = 1 << 0;
@@ -106,11 +122,13 @@ export interface ConnectionContext {
   readonly loop: EventLoop;
   readonly pipeline: PipelineSpec;
   readonly options: ResolvedConnectionOptions;
+  /** Stages put before the user's pipeline (PROXY protocol, TLS: pipeline/stages.ts). */
+  readonly stages?: readonly ServerStage[];
   /** Called after the pipeline heard `onInactive`. */
   readonly onClosed?: (conn: Connection) => void;
 }
 
-export class Connection implements Channel, Transport, IoHandle, ReadAgain {
+export class Connection implements Channel, Transport, IoHandle, ReadAgain, PackedAddress {
   readonly id = nextChannelId++;
   token = 0;
   bytesRead = 0;
@@ -122,24 +140,22 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   private interest = 0;
   private readSize: number;
   private shrinkNext = false;
-  /**
-   * The outbound queue: chunks `out[outHead, outTail)`, the first already sent up to `outOffset`.
-   * The indices, not the array's length, delimit it: setting `length` to empty or trim an array is
-   * a runtime call in V8 (~40 ns, seen in the plaintext profile once per response); sent slots
-   * are overwritten with EMPTY instead, so nothing sent stays reachable.
-   */
-  private readonly out: Uint8Array[] = [];
-  private outHead = 0;
-  private outTail = 0;
-  private outOffset = 0;
-  private pending = 0;
+  /** What was written and not yet accepted by the kernel (outbound-queue.ts). */
+  private readonly out = new OutboundQueue();
   private writable = true;
   /** Who paused reading (`pauseReading`); usually none, made on first use. */
   private readHolders: object[] | undefined;
   private pendingCloseReason: CloseReason = 'local';
   private closeTimer: Timeout | undefined;
+  /** The socket's peer as decoded on first use; until then only the packed words below. */
   private remote: SocketAddress | undefined;
   private local: SocketAddress | undefined;
+  /** What a stage reported of the real endpoints (`setProxiedAddresses`). */
+  private proxiedRef: ProxiedAddresses | undefined;
+  /** @internal The socket's peer from accept/connect, packed (sockaddr.ts `PackedAddress`): no string until asked. */
+  addrTag = 0;
+  /** @internal */ addrW0 = 0;
+  /** @internal */ addrV6: PackedIPv6 | undefined = undefined;
   private pipelineRef: Pipeline | undefined;
   private readonly loop: EventLoop;
   private readonly opts: ResolvedConnectionOptions;
@@ -176,8 +192,16 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       const pipeline = createPipeline(this.ctx.pipeline, this);
       this.pipelineRef = pipeline;
       pipeline.attach(this, this);
+      const stages = this.ctx.stages;
+      if (stages !== undefined && stages.length > 0) installStages(pipeline, this, this, stages);
     } catch (err) {
-      loop.logger.error('pipeline initialisation failed; closing the connection', err);
+      // One line per connection, not a stack each (a pipeline that cannot be built fails every
+      // connection); the stack at debug level.
+      const peer = this.remoteAddress;
+      loop.logger.error(
+        `connection ${this.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}: pipeline initialisation failed; closing: ${errorLine(err)}`,
+      );
+      loop.logger.debug('pipeline initialisation failed:', err);
       this.pipelineRef = undefined;
       this.state &= ~IN_EVENT;
       this.closeNow('error');
@@ -203,12 +227,51 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     return this.loop.timers;
   }
 
+  get logger(): Logger {
+    return this.loop.logger;
+  }
+
+  /**
+   * Remembers the socket's addresses as accept(2)/connect(2) gave them, before `open()`: the peer's
+   * sockaddr packed into a few numbers (decoded when first asked), and the local address when the
+   * caller knows it without a syscall (a listener bound to one address), shared, not copied.
+   */
+  setSocketAddresses(peer: Uint8Array, peerLength: number, local?: SocketAddress): void {
+    packSockaddr(peer, peerLength, this);
+    if (local !== undefined) this.local = local;
+  }
+
   get remoteAddress(): SocketAddress | undefined {
-    if (this.remote === undefined && this.fdValue >= 0) this.remote = peerAddress(this.fdValue);
-    return this.remote;
+    const p = this.proxiedRef;
+    if (p !== undefined && p.remote !== undefined) return p.remote;
+    return this.socketRemoteAddress;
   }
 
   get localAddress(): SocketAddress | undefined {
+    const p = this.proxiedRef;
+    if (p !== undefined && p.local !== undefined) return p.local;
+    return this.socketLocalAddress;
+  }
+
+  get socketRemoteAddress(): SocketAddress | undefined {
+    if (this.remote === undefined) {
+      // Packed at accept/connect; getpeername only for a socket handed over without them.
+      if (this.addrTag !== 0) this.remote = unpackAddress(this);
+      else if (this.fdValue >= 0) this.remote = peerAddress(this.fdValue);
+    }
+    return this.remote;
+  }
+
+  get proxied(): ProxiedAddresses | undefined {
+    return this.proxiedRef;
+  }
+
+  setProxiedAddresses(proxied: ProxiedAddresses): void {
+    checkProxiedAddresses(proxied);
+    this.proxiedRef = proxied;
+  }
+
+  get socketLocalAddress(): SocketAddress | undefined {
     if (this.local === undefined && this.fdValue >= 0) {
       try {
         this.local = localAddress(this.fdValue);
@@ -236,7 +299,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   }
 
   get pendingWriteBytes(): number {
-    return this.pending;
+    return this.out.bytes;
   }
 
   get autoRead(): boolean {
@@ -416,7 +479,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       pipeline.fireReadComplete();
       // Answers written during this read go out now, in one write, without each handler having
       // to flush (writes from timers or promises still need writeAndFlush).
-      if (this.pending > 0 && (this.state & (WRITE_BLOCKED | CLOSED)) === 0) this.doWrite();
+      if (this.out.bytes > 0 && (this.state & (WRITE_BLOCKED | CLOSED)) === 0) this.doWrite();
     }
     if (eof && (this.state & CLOSED) === 0) this.onInputEof();
   }
@@ -500,9 +563,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     // to be one, which spares the `chunk.buffer` getter call (~30 ns, buffer-view.ts).
     if (!isOutboundView(chunk) && chunk.buffer === this.loop.readArrayBuffer) chunk = Buffer.from(chunk);
     else if ((this.state & WRITE_BLOCKED) !== 0 && pins(chunk, n)) chunk = Buffer.from(chunk);
-    this.out[this.outTail++] = chunk;
-    this.pending += n;
-    if (this.pending > this.opts.highWaterMark && this.writable) {
+    const out = this.out;
+    out.push(chunk);
+    if (out.bytes > this.opts.highWaterMark && this.writable) {
       this.writable = false;
       if ((this.state & BACKPRESSURED) === 0) {
         this.state |= BACKPRESSURED;
@@ -514,36 +577,37 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
   }
 
   transportFlush(): void {
-    if (this.pending === 0 || (this.state & (WRITE_BLOCKED | CLOSED)) !== 0) return;
+    if (this.out.bytes === 0 || (this.state & (WRITE_BLOCKED | CLOSED)) !== 0) return;
     this.doWrite();
   }
 
   private onWritable(): void {
     this.state &= ~WRITE_BLOCKED;
-    if (this.pending > 0) this.doWrite();
+    if (this.out.bytes > 0) this.doWrite();
   }
 
   private doWrite(): void {
     const loop = this.loop;
-    while (this.pending > 0) {
-      const count = this.outTail - this.outHead;
+    const out = this.out;
+    while (out.bytes > 0) {
       let attempted: number;
       let n: number;
-      if (count > 1) this.mergeContiguous();
-      if (this.outTail - this.outHead === 1) {
-        const b = this.out[this.outHead] as Uint8Array;
-        attempted = b.length - this.outOffset;
-        n = sysSend(this.fdValue, this.outOffset === 0 ? b : b.subarray(this.outOffset), attempted, MSG_NOSIGNAL);
-      } else if (this.pending <= COALESCE_LIMIT) {
+      if (out.count > 1) out.mergeContiguous();
+      const count = out.count;
+      if (count === 1) {
+        const b = out.first();
+        attempted = b.length;
+        n = sysSend(this.fdValue, b, attempted, MSG_NOSIGNAL);
+      } else if (out.bytes <= COALESCE_LIMIT) {
         // Many small chunks (pipelined answers, header + body): one copy into scratch and one
         // send() is cheaper than a writev() of many tiny iovecs (measured: ~1 µs vs ~3.6 µs for 16).
-        attempted = this.gather(loop.writeScratch);
+        attempted = out.gather(loop.writeScratch);
         n = sysSend(this.fdValue, loop.writeScratch, attempted, MSG_NOSIGNAL);
       } else {
         // writev has no flags argument, so no MSG_NOSIGNAL: we rely on Node ignoring SIGPIPE
         // (it does at startup), which turns a write to a reset peer into EPIPE.
-        attempted = count <= IOV_MAX ? this.pending : this.sumFirst(IOV_MAX);
-        n = writevBuffers(this.fdValue, this.out, this.outHead, count, this.outOffset);
+        attempted = count <= IOV_MAX ? out.bytes : out.bytesOfFirst(IOV_MAX);
+        n = writevBuffers(this.fdValue, out.array, out.headIndex, count, out.firstOffset);
       }
       if (n >= 0) {
         this.consume(n);
@@ -561,94 +625,22 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
         return;
       }
     }
-    if (this.pending === 0) this.drained();
-  }
-
-  /**
-   * Queued chunks that are adjacent views of one buffer — frames decoded from one read and written
-   * back in order, as an echo or a proxy does — become one chunk, sent with one send() and no copy.
-   */
-  private mergeContiguous(): void {
-    const out = this.out;
-    const head = out[this.outHead] as Uint8Array;
-    const ab = head.buffer;
-    let end = head.byteOffset + head.length;
-    const tail = this.outTail;
-    for (let i = this.outHead + 1; i < tail; i++) {
-      const b = out[i] as Uint8Array;
-      if (b.buffer !== ab || b.byteOffset !== end) return;
-      end += b.length;
-    }
-    out[this.outHead] = Buffer.from(ab, head.byteOffset, end - head.byteOffset);
-    for (let i = this.outHead + 1; i < tail; i++) out[i] = EMPTY;
-    this.outTail = this.outHead + 1;
+    if (out.bytes === 0) this.drained();
   }
 
   private blocked(): void {
     this.state |= WRITE_BLOCKED;
     // What waits for a slow peer may wait long: it should hold its own bytes only.
-    const out = this.out;
-    for (let i = this.outHead; i < this.outTail; i++) {
-      const queued = out[i] as Uint8Array;
-      const skip = i === this.outHead ? this.outOffset : 0;
-      // Checked before any view is made: on a queue already copied out (blocked again), nothing is.
-      if (!pins(queued, queued.length - skip)) continue;
-      out[i] = Buffer.from(skip > 0 ? queued.subarray(skip) : queued);
-      if (skip > 0) this.outOffset = 0;
-    }
+    this.out.detachPinned();
     if (this.loop.edge) this.loop.rearm(this, WRITABLE);
     else this.interestChanged();
   }
 
-  private gather(into: Buffer): number {
-    let at = 0;
-    for (let i = this.outHead; i < this.outTail; i++) {
-      const b = this.out[i] as Uint8Array;
-      const from = i === this.outHead ? this.outOffset : 0;
-      into.set(from === 0 ? b : b.subarray(from), at);
-      at += b.length - from;
-    }
-    return at;
-  }
-
-  private sumFirst(k: number): number {
-    let s = -this.outOffset;
-    for (let i = this.outHead; i < this.outHead + k; i++) s += (this.out[i] as Uint8Array).length;
-    return s;
-  }
-
   /** Drops `n` written bytes from the front of the queue and updates writability. */
   private consume(n: number): void {
-    this.pending -= n;
     const out = this.out;
-    const tail = this.outTail;
-    let head = this.outHead;
-    let offset = this.outOffset + n;
-    while (head < tail) {
-      const len = (out[head] as Uint8Array).length;
-      if (offset < len) break;
-      offset -= len;
-      out[head] = EMPTY;
-      head++;
-    }
-    if (head === tail) {
-      // Emptied after a burst of many chunks: give the grown storage back (rare; the runtime
-      // call is worth it here).
-      if (tail > 1024) out.length = 0;
-      this.outTail = 0;
-      head = 0;
-      offset = 0;
-    } else if (head > 64 && head * 2 > tail) {
-      // A long-blocked queue: move the live chunks to the front (copyWithin keeps the array's
-      // storage; the vacated slots are cleared so that sent chunks can be collected).
-      out.copyWithin(0, head, tail);
-      out.fill(EMPTY, tail - head, tail);
-      this.outTail = tail - head;
-      head = 0;
-    }
-    this.outHead = head;
-    this.outOffset = offset;
-    if (this.pending <= this.opts.lowWaterMark) {
+    out.consume(n);
+    if (out.bytes <= this.opts.lowWaterMark) {
       if ((this.state & BACKPRESSURED) !== 0) {
         this.state &= ~BACKPRESSURED;
         this.readingMayResume();
@@ -689,7 +681,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     if (this.loop.edge || (this.state & CLOSED) !== 0) return;
     let want = 0;
     if (readable(this.state)) want |= READABLE | READ_CLOSED;
-    if ((this.state & WRITE_BLOCKED) !== 0 && this.pending > 0) want |= WRITABLE;
+    if ((this.state & WRITE_BLOCKED) !== 0 && this.out.bytes > 0) want |= WRITABLE;
     if (want === this.interest) return;
     this.interest = want;
     const r = this.loop.modify(this, want);
@@ -702,7 +694,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
     if ((this.state & (CLOSED | CLOSING)) !== 0) return;
     this.state |= CLOSING;
     this.pendingCloseReason = reason;
-    if (this.pending === 0) {
+    if (this.out.bytes === 0) {
       this.finishClose();
       return;
     }
@@ -715,7 +707,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
 
   transportShutdownOutput(): void {
     if ((this.state & (CLOSED | CLOSING | OUTPUT_SHUT | SHUTDOWN_PENDING)) !== 0) return;
-    if (this.pending === 0) {
+    if (this.out.bytes === 0) {
       this.doShutdownOutput();
       return;
     }
@@ -801,9 +793,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       sysClose(fd);
       this.fdValue = -1;
     }
-    this.out.fill(EMPTY, 0, this.outTail);
-    this.outHead = this.outTail = this.outOffset = 0;
-    this.pending = 0;
+    this.out.clear();
     this.closeReason = reason;
     loop.stats.closed[reason]++;
     loop.stats.active--;
@@ -850,21 +840,6 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain {
       'an inbound message reached the end of a pipeline unhandled (is a handler missing?); further ones are only counted',
     );
   }
-}
-
-const EMPTY = new Uint8Array(0);
-
-/**
- * A view holding on to a much larger buffer — a response batch in the HTTP stage's 64 KiB slab, a
- * slice of Node's 8 KiB Buffer pool — keeps all of it alive while it waits. Bytes that have to wait
- * for a slow peer are copied out of such a view (rarely: only once the socket's buffer is full),
- * so that many slow readers cannot pin many slabs with a few bytes each.
- */
-const PIN_SLACK = 4096;
-
-/** Whether the `length` bytes still to send of `b` hold on to more than PIN_SLACK bytes besides. */
-function pins(b: Uint8Array, length: number): boolean {
-  return b.buffer.byteLength - length > PIN_SLACK;
 }
 
 function describe(msg: unknown): string {

@@ -9,16 +9,16 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { bufferView } from '../buffer-view.js';
-import { consoleLogger, type Logger } from '../logger.js';
-import { CLOSE_REASONS, type CloseReason } from '../pipeline/handler.js';
+import { bufferView } from '../common/buffer-view.js';
+import { CLOSE_REASONS, type CloseReason } from '../common/close-reason.js';
+import { consoleLogger, type Logger } from '../common/logger.js';
+import { TimingWheel } from '../common/timing-wheel.js';
 import { endLoan, type Lender, lend } from '../pipeline/read-loan.js';
 import { EpollPoller } from './epoll-poller.js';
 import { type LoopOptions, type ResolvedLoopOptions, resolveLoopOptions } from './options.js';
 import { PollPoller } from './poll-poller.js';
 import type { Poller } from './poller.js';
 import { EDGE } from './poller.js';
-import { TimingWheel } from './timing-wheel.js';
 
 /** Something registered with the loop. */
 export interface IoHandle {

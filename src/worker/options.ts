@@ -2,9 +2,10 @@
  * Connection and loop options: one sentence each, a default for every one, and validation that
  * names the option — a bad value fails `listen()`, it never becomes a silent default.
  */
-import { InvalidOptionError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
+import { InvalidOptionError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { bool, describeValue, intOption, type OptionKeys, oneOf } from '../common/options.js';
+import { SOCKET_OPTIONS, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
 import type { PollerKind } from './poller.js';
 
 export interface ConnectionOptions extends SocketOptions {
@@ -57,6 +58,31 @@ export interface LoopOptions {
   readonly logger?: Logger;
 }
 
+/** The keys of `ConnectionOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const CONNECTION_OPTIONS = {
+  ...SOCKET_OPTIONS,
+  allowHalfOpen: true,
+  highWaterMark: true,
+  lowWaterMark: true,
+  maxReadPerWakeup: true,
+  minReadSize: true,
+  initialReadSize: true,
+  maxReadSize: true,
+  closeTimeout: true,
+  decoderErrors: true,
+  lingerTimeout: true,
+} as const satisfies OptionKeys<ConnectionOptions>;
+
+/** The keys of `LoopOptions`. */
+export const LOOP_OPTIONS = {
+  poller: true,
+  trigger: true,
+  maxEventsPerWait: true,
+  maxWaitsPerWakeup: true,
+  timerTickMs: true,
+  logger: true,
+} as const satisfies OptionKeys<LoopOptions>;
+
 export interface ResolvedConnectionOptions {
   readonly allowHalfOpen: boolean;
   readonly highWaterMark: number;
@@ -71,45 +97,15 @@ export interface ResolvedConnectionOptions {
   readonly socket: SocketOptions;
 }
 
-/** Throws unless `v` is an integer in [min, max]. */
-export function intOption(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new InvalidOptionError(name, `must be an integer ${range}, got ${String(v)}`);
-  }
-  return v;
-}
-
-/** `dflt` when `v` is undefined; otherwise `v`, which must be an integer >= `min` (null is not absent). */
-export function optionalInt(name: string, v: unknown, dflt: number, min: number): number {
-  return v === undefined ? dflt : intOption(name, v, min);
-}
-
-/** Throws unless `v` is a non-negative, finite number of milliseconds. */
-export function msOption(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new InvalidOptionError(name, `must be a non-negative number of milliseconds, got ${String(v)}`);
-  }
-  return v;
-}
-
-/** Throws unless `v` is undefined or one of `allowed`. */
-export function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[], fallback: T): T {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'string' || !allowed.includes(v as T)) {
-    throw new InvalidOptionError(name, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${String(v)}`);
-  }
-  return v as T;
-}
-
-function bool(name: string, v: unknown, fallback: boolean): boolean {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new InvalidOptionError(name, `must be a boolean, got ${String(v)}`);
-  return v;
-}
-
-export function resolveConnectionOptions(o: ConnectionOptions = {}): ResolvedConnectionOptions {
-  validateSocketOptions(o);
+/**
+ * Checks and resolves the connection options in `o`, which may be a larger options object: its
+ * keys are checked by the caller (`owner`, named in errors about nested keys).
+ */
+export function resolveConnectionOptions(
+  o: ConnectionOptions = {},
+  owner = 'connection options',
+): ResolvedConnectionOptions {
+  validateSocketOptions(o, '', owner);
   const highWaterMark = intOption('highWaterMark', o.highWaterMark ?? 64 * 1024, 1);
   const lowWaterMark = intOption('lowWaterMark', o.lowWaterMark ?? Math.min(32 * 1024, highWaterMark), 0);
   if (lowWaterMark > highWaterMark) {
@@ -156,6 +152,18 @@ export interface ResolvedLoopOptions {
 }
 
 export function resolveLoopOptions(o: LoopOptions = {}): ResolvedLoopOptions {
+  const logger: unknown = o.logger;
+  if (
+    logger !== undefined &&
+    (logger === null ||
+      typeof logger !== 'object' ||
+      !['debug', 'info', 'warn', 'error'].every((m) => typeof (logger as Record<string, unknown>)[m] === 'function'))
+  ) {
+    throw new InvalidOptionError(
+      'logger',
+      `must have debug, info, warn and error methods, got ${describeValue(logger)}`,
+    );
+  }
   return {
     poller: oneOf('poller', o.poller, ['epoll', 'poll'], 'epoll'),
     trigger: oneOf('trigger', o.trigger, ['level', 'edge'], 'level'),

@@ -5,6 +5,7 @@
  */
 import { DRAINING } from '../pipeline/events.js';
 import type { PipelineSpec } from '../pipeline/pipeline.js';
+import type { ServerStage } from '../pipeline/stages.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { applySocketOptions } from '../syscalls/socket.js';
@@ -69,13 +70,20 @@ export class Serving {
     readonly loop: EventLoop,
     pipeline: PipelineSpec,
     private readonly connOptions: ResolvedConnectionOptions,
-    private readonly acceptOptions: AcceptorOptions & { readonly maxConnections?: number },
+    private readonly acceptOptions: AcceptorOptions & {
+      readonly maxConnections?: number;
+      /** Stages put before the user's pipeline on every connection (pipeline/stages.ts), in order. */
+      readonly stages?: readonly ServerStage[];
+    },
   ) {
     this.maxConnections = acceptOptions.maxConnections ?? 0;
     this.ctx = {
       loop,
       pipeline,
       options: connOptions,
+      ...(acceptOptions.stages !== undefined && acceptOptions.stages.length > 0
+        ? { stages: acceptOptions.stages }
+        : {}),
       onClosed: (c) => {
         this.conns.delete(c);
         if (this.atLimit && this.conns.size < this.maxConnections) this.holdAccepting(false);
@@ -93,7 +101,7 @@ export class Serving {
     const acceptor = new Acceptor(
       loop,
       fd,
-      (cfd) => {
+      (cfd, peer, peerLength) => {
         // A peer that reset while queued fails here; that connection is simply gone.
         if (applySocketOptions(cfd, socketOptions) < 0) {
           sysClose(cfd);
@@ -101,6 +109,7 @@ export class Serving {
           return;
         }
         const conn = new Connection(this.ctx, cfd);
+        conn.setSocketAddresses(peer, peerLength, acceptor.connectionLocalAddress);
         this.conns.add(conn);
         if (!conn.open()) this.conns.delete(conn);
         else if (this.conns.size === this.maxConnections) this.holdAccepting(true);
@@ -186,7 +195,28 @@ export class Serving {
       clearTimeout(timer);
     }
     this.onEmpty = undefined;
-    for (const c of [...this.conns]) c.abort('shutdown');
+    const left = [...this.conns];
+    if (left.length > 0) this.logAborted(left, timeoutMs);
+    for (const c of left) c.abort('shutdown');
+  }
+
+  /**
+   * Says how many connections the drain deadline cuts, and why they were still open: an operator
+   * sees requests lost to a stop, or a protocol that does not end on DRAINING, only here.
+   */
+  private logAborted(left: readonly Connection[], timeoutMs: number): void {
+    let unread = 0;
+    for (const c of left) if (c.pendingWriteBytes > 0) unread++;
+    const busy = left.length - unread;
+    const why = [
+      unread > 0 ? `${unread} with output its peer has not read` : '',
+      busy > 0 ? `${busy} still busy (a request in progress, or a protocol that did not close on DRAINING)` : '',
+    ]
+      .filter((w) => w !== '')
+      .join(', ');
+    this.loop.logger.warn(
+      `drain deadline (${timeoutMs} ms) passed with ${left.length} connection${left.length === 1 ? '' : 's'} still open; aborting: ${why}`,
+    );
   }
 
   /** Drains (see `drain`) and releases the loop. */

@@ -5,114 +5,17 @@
  * pid and is gone when the test ends, also when it fails.
  */
 
-import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { HTTP, type LoadHandle, type LoadReport, startLoad } from '../../benchmarks/common/closed-loop.js';
 import { close as sysClose } from '../../src/syscalls/libc.js';
 import { localAddress, openListenSocket } from '../../src/syscalls/socket.js';
-import { connect, destroyAll, startListening, waitFor } from './helpers.js';
-
-const APP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'benchmarks', 'common', 'line-app.js');
-const HTTP_APP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'benchmarks', 'common', 'http-app.js');
-
-interface WorkerRow {
-  slot: number;
-  pid: number;
-  generation: number;
-  state: string;
-}
-
-/** Whether a process exists (signal 0 probes without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
-/** One master of the cluster app, started as a child of the test. */
-class Cluster {
-  readonly pids = new Set<number>();
-  private out = '';
-
-  private constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
-    readonly stderr: () => string,
-  ) {
-    this.pids.add(child.pid as number);
-    child.stdout?.on('data', (d: Buffer) => {
-      this.out += d.toString();
-    });
-  }
-
-  static async start(
-    args: string[],
-    env: NodeJS.ProcessEnv = process.env,
-    fds?: number[],
-    command?: string,
-    commandArgs?: string[],
-  ): Promise<Cluster> {
-    const started = await startListening(commandArgs ?? [APP, ...args], command, {
-      stdin: 'pipe',
-      env,
-      ...(fds ? { fds } : {}),
-    });
-    const c = new Cluster(started.child, started.port, started.stderr);
-    for (const w of await c.workers()) c.pids.add(w.pid);
-    return c;
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  /** Sends a control command and resolves with the JSON of its answer line. */
-  async command<T>(name: string, timeoutMs = 15_000): Promise<T> {
-    const from = this.out.length;
-    this.child.stdin?.write(`${name}\n`);
-    let line: string | undefined;
-    await waitFor(
-      () => {
-        const m = new RegExp(`^${name} (.*)$`, 'm').exec(this.out.slice(from));
-        line = m?.[1];
-        return line !== undefined;
-      },
-      `the answer to ${name}`,
-      timeoutMs,
-    );
-    return JSON.parse(line as string) as T;
-  }
-
-  async workers(): Promise<WorkerRow[]> {
-    const rows = await this.command<WorkerRow[]>('workers');
-    for (const w of rows) this.pids.add(w.pid);
-    return rows;
-  }
-
-  async readyPids(): Promise<number[]> {
-    return (await this.workers()).filter((w) => w.state === 'ready').map((w) => w.pid);
-  }
-
-  /** Kills whatever is left of the tree (by pid) and waits until every process is gone. */
-  async teardown(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = once(this.child, 'exit');
-      this.child.kill('SIGKILL');
-      await exited;
-    }
-    for (const pid of this.pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    await waitFor(() => [...this.pids].every((pid) => !alive(pid)), 'every process of the tree to be gone');
-  }
-}
+import { APP, alive, Cluster, HTTP_APP, type WorkerRow, whoServes } from './cluster-support.js';
+import { connect, destroyAll, waitFor } from './helpers.js';
 
 /** Sends SIGUSR2 `times` times, `gapMs` apart, each after the last reload is done; then stops the load. */
 async function reloadUnderLoad(c: Cluster, load: LoadHandle, times: number, gapMs: number): Promise<LoadReport> {
@@ -134,21 +37,6 @@ function expectNothingLost(report: LoadReport): void {
   expect(report.unanswered, 'unanswered requests').to.equal(0);
   expect(report.answered).to.equal(report.requests);
   expect(report.answered, 'the load ran').to.be.greaterThan(1000);
-}
-
-/** Asks one new connection which worker serves it. */
-async function whoServes(port: number): Promise<number> {
-  const s = await connect(port);
-  try {
-    const answer = new Promise<string>((resolve, reject) => {
-      s.once('data', (d: Buffer) => resolve(d.toString().trim()));
-      s.once('error', reject);
-    });
-    s.write('pid\n');
-    return Number(await answer);
-  } finally {
-    await destroyAll([s]);
-  }
 }
 
 describe('master and workers (real processes, real signals)', function () {

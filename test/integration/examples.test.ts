@@ -139,7 +139,7 @@ describe('examples', function () {
       } catch (err) {
         failure = err;
       }
-      expect(String(failure)).to.contain('--framing must be length, line or json');
+      expect(String(failure)).to.contain('--framing must be one of length, line, json, got "xml"');
     });
   });
 
@@ -180,11 +180,81 @@ describe('examples', function () {
       });
     }
 
-    it('a bad port exits 1 with one line naming the option, no stack trace', () => {
-      const r = runToEnd(examples[2] as string, ['--port', '70000', '--workers', '0']);
-      expect(r.status).to.equal(1);
-      expect(r.stderr.trim()).to.match(/^plaintext-server: .*port.*70000/);
-      expect(r.stderr.trim().split('\n')).to.have.length(1);
+    /** Asserts a usage error: exit 2, `first` as the first line, then the usage; no stack trace. */
+    function usageError(r: { status: number | null; stdout: string; stderr: string }, first: string): void {
+      expect(r.status, r.stderr).to.equal(2);
+      expect(r.stdout, 'nothing on stdout (no "listening")').to.equal('');
+      expect(r.stderr.split('\n')[0]).to.equal(first);
+      expect(r.stderr).to.contain('usage:');
+      expect(r.stderr).not.to.match(/\n\s+at /);
+    }
+
+    it('a port out of range exits 2 with one line naming the option, and the usage', () => {
+      usageError(
+        runToEnd(examples[2] as string, ['--port', '70000', '--workers', '0']),
+        '--port must be an integer from 0 to 65535, got "70000"',
+      );
+    });
+
+    // Issue 15 item 13: Number() made '' 0 (a random port, or no workers), '0x1F90' 8080, '1e3'
+    // 1000; every example now takes decimal digits only.
+    for (const script of examples) {
+      const name = script.slice(script.lastIndexOf('/') + 1);
+      it(`${name}: --port= / 0x1F90 / 1e3 and --workers= / 1.5 are usage errors (exit 2), not numbers`, () => {
+        for (const [args, first] of [
+          [['--port='], '--port must be an integer from 0 to 65535, got ""'],
+          [['--port', '0x1F90'], '--port must be an integer from 0 to 65535, got "0x1F90"'],
+          [['--port', '1e3'], '--port must be an integer from 0 to 65535, got "1e3"'],
+          [['--workers=', '--port', '0'], '--workers must be an integer from 0 to 1024, got ""'],
+          [['--workers', '1.5', '--port', '0'], '--workers must be an integer from 0 to 1024, got "1.5"'],
+        ] as const) {
+          usageError(runToEnd(script, [...args]), first);
+        }
+      });
+    }
+
+    it('echo-server.js: other numbers and choices are strict too (--port " 80", --balance, --keepalive-count)', () => {
+      const echo = examples[0] as string;
+      usageError(runToEnd(echo, ['--port', ' 80']), '--port must be an integer from 0 to 65535, got " 80"');
+      usageError(runToEnd(echo, ['--port=-1']), '--port must be an integer from 0 to 65535, got "-1"');
+      usageError(runToEnd(echo, ['--balance', 'random']), '--balance must be one of reuseport, shared, got "random"');
+      usageError(
+        runToEnd(echo, ['--keepalive-idle', '30', '--keepalive-count', '200']),
+        '--keepalive-count must be an integer from 1 to 127, got "200"',
+      );
+    });
+
+    // Issue 15 item 12: these printed "listening", then reset every connection with a stack trace.
+    it('echo-server.js --reader-idle abc / 0 and chat-server.js --ping-interval 0 fail before listening', () => {
+      usageError(
+        runToEnd(examples[0] as string, ['--port', '0', '--reader-idle', 'abc']),
+        '--reader-idle must be a number from 0.01 to 86400, got "abc"',
+      );
+      usageError(
+        runToEnd(examples[0] as string, ['--port', '0', '--reader-idle', '0']),
+        '--reader-idle must be a number from 0.01 to 86400, got "0"',
+      );
+      usageError(
+        runToEnd(examples[1] as string, ['--port', '0', '--ping-interval', '0']),
+        '--ping-interval must be a number from 0.01 to 86400, got "0"',
+      );
+    });
+
+    it('offload-server.js: --threads, --max-queue and --max-in-flight are checked, no uncaught stack trace', () => {
+      const offload = examples[5] as string;
+      const base = ['--port', '0', '--workers', '0'];
+      usageError(
+        runToEnd(offload, [...base, '--threads', 'abc']),
+        '--threads must be an integer from 1 to 1024, got "abc"',
+      );
+      usageError(
+        runToEnd(offload, [...base, '--max-queue=-1']),
+        '--max-queue must be an integer from 0 to 1000000, got "-1"',
+      );
+      usageError(
+        runToEnd(offload, [...base, '--max-in-flight', '1.5']),
+        '--max-in-flight must be an integer from 1 to 65536, got "1.5"',
+      );
     });
   });
 

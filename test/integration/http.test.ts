@@ -14,10 +14,8 @@ import {
   type HandlerContext,
   type HttpHandler,
   type HttpOptions,
-  HttpRequestDecoder,
-  HttpServerHandler,
   http,
-  Pipeline,
+  type Logger,
   type ServerHandle,
   silentLogger,
 } from '../../src/index.js';
@@ -212,6 +210,100 @@ describe('HTTP/1.1 on real connections', function () {
     }
   });
 
+  it('keep-alive runs only between requests: a head and a body trickled past keepAliveTimeout are answered', async () => {
+    const port = await start((req, res) => res.end(`${req.url} ${req.body.length}`), {
+      keepAliveTimeout: 300,
+      headerTimeout: 5000,
+    });
+    const head = await opened.client(port);
+    const body = await opened.client(port);
+    const headReader = new ResponseReader(head);
+    const bodyReader = new ResponseReader(body);
+    const headText = `GET /head HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(60)}\r\n\r\n`;
+    body.write('POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n');
+    // 20 pieces 60 ms apart: ~1.2 s, four keep-alive timeouts.
+    for (let i = 0; i < 20; i++) {
+      head.write(headText.slice(Math.floor((i * headText.length) / 20), Math.floor(((i + 1) * headText.length) / 20)));
+      body.write('b'.repeat(10));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    expect((await headReader.next()).body).to.equal('/head 0');
+    expect((await bodyReader.next()).body).to.equal('/body 200');
+    // Between requests the keep-alive timeout applies again.
+    await Promise.all([ended(head), ended(body)]);
+  });
+
+  it('a head trickled past headerTimeout gets 408 and Connection: close, not a silent close at keepAliveTimeout', async () => {
+    const port = await start((_req, res) => res.end('ok'), { keepAliveTimeout: 200, headerTimeout: 800 });
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const t0 = Date.now();
+    const trickle = setInterval(() => s.writable && s.write('X-A: b\r\n'), 50);
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    try {
+      const r = await reader.next();
+      expect(r.status).to.equal(408);
+      expect(r.headers.connection).to.equal('close');
+      expect(r.body).to.contain('HPE_HEADER_TIMEOUT');
+      expect(Date.now() - t0).to.be.within(700, 3000);
+      await ended(s);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it('handlerTimeout: a request its handler never answers gets 503 and Connection: close; others are served', async () => {
+    const logged: string[] = [];
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: { debug() {}, info() {}, warn: (m: string) => logged.push(m), error() {} },
+      pipeline: http(
+        (req, res) => {
+          if (req.url !== '/never') res.end('ok');
+        },
+        { handlerTimeout: 300 },
+      ),
+    });
+    const port = server.address().port;
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const t0 = Date.now();
+    s.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /never HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await reader.next()).body).to.equal('ok');
+    const other = await opened.client(port);
+    other.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await new ResponseReader(other).next()).body).to.equal('ok');
+    const r = await reader.next();
+    expect(r.status).to.equal(503);
+    expect(r.headers.connection).to.equal('close');
+    expect(Date.now() - t0).to.be.within(250, 3000);
+    await ended(s);
+    expect(logged.filter((l) => l.includes('"GET /never HTTP/1.1"'))).to.have.length(1);
+  });
+
+  it('stop: connections still open at the drain deadline are aborted and logged, with how many and why', async () => {
+    const logged: string[] = [];
+    const srv = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: { debug() {}, info() {}, warn: (m: string) => logged.push(m), error() {} },
+      pipeline: http(() => {}, { handlerTimeout: 0 }), // never answers
+    });
+    const a = await opened.client(srv.address().port);
+    const b = await opened.client(srv.address().port);
+    a.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    b.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => srv.stats().requests === 2, 'both requests in');
+    opened.forget(srv);
+    await srv.close({ timeout: 200 });
+    expect(logged).to.have.length(1);
+    expect(logged[0]).to.match(
+      /drain deadline \(200 ms\) passed with 2 connections still open; aborting: 2 still busy/,
+    );
+    await Promise.all([ended(a).catch(() => {}), ended(b).catch(() => {})]);
+  });
+
   it('streaming to a client that does not read: write() says stop, drained() says go, nothing piles up', async () => {
     const CHUNK = 64 * 1024;
     const CHUNKS = 1024; // 64 MiB
@@ -293,6 +385,36 @@ describe('HTTP/1.1 on real connections', function () {
     }
   });
 
+  it('RFC 9112 §3.2: an HTTP/1.1 request without exactly one valid Host field gets 400 and a close', async () => {
+    const port = await start((req, res) => res.end(`${req.httpVersion} ${req.headers.get('host') ?? '-'}`));
+    const cases: Array<[string, number, string]> = [
+      ['GET / HTTP/1.1\r\n\r\n', 400, 'HPE_MISSING_HOST'],
+      ['GET / HTTP/1.1\r\nUser-Agent: x\r\n\r\n', 400, 'HPE_MISSING_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n', 400, 'HPE_DUPLICATE_HOST'],
+      ['GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n', 400, 'HPE_DUPLICATE_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400, 'HPE_INVALID_HOST'],
+      ['GET / HTTP/1.1\r\nHost: user@evil.example\r\n\r\n', 400, 'HPE_INVALID_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a.example:8o\r\n\r\n', 400, 'HPE_INVALID_HOST'],
+      ['CONNECT a.example:443 HTTP/1.1\r\n\r\n', 400, 'HPE_MISSING_HOST'],
+      ['GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n', 200, '1.1 a.example:8080'],
+      ['GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n', 200, '1.1 [::1]:80'],
+      ['GET / HTTP/1.1\r\nHost:\r\n\r\n', 200, '1.1 '],
+      ['GET / HTTP/1.0\r\n\r\n', 200, '1.0 -'],
+    ];
+    for (const [raw, status, text] of cases) {
+      const s = await opened.client(port);
+      const reader = new ResponseReader(s);
+      s.write(raw);
+      const r = await reader.next();
+      expect(r.status, JSON.stringify(raw)).to.equal(status);
+      expect(r.body, JSON.stringify(raw)).to.contain(text);
+      if (status === 400) {
+        expect(r.headers.connection).to.equal('close');
+        await ended(s);
+      }
+    }
+  });
+
   it('an error after a complete first request: the first is answered, then the error, then close', async () => {
     const port = await start((req, res) => res.end(req.url));
     const s = await opened.client(port);
@@ -301,6 +423,75 @@ describe('HTTP/1.1 on real connections', function () {
     expect((await reader.next()).body).to.equal('/fine');
     expect((await reader.next()).status).to.equal(400);
     await ended(s);
+  });
+
+  it('a handler that throws or rejects gets 500, logged once with the request line; the requests pipelined after it are answered', async () => {
+    const logged: Array<{ line: string; details: unknown[] }> = [];
+    const record =
+      (level: string) =>
+      (message: string, ...details: unknown[]) =>
+        logged.push({ line: `${level}: ${message}`, details });
+    const logger: Logger = { debug() {}, info: record('info'), warn: record('warn'), error: record('error') };
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      pipeline: http((req, res) => {
+        if (req.url === '/throw') throw new Error('thrown at once');
+        if (req.url === '/reject') {
+          return new Promise((_resolve, reject) => setTimeout(() => reject(new Error('rejected later')), 5));
+        }
+        res.end(req.url);
+        return undefined;
+      }),
+    });
+    const s = await opened.client(server.address().port);
+    const reader = new ResponseReader(s);
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    s.write(get('/a') + get('/throw') + get('/reject') + get('/b'));
+    const got = [await reader.next(), await reader.next(), await reader.next(), await reader.next()];
+    expect(got.map((r) => r.status)).to.deep.equal([200, 500, 500, 200]);
+    expect(got[1]?.body).to.equal('500 Internal Server Error\n');
+    expect(got.map((r) => r.headers.connection)).to.deep.equal([undefined, undefined, undefined, undefined]);
+    expect(got[3]?.body).to.equal('/b');
+    s.write(get('/after'));
+    expect((await reader.next()).body, 'the connection goes on').to.equal('/after');
+    expect(logged.map((l) => l.line)).to.have.length(2);
+    const [thrown, rejected] = logged as [(typeof logged)[0], (typeof logged)[0]];
+    expect(thrown.line).to.match(/^error: .*"GET \/throw HTTP\/1\.1".*500/);
+    expect((thrown.details[0] as Error).message).to.equal('thrown at once');
+    expect(rejected.line).to.match(/^error: .*"GET \/reject HTTP\/1\.1".*500/);
+    expect((rejected.details[0] as Error).message).to.equal('rejected later');
+  });
+
+  it('a handler that throws after its headers went out: that connection is cut, the error logged, the worker serves on', async () => {
+    const logged: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn() {}, error: (m: string) => logged.push(m) };
+    server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      pipeline: http(async (req, res) => {
+        if (req.url !== '/half') {
+          res.end('ok');
+          return;
+        }
+        res.write('partial ');
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('midway');
+      }),
+    });
+    const s = await opened.client(server.address().port);
+    s.write('GET /half HTTP/1.1\r\nHost: x\r\n\r\n');
+    const reader = new ResponseReader(s);
+    const rest = await reader.rest();
+    expect(rest).to.match(/^HTTP\/1\.1 200 OK\r\n[\s\S]*partial /);
+    expect(rest, 'no last chunk: the client sees the response is incomplete').not.to.contain('0\r\n\r\n');
+    expect(logged).to.have.length(1);
+    expect(logged[0]).to.match(/"GET \/half HTTP\/1\.1"/);
+    const t = await opened.client(server.address().port);
+    t.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await new ResponseReader(t).next()).body).to.equal('ok');
   });
 
   it('Expect: 100-continue gets 100 Continue before the body is sent', async () => {
@@ -313,24 +504,19 @@ describe('HTTP/1.1 on real connections', function () {
     expect((await reader.next()).body).to.equal('got 5');
   });
 
-  it('after an upgrade the bytes belong to the next stage', async () => {
+  it('after an upgrade taken with res.takeConnection the bytes belong to the stages it installs', async () => {
     class RawEcho extends ChannelInboundHandler {
       override onRead(ctx: HandlerContext, msg: unknown): void {
         ctx.writeAndFlush(Buffer.concat([Buffer.from('raw:'), msg as Buffer]));
       }
     }
-    const handler: HttpHandler = (req, res) => {
-      if (req.upgrade) res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'echo' }).end();
-      else res.end('no');
-    };
-    server = await opened.listen({
-      host: '127.0.0.1',
-      port: 0,
-      logger: silentLogger,
-      pipeline: () =>
-        new Pipeline().addLast(new HttpRequestDecoder()).addLast(new HttpServerHandler(handler)).addLast(new RawEcho()),
+    const port = await start((req, res) => {
+      if (!req.upgrade) return res.end('no');
+      res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'echo' });
+      res.takeConnection((pipeline) => pipeline.addLast('echo', new RawEcho()));
+      res.end();
     });
-    const s = await opened.client(server.address().port);
+    const s = await opened.client(port);
     const reader = new ResponseReader(s);
     s.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly');
     const switching = await reader.next();
@@ -339,6 +525,31 @@ describe('HTTP/1.1 on real connections', function () {
     expect(await reader.bytes('raw:early'.length)).to.equal('raw:early');
     s.write('later');
     expect(await reader.bytes('raw:later'.length), 'the stream stays raw').to.equal('raw:later');
+  });
+
+  it('a taken connection closes after its idleTimeout without reads', async () => {
+    const port = await start((_req, res) =>
+      res
+        .takeConnection((pipeline) => pipeline.addLast(new ChannelInboundHandler()), { idleTimeout: 300 })
+        .writeHead(101, { Connection: 'Upgrade', Upgrade: 'x' })
+        .end(),
+    );
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    const t0 = Date.now();
+    s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n');
+    expect((await reader.next()).status).to.equal(101);
+    await ended(s);
+    expect(Date.now() - t0).to.be.within(250, 3000);
+  });
+
+  it('an Upgrade answered 101 without takeConnection is answered, then closed', async () => {
+    const port = await start((_req, res) => res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'x' }).end());
+    const s = await opened.client(port);
+    const reader = new ResponseReader(s);
+    s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nbytes for nobody');
+    expect((await reader.next()).status).to.equal(101);
+    await ended(s);
   });
 
   it('closing the server: a request in flight is answered with Connection: close, idle connections close', async () => {
@@ -369,6 +580,63 @@ describe('HTTP/1.1 on real connections', function () {
         const exited = once(child, 'exit');
         child.kill('SIGTERM');
         await exited;
+      }
+    });
+
+    it('300 CONNECTs to http-echo-server (it answers everything 200) are answered and closed, not parked', async () => {
+      const started = await startListening([ECHO, '--port', '0', '--workers', '1']);
+      child = started.child;
+      const sockets = await Promise.all(Array.from({ length: 300 }, () => connect(started.port)));
+      try {
+        const closedAll = Promise.all(
+          sockets.map(async (s, i) => {
+            s.on('error', () => {});
+            const reader = new ResponseReader(s);
+            s.write(`CONNECT host${i}.example:443 HTTP/1.1\r\nHost: host${i}.example:443\r\n\r\nsome bytes`);
+            const r = await reader.next();
+            expect(r.status).to.equal(200);
+            expect(JSON.parse(r.body).method).to.equal('CONNECT');
+            await ended(s);
+          }),
+        );
+        // Before the fix every one stayed open: a bounded wait, not the test's timeout.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          closedAll,
+          new Promise((_r, reject) => {
+            timer = setTimeout(() => reject(new Error('CONNECT connections still open after 10 s')), 10_000);
+          }),
+        ]);
+        clearTimeout(timer);
+      } finally {
+        await destroyAll(sockets);
+      }
+    });
+
+    it('http-echo-server: a POST body at 200 B/s and a head trickled as slowly, past the 5 s keep-alive timeout, are answered', async function () {
+      this.timeout(30_000);
+      const started = await startListening([ECHO, '--port', '0', '--workers', '1']);
+      child = started.child;
+      const post = await connect(started.port);
+      const head = await connect(started.port);
+      try {
+        const postReader = new ResponseReader(post);
+        const headReader = new ResponseReader(head);
+        const size = 1200;
+        const headText = `GET /trickled HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(size - 50)}\r\n\r\n`;
+        post.write(`POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+        // 20 bytes every 100 ms: 200 B/s, ~6 s for each.
+        for (let at = 0; at < Math.max(size, headText.length); at += 20) {
+          if (at < size) post.write('b'.repeat(Math.min(20, size - at)));
+          if (at < headText.length) head.write(headText.slice(at, at + 20));
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const answered = JSON.parse((await postReader.next()).body);
+        expect(answered.url).to.equal('/slow');
+        expect(Buffer.from(answered.body, 'base64').toString()).to.equal('b'.repeat(size));
+        expect(JSON.parse((await headReader.next()).body).url).to.equal('/trickled');
+      } finally {
+        await destroyAll([post, head]);
       }
     });
 

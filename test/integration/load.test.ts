@@ -193,6 +193,12 @@ describe('multireactor-load', function () {
       [['--url', 'not a url'], /url/],
       [['--url', 'http://127.0.0.1:1/', '--bogus'], /Unknown option/],
       [['--url', 'http://127.0.0.1:1/', '-H', 'no colon'], /header/],
+      // Decimal digits only (issue 15 item 13): no empty value, hex, exponent or fraction.
+      [['--url', 'http://127.0.0.1:1/', '--connections='], /connections: must be a whole number, got ""/],
+      [['--url', 'http://127.0.0.1:1/', '-c', '0x10'], /connections: must be a whole number, got "0x10"/],
+      [['--url', 'http://127.0.0.1:1/', '--size', '1e3', '--echo'], /size: must be a whole number, got "1e3"/],
+      [['--url', 'http://127.0.0.1:1/', '--pipeline', '1.5'], /pipeline: must be a whole number, got "1.5"/],
+      [['--url', 'http://127.0.0.1:1/', '-d', '1e3'], /duration/],
     ];
     for (const [args, message] of cases) {
       const ran = await load(args, children);

@@ -31,7 +31,7 @@ import {
   StringDecoder,
 } from '../../src/index.js';
 import { prng } from '../support.js';
-import { connect, destroyAll, ended, Opened, ResponseReader, startListening, TRANSPORTS, waitFor } from './helpers.js';
+import { connect, destroyAll, Opened, ResponseReader, startListening, TRANSPORTS, waitFor } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TASKS = join(here, '..', 'offload-tasks.js');
@@ -198,7 +198,7 @@ describe('offload on real connections', function () {
     expect(logger.seen).to.deep.equal([], 'no error noise');
   });
 
-  it('a task that throws is a 500 and reaches onHandlerError; other connections are not affected', async () => {
+  it('a task that throws is a 500 and reaches onHandlerError; its connection goes on, others are not affected', async () => {
     const errors: unknown[] = [];
     const server = await opened.listen({
       pipeline: sleepApp({}, { onHandlerError: (e) => errors.push(e) }),
@@ -206,17 +206,29 @@ describe('offload on real connections', function () {
     const port = server.address().port;
     const [s, reader] = await client(port);
     const [t, other] = await client(port);
-    s.write(get('/sleep?ms=1&id=ok') + get('/sleep?ms=1&id=x&fail=the%20task%20broke'));
+    s.write(get('/sleep?ms=1&id=ok') + get('/sleep?ms=1&id=x&fail=the%20task%20broke') + get('/sleep?ms=1&id=next'));
     t.write(get('/sleep?ms=20&id=fine'));
-    const [first, second] = await responses(reader, 2);
+    const [first, second, third] = await responses(reader, 3);
     expect(first?.body).to.equal('ok');
     expect(second?.status).to.equal(500);
-    expect(second?.headers.connection).to.equal('close');
-    await ended(s);
+    expect(second?.headers.connection).to.equal(undefined);
+    expect(third?.body, 'the request pipelined after it').to.equal('next');
     expect((await other.next()).body).to.equal('fine');
     expect(errors).to.have.length(1);
     expect(errors[0]).to.be.instanceOf(OffloadTaskError);
     expect(((errors[0] as OffloadTaskError).cause as Error).message).to.equal('the task broke');
+  });
+
+  it('a task that throws, without onHandlerError: 500, and the error logged once with the request line', async () => {
+    const logger = recordingLogger();
+    const server = await opened.listen({ logger, pipeline: sleepApp({}) });
+    const [s, reader] = await client(server.address().port);
+    s.write(get('/sleep?ms=1&id=x&fail=broken') + get('/after'));
+    const [failed, after] = await responses(reader, 2);
+    expect(failed?.status).to.equal(500);
+    expect(after?.body).to.equal('/after');
+    expect(logger.seen).to.have.length(1);
+    expect(logger.seen[0]).to.match(/^error: .*"GET \/sleep\?ms=1&id=x&fail=broken HTTP\/1\.1".*answered 500/);
   });
 
   it('OffloadHandler under a line protocol: 300 pipelined lines answered in order through 8 in flight', async () => {

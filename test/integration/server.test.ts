@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { expect } from 'chai';
 import {
   type Channel,
@@ -21,6 +22,17 @@ import {
   SyscallError,
   silentLogger,
 } from '../../src/index.js';
+import {
+  AF_INET,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from '../../src/syscalls/constants.js';
+import * as sys from '../../src/syscalls/libc.js';
+import { localAddress, openListenSocket, sockaddrFor } from '../../src/syscalls/socket.js';
 import {
   closed,
   destroyAll,
@@ -124,6 +136,100 @@ describe('Server', function () {
       expect(failure).to.be.instanceOf(SyscallError);
       expect((failure as SyscallError).code).to.equal('EADDRINUSE');
       expect((failure as SyscallError).message).to.contain(`127.0.0.1:${port}`);
+    });
+
+    it('without reusePort, the port of a reusePort server is in use: EADDRINUSE', async () => {
+      const a = await listen({ host: '127.0.0.1', port: 0, reusePort: true, pipeline: echoPipeline() });
+      const port = a.address().port;
+      let failure: unknown;
+      try {
+        await listen({ host: '127.0.0.1', port, pipeline: echoPipeline() });
+      } catch (err) {
+        failure = err;
+      }
+      expect((failure as SyscallError | undefined)?.code).to.equal('EADDRINUSE');
+    });
+
+    describe("listen sockets with reusePort 'exclusive' (what a master's first socket is)", () => {
+      const fds: number[] = [];
+      afterEach(() => {
+        for (const fd of fds.splice(0)) sys.close(fd);
+      });
+      const open = (port: number, reusePort: boolean | 'exclusive', host = '127.0.0.1'): number => {
+        const fd = openListenSocket({ host, port, backlog: 64, reusePort });
+        fds.push(fd);
+        return fd;
+      };
+      const code = (f: () => unknown): string | undefined => {
+        try {
+          f();
+        } catch (err) {
+          return (err as SyscallError).code;
+        }
+        return undefined;
+      };
+
+      it('refuses an address a SO_REUSEPORT socket listens on, where SO_REUSEPORT alone would join it', () => {
+        const port = localAddress(open(0, true)).port;
+        expect(code(() => open(port, 'exclusive'))).to.equal('EADDRINUSE');
+        expect(
+          code(() => open(port, 'exclusive', '0.0.0.0')),
+          'the wildcard overlaps',
+        ).to.equal('EADDRINUSE');
+        expect(
+          code(() => open(port, true)),
+          'joining on purpose',
+        ).to.equal(undefined);
+      });
+
+      it('ends up with SO_REUSEPORT after listen: sockets opened later with it share the port', async () => {
+        const first = open(0, 'exclusive');
+        const port = localAddress(first).port;
+        expect(sys.getsockoptInt(first, SOL_SOCKET, SO_REUSEPORT)).to.equal(1);
+        const second = open(port, true);
+        expect(
+          code(() => open(port, false)),
+          'a socket without SO_REUSEPORT still cannot',
+        ).to.equal('EADDRINUSE');
+        // The kernel spreads connections across both: each accept queue gets some.
+        const clients = await Promise.all(Array.from({ length: 30 }, () => client(port)));
+        let a = 0;
+        let b = 0;
+        const take = (fd: number): number => {
+          let n = 0;
+          for (let c = sys.accept4(fd, SOCK_CLOEXEC); c >= 0; c = sys.accept4(fd, SOCK_CLOEXEC)) {
+            sys.close(c);
+            n++;
+          }
+          return n;
+        };
+        await waitFor(() => {
+          a += take(first);
+          b += take(second);
+          return a + b === clients.length;
+        }, 'every connection accepted');
+        expect(a, 'first socket').to.be.greaterThan(0);
+        expect(b, 'second socket').to.be.greaterThan(0);
+      });
+
+      it('two starts at once cannot both listen: whoever listens second sees the first (the race argument)', () => {
+        // The steps of two 'exclusive' opens interleaved the worst way: both bind before either
+        // listens (SO_REUSEADDR allows that while neither listens), then both listen.
+        const raw = () => {
+          const fd = sys.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+          fds.push(fd);
+          expect(sys.setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)).to.equal(0);
+          return fd;
+        };
+        const a = raw();
+        expect(sys.bind(a, sockaddrFor('127.0.0.1', 0))).to.equal(0);
+        const port = localAddress(a).port;
+        const b = raw();
+        expect(sys.bind(b, sockaddrFor('127.0.0.1', port)), 'both bound').to.equal(0);
+        expect(sys.listen(a, 16)).to.equal(0);
+        expect(sys.setsockoptInt(a, SOL_SOCKET, SO_REUSEPORT, 1)).to.equal(0);
+        expect(sys.listen(b, 16), 'the second listen').to.equal(-osConstants.errno.EADDRINUSE);
+      });
     });
 
     it('reusePort lets two servers share a port', async () => {
@@ -246,7 +352,8 @@ describe('Server', function () {
       let n = 0;
       class Flaky extends Pipeline {
         override initChannel(): void {
-          if (n++ === 0) throw new Error('bad init');
+          // Build 0 is listen()'s trial (pipeline/trial.ts); build 1, the first connection's, fails.
+          if (n++ === 1) throw new Error('bad init');
           this.addLast(
             new (class extends ChannelInboundHandler {
               override onRead(ctx: HandlerContext, m: unknown): void {

@@ -8,7 +8,7 @@
  * handler has read half of them — the peer's bytes wait in the kernel and TCP slows it down.
  */
 import { Buffer } from 'node:buffer';
-import { HttpHeaders } from './request.js';
+import { HttpHeaders } from './headers.js';
 
 /** A piece of a streamed request body, from the decoder to the server stage. */
 export class HttpBodyChunk {

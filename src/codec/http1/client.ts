@@ -9,13 +9,15 @@
  * or CONNECT (a 2xx opens a tunnel).
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../../errors.js';
+import { InvalidOptionError } from '../../common/errors.js';
+import { checkOptions, describeValue, type OptionKeys, pickOptions } from '../../common/options.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { isToken } from './chars.js';
 import {
   EXPECT_CONNECT,
   EXPECT_HEAD,
   EXPECT_NORMAL,
+  HTTP_RESPONSE_DECODER_OPTIONS,
   HttpResponseDecoder,
   type HttpResponseDecoderOptions,
 } from './response-decoder.js';
@@ -40,6 +42,12 @@ export interface HttpClientCodecOptions extends HttpResponseDecoderOptions {
   readonly host?: string;
 }
 
+/** The keys of `HttpClientCodecOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_CLIENT_CODEC_OPTIONS = {
+  ...HTTP_RESPONSE_DECODER_OPTIONS,
+  host: true,
+} as const satisfies OptionKeys<HttpClientCodecOptions>;
+
 /** A request target without whitespace or control characters. */
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 const BAD_VALUE = /[\r\n\0]/;
@@ -55,9 +63,12 @@ export class HttpClientCodec extends HttpResponseDecoder {
   private host: string | undefined;
 
   constructor(options: HttpClientCodecOptions = {}) {
-    super(options);
+    // The decoder gets its share of the options (it checks its own keys).
+    super(
+      pickOptions(checkOptions('HttpClientCodec', options, HTTP_CLIENT_CODEC_OPTIONS), HTTP_RESPONSE_DECODER_OPTIONS),
+    );
     if (options.host !== undefined && (typeof options.host !== 'string' || BAD_VALUE.test(options.host))) {
-      throw new InvalidOptionError('host', `must be a header value, got ${String(options.host)}`);
+      throw new InvalidOptionError('host', `must be a header value, got ${describeValue(options.host)}`);
     }
     this.host = options.host;
   }

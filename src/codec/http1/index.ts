@@ -3,5 +3,6 @@
  */
 
 export { HttpBodyChunk, HttpRequestBody } from './body.js';
+export { HttpHeaders } from './headers.js';
 export * from './request.js';
 export { HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';

@@ -10,7 +10,7 @@
  *
  * The head stays in the decoder's input until it is complete (the field line being scanned is
  * recorded as offsets from the head's first byte), then becomes one owned block with `input.takeSpan`:
- * the request's headers are that block, whose field offsets are found on first use (request.ts). A
+ * the request's headers are that block, whose field offsets are found on first use (headers.ts). A
  * `Content-Length` body is taken whole once it has arrived (`take`: no copy beyond the per-read
  * one); a chunked body is consumed chunk by chunk and joined once at its end.
  *
@@ -22,11 +22,9 @@
  * The server answers the error's `statusCode` and closes.
  */
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../../errors.js';
-import type { CloseReason } from '../../pipeline/handler.js';
+import { InvalidOptionError } from '../../common/errors.js';
+import { checkOptions, type OptionKeys, optionalInt } from '../../common/options.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
-import { optionalInt } from '../../worker/options.js';
-import type { Timeout } from '../../worker/timing-wheel.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
 import { HttpBodyChunk } from './body.js';
 import {
@@ -52,7 +50,8 @@ import {
   T_KEEP_ALIVE,
   TOKEN,
 } from './chars.js';
-import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from './request.js';
+import { HttpHeaders } from './headers.js';
+import { HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 
 export interface HttpRequestDecoderOptions {
   /** Longest request head (request line and header fields, line ends included) in bytes; longer → 431. Default 16 KiB. */
@@ -63,14 +62,6 @@ export interface HttpRequestDecoderOptions {
   readonly maxHeaders?: number;
   /** Largest body in bytes, checked against `Content-Length` before reading and against the chunked total; larger → 413. Default 1 MiB. */
   readonly maxBodySize?: number;
-  /** Milliseconds from the first byte of a request head until the head must be complete, else 408; 0 turns it off. Default 30 000. */
-  readonly headerTimeout?: number;
-  /**
-   * Milliseconds from the first byte of a request until all of it — head and body — is in, else
-   * 408 and close; 0 turns it off. Bounds a client that trickles a body (slowloris on the body),
-   * which `headerTimeout` does not see. Default 300 000 (node:http's `requestTimeout`).
-   */
-  readonly requestTimeout?: number;
   /** Accept any token as the method (true) rather than answering methods llhttp does not know with 501 (false, the default). */
   readonly allowUnknownMethods?: boolean;
   /**
@@ -79,7 +70,25 @@ export interface HttpRequestDecoderOptions {
    * bounds the body. Default false.
    */
   readonly streamBodies?: boolean;
+  /**
+   * Answer an HTTP/1.1 request without a `Host` field with 400 (`HPE_MISSING_HOST`), as RFC 9112
+   * §3.2 requires of a server (node:http's `requireHostHeader`). A repeated or malformed Host is
+   * 400 whatever this says. Default true; false only for parsing traffic that is not a client's
+   * (test vectors written without Host).
+   */
+  readonly requireHostHeader?: boolean;
 }
+
+/** The keys of `HttpRequestDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_REQUEST_DECODER_OPTIONS = {
+  maxHeaderSize: true,
+  maxUrlLength: true,
+  maxHeaders: true,
+  maxBodySize: true,
+  allowUnknownMethods: true,
+  streamBodies: true,
+  requireHostHeader: true,
+} as const satisfies OptionKeys<HttpRequestDecoderOptions>;
 
 // ---- bytes and character classes (RFC 9110 §5.6.2 token, §5.5 field values, RFC 3986) ----
 
@@ -111,6 +120,17 @@ const QUOTED_PAIR = charClass('\t ', [
 
 const H_UPGRADE = lit('upgrade');
 const H_EXPECT = lit('expect');
+const H_HOST = lit('host');
+/**
+ * A Host value, RFC 9110 §7.2: `uri-host [ ":" port ]` (RFC 3986 §3.2.2). reg-name and IPv4 are
+ * unreserved, pct-encoded and sub-delims characters; an IP-literal is bracketed (IPv6, IPvFuture:
+ * the same characters and `:`). No userinfo, no path, no whitespace: a Host a proxy and an origin
+ * could read differently is refused, not guessed at.
+ */
+const REG_NAME_CHAR = charClass(`-._~%!$&'()*+,;=${ALNUM}`);
+const IP_LITERAL_CHAR = charClass(`-._~%!$&'()*+,;=:${ALNUM}`);
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 const T_UPGRADE = lit('upgrade');
 const T_100_CONTINUE = lit('100-continue');
 
@@ -213,6 +233,10 @@ const P_CLOSED = 5; // after a request that closes the connection
 const P_DEAD = 6; // after an error: everything is discarded
 const P_UPGRADED = 7; // after an upgrade: removed from the pipeline
 
+// What the server stage was told of the request being received (signalProgress).
+const S_HEAD_SENT = 1;
+const S_BODY_SENT = 2;
+
 // Head and trailer scanner.
 const S_METHOD = 0;
 const S_URL_START = 1;
@@ -258,6 +282,7 @@ const F_TRANSFER_ENCODING = 32;
 const F_CHUNKED = 64;
 const F_EXPECT_CONTINUE = 128;
 const F_URL_AT = 256;
+const F_HOST = 512;
 
 const HTTP_SLASH = lit('HTTP/');
 /** A chunk-size line with more digits than this is malformed (16 hex digits already exceed any body). */
@@ -312,10 +337,9 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   readonly maxUrlLength: number;
   readonly maxHeaders: number;
   readonly maxBodySize: number;
-  readonly headerTimeout: number;
-  readonly requestTimeout: number;
   readonly allowUnknownMethods: boolean;
   readonly streamBodies: boolean;
+  readonly requireHostHeader: boolean;
 
   private phase = P_IDLE;
   /** Stream offset of `input.start` when `decode` was entered, minus `input.start`. */
@@ -371,27 +395,19 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   /** The current request was emitted at its head; its body goes out in chunks (streamBodies). */
   private streaming = false;
 
-  // Header timeout: one Timeout for the decoder's life, re-armed per head.
-  private timeout: Timeout | null = null;
-  private timerArmed = false;
-  private timerCtx: HandlerContext | null = null;
   /**
-   * When the current request first had to wait for more bytes (-1: it has not). A request whole in
-   * one read never reads the clock or touches the timer.
+   * What the server stage was told of the request being received (see signalProgress): 0 nothing,
+   * S_HEAD_SENT its head started, S_BODY_SENT its body is awaited.
    */
-  private requestStart = -1;
-  /** What the armed timer is for, and its deadline. */
-  private armedForHead = false;
-  private armedDeadline = 0;
+  private progress = 0;
 
   constructor(options: HttpRequestDecoderOptions = {}) {
     super();
+    checkOptions('HttpRequestDecoder', options, HTTP_REQUEST_DECODER_OPTIONS);
     this.maxHeaderSize = optionalInt('maxHeaderSize', options.maxHeaderSize, 16 * 1024, 1);
     this.maxUrlLength = optionalInt('maxUrlLength', options.maxUrlLength, 8 * 1024, 1);
     this.maxHeaders = optionalInt('maxHeaders', options.maxHeaders, 100, 1);
     this.maxBodySize = optionalInt('maxBodySize', options.maxBodySize, 1024 * 1024, 0);
-    this.headerTimeout = optionalInt('headerTimeout', options.headerTimeout, 30_000, 0);
-    this.requestTimeout = optionalInt('requestTimeout', options.requestTimeout, 300_000, 0);
     const unknown: unknown = options.allowUnknownMethods;
     if (unknown !== undefined && typeof unknown !== 'boolean') {
       throw new InvalidOptionError('allowUnknownMethods', `must be a boolean, got ${String(unknown)}`);
@@ -402,6 +418,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       throw new InvalidOptionError('streamBodies', `must be a boolean, got ${String(stream)}`);
     }
     this.streamBodies = stream ?? false;
+    const host: unknown = options.requireHostHeader;
+    if (host !== undefined && typeof host !== 'boolean') {
+      throw new InvalidOptionError('requireHostHeader', `must be a boolean, got ${String(host)}`);
+    }
+    this.requireHostHeader = host ?? true;
   }
 
   protected override decode(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
@@ -414,15 +435,31 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     }
   }
 
-  override handlerRemoved(ctx: HandlerContext): void {
-    this.disarm();
-    super.handlerRemoved(ctx);
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    super.onRead(ctx, msg);
+    // The read's requests have gone on: say whether one is left half-received (one compare per
+    // read when none is).
+    const phase = this.phase;
+    if (phase === P_HEAD || (phase >= P_BODY && phase <= P_TRAILERS)) this.signalProgress(ctx, phase);
   }
 
-  override onInactive(ctx: HandlerContext, reason: CloseReason): void {
-    this.disarm();
-    super.onInactive(ctx, reason);
-    this.disarm(); // decodeLast may have seen a partial head again
+  /**
+   * Tells the server stage, which owns the connection's clocks (the keep-alive, head and request
+   * timeouts, as undici keeps `headersTimeout` out of its parser), that a request is under way:
+   * its first bytes came in this read (`HttpRequestProgress.HEAD`: the keep-alive timer must not
+   * cut it, the head timeout starts), or its head is complete and its body is awaited
+   * (`HttpRequestProgress.BODY`). At the end of a read, after the requests it completed, and once
+   * per request and phase: a request whole in one read costs nothing here.
+   */
+  private signalProgress(ctx: HandlerContext, phase: number): void {
+    if (phase === P_HEAD) {
+      if (this.progress !== 0) return;
+      this.progress = S_HEAD_SENT;
+      ctx.fireUserEvent(HttpRequestProgress.HEAD);
+    } else if (this.progress !== S_BODY_SENT) {
+      this.progress = S_BODY_SENT;
+      ctx.fireUserEvent(HttpRequestProgress.BODY);
+    }
   }
 
   /** Advances through as many phases as the input allows; returns after one request. */
@@ -441,6 +478,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           if (p === end) return;
           this.startHead();
           this.phase = P_HEAD;
+          this.progress = 0;
           continue;
         }
         case P_HEAD: {
@@ -448,11 +486,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           // the state machine where the last read left it.
           let length = this.hp === 0 && this.hs === S_METHOD ? this.firstLook(input) : -1;
           if (length < 0) length = this.scanHead(input, false);
-          if (length < 0) {
-            this.waitMore(ctx);
-            return;
-          }
-          this.disarm();
+          if (length < 0) return;
           if (this.headDone(ctx, input, out, length)) return;
           continue;
         }
@@ -460,23 +494,14 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
           if (this.streaming) {
             // What is here of the body goes out now.
             const n = Math.min(this.remaining, input.end - input.start);
-            if (n === 0) {
-              this.waitMore(ctx);
-              return;
-            }
+            if (n === 0) return;
             this.remaining -= n;
             const data = input.take(n);
             if (this.remaining === 0) this.endStream(out, data, HttpHeaders.EMPTY);
-            else {
-              out.push(new HttpBodyChunk(data, false, HttpHeaders.EMPTY));
-              this.waitMore(ctx);
-            }
+            else out.push(new HttpBodyChunk(data, false, HttpHeaders.EMPTY));
             return;
           }
-          if (input.end - input.start < this.remaining) {
-            this.waitMore(ctx);
-            return;
-          }
+          if (input.end - input.start < this.remaining) return;
           this.emit(ctx, out, input.take(this.remaining), HttpHeaders.EMPTY);
           return;
         }
@@ -486,18 +511,12 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
             for (const piece of this.pieces) out.push(new HttpBodyChunk(piece, false, HttpHeaders.EMPTY));
             this.pieces = null;
           }
-          if (!last) {
-            if (this.phase === P_CHUNKED) this.waitMore(ctx);
-            return;
-          }
+          if (!last) return;
           continue;
         }
         case P_TRAILERS: {
           const length = this.scanHead(input, true);
-          if (length < 0) {
-            this.waitMore(ctx);
-            return;
-          }
+          if (length < 0) return;
           const nf = this.nf;
           const trailers = HttpHeaders.take(input, length, nf, false);
           if (this.streaming) {
@@ -1063,6 +1082,9 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
       case 7:
         if (vs < ve && lowerEq(buf, ns, H_UPGRADE)) this.flags |= F_UPGRADE;
         return;
+      case 4:
+        if (lowerEq(buf, ns, H_HOST)) this.hostField(input, buf, vs, ve);
+        return;
       case 6:
         if (lowerEq(buf, ns, H_EXPECT)) {
           if (ve - vs === 12 && lowerEq(buf, vs, T_100_CONTINUE)) this.flags |= F_EXPECT_CONTINUE;
@@ -1075,6 +1097,33 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
         return;
       default:
         return;
+    }
+  }
+
+  /**
+   * RFC 9112 §3.2: a server MUST answer 400 to a request with more than one Host field line or an
+   * invalid Host value (and, HTTP/1.1, to one without: see headDone). Two Hosts are how a request
+   * reaches one virtual host through a proxy that read the other (request smuggling by host).
+   */
+  private hostField(input: ByteCursor, buf: Buffer, vs: number, ve: number): void {
+    if ((this.flags & F_HOST) !== 0) {
+      throw this.fail(input, 400, 'HPE_DUPLICATE_HOST', 'more than one Host field', vs);
+    }
+    this.flags |= F_HOST;
+    let p = vs;
+    if (p < ve && buf[p] === OPEN_BRACKET) {
+      p++;
+      while (p < ve && IP_LITERAL_CHAR[buf[p] as number] === 1) p++;
+      if (p === ve || buf[p] !== CLOSE_BRACKET) throw this.fail(input, 400, 'HPE_INVALID_HOST', 'invalid Host', p);
+      p++;
+    } else {
+      while (p < ve && REG_NAME_CHAR[buf[p] as number] === 1) p++;
+    }
+    if (p === ve) return;
+    if (buf[p] !== COLON) throw this.fail(input, 400, 'HPE_INVALID_HOST', 'invalid character in Host', p);
+    for (p++; p < ve; p++) {
+      const d = buf[p] as number;
+      if (d < 0x30 || d > 0x39) throw this.fail(input, 400, 'HPE_INVALID_HOST', 'invalid port in Host', p);
     }
   }
 
@@ -1150,6 +1199,10 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     const base = input.start;
     const minor = this.minor;
     const connect = this.methodKind === M_CONNECT;
+    if (minor === 1 && (flags & F_HOST) === 0 && this.requireHostHeader) {
+      // RFC 9112 §3.2: HTTP/1.1 requests carry Host (empty when the target has no authority).
+      throw this.fail(input, 400, 'HPE_MISSING_HOST', 'HTTP/1.1 request without a Host field', base + length - 2);
+    }
     // CONNECT has no content (RFC 9110 §9.3.6) and, like an upgrade, hands the connection over
     // right after its head; llhttp ignores its Content-Length too.
     let framing = 0; // 0 none, 1 Content-Length, 2 chunked
@@ -1452,11 +1505,6 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     body: Buffer,
     trailers: HttpHeaders,
   ): void {
-    // The request is whole: its clocks stop (a request whole in one read never started them).
-    if (this.requestStart >= 0) {
-      this.requestStart = -1;
-      this.disarm();
-    }
     // Built here rather than in a helper shared with the streamed path: this is inlined into the
     // per-request path (headDone), and an extra call level cost ~10 ns per pipelined request.
     const version = this.minor === 1 ? '1.1' : '1.0';
@@ -1476,10 +1524,6 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   /** The last chunk of a streamed body: the request is whole. */
   private endStream(out: unknown[], data: Buffer, trailers: HttpHeaders): void {
     this.streaming = false;
-    if (this.requestStart >= 0) {
-      this.requestStart = -1;
-      this.disarm();
-    }
     out.push(new HttpBodyChunk(data, true, trailers));
     this.phase = this.reqKeepAlive ? P_IDLE : P_CLOSED;
   }
@@ -1490,76 +1534,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
     this.phase = P_DEAD;
     this.pieces = null;
     this.reqHeaders = HttpHeaders.EMPTY;
-    this.disarm();
     input.skip(input.end - input.start);
     return new HttpParseError(status, code, `${message} (at byte ${offset} of the stream)`, offset);
-  }
-
-  /**
-   * The current request needs more bytes: make sure the timer runs for the nearer of its
-   * deadlines — the head's (while in the head) and the whole request's — counted from when the
-   * request first had to wait.
-   */
-  private waitMore(ctx: HandlerContext): void {
-    const timers = ctx.channel.timers;
-    // One clock read at most: the start of the wait, or now when (re)arming.
-    let now = -1;
-    if (this.requestStart < 0) this.requestStart = now = timers.now();
-    const forHead = this.phase === P_HEAD && this.headerTimeout > 0;
-    let deadline = forHead ? this.requestStart + this.headerTimeout : Number.POSITIVE_INFINITY;
-    let headFirst = forHead;
-    if (this.requestTimeout > 0 && this.requestStart + this.requestTimeout < deadline) {
-      deadline = this.requestStart + this.requestTimeout;
-      headFirst = false;
-    }
-    if (deadline === Number.POSITIVE_INFINITY) return;
-    if (this.timerArmed && this.armedDeadline === deadline) return;
-    this.armedDeadline = deadline;
-    this.armedForHead = headFirst;
-    this.timerCtx = ctx;
-    this.timerArmed = true;
-    const delay = Math.max(0, deadline - (now >= 0 ? now : timers.now()));
-    if (this.timeout === null) {
-      // One closure per decoder, not per request: later requests re-arm the same Timeout.
-      this.timeout = timers.schedule(delay, () => this.timedOut());
-    } else {
-      this.timeout.reschedule(delay);
-    }
-  }
-
-  private disarm(): void {
-    if (!this.timerArmed) return;
-    this.timerArmed = false;
-    this.timeout?.cancel();
-  }
-
-  private timedOut(): void {
-    this.timerArmed = false;
-    const ctx = this.timerCtx;
-    const phase = this.phase;
-    if (ctx === null || (phase !== P_HEAD && phase !== P_BODY && phase !== P_CHUNKED && phase !== P_TRAILERS)) return;
-    this.phase = P_DEAD;
-    this.pieces = null;
-    this.reqHeaders = HttpHeaders.EMPTY;
-    if (this.armedForHead) {
-      // The head is still unconsumed, so `consumed` is the stream offset of its first byte.
-      ctx.fireError(
-        new HttpParseError(
-          408,
-          'HPE_HEADER_TIMEOUT',
-          `request head not complete within ${this.headerTimeout} ms (started at byte ${this.consumed} of the stream)`,
-          this.consumed,
-        ),
-      );
-      return;
-    }
-    ctx.fireError(
-      new HttpParseError(
-        408,
-        'HPE_REQUEST_TIMEOUT',
-        `request not complete within ${this.requestTimeout} ms (at byte ${this.consumed} of the stream)`,
-        this.consumed,
-      ),
-    );
   }
 }

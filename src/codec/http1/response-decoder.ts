@@ -19,11 +19,11 @@
  * start. A connection that ends in the middle of a response raises `HPE_INVALID_EOF_STATE`.
  */
 import { Buffer } from 'node:buffer';
-import { ProtocolError } from '../../errors.js';
+import { ProtocolError } from '../../common/errors.js';
+import { checkOptions, type OptionKeys, optionalInt } from '../../common/options.js';
+import { Queue } from '../../common/queue.js';
 import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
-import { Queue } from '../../queue.js';
-import { optionalInt } from '../../worker/options.js';
 import { type ByteCursor, ByteToMessageDecoder } from '../byte-to-message-decoder.js';
 import {
   COLON,
@@ -46,7 +46,7 @@ import {
   T_KEEP_ALIVE,
   TOKEN,
 } from './chars.js';
-import { HttpHeaders } from './request.js';
+import { HttpHeaders } from './headers.js';
 
 /** A response the client could not parse. `code` names the problem as llhttp does (`HPE_*`). */
 export class HttpResponseError extends ProtocolError {
@@ -96,6 +96,13 @@ export interface HttpResponseDecoderOptions {
   /** Largest body, in bytes (`Content-Length`, the chunked total, or a body read until close). Default 16 MiB. */
   readonly maxBodySize?: number;
 }
+
+/** The keys of `HttpResponseDecoderOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_RESPONSE_DECODER_OPTIONS = {
+  maxHeaderSize: true,
+  maxHeaders: true,
+  maxBodySize: true,
+} as const satisfies OptionKeys<HttpResponseDecoderOptions>;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -174,6 +181,7 @@ export class HttpResponseDecoder extends ByteToMessageDecoder {
 
   constructor(options: HttpResponseDecoderOptions = {}) {
     super();
+    checkOptions('HttpResponseDecoder', options, HTTP_RESPONSE_DECODER_OPTIONS);
     this.maxHeaderSize = optionalInt('maxHeaderSize', options.maxHeaderSize, 64 * 1024, 16);
     this.maxHeaders = optionalInt('maxHeaders', options.maxHeaders, 100, 1);
     this.maxBodySize = optionalInt('maxBodySize', options.maxBodySize, 16 * 1024 * 1024, 0);

@@ -15,6 +15,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
+import { msOption } from '../../common/options.js';
+import type { Channel } from '../../pipeline/channel.js';
+import type { Pipeline } from '../../pipeline/pipeline.js';
 import type { HttpRequest } from './request.js';
 
 /** Where a response's bytes go (the server handler, which keeps responses in request order). */
@@ -35,7 +38,27 @@ export interface ResponseOwner {
   isWritable?(res: HttpResponse): boolean;
   /** Optional: resolves once `isWritable(res)`, or once the connection closed. */
   whenWritable?(res: HttpResponse): Promise<void>;
+  /**
+   * Optional: the handler called `res.takeConnection(install, { idleTimeout })`. Throws for a
+   * second call, or one that comes too late (the response went out without it).
+   */
+  connectionTaken?(res: HttpResponse, install: ConnectionInstaller, idleTimeout: number): void;
 }
+
+/** What `res.takeConnection` runs once the connection is switched: adds the new protocol's stages. */
+export type ConnectionInstaller = (pipeline: Pipeline, channel: Channel) => void;
+
+export interface TakeConnectionOptions {
+  /**
+   * Close the switched connection after this many ms without a read (reason `idle-timeout`).
+   * 0: never — for protocols with a liveness check of their own (WebSocket ping/pong). Default
+   * 60 000 (nginx's `proxy_read_timeout`, which a tunnel through nginx gets anyway).
+   */
+  readonly idleTimeout?: number;
+}
+
+/** The default `idleTimeout` of a switched connection. */
+export const SWITCHED_IDLE_TIMEOUT = 60_000;
 
 /** Names of headers a handler may not set with invalid characters (RFC 9110 §5.1 token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -469,6 +492,13 @@ export class HttpResponse {
   queued: Buffer[] | undefined = undefined;
   /** @internal … and whether all of its output has been produced. */
   done = false;
+  /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
+  readyAt = -1;
+  /**
+   * @internal The server answered in the handler's stead (its timeout, its body's error): what
+   * the handler does with this response now is ignored rather than thrown at it.
+   */
+  superseded = false;
 
   /** @internal */
   constructor(
@@ -482,6 +512,12 @@ export class HttpResponse {
     this.head = req?.method === 'HEAD';
     this.http10 = req?.httpVersion === '1.0';
   }
+
+  /** @internal This status switches the connection: 101 to an Upgrade, 2xx to a CONNECT. */
+  switches(): boolean {
+    const status = this.statusCode;
+    return this.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
+  }
   /** The request was HEAD: headers as for GET, no body. */
   private readonly head: boolean;
   /** The request spoke HTTP/1.0. */
@@ -489,7 +525,10 @@ export class HttpResponse {
 
   /** Sets a header, replacing one of the same name (any case). Arrays become repeated fields. */
   setHeader(name: string, value: string | number | readonly string[]): this {
-    if (this.headersSent) throw new Error('cannot set headers after they are sent');
+    if (this.headersSent) {
+      if (this.superseded) return this;
+      throw new Error('cannot set headers after they are sent');
+    }
     const list = this.fields;
     if (typeof value === 'string' || typeof value === 'number') {
       const v = typeof value === 'string' ? value : String(value);
@@ -544,6 +583,7 @@ export class HttpResponse {
     if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) {
       throw new RangeError(`invalid status code ${statusCode}`);
     }
+    if (this.superseded) return this;
     this.statusCode = statusCode;
     let h = headers;
     if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
@@ -569,12 +609,41 @@ export class HttpResponse {
   }
 
   /**
+   * Takes the connection for another protocol: for a request with `req.upgrade` (an `Upgrade`
+   * request or a `CONNECT`) answered `101` (Upgrade) or `2xx` (CONNECT). Call it before `end()`,
+   * or after it in the same turn of the event loop. Once this response has been written, in its turn
+   * among the connection's responses, the HTTP stages leave the pipeline, `install(pipeline,
+   * channel)` adds the new protocol's stages (`pipeline.addLast('ws', …)`), and the bytes that
+   * came after the request reach them as Buffers (`onRead`, then `onReadComplete`); until then the
+   * HTTP stage holds them and reads nothing more. Without `takeConnection`, or with any other
+   * status, the response is sent and the connection closed: nobody would read its bytes.
+   * Throws for a request without `upgrade`, a second call, or a call after the response went out
+   * without it.
+   */
+  takeConnection(install: ConnectionInstaller, options: TakeConnectionOptions = {}): this {
+    if (this.req?.upgrade !== true) {
+      throw new Error('takeConnection: only the answer to an Upgrade or CONNECT request (req.upgrade) can take it');
+    }
+    if (typeof install !== 'function') throw new TypeError('takeConnection(install): install must be a function');
+    const idle = options.idleTimeout;
+    const idleTimeout = idle === undefined ? SWITCHED_IDLE_TIMEOUT : msOption('idleTimeout', idle);
+    const owner = this.owner;
+    if (owner.connectionTaken === undefined)
+      throw new Error('takeConnection: this response cannot hand its connection over');
+    owner.connectionTaken(this, install, idleTimeout);
+    return this;
+  }
+
+  /**
    * Streams a chunk of the body. The head goes out first: with `Transfer-Encoding: chunked`
    * unless a Content-Length was set (HTTP/1.0: no chunking; the connection closes after the body).
    * Returns `writable`: false asks the handler to wait for `drained()` before writing more.
    */
   write(chunk: string | Uint8Array): boolean {
-    if (this.finished) throw new Error('write after end');
+    if (this.finished) {
+      if (this.superseded) return false;
+      throw new Error('write after end');
+    }
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (!this.headersSent) this.emit(this.encodeHead(-1, undefined), false);
     if (data.byteLength === 0 || this.head || !this.hasBody()) return this.writable;
@@ -611,6 +680,19 @@ export class HttpResponse {
     this.owner.output(this, this.chunked && !this.head ? LAST_CHUNK : EMPTY, true);
   }
 
+  /**
+   * @internal The server answers in the handler's stead (its error, a protocol error, a timeout):
+   * `status` with a plain-text `body`; the handler's framing and content type go, its other
+   * fields stay. Only before the head went out.
+   */
+  answerInstead(status: number, body: string): void {
+    this.statusCode = status;
+    this.statusMessage = undefined;
+    for (const name of ['content-length', 'transfer-encoding', 'content-type']) this.removeHeader(name);
+    this.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    this.end(body);
+  }
+
   /** 1xx, 204 and 304 responses have no body (RFC 9110 §6.4.1). */
   private hasBody(): boolean {
     const s = this.statusCode;
@@ -636,6 +718,9 @@ export class HttpResponse {
    * Connection header the keep-alive decision needs.
    */
   private encodeHead(bodyLength: number, body: string | Uint8Array | undefined): number {
+    // An Upgrade or CONNECT answered with a status that does not switch: the connection closes
+    // after it (the decoder has stepped aside), and says so (RFC 9112 §9.6).
+    if (this.req?.upgrade === true && !this.switches()) this.closeAfter = true;
     const list = this.fields;
     if (
       list.plain &&

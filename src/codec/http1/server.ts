@@ -11,31 +11,54 @@
  * asking for it, a protocol error, the server draining), nothing more is read and the connection
  * closes once that response is out. A protocol error (`HttpParseError`) is answered with its status
  * (400, 408, 413, 414, 431, 501, 505) — after the responses to the requests before it — and closes.
- * A handler that throws gets a 500 (or, if it already sent headers, its connection aborted); the
- * worker never dies of it.
+ * A handler that throws or rejects gets a 500 — the connection goes on — and its error is logged
+ * with the request line (or given to `onHandlerError`); if it already sent headers, its connection
+ * is aborted. The worker never dies of it.
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
-import { outboundView } from '../../buffer-view.js';
-import { ChannelClosedError, InvalidOptionError } from '../../errors.js';
+import { outboundView } from '../../common/buffer-view.js';
+import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
+import { checkOptions, msOption, type OptionKeys, optionalInt } from '../../common/options.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
-import { msOption, optionalInt } from '../../worker/options.js';
-import type { Timeout } from '../../worker/timing-wheel.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
-import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from './request.js';
-import { HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
+import { type ClockOwner, HttpClocks } from './clocks.js';
+import { HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
+import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
+import { PendingSwitch, switchPipeline } from './switch.js';
 
 /** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
 
 export interface HttpServerHandlerOptions {
-  /** Close a keep-alive connection idle (no request in progress) for this long, in ms. 0: never. Default 5 000. */
+  /**
+   * Close a keep-alive connection idle for this long, in ms: nothing owed and no byte of a next
+   * request received. 0: never. Default 5 000.
+   */
   readonly keepAliveTimeout?: number;
+  /** From the first byte of a request head until the head is complete, in ms; then 408 and close. 0: off. Default 30 000. */
+  readonly headerTimeout?: number;
+  /**
+   * From the first byte of a request until all of it — head and body — is in, in ms; then 408 and
+   * close. Bounds a client that trickles a body, which `headerTimeout` does not see. 0: off.
+   * Default 300 000 (node:http's `requestTimeout`).
+   */
+  readonly requestTimeout?: number;
+  /**
+   * From a complete request (a streamed one: its body complete) until its handler starts the
+   * response (`write`, `end`), in ms; then 503 and close. A handler that never answers would
+   * otherwise hold the request, its connection and a slot of `maxConnections` for ever. 0: off.
+   * Default 120 000.
+   */
+  readonly handlerTimeout?: number;
   /** Close a connection after this many requests (the last response says `Connection: close`). 0: no limit. Default 0. */
   readonly maxRequestsPerConnection?: number;
-  /** Where handler errors are reported (they never reach the worker). Default: the connection's tail (logged). */
+  /**
+   * Where handler errors are reported (they never reach the worker). Default: the server's logger,
+   * one line with the request line and what became of the response.
+   */
   readonly onHandlerError?: (err: unknown, req: HttpRequest) => void;
   /**
    * Requests of one connection in progress — handed to the handler, response not complete — at
@@ -54,6 +77,18 @@ export interface HttpServerHandlerOptions {
   readonly drainGrace?: number;
 }
 
+/** The keys of `HttpServerHandlerOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const HTTP_SERVER_HANDLER_OPTIONS = {
+  keepAliveTimeout: true,
+  headerTimeout: true,
+  requestTimeout: true,
+  handlerTimeout: true,
+  maxRequestsPerConnection: true,
+  onHandlerError: true,
+  maxPipelinedRequests: true,
+  drainGrace: true,
+} as const satisfies OptionKeys<HttpServerHandlerOptions>;
+
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 /**
@@ -71,20 +106,19 @@ const SLAB_SIZE = 64 * 1024;
 /** Larger responses get a Buffer of their own (a slab holds several batches). */
 const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
 let slab: Buffer | undefined;
-/** The slab's memory (it starts at offset 0 of it): views are made on it directly (buffer-view.ts). */
+/** The slab's memory (it starts at offset 0 of it): views are made on it directly (common/common/buffer-view.ts). */
 let slabMemory: ArrayBufferLike | undefined;
 /** Where the batch being staged starts in the slab (everything before it was written). */
 let stageFrom = 0;
 let stageOwner: HttpServerHandler | undefined;
 
-/** An upgrade (101) or a CONNECT tunnel (2xx) was accepted: the connection is not HTTP any more. */
-function accepted(res: HttpResponse): boolean {
-  const status = res.statusCode;
-  return res.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
+/** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
+function requestLine(req: HttpRequest): string {
+  const url = req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url;
+  return `"${req.method} ${url} HTTP/${req.httpVersion}"`;
 }
 
-export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner {
-  private readonly keepAliveTimeout: number;
+export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner, ClockOwner {
   private readonly maxRequests: number;
   private readonly maxPipelined: number;
   private readonly drainGrace: number;
@@ -98,22 +132,18 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   /** The responses owed, in request order; their output waits in them until their turn (`queued`, `done`). */
   private readonly queue: HttpResponse[] = [];
   private ctx: HandlerContext | undefined;
-  /**
-   * One keep-alive timer per connection, never re-armed per request: activity only stamps
-   * `lastActive` (once per read, not per request), and the timer, when it fires, closes the
-   * connection or re-arms itself for the time left (the idle handler's technique).
-   */
-  private idleTimer: Timeout | undefined;
-  /** Draining and idle: the connection closes when this fires (see `drain`). */
-  private graceTimer: Timeout | undefined;
-  private lastActive = 0;
+  /** Keep-alive idle, head, request and handler timeouts, drain grace: one wheel timer (clocks.ts). */
+  private readonly clocks: HttpClocks;
   private served = 0;
   /** A response that closes the connection is queued: further requests are not answered. */
   private closing = false;
   private draining = false;
   private continueWaiting = false;
-  /** The connection was upgraded: its bytes belong to the next stage, no idle timeout applies. */
-  private upgraded = false;
+  /**
+   * An Upgrade or CONNECT request is being answered, which decides what the connection becomes:
+   * the decoder has left the pipeline, and the bytes after the request wait (switch.ts).
+   */
+  private upgrade: PendingSwitch | undefined;
   /** Between a read's first request and its read-complete: the connection flushes at the end. */
   private inRead = false;
   /** Bytes of this read's responses staged in the slab (from `stageFrom`), written when the read completes. */
@@ -125,8 +155,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   ) {
     super();
     // Only undefined means "the default": null or any other non-number is an error.
-    const o = options;
-    this.keepAliveTimeout = o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout);
+    const o = checkOptions('HttpServerHandler', options, HTTP_SERVER_HANDLER_OPTIONS);
+    this.clocks = new HttpClocks(this, {
+      keepAliveTimeout: o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout),
+      headerTimeout: optionalInt('headerTimeout', o.headerTimeout, 30_000, 0),
+      requestTimeout: optionalInt('requestTimeout', o.requestTimeout, 300_000, 0),
+      handlerTimeout: optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0),
+    });
     this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
     this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
     this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
@@ -143,27 +178,37 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   override onActive(ctx: HandlerContext): void {
     this.ctx = ctx;
-    if (this.keepAliveTimeout > 0) {
-      this.lastActive = ctx.channel.timers.now();
-      this.idleTimer = ctx.channel.timers.schedule(this.keepAliveTimeout, this.onIdleTimer);
-    }
+    this.clocks.start(ctx.channel.timers);
     ctx.fireActive();
   }
 
   override onRead(ctx: HandlerContext, msg: unknown): void {
     if (!(msg instanceof HttpRequest)) {
       if (msg instanceof HttpBodyChunk) this.bodyChunk(msg);
-      // After an upgrade the bytes are not HTTP: they belong to the next stage.
+      // After an upgrade request the bytes are not HTTP: they wait for the stages that take the
+      // connection (copied: they may be a view of the loop's read buffer, reused by the next read).
+      else if (this.upgrade !== undefined) this.upgrade.hold(msg);
       else ctx.fireRead(msg);
       return;
     }
     if (this.closing) return; // sent after a request that closes the connection: no answer
+    // Whole: what arrives next is a next request. (Streamed, only its head is: the decoder says at
+    // the end of the read whether its body is still awaited, or its last chunk comes.)
+    if (!msg.streamed) this.clocks.arrived();
     this.inRead = true;
     this.served++;
     ctx.channel.countRequest();
-    const keepAlive = msg.keepAlive && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
+    // An upgrade's keep-alive is not its request's to decide (a CONNECT may come as HTTP/1.0): its
+    // answer decides (a switch, or a close: see advance, and HttpResponse.encodeHead).
+    const keepAlive =
+      (msg.keepAlive || msg.upgrade) && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
     const res = new HttpResponse(this, msg, keepAlive);
     if (!keepAlive) this.closing = true;
+    if (msg.upgrade) {
+      // Nothing after it is HTTP (the decoder has stepped aside): read no more until it is decided.
+      this.upgrade = new PendingSwitch(res);
+      ctx.channel.pauseReading(res);
+    }
     if (msg.streamed) {
       // The body follows as HttpBodyChunks: the handler reads it from req.bodyStream; while it
       // holds more than its high watermark unread, the connection stops reading (a hold of its own).
@@ -189,6 +234,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     } catch (err) {
       this.fail(res, err);
     }
+    // The handler's clock runs from the whole request (a streamed one: its body's end) to the
+    // start of its answer. Stamped after the call, for answers that did not start in it: a handler
+    // that answers at once costs nothing here, and the call's own time is a few µs at most.
+    if (!res.headersSent && !msg.streamed) this.clocks.handlerStarts(res);
   }
 
   /** A piece of the streamed body being received: to its reader. */
@@ -197,8 +246,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (body === undefined) return; // its request was not answered (sent after a close)
     body.push(chunk.data);
     if (chunk.last) {
+      const res = this.bodyRes as HttpResponse;
       this.bodyIn = undefined;
       this.bodyRes = undefined;
+      const clocks = this.clocks;
+      clocks.arrived();
+      if (!res.headersSent) clocks.handlerStarts(res);
+      if (this.queue.length === 0) clocks.idleNow(); // answered before its body ended
       body.end(chunk.trailers);
     }
   }
@@ -207,14 +261,23 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (this.inRead) {
       this.inRead = false;
       this.flushPending(ctx);
-      // Coarse (the wheel's last tick, ≤ 20 ms old): the keep-alive timeout is seconds long, and
-      // a clock call per read was ~2% of a plaintext worker's time.
-      if (this.idleTimer !== undefined) this.lastActive = ctx.channel.timers.coarseNow();
+      // Coarse (the wheel's last tick, ≤ 20 ms old, see stamp): the keep-alive timeout is seconds
+      // long, and a clock call per read was ~2% of a plaintext worker's time.
+      this.clocks.idleNow();
+    }
+    if (this.upgrade?.due === true) {
+      // The bytes of this read that followed the upgrade request are held now: switch.
+      this.switchConnection(ctx);
+      return;
     }
     ctx.fireReadComplete();
   }
 
   override onUserEvent(ctx: HandlerContext, event: unknown): void {
+    if (event === HttpRequestProgress.HEAD || event === HttpRequestProgress.BODY) {
+      this.clocks.arriving(event === HttpRequestProgress.HEAD);
+      return;
+    }
     if (event instanceof HttpExpectContinueEvent) {
       // Interim responses may not overtake earlier responses: send it when this request is next.
       if (this.queue.length === 0) {
@@ -223,19 +286,24 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       } else this.continueWaiting = true;
       return;
     }
-    if (event === DRAINING && !this.upgraded) {
+    if (event === DRAINING) {
       this.drain();
       return;
     }
-    // After an upgrade the next protocol's stage decides how to end (a WebSocket close frame…).
     ctx.fireUserEvent(event);
   }
 
   override onError(ctx: HandlerContext, error: unknown): void {
-    if (!(error instanceof HttpParseError)) {
-      ctx.fireError(error);
-      return;
-    }
+    if (error instanceof HttpParseError) this.protocolError(ctx, error);
+    else ctx.fireError(error);
+  }
+
+  /**
+   * The request being received is malformed, too large or too slow (408, from our own clocks):
+   * answer it — after the responses owed — and close.
+   */
+  private protocolError(ctx: HandlerContext, error: HttpParseError): void {
+    this.clocks.arrived();
     const body = this.bodyIn;
     if (body !== undefined) {
       // The body of the request being answered was cut short (a timeout, a bad chunk, too large):
@@ -248,6 +316,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.closing = true;
       if (!res.finished && !res.headersSent && this.queue.includes(res)) {
         this.answerError(res, error);
+        res.superseded = true; // the handler, still reading the body, learns of it there
         return;
       }
       if (!res.finished) {
@@ -276,12 +345,11 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   /** Answers `res` with the status of a protocol error, and closes after it. */
   private answerError(res: HttpResponse, error: HttpParseError): void {
     res.closeAfter = true;
-    res.statusCode = error.statusCode;
-    res.statusMessage = undefined;
-    for (const name of ['content-length', 'transfer-encoding']) res.removeHeader(name);
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     // The reason and the code say enough; the message (with stream offsets) is for our logs.
-    res.end(`${res.statusCode} ${STATUS_CODES[res.statusCode] ?? 'Error'} (${error.code})\n`);
+    res.answerInstead(
+      error.statusCode,
+      `${error.statusCode} ${STATUS_CODES[error.statusCode] ?? 'Error'} (${error.code})\n`,
+    );
   }
 
   override onWritabilityChanged(ctx: HandlerContext, writable: boolean): void {
@@ -319,8 +387,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
-    this.idleTimer?.cancel();
-    this.graceTimer?.cancel();
+    this.clocks.stop();
+    this.upgrade = undefined;
     this.staged = 0;
     if (stageOwner === this) stageOwner = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
@@ -348,36 +416,65 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       last.closeAfter = true; // says Connection: close, if its head is not out yet
       return;
     }
+    // A request arriving is answered (with Connection: close), within its head and request timeouts.
+    if (this.clocks.receiving) return;
     if (this.drainGrace === 0) {
       this.flushPending(ctx);
       ctx.close('shutdown');
       return;
     }
-    // On the wheel: cancelled with the connection (onInactive), never keeps the loop alive.
-    this.graceTimer = ctx.channel.timers.schedule(this.drainGrace, () => {
-      this.graceTimer = undefined;
-      // A request came meanwhile: its answer closes the connection.
-      if (this.queue.length === 0 && !this.closing && !this.upgraded) ctx.close('shutdown');
-    });
+    // On the connection's clock: it closes then unless a request came meanwhile (its answer
+    // closes the connection).
+    this.clocks.drainIn(this.drainGrace);
   }
 
-  /** A handler failed: 500 if nothing was sent yet, else the response is cut short. */
+  /**
+   * Reports an application error (a handler's, a taker's install): to `onHandlerError`, or logged
+   * once, with the request line and what became of its response. Not fired into the pipeline: its
+   * tail closes the connection on an unhandled error, which would cut the 500 and the responses
+   * owed after it.
+   */
+  private report(err: unknown, req: HttpRequest | undefined, outcome: string): void {
+    const onError = this.options.onHandlerError;
+    const channel = this.ctx?.channel;
+    if (onError !== undefined && req !== undefined) {
+      try {
+        onError(err, req);
+        return;
+      } catch (failure) {
+        channel?.logger.error('onHandlerError threw', failure);
+      }
+    }
+    if (channel === undefined) return;
+    const peer = channel.remoteAddress;
+    const line = req === undefined ? 'a request' : requestLine(req);
+    channel.logger.error(
+      `HTTP handler failed on ${line} (connection ${channel.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}); ${outcome}`,
+      err,
+    );
+  }
+
+  /**
+   * A handler failed. Nothing sent yet: its response becomes a 500 — complete, so the connection
+   * goes on as the request said and the requests pipelined after it are answered. Headers sent
+   * already: the response cannot be completed in a way the client could tell from a good one,
+   * so the connection is aborted.
+   */
   private fail(res: HttpResponse, err: unknown): void {
     // A handler that let its streamed body's failure escape: that error was answered (or the
     // connection is going away) already; it is not a handler bug to report.
     if (err !== undefined && res.req?.bodyStream?.error === err) return;
-    if (this.options.onHandlerError !== undefined && res.req !== undefined) this.options.onHandlerError(err, res.req);
-    else this.ctx?.fireError(err);
-    if (res.finished) return;
-    if (!res.headersSent) {
-      res.closeAfter = true;
-      res.statusCode = 500;
-      res.statusMessage = undefined;
-      for (const name of ['content-length', 'transfer-encoding', 'content-type']) res.removeHeader(name);
-      res.end('500 Internal Server Error\n');
-    } else {
-      this.ctx?.channel.abort('error');
+    if (res.finished) {
+      this.report(err, res.req, 'its response was already complete');
+      return;
     }
+    if (!res.headersSent) {
+      this.report(err, res.req, 'answered 500');
+      res.answerInstead(500, '500 Internal Server Error\n');
+      return;
+    }
+    this.report(err, res.req, 'its response was cut short: connection aborted');
+    this.ctx?.channel.abort('error');
   }
 
   /**
@@ -483,14 +580,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
         break;
       }
       if (done.req?.upgrade === true) {
-        // The decoder has stepped aside. Accepted: the raw stream is the next stage's. Declined:
-        // the client goes on speaking HTTP to a connection that no longer parses it, so close.
-        if (accepted(done)) {
-          // The next stage writes from now on: our answers (the 101 among them) go first.
-          this.flushPending(ctx);
-          this.upgraded = true;
-          this.idleTimer?.cancel();
-        } else closeNow = true;
+        // The decoder has stepped aside: the connection becomes what takes it, or closes. Declined
+        // (any other status), the client would go on speaking HTTP to a connection that no longer
+        // parses it; accepted but not taken, nobody would read its bytes (a CONNECT answered 200
+        // by a handler that answers everything 200 would be an endless tunnel into nothing).
+        if (!done.switches()) closeNow = true;
+        else if (this.upgrade?.install !== undefined) this.switchSoon(ctx);
+        else this.awaitTake(ctx);
         break;
       }
       const next = queue[0];
@@ -507,6 +603,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     if (closeNow) {
       queue.length = 0;
+      this.upgrade = undefined;
       this.flushPending(ctx);
       ctx.close('local'); // flushes first
       return;
@@ -523,20 +620,116 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (!this.inRead) {
       ctx.flush();
       // An answer that came later (a timer, a promise): idleness starts now.
-      if (queue.length === 0 && this.idleTimer !== undefined) this.lastActive = ctx.channel.timers.now();
+      if (queue.length === 0) this.clocks.idleNow();
     }
   }
 
-  private readonly onIdleTimer = (): void => {
-    const ctx = this.ctx as HandlerContext;
-    const timer = this.idleTimer as Timeout;
-    if (this.upgraded) return; // not HTTP any more: the next stage decides
-    if (this.queue.length > 0) {
-      timer.reschedule(this.keepAliveTimeout); // a response is owed: not idle
-      return;
+  /** ResponseOwner: `res.takeConnection(install, { idleTimeout })` was called. */
+  connectionTaken(res: HttpResponse, install: ConnectionInstaller, idleTimeout: number): void {
+    const upgrade = this.upgrade;
+    if (upgrade?.res !== res) {
+      // Its connection closed already (nothing to take), or it went out without it: too late.
+      if (this.ctx?.channel.isActive !== true) return;
+      throw new Error('takeConnection: the response went out without it and the connection is closing');
     }
-    const left = this.keepAliveTimeout - (ctx.channel.timers.now() - this.lastActive);
-    if (left > 0) timer.reschedule(left);
-    else ctx.close('idle-timeout');
-  };
+    if (upgrade.install !== undefined) throw new Error('takeConnection: the connection is already taken');
+    upgrade.install = install;
+    upgrade.idleTimeout = idleTimeout;
+    if (upgrade.awaitingTake) {
+      // Sent already, in its turn: the switch waited for this.
+      upgrade.awaitingTake = false;
+      this.switchSoon(this.ctx as HandlerContext);
+    }
+    // Otherwise not sent yet, or not in its turn yet: advance() sees the install when it is.
+  }
+
+  /**
+   * The upgrade response went out accepted, without `takeConnection`: the handler may still call
+   * it in this turn of the event loop (`res.end(); res.takeConnection(…)`, or after an `await` of
+   * something already settled); after that nobody took the connection, so it closes — waiting
+   * longer would let a 101 that nobody takes park the connection. One Immediate per such answer.
+   */
+  private awaitTake(ctx: HandlerContext): void {
+    const upgrade = this.upgrade as PendingSwitch;
+    upgrade.awaitingTake = true;
+    setImmediate(() => {
+      if (this.upgrade !== upgrade || !upgrade.awaitingTake) return; // taken, or the connection closed
+      this.upgrade = undefined;
+      ctx.close('local');
+    });
+  }
+
+  /** Switches now, or — inside a read — when it completes, so that the bytes it carried are held first. */
+  private switchSoon(ctx: HandlerContext): void {
+    if (this.inRead) (this.upgrade as PendingSwitch).due = true;
+    else this.switchConnection(ctx);
+  }
+
+  /** The upgrade response is out and taken: this stage hands the connection over (switch.ts). */
+  private switchConnection(ctx: HandlerContext): void {
+    const upgrade = this.upgrade as PendingSwitch;
+    this.upgrade = undefined;
+    // Our answers (the 101 among them) go before anything the new stages write.
+    this.flushPending(ctx);
+    this.clocks.stop();
+    if (this.holdingReads) {
+      this.holdingReads = false;
+      ctx.channel.resumeReading(this);
+    }
+    switchPipeline(ctx, upgrade, (err) =>
+      this.report(err, upgrade.res.req, 'the connection could not be switched: aborted'),
+    );
+  }
+
+  // ---- ClockOwner: what the clocks see and do (clocks.ts) ----
+
+  /** @internal Nothing owed nor being decided, not closing: idle unless a request arrives. */
+  get quiet(): boolean {
+    return this.queue.length === 0 && !this.closing && this.upgrade === undefined;
+  }
+
+  /** @internal Nothing more is answered on this connection. */
+  get ending(): boolean {
+    return this.closing;
+  }
+
+  /** @internal The oldest response whose request is whole and whose handler has not started it. */
+  unstarted(): HttpResponse | undefined {
+    for (const res of this.queue) if (!res.headersSent && res.readyAt >= 0) return res;
+    return undefined;
+  }
+
+  /** @internal Idle past the keep-alive timeout or the drain grace. */
+  closeIdle(reason: 'idle-timeout' | 'shutdown'): void {
+    this.ctx?.close(reason);
+  }
+
+  /** @internal The request being received took too long: 408, after the responses owed, then close (RFC 9110 §15.5.9). */
+  requestTimedOut(head: boolean): void {
+    const t = this.clocks.t;
+    const error = head
+      ? new HttpParseError(408, 'HPE_HEADER_TIMEOUT', `request head not complete within ${t.headerTimeout} ms`)
+      : new HttpParseError(408, 'HPE_REQUEST_TIMEOUT', `request not complete within ${t.requestTimeout} ms`);
+    this.protocolError(this.ctx as HandlerContext, error);
+  }
+
+  /**
+   * `res`'s handler did not start answering within `handlerTimeout`: the server answers 503 in
+   * its stead — not 504, which RFC 9110 §15.6.5 keeps for a gateway whose upstream did not answer;
+   * the handler is this server's own work, and 503 (§15.6.4) says it could not serve the request
+   * now, as Go's http.TimeoutHandler answers — and closes the connection after it: the handler
+   * may still be running, and what it writes later is dropped. @internal
+   */
+  handlerTimedOut(res: HttpResponse): void {
+    const channel = (this.ctx as HandlerContext).channel;
+    const peer = channel.remoteAddress;
+    channel.logger.warn(
+      `HTTP handler did not start its answer to ${res.req === undefined ? 'a request' : requestLine(res.req)} within ` +
+        `handlerTimeout (${this.clocks.t.handlerTimeout} ms) (connection ${channel.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}); answered 503, closing`,
+    );
+    this.closing = true;
+    res.closeAfter = true;
+    res.answerInstead(503, '503 Service Unavailable (the handler did not answer in time)\n');
+    res.superseded = true;
+  }
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { type ByteCursor, ByteToMessageDecoder } from '../../../src/codec/byte-to-message-decoder.js';
-import { DecoderError } from '../../../src/errors.js';
+import { DecoderError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler, type CloseReason } from '../../../src/pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../../../src/pipeline/pipeline.js';

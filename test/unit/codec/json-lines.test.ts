@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { JsonLinesDecoder, JsonLinesEncoder } from '../../../src/codec/json-lines.js';
-import { DecoderError, InvalidOptionError, TooLongFrameError } from '../../../src/errors.js';
+import { DecoderError, InvalidOptionError, TooLongFrameError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';
 import type { HandlerContext } from '../../../src/pipeline/pipeline.js';

@@ -5,7 +5,7 @@ import {
   LengthFieldPrepender,
   type LengthFieldPrependerOptions,
 } from '../../../src/codec/length-field.js';
-import { InvalidOptionError, TooLongFrameError } from '../../../src/errors.js';
+import { InvalidOptionError, TooLongFrameError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 
 /** What the prepender puts on the wire for `payloads`. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { DelimiterFrameDecoder, LineEncoder, LineFrameDecoder } from '../../../src/codec/line.js';
-import { InvalidOptionError, TooLongFrameError } from '../../../src/errors.js';
+import { InvalidOptionError, TooLongFrameError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { type ChannelHandler, ChannelInboundHandler } from '../../../src/pipeline/handler.js';
 import type { HandlerContext } from '../../../src/pipeline/pipeline.js';

@@ -1,7 +1,7 @@
 /**
  * What the Netty vector suites record: each frame as hex, each error by the kind the vectors name.
  */
-import { CorruptedFrameError, TooLongFrameError } from '../../../src/errors.js';
+import { CorruptedFrameError, TooLongFrameError } from '../../../src/common/errors.js';
 import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';
 import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
 

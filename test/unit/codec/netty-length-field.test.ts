@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect } from 'chai';
 import { LengthFieldFrameDecoder, type LengthFieldFrameDecoderOptions } from '../../../src/codec/length-field.js';
-import { TooLongFrameError } from '../../../src/errors.js';
+import { TooLongFrameError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { byteByByte, FIXTURES, feedWrites, randomSplit } from '../../support.js';
 import { VectorEvents } from './netty-events.js';

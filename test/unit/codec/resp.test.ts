@@ -9,7 +9,7 @@ import {
   RespProtocolError,
   RespSimpleString,
 } from '../../../src/codec/resp.js';
-import { InvalidOptionError, TooLongFrameError } from '../../../src/errors.js';
+import { InvalidOptionError, TooLongFrameError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';
 import type { HandlerContext } from '../../../src/pipeline/pipeline.js';

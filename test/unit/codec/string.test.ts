@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { LineEncoder, LineFrameDecoder } from '../../../src/codec/line.js';
 import { StringDecoder, StringEncoder } from '../../../src/codec/string.js';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { prng, thrownBy } from '../../support.js';
 

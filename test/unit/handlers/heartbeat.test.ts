@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { HeartbeatHandler, type HeartbeatOptions } from '../../../src/handlers/heartbeat.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler, type CloseReason } from '../../../src/pipeline/handler.js';

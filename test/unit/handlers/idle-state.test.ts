@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { IdleStateEvent, IdleStateHandler } from '../../../src/handlers/idle-state.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { ChannelInboundHandler } from '../../../src/pipeline/handler.js';

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
+import { HttpHeaders } from '../../../src/codec/http1/headers.js';
 import { http } from '../../../src/codec/http1/http.js';
-import { HttpExpectContinueEvent, HttpHeaders, HttpParseError, HttpRequest } from '../../../src/codec/http1/request.js';
+import { HttpExpectContinueEvent, HttpParseError, HttpRequest } from '../../../src/codec/http1/request.js';
 import { HttpDate, type HttpResponse } from '../../../src/codec/http1/response.js';
 import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from '../../../src/codec/http1/server.js';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { DRAINING } from '../../../src/pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../../src/pipeline/handler.js';
@@ -374,25 +375,42 @@ describe('HttpServerHandler and HttpResponse', () => {
     expect((responses[1] as HttpResponse).writable).to.equal(false);
   });
 
-  it('a handler that throws gets a 500 and the connection closes; the error goes to onError', () => {
-    const { ch, closes } = setup(() => {
-      throw new Error('bug');
-    });
-    ch.writeInbound(request());
+  it('as users build it (http(handler)): a throwing handler gets a 500, logged once, and the connection goes on', () => {
+    const ch = new EmbeddedChannel(
+      http((req, res) => {
+        if (req.url === '/bug') throw new Error('bug');
+        res.end(req.url);
+      }),
+    );
+    const logged: unknown[][] = [];
+    ch.logger = { debug() {}, info() {}, warn() {}, error: (...args: unknown[]) => logged.push(args) };
+    const get = (url: string) => Buffer.from(`GET ${url} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    ch.writeInbound(Buffer.concat([get('/a'), get('/bug'), get('/b')]));
     const text = out(ch);
-    expect(text).to.match(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
-    expect(text).to.contain('Connection: close');
-    expect((closes.errors[0] as Error).message).to.equal('bug');
-    expect(ch.isActive).to.equal(false);
+    expect(bodies(text)).to.deep.equal(['/a', '500 Internal Server Error\n', '/b']);
+    expect(text).not.to.contain('Connection: close');
+    expect(ch.isActive).to.equal(true);
+    expect(ch.errors, 'nothing reached the tail').to.deep.equal([]);
+    expect(logged).to.have.length(1);
+    const [message, err] = logged[0] as [string, Error];
+    expect(message).to.match(/"GET \/bug HTTP\/1\.1".*answered 500/);
+    expect(err.message).to.equal('bug');
   });
 
-  it('a rejected promise is a 500 too', async () => {
-    const { ch } = setup(async () => {
-      throw new Error('async bug');
-    });
-    ch.writeInbound(request());
+  it('a rejected promise is a 500 too, reported to onHandlerError when given', async () => {
+    const reported: Array<[unknown, string]> = [];
+    const { ch } = setup(
+      async () => {
+        throw new Error('async bug');
+      },
+      { onHandlerError: (err, req) => reported.push([err, req.url]) },
+    );
+    ch.writeInbound(request({ url: '/x' }));
     await new Promise((r) => setImmediate(r));
     expect(out(ch)).to.match(/^HTTP\/1\.1 500 /);
+    expect(reported).to.have.length(1);
+    expect(reported[0]?.[1]).to.equal('/x');
+    expect(ch.isActive).to.equal(true);
   });
 
   it('a protocol error is answered with its status after the responses owed, then the connection closes', () => {
@@ -505,22 +523,6 @@ class EventsInRead extends ChannelInboundHandler {
   }
 }
 
-/** `GET /chat` asking to upgrade to `raw`. */
-function upgradeRequest(): HttpRequest {
-  const headers = HttpHeaders.from([
-    ['Connection', 'upgrade'],
-    ['Upgrade', 'raw'],
-  ]);
-  return new HttpRequest('GET', '/chat', '1.1', headers, Buffer.alloc(0), HttpHeaders.EMPTY, true, true);
-}
-
-/** After an upgrade: answers raw bytes with raw bytes, as a next protocol would. */
-class RawEcho extends ChannelInboundHandler {
-  override onRead(ctx: HandlerContext, msg: unknown): void {
-    if (msg instanceof Uint8Array) ctx.write(Buffer.concat([Buffer.from('RAW:'), msg]));
-  }
-}
-
 /** The bodies of the responses in `text`, in order. */
 function bodies(text: string): string[] {
   return text
@@ -585,22 +587,6 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
     expect(text.endsWith('HTTP/1.1 100 Continue\r\n\r\n')).to.equal(true);
   });
 
-  it('an upgrade in the same read: the answers and the 101 go before the next protocol writes', () => {
-    const upgradeReq = upgradeRequest();
-    const ch = new EmbeddedChannel([
-      new HttpServerHandler((req, res) => {
-        if (req.upgrade) res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end();
-        else res.end(req.url);
-      }),
-      new RawEcho(),
-    ]);
-    ch.writeInbound(request({ url: '/a' }), request({ url: '/b' }), upgradeReq, Buffer.from('hello'));
-    const text = out(ch);
-    expect(text.indexOf('HTTP/1.1 101')).to.be.greaterThan(text.lastIndexOf('\r\n\r\n/b') - 1);
-    expect(text.endsWith('RAW:hello')).to.equal(true);
-    expect(text.indexOf('/a')).to.be.lessThan(text.indexOf('/b'));
-  });
-
   it('DRAINING in the same read closes after writing the batched answers', () => {
     for (const drainGrace of [0, 300]) {
       const ch = new EmbeddedChannel([
@@ -612,24 +598,6 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
       expect(bodies(out(ch))).to.deep.equal(['/1', '/2', '/3']);
       expect(ch.isActive).to.equal(false);
     }
-  });
-
-  it('after an upgrade DRAINING goes on to the next protocol, which decides how to end', () => {
-    const upgradeReq = upgradeRequest();
-    const seen: unknown[] = [];
-    const ch = new EmbeddedChannel([
-      new HttpServerHandler((_req, res) => res.writeHead(101, { Connection: 'Upgrade', Upgrade: 'raw' }).end()),
-      new (class extends ChannelInboundHandler {
-        override onUserEvent(_ctx: HandlerContext, event: unknown): void {
-          seen.push(event);
-        }
-      })(),
-    ]);
-    ch.writeInbound(upgradeReq);
-    ch.pipeline.fireUserEvent(DRAINING);
-    ch.advanceTime(1000);
-    expect(seen).to.deep.equal([DRAINING]);
-    expect(ch.isActive, 'the next stage did not close it').to.equal(true);
   });
 
   it('a read on another connection during this one (nested) does not mix the two batches', () => {

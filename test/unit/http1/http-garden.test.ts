@@ -102,3 +102,28 @@ describe(`HTTP Garden server trophies (http-garden@${garden.commit.slice(0, 10)}
     });
   }
 });
+
+describe('HTTP Garden server trophies under the server default (requireHostHeader: RFC 9112 §3.2)', () => {
+  // The payloads whose first request is HTTP/1.1 without Host: a server refuses them at that
+  // request's head (400 HPE_MISSING_HOST) — unless an earlier error in the same head refuses it
+  // first. Every other verdict holds as judged.
+  const WITHOUT_HOST = ['garden-server-25', 'garden-server-39', 'garden-server-45'];
+
+  for (const c of judged) {
+    it(`${c.id} (${WITHOUT_HOST.includes(c.id) ? 'refused: no Host' : c.expected})`, () => {
+      const sends = c.sends_hex.map((h) => Buffer.from(h, 'hex'));
+      for (const rec of [
+        decode(sends, { requireHostHeader: true }).rec,
+        decode(byteByByte(Buffer.concat(sends)), { requireHostHeader: true }).rec,
+      ]) {
+        if (!WITHOUT_HOST.includes(c.id)) {
+          check(c, rec);
+          continue;
+        }
+        expect(rec.requests).to.have.length(0);
+        expect(rec.errors).to.have.length(1);
+        expect((rec.errors[0] as HttpParseError).code).to.equal('HPE_MISSING_HOST');
+      }
+    });
+  }
+});

@@ -4,15 +4,17 @@
  * upgrade hand-off, pipelining, chunked bodies, lazy headers, and what follows an error.
  */
 import { expect } from 'chai';
+import { HttpHeaders } from '../../../src/codec/http1/headers.js';
 import {
   HttpExpectContinueEvent,
-  HttpHeaders,
   HttpParseError,
   type HttpRequest,
+  HttpRequestProgress,
 } from '../../../src/codec/http1/request.js';
 import { HttpRequestDecoder, type HttpRequestDecoderOptions } from '../../../src/codec/http1/request-decoder.js';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
+import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
 import { byteByByte, prng, randomSplit, splitChunks, thrownBy } from '../../support.js';
 import { bytes, decode, Recorder } from './harness.js';
 
@@ -77,8 +79,6 @@ describe('HttpRequestDecoder', () => {
       expect(d.maxUrlLength).to.equal(8192);
       expect(d.maxHeaders).to.equal(100);
       expect(d.maxBodySize).to.equal(1048576);
-      expect(d.headerTimeout).to.equal(30000);
-      expect(d.requestTimeout).to.equal(300000);
       expect(d.allowUnknownMethods).to.equal(false);
     });
 
@@ -93,7 +93,7 @@ describe('HttpRequestDecoder', () => {
       });
     }
 
-    for (const name of ['maxBodySize', 'headerTimeout', 'requestTimeout'] as const) {
+    for (const name of ['maxBodySize'] as const) {
       it(`${name} must be a non-negative integer (0 allowed)`, () => {
         for (const bad of [-1, 0.5, Number.NaN, '1', {}]) {
           const err = thrownBy(() => new HttpRequestDecoder({ [name]: bad } as unknown as HttpRequestDecoderOptions));
@@ -240,123 +240,152 @@ describe('HttpRequestDecoder', () => {
     });
   });
 
-  describe('header timeout (408)', () => {
+  describe('progress signals for the server stage clocks', () => {
     const channel = (options: HttpRequestDecoderOptions = {}) => {
       const rec = new Recorder();
       const ch = new EmbeddedChannel([new HttpRequestDecoder(options), rec]);
       return { ch, rec };
     };
+    const { HEAD, BODY } = HttpRequestProgress;
 
-    it('fires 408 HPE_HEADER_TIMEOUT when a head is not complete headerTimeout ms after its first byte', () => {
-      const { ch, rec } = channel({ headerTimeout: 1000 });
-      ch.writeInbound(bytes('GET / HT'));
-      ch.advanceTime(500);
-      ch.writeInbound(bytes('TP/1.1\r\nHost: a')); // more bytes do not restart the clock
-      ch.advanceTime(499);
-      expect(rec.errors).to.have.length(0);
-      ch.advanceTime(1);
-      const e = errorOf(rec);
-      expect(e.statusCode).to.equal(408);
-      expect(e.code).to.equal('HPE_HEADER_TIMEOUT');
-      expect(e.offset).to.equal(0);
-      // The stream is finished: the rest of the head does not make a request.
-      ch.writeInbound(bytes('\r\n\r\nGET / HTTP/1.1\r\n\r\n'));
-      expect(rec.requests).to.have.length(0);
-      expect(rec.errors).to.have.length(1);
-    });
-
-    it('does not fire while idle between keep-alive requests, and times each head from its own first byte', () => {
-      const { ch, rec } = channel({ headerTimeout: 1000 });
-      ch.writeInbound(bytes('GET /1 HTTP/1.1\r\n\r\n\r\n'));
-      ch.advanceTime(60_000);
-      expect(rec.errors).to.have.length(0);
-      expect(ch.timers.size, 'no timer while idle').to.equal(0);
-      ch.writeInbound(bytes('GET /2 HTTP/1.1\r\n'));
-      ch.advanceTime(999);
+    it('a request whole in one read signals nothing; one whose head spans reads signals HEAD once', () => {
+      const { ch, rec } = channel();
+      ch.writeInbound(bytes('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n\r\n')); // empty lines after it start nothing
+      expect(rec.progress).to.deep.equal([]);
+      ch.writeInbound(bytes('GET /2 HT'));
+      ch.writeInbound(bytes('TP/1.1\r\nHo'));
+      ch.writeInbound(bytes('st: a\r\n'));
+      expect(rec.progress).to.deep.equal([HEAD]);
       ch.writeInbound(bytes('\r\n'));
-      ch.advanceTime(60_000);
-      expect(rec.errors).to.have.length(0);
-      ch.writeInbound(bytes('GET /3 HTTP/1.1\r\n'));
-      ch.advanceTime(1000);
       expect(rec.requests.map((r) => r.url)).to.deep.equal(['/1', '/2']);
-      const e = errorOf(rec);
-      expect(e.statusCode).to.equal(408);
-      expect(e.offset, 'stream offset of the third head').to.equal(21 + 19);
+      expect(rec.progress).to.deep.equal([HEAD]);
     });
 
-    it('headerTimeout does not time the body, and uses one timer per connection', () => {
-      const { ch, rec } = channel({ headerTimeout: 1000, requestTimeout: 0 });
-      for (let i = 0; i < 5; i++) {
-        ch.writeInbound(bytes('POST / HTTP/1.1\r\nContent-'));
-        expect(ch.timers.size).to.be.at.most(1);
-        ch.writeInbound(bytes('Length: 3\r\n\r\nab'));
-        expect(ch.timers.size, 'disarmed with the head complete').to.equal(0);
-        ch.advanceTime(5000);
-        ch.writeInbound(bytes('c'));
+    it('after the requests a read completed: a request completed, then the next one started', () => {
+      const rec = new Recorder();
+      const seen: string[] = [];
+      const ch = new EmbeddedChannel([
+        new HttpRequestDecoder(),
+        new (class extends Recorder {
+          override onRead(ctx: HandlerContext, msg: unknown): void {
+            seen.push('request');
+            rec.onRead(ctx, msg);
+          }
+          override onUserEvent(ctx: HandlerContext, event: unknown): void {
+            seen.push(event === HEAD ? 'head' : 'body');
+            rec.onUserEvent(ctx, event);
+          }
+        })(),
+      ]);
+      ch.writeInbound(bytes('GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHo'));
+      ch.writeInbound(bytes('st: a\r\n\r\nPOST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab'));
+      ch.writeInbound(bytes('cd'));
+      expect(seen).to.deep.equal(['request', 'head', 'request', 'body', 'request']);
+    });
+
+    it('a body that spans reads signals BODY once (Content-Length, chunked, trailers, streamed)', () => {
+      for (const [options, parts] of [
+        [{}, ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab', 'cd', 'ef']],
+        [{}, ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n', '0\r\nX: 1', '\r\n\r\n']],
+        [{ streamBodies: true }, ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab', 'cd', 'ef']],
+      ] as const) {
+        const { ch, rec } = channel(options);
+        for (const p of parts) ch.writeInbound(bytes(p));
+        expect(rec.progress, JSON.stringify(parts[0])).to.deep.equal([BODY]);
       }
-      expect(rec.errors).to.have.length(0);
-      expect(rec.requests).to.have.length(5);
+      // Its head spanning reads too: HEAD, then BODY.
+      const { ch, rec } = channel();
+      for (const p of ['POST / HTTP/1.1\r\nHost: a\r\nCon', 'tent-Length: 2\r\n\r\n', 'ab']) ch.writeInbound(bytes(p));
+      expect(rec.progress).to.deep.equal([HEAD, BODY]);
+      expect(rec.requests).to.have.length(1);
     });
 
-    it('requestTimeout: a body trickled past it gets 408 HPE_REQUEST_TIMEOUT, counted from the first wait', () => {
-      const { ch, rec } = channel({ headerTimeout: 1000, requestTimeout: 3000 });
-      ch.writeInbound(bytes('POST / HTTP/1.1\r\nCon'));
-      ch.advanceTime(900);
-      ch.writeInbound(bytes('tent-Length: 10\r\n\r\nab')); // the head in time, the body started
-      ch.advanceTime(2000);
-      ch.writeInbound(bytes('cd')); // more bytes do not restart the clock
-      ch.advanceTime(99);
-      expect(rec.errors).to.have.length(0);
-      ch.advanceTime(1);
-      const e = errorOf(rec);
-      expect(e.statusCode).to.equal(408);
-      expect(e.code).to.equal('HPE_REQUEST_TIMEOUT');
-      ch.writeInbound(bytes('efghij'));
-      expect(rec.requests, 'the stream is finished').to.have.length(0);
+    it('nothing after an error, after Connection: close, or after an upgrade', () => {
+      for (const text of [
+        'GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n',
+        'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+        'GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\nGET / HTTP/1.1\r\n',
+      ]) {
+        const { ch, rec } = channel();
+        ch.writeInbound(bytes(text));
+        ch.writeInbound(bytes('GET /more HTTP/1.1\r\n'));
+        expect(rec.progress, text).to.deep.equal([]);
+      }
+    });
+  });
+
+  describe('Host (RFC 9112 §3.2: exactly one, valid; HTTP/1.1 must have it)', () => {
+    const SERVER = { requireHostHeader: true }; // the default, which the framing tests turn off
+
+    it('is the default, and requireHostHeader must be a boolean', () => {
+      expect(new HttpRequestDecoder().requireHostHeader).to.equal(true);
+      const err = thrownBy(
+        () => new HttpRequestDecoder({ requireHostHeader: 'no' } as unknown as HttpRequestDecoderOptions),
+      );
+      expect(err).to.be.instanceOf(InvalidOptionError);
     });
 
-    it('requestTimeout times chunked bodies and trailers too, and a shorter one times the head', () => {
-      const chunked = channel({ requestTimeout: 1000 });
-      chunked.ch.writeInbound(bytes('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n'));
-      chunked.ch.advanceTime(600);
-      chunked.ch.writeInbound(bytes('0\r\nX-Trailer: 1')); // in the trailers now
-      chunked.ch.advanceTime(400);
-      expect(errorOf(chunked.rec).code).to.equal('HPE_REQUEST_TIMEOUT');
-      const head = channel({ headerTimeout: 5000, requestTimeout: 1000 });
-      head.ch.writeInbound(bytes('GET / HTTP/1.1\r\n'));
-      head.ch.advanceTime(1000);
-      expect(errorOf(head.rec).code).to.equal('HPE_REQUEST_TIMEOUT');
+    it('an HTTP/1.1 request without Host: 400 HPE_MISSING_HOST at the end of its head, after the requests before it', () => {
+      const e = rejects('GET / HTTP/1.1\r\nAccept: */*\r\n\r\n', 400, 'HPE_MISSING_HOST', SERVER);
+      expect(e.offset, 'the empty line that ends the head').to.equal(29);
+      const rec = both('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n\r\n', SERVER);
+      expect(rec.requests.map((r) => r.url)).to.deep.equal(['/a']);
+      expect(errorOf(rec).code).to.equal('HPE_MISSING_HOST');
+      rejects('CONNECT a.example:443 HTTP/1.1\r\n\r\n', 400, 'HPE_MISSING_HOST', SERVER);
+      rejects('POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc', 400, 'HPE_MISSING_HOST', SERVER);
     });
 
-    it('a request whole in one read never arms the timer; a complete one stops it; the next starts afresh', () => {
-      const { ch, rec } = channel({ requestTimeout: 1000 });
-      ch.writeInbound(bytes('POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab'));
-      expect(ch.timers.size).to.equal(0);
-      ch.writeInbound(bytes('POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\na'));
-      expect(ch.timers.size).to.equal(1);
-      ch.advanceTime(900);
-      ch.writeInbound(bytes('bPOST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n'));
-      ch.advanceTime(900);
-      expect(rec.errors, 'the third started 900 ms ago').to.have.length(0);
-      ch.writeInbound(bytes('ab'));
-      ch.advanceTime(5000);
-      expect(rec.errors).to.have.length(0);
-      expect(rec.requests).to.have.length(3);
-      expect(ch.timers.size).to.equal(0);
+    it('HTTP/1.0 may omit it; with requireHostHeader false, HTTP/1.1 may too', () => {
+      expect(accepts('GET / HTTP/1.0\r\n\r\n', SERVER)).to.have.length(1);
+      expect(accepts('GET / HTTP/1.1\r\n\r\n', { requireHostHeader: false })).to.have.length(1);
     });
 
-    it('headerTimeout 0 (and requestTimeout 0) turn them off; closing the channel cancels them', () => {
-      const off = channel({ headerTimeout: 0, requestTimeout: 0 });
-      off.ch.writeInbound(bytes('GET / HTTP/1.1\r\n'));
-      expect(off.ch.timers.size).to.equal(0);
-      off.ch.advanceTime(1e9);
-      expect(off.rec.errors).to.have.length(0);
-      const on = channel({ headerTimeout: 1000 });
-      on.ch.writeInbound(bytes('GET / HTTP/1.1\r\n'));
-      expect(on.ch.timers.size).to.equal(1);
-      on.ch.finish();
-      expect(on.ch.timers.size).to.equal(0);
-      expect(on.rec.errors, 'no error for a head cut by the close').to.have.length(0);
+    it('a second Host field is 400 HPE_DUPLICATE_HOST at once, in any version and case, whatever requireHostHeader says', () => {
+      for (const options of [SERVER, { requireHostHeader: false }]) {
+        rejects('GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n', 400, 'HPE_DUPLICATE_HOST', options);
+        rejects('GET / HTTP/1.0\r\nHOST: a\r\nX: y\r\nhost: b\r\n', 400, 'HPE_DUPLICATE_HOST', options);
+      }
+      // A Host in the trailers is not a second Host of the head (trailer fields are not the head's).
+      const [r] = accepts(
+        'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHost: b\r\n\r\n',
+        SERVER,
+      );
+      expect(r?.headers.get('host')).to.equal('a');
+    });
+
+    it('a Host value that is not uri-host [":" port] is 400 HPE_INVALID_HOST', () => {
+      for (const bad of [
+        'a b',
+        'user@a',
+        'a/b',
+        'a?b',
+        'a#b',
+        'a:8o',
+        'a:80:81',
+        '[::1',
+        '[::1]x',
+        '"a"',
+        'a\\b',
+        '\xffa',
+      ]) {
+        rejects(`GET / HTTP/1.1\r\nHost: ${bad}\r\n\r\n`, 400, 'HPE_INVALID_HOST', SERVER);
+      }
+      for (const good of [
+        '',
+        'a',
+        'a.example',
+        'a.example:8080',
+        'a:',
+        '127.0.0.1:80',
+        '[::1]',
+        '[::1]:443',
+        '[v1.x]',
+        'xn--bcher-kva.example',
+        "a-b_c~d%41!$&'()*+,;=",
+      ]) {
+        const [r] = accepts(`GET / HTTP/1.1\r\nHost: ${good}\r\n\r\n`, SERVER);
+        expect(r?.headers.get('host'), good).to.equal(good);
+      }
     });
   });
 

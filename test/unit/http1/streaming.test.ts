@@ -4,19 +4,18 @@
  */
 import { expect } from 'chai';
 import type { HttpRequestBody } from '../../../src/codec/http1/body.js';
+import { type HttpOptions, http } from '../../../src/codec/http1/http.js';
 import { HttpParseError, type HttpRequest } from '../../../src/codec/http1/request.js';
 import { HttpRequestDecoder, type HttpRequestDecoderOptions } from '../../../src/codec/http1/request-decoder.js';
 import type { HttpResponse } from '../../../src/codec/http1/response.js';
-import { type HttpHandler, HttpServerHandler } from '../../../src/codec/http1/server.js';
-import { ChannelClosedError, InvalidOptionError } from '../../../src/errors.js';
+import type { HttpHandler } from '../../../src/codec/http1/server.js';
+import { ChannelClosedError, InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { byteByByte, prng, splitChunks, thrownBy } from '../../support.js';
 
-function server(handler: HttpHandler, options: HttpRequestDecoderOptions = {}): EmbeddedChannel {
-  return new EmbeddedChannel([
-    new HttpRequestDecoder({ streamBodies: true, ...options }),
-    new HttpServerHandler(handler),
-  ]);
+/** The pipeline as users build it: `http(handler, { streamBodies: true, … })`. */
+function server(handler: HttpHandler, options: HttpOptions = {}): EmbeddedChannel {
+  return new EmbeddedChannel(http(handler, { streamBodies: true, ...options }));
 }
 
 const text = (ch: EmbeddedChannel) => ch.readOutboundBytes().toString('latin1');
@@ -38,7 +37,7 @@ describe('streamed request bodies (streamBodies)', () => {
       for await (const chunk of req.bodyStream as HttpRequestBody) seen.push(`chunk ${chunk.toString()}`);
       res.end('done');
     });
-    ch.writeInbound(Buffer.from('POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\nhel'));
+    ch.writeInbound(Buffer.from('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhel'));
     await tick();
     expect(seen).to.deep.equal(['head true 0', 'chunk hel']);
     ch.writeInbound(Buffer.from('lo wo'));
@@ -54,7 +53,7 @@ describe('streamed request bodies (streamBodies)', () => {
     const ch = server(echoLength);
     ch.writeInbound(
       Buffer.from(
-        'POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nDigest: x\r\n\r\nGET /g HTTP/1.1\r\n\r\n',
+        'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nDigest: x\r\n\r\nGET /g HTTP/1.1\r\nHost: x\r\n\r\n',
       ),
     );
     await tick();
@@ -67,9 +66,9 @@ describe('streamed request bodies (streamBodies)', () => {
   it('the body is the same however the reads cut it', async () => {
     const body = Buffer.alloc(5000, 'b');
     const raw = Buffer.concat([
-      Buffer.from(`PUT /x HTTP/1.1\r\nContent-Length: ${body.length}\r\n\r\n`),
+      Buffer.from(`PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`),
       body,
-      Buffer.from('POST /y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n'),
+      Buffer.from('POST /y HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n'),
       Buffer.alloc(1000, 'c'),
       Buffer.from('\r\n0\r\n\r\n'),
     ]);
@@ -92,7 +91,7 @@ describe('streamed request bodies (streamBodies)', () => {
     const ch = server((req) => {
       body = req.bodyStream;
     });
-    ch.writeInbound(Buffer.from(`POST / HTTP/1.1\r\nContent-Length: ${200 * 1024}\r\n\r\n`));
+    ch.writeInbound(Buffer.from(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * 1024}\r\n\r\n`));
     for (let i = 0; i < 5; i++) ch.writeInbound(Buffer.alloc(20 * 1024));
     expect(ch.isReadingPaused, 'over 64 KiB unread').to.equal(true);
     const b = body as HttpRequestBody;
@@ -103,10 +102,10 @@ describe('streamed request bodies (streamBodies)', () => {
 
   it('an answer before the body was read: the rest is dropped and the next request is answered', async () => {
     const ch = server((req, res) => res.end(`${req.method} ${req.url}`));
-    ch.writeInbound(Buffer.from(`POST /a HTTP/1.1\r\nContent-Length: ${100 * 1024}\r\n\r\n`));
+    ch.writeInbound(Buffer.from(`POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: ${100 * 1024}\r\n\r\n`));
     for (let i = 0; i < 10; i++) ch.writeInbound(Buffer.alloc(10 * 1024, 1));
     expect(ch.isReadingPaused).to.equal(false);
-    ch.writeInbound(Buffer.from('GET /b HTTP/1.1\r\n\r\n'));
+    ch.writeInbound(Buffer.from('GET /b HTTP/1.1\r\nHost: x\r\n\r\n'));
     await tick();
     const out = text(ch);
     expect(out).to.contain('POST /a');
@@ -123,7 +122,7 @@ describe('streamed request bodies (streamBodies)', () => {
         failure = err;
       }
     });
-    ch.writeInbound(Buffer.from('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nzz\r\n'));
+    ch.writeInbound(Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\nzz\r\n'));
     await tick();
     expect(failure).to.be.instanceOf(HttpParseError);
     expect((failure as HttpParseError).statusCode).to.equal(400);
@@ -136,11 +135,13 @@ describe('streamed request bodies (streamBodies)', () => {
 
   it('maxBodySize and requestTimeout bound a streamed body too (413, 408)', async () => {
     const big = server(echoLength, { maxBodySize: 10 });
-    big.writeInbound(Buffer.from('POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n'));
+    big.writeInbound(
+      Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n'),
+    );
     await tick();
     expect(text(big)).to.match(/^HTTP\/1\.1 413 /);
     const slow = server(echoLength, { requestTimeout: 1000 });
-    slow.writeInbound(Buffer.from('POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab'));
+    slow.writeInbound(Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab'));
     slow.advanceTime(1000);
     await tick();
     expect(text(slow)).to.match(/^HTTP\/1\.1 408 /);
@@ -156,7 +157,7 @@ describe('streamed request bodies (streamBodies)', () => {
       }
       res.end();
     });
-    ch.writeInbound(Buffer.from('POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab'));
+    ch.writeInbound(Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab'));
     ch.close();
     await tick();
     expect(failure).to.be.instanceOf(ChannelClosedError);
@@ -165,9 +166,9 @@ describe('streamed request bodies (streamBodies)', () => {
   it('1,000 random inputs, whole and split: only HTTP errors, every body read whole or rejected', async () => {
     const rnd = prng(99);
     const pieces = [
-      'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n',
-      'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n',
-      'GET / HTTP/1.1\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
       '5\r\nhello\r\n',
       '0\r\n\r\n',
       'abc',
@@ -209,7 +210,7 @@ describe('streamed request bodies (streamBodies)', () => {
       body = req.bodyStream;
       res = r;
     });
-    ch.writeInbound(Buffer.from('POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab'));
+    ch.writeInbound(Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab'));
     const b = body as HttpRequestBody;
     expect(await b.text()).to.equal('ab');
     expect(() => b[Symbol.asyncIterator]()).to.throw(/once/);

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { takeListenFds } from '../../../src/master/listen-fds.js';
 import { WORKER_ENV, workerSpecFromEnv } from '../../../src/master/protocol.js';
 import { Pipeline } from '../../../src/pipeline/pipeline.js';
@@ -63,6 +63,7 @@ describe('master: cluster options', () => {
       crashWindow: 60_000,
       drainTimeout: 10_000,
       handleSignals: true,
+      daemon: false,
     });
   });
 
@@ -76,6 +77,8 @@ describe('master: cluster options', () => {
     ['maxCrashes', { maxCrashes: -1 }],
     ['drainTimeout', { drainTimeout: -5 }],
     ['handleSignals', { handleSignals: 'yes' as unknown as boolean }],
+    ['daemon', { daemon: 1 as unknown as boolean }],
+    ['reusePort', { reusePort: 'true' as unknown as boolean }],
   ];
   for (const [name, o] of bad) {
     it(`rejects ${JSON.stringify(o)} naming ${name}`, () => {

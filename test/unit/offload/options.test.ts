@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { type OffloadOptions, resolveOffloadOptions } from '../../../src/offload/options.js';
 import { thrownBy } from '../../support.js';
 
@@ -56,7 +56,17 @@ describe('offload options', () => {
     rejects({ abortRunning: 'yes' }, 'abortRunning');
     rejects({ name: '' }, 'name');
     rejects({ resourceLimits: { maxOldGenerationSizeMb: -1 } }, 'resourceLimits.maxOldGenerationSizeMb');
-    rejects({ resourceLimits: { heap: 1 } }, 'resourceLimits', /unknown limit heap/);
+    const err = thrownBy(() =>
+      resolveOffloadOptions({ filename: TASKS, resourceLimits: { heap: 1 } } as unknown as OffloadOptions),
+    );
+    expect(err).to.be.instanceOf(InvalidOptionError);
+    expect((err as Error).message).to.match(/^offload: unknown option 'resourceLimits.heap' \(offload takes /);
+  });
+
+  it('an unknown key is rejected with the nearest known one', () => {
+    const err = thrownBy(() => resolveOffloadOptions({ filename: TASKS, maxTreads: 2 } as unknown as OffloadOptions));
+    expect(err).to.be.instanceOf(InvalidOptionError);
+    expect((err as Error).message).to.equal("offload: unknown option 'maxTreads' (did you mean 'maxThreads'?)");
   });
 
   it('maxQueue 0 (no waiting at all) and minThreads 0 are allowed', () => {

@@ -7,7 +7,7 @@ import {
   SyscallError,
   TooLongFrameError,
   UnsupportedPlatformError,
-} from '../../../src/errors.js';
+} from '../../../src/common/errors.js';
 import { EAGAIN, ECONNRESET } from '../../../src/syscalls/constants.js';
 import { check } from '../../../src/syscalls/socket.js';
 

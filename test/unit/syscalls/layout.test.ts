@@ -1,7 +1,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { expect } from 'chai';
-import { ReactorError, UnsupportedPlatformError } from '../../../src/errors.js';
+import { ReactorError, UnsupportedPlatformError } from '../../../src/common/errors.js';
 import * as C from '../../../src/syscalls/constants.js';
 import { LAYOUT, layoutFor, SUPPORTED_ARCHES } from '../../../src/syscalls/constants.js';
 import { thrownBy } from '../../support.js';

@@ -1,14 +1,19 @@
+import { Buffer } from 'node:buffer';
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { AF_INET, AF_INET6, LAYOUT } from '../../../src/syscalls/constants.js';
 import {
+  AddressBlocks,
   decodeSockaddr,
   encodeSockaddr,
   formatIPv4,
   formatIPv6,
   ipFamily,
+  type PackedAddress,
+  packSockaddr,
   parseIPv4,
   parseIPv6,
+  unpackAddress,
 } from '../../../src/syscalls/sockaddr.js';
 import { thrownBy } from '../../support.js';
 
@@ -294,4 +299,150 @@ describe('sockaddr: encodeSockaddr / decodeSockaddr', () => {
     unix.writeUInt16LE(1, 0); // AF_UNIX
     expect(() => decodeSockaddr(unix, unix.length)).to.throw(RangeError, /family 1/);
   });
+});
+
+describe('sockaddr: packSockaddr / unpackAddress (a peer kept as a few numbers)', () => {
+  const fresh = (): PackedAddress => ({ addrTag: 0, addrW0: 0, addrV6: undefined });
+  /** Every number kept is an int32: V8 stores those in place, unboxed. */
+  const int32s = (p: PackedAddress) => {
+    for (const v of [p.addrTag, p.addrW0, ...Object.values(p.addrV6 ?? {})]) expect(v | 0).to.equal(v);
+  };
+
+  for (const [host, port] of [
+    ['127.0.0.1', 1],
+    ['255.255.255.255', 65535],
+    ['0.0.0.0', 0],
+    ['10.200.3.4', 8080],
+  ] as const) {
+    it(`IPv4 ${host}:${port}: two small integers, unpacked as decodeSockaddr decodes`, () => {
+      const sa = encodeSockaddr(host, port);
+      const p = fresh();
+      expect(packSockaddr(sa, sa.length, p)).to.equal(true);
+      int32s(p);
+      expect(p.addrV6).to.equal(undefined);
+      expect(unpackAddress(p)).to.deep.equal(decodeSockaddr(sa, sa.length));
+    });
+  }
+
+  for (const [host, port, compact] of [
+    ['::ffff:127.0.0.1', 9, true],
+    ['::ffff:255.255.255.255', 65535, true],
+    ['::1', 443, false],
+    ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 65535, false],
+    ['2001:db8::8:800:200c:417a', 12345, false],
+    ['fe80::1%4294967295', 80, false],
+    ['::ffff:10.0.0.1%3', 80, false],
+  ] as const) {
+    it(`IPv6 ${host}:${port} round trips${compact ? ', IPv4-mapped kept as compactly as IPv4' : ''}`, () => {
+      const sa = encodeSockaddr(host, port);
+      const p = fresh();
+      expect(packSockaddr(sa, sa.length, p)).to.equal(true);
+      int32s(p);
+      expect(p.addrV6 === undefined).to.equal(compact);
+      expect(unpackAddress(p)).to.deep.equal(decodeSockaddr(sa, sa.length));
+    });
+  }
+
+  it('reads a sockaddr inside a sockaddr_storage-sized buffer, with the kernel-reported length', () => {
+    const storage = Buffer.alloc(LAYOUT.sockaddrStorageSize, 0xee);
+    encodeSockaddr('192.168.1.2', 5000).copy(storage);
+    const p = fresh();
+    expect(packSockaddr(storage, LAYOUT.sockaddrInSize, p)).to.equal(true);
+    expect(unpackAddress(p)).to.deep.equal({ address: '192.168.1.2', family: 'IPv4', port: 5000 });
+  });
+
+  it('an unknown family or a truncated address packs to nothing', () => {
+    const p = fresh();
+    const unix = Buffer.alloc(110);
+    unix.writeUInt16LE(1, 0); // AF_UNIX
+    expect(packSockaddr(unix, unix.length, p)).to.equal(false);
+    expect(unpackAddress(p)).to.equal(undefined);
+    const v6 = encodeSockaddr('::1', 1);
+    expect(packSockaddr(v6, 20, p)).to.equal(false);
+    expect(p.addrTag).to.equal(0);
+  });
+});
+
+describe('sockaddr: AddressBlocks (trusted sources)', () => {
+  const blocks = AddressBlocks.parse(['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8', '192.168.4.0/22'], 'trusted');
+
+  for (const [address, inside] of [
+    ['10.0.0.0', true],
+    ['10.255.255.255', true],
+    ['11.0.0.0', false],
+    ['9.255.255.255', false],
+    ['127.0.0.1', true],
+    ['127.0.0.2', false],
+    ['::1', true],
+    ['::2', false],
+    ['fd12:3456::1', true],
+    ['fe00::1', false],
+    ['192.168.4.1', true],
+    ['192.168.7.255', true],
+    ['192.168.8.0', false],
+    // IPv4 peers on a dual-stack socket arrive IPv4-mapped: the IPv4 blocks hold for them too.
+    ['::ffff:10.1.2.3', true],
+    ['::ffff:127.0.0.1', true],
+    ['::ffff:11.1.2.3', false],
+    ['not an address', false],
+  ] as const) {
+    it(`${address} is ${inside ? '' : 'not '}trusted`, () => {
+      expect(blocks.contains(address)).to.equal(inside);
+      expect(blocks.contains({ address, family: address.includes(':') ? 'IPv6' : 'IPv4', port: 1 })).to.equal(inside);
+    });
+  }
+
+  it('containsPacked gives the same answers from a packed peer, without its text', () => {
+    for (const address of [
+      '10.0.0.0',
+      '11.0.0.0',
+      '127.0.0.1',
+      '::1',
+      '::2',
+      'fd12::1',
+      '::ffff:10.1.2.3',
+      '::ffff:11.1.2.3',
+    ]) {
+      const sa = encodeSockaddr(address, 1);
+      const p: PackedAddress = { addrTag: 0, addrW0: 0, addrV6: undefined };
+      packSockaddr(sa, sa.length, p);
+      expect(blocks.containsPacked(p), address).to.equal(blocks.contains(address));
+    }
+    expect(blocks.containsPacked({ addrTag: 0, addrW0: 0, addrV6: undefined })).to.equal(false);
+  });
+
+  it('an IPv4-mapped block matches plain IPv4 peers; /0 blocks match their whole family', () => {
+    const m = AddressBlocks.parse(['::ffff:172.16.0.0/108'], 't');
+    expect(m.contains('172.16.9.9')).to.equal(true);
+    expect(m.contains('172.32.0.1')).to.equal(false);
+    const all4 = AddressBlocks.parse(['0.0.0.0/0'], 't');
+    expect(all4.contains('1.2.3.4')).to.equal(true);
+    expect(all4.contains('::ffff:1.2.3.4')).to.equal(true);
+    expect(all4.contains('2001:db8::1')).to.equal(false);
+    const all6 = AddressBlocks.parse(['::/0'], 't');
+    expect(all6.contains('2001:db8::1')).to.equal(true);
+    expect(AddressBlocks.parse([], 't').contains('127.0.0.1')).to.equal(false);
+    expect(blocks.contains(undefined)).to.equal(false);
+  });
+
+  for (const [list, key, text] of [
+    ['10.0.0.0/8', 'trusted', 'must be an array'],
+    [[42], 'trusted[0]', 'must be a string'],
+    [['10.0.0.0/33'], 'trusted[0]', 'prefix length must be 0 to 32'],
+    [['::/129'], 'trusted[0]', 'prefix length must be 0 to 128'],
+    [['10.0.0.0/'], 'trusted[0]', 'prefix length'],
+    [['10.0.0.0/-1'], 'trusted[0]', 'prefix length'],
+    [['10.1.0.0/8'], 'trusted[0]', 'bits set after its /8 prefix'],
+    [['127.0.0.1', 'localhost'], 'trusted[1]', 'not an IPv4 or IPv6 address'],
+    [['fe80::1%eth0'], 'trusted[0]', 'IPv6 zone'],
+    [['010.0.0.0/8'], 'trusted[0]', 'not an IPv4 or IPv6 address'],
+  ] as const) {
+    it(`rejects ${JSON.stringify(list)} naming ${key}`, () => {
+      const err = thrownBy(() => AddressBlocks.parse(list, 'trusted'));
+      expect(err).to.be.instanceOf(InvalidOptionError);
+      expect((err as InvalidOptionError).message)
+        .to.include(key)
+        .and.include(text);
+    });
+  }
 });

@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } f
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { InvalidOptionError, SyscallError } from '../../../src/errors.js';
+import { InvalidOptionError, SyscallError } from '../../../src/common/errors.js';
 import {
   AF_INET,
   EAFNOSUPPORT,
@@ -51,6 +51,7 @@ import {
   TCP_USER_TIMEOUT,
 } from '../../../src/syscalls/constants.js';
 import * as sys from '../../../src/syscalls/libc.js';
+import { decodeSockaddr } from '../../../src/syscalls/sockaddr.js';
 import {
   applySocketOptions,
   isListening,
@@ -62,6 +63,7 @@ import {
   setNonBlocking,
   sockaddrFor,
   socketError,
+  startConnect,
   validateSocketOptions,
 } from '../../../src/syscalls/socket.js';
 import { thrownBy } from '../../support.js';
@@ -561,6 +563,23 @@ describe('syscalls/socket: listen sockets on loopback (no connections)', () => {
     // Nothing is connecting: a non-blocking accept has nothing to give.
     expect(sys.accept4(fd, SOCK_NONBLOCK | SOCK_CLOEXEC)).to.equal(-EAGAIN);
   });
+
+  for (const host of ['127.0.0.1', '::1']) {
+    it(`accept4 with an address buffer fills in the peer's sockaddr (${host})`, () => {
+      const lfd = track(openListenSocket({ host, port: 0, backlog: 16, reusePort: false }));
+      const client = startConnect(host, localAddress(lfd).port);
+      track(client.fd);
+      const addr = Buffer.alloc(LAYOUT.sockaddrStorageSize, 0xaa);
+      const len = new Uint32Array(1);
+      // Loopback completes the handshake at once; the connection waits in the accept queue.
+      let fd = -EAGAIN;
+      for (let i = 0; i < 1000 && fd === -EAGAIN; i++) fd = sys.accept4(lfd, SOCK_NONBLOCK | SOCK_CLOEXEC, addr, len);
+      track(fd);
+      expect(len[0]).to.equal(host === '::1' ? LAYOUT.sockaddrIn6Size : LAYOUT.sockaddrInSize);
+      expect(decodeSockaddr(addr, len[0] as number)).to.deep.equal(localAddress(client.fd));
+      expect(peerAddress(fd)).to.deep.equal(localAddress(client.fd));
+    });
+  }
 
   it('isListening is false for a socket that was never listened on', () => {
     const fd = newTcpSocket();

@@ -4,7 +4,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { DeflateConfig, parseExtensions } from '../../../src/websocket/deflate.js';
 import { WebSocketGroup } from '../../../src/websocket/group.js';

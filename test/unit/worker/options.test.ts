@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../src/common/errors.js';
+import { intOption, oneOf } from '../../../src/common/options.js';
 import {
   type ConnectionOptions,
-  intOption,
   type LoopOptions,
-  oneOf,
   resolveConnectionOptions,
   resolveLoopOptions,
 } from '../../../src/worker/options.js';
@@ -225,7 +224,7 @@ describe('worker/options: resolveLoopOptions', () => {
   }
 });
 
-describe('worker/options: helpers', () => {
+describe('common/options: validators', () => {
   it('intOption returns the value in range and names the option otherwise', () => {
     expect(intOption('x', 5, 0, 10)).to.equal(5);
     expect(intOption('x', 0, 0)).to.equal(0);
@@ -238,6 +237,6 @@ describe('worker/options: helpers', () => {
     expect(oneOf('mode', undefined, ['a', 'b'], 'b')).to.equal('b');
     expect(oneOf('mode', 'a', ['a', 'b'], 'b')).to.equal('a');
     const err = thrownBy(() => oneOf('mode', 'c', ['a', 'b'], 'a'));
-    expect((err as InvalidOptionError).message).to.equal("option mode: must be one of 'a', 'b', got c");
+    expect((err as InvalidOptionError).message).to.equal("option mode: must be one of 'a', 'b', got 'c'");
   });
 });

@@ -4,7 +4,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import type { CloseReason } from './pipeline/handler.js';
+import type { CloseReason } from './close-reason.js';
 
 /** Base class of every error this framework raises on purpose. */
 export class ReactorError extends Error {
@@ -77,11 +77,27 @@ export class UnsupportedPlatformError extends ReactorError {
   }
 }
 
-/** A bad option value, raised by `listen()`/`connect()` before anything is opened. */
+/**
+ * A bad option — a value out of range or of the wrong type, or a key that names no option —
+ * raised where the options are taken (`listen()`, `connect()`, a handler's constructor, a
+ * pipeline factory), before anything is opened.
+ */
 export class InvalidOptionError extends ReactorError {
-  constructor(option: string, message: string) {
-    super('ERR_INVALID_OPTION', `option ${option}: ${message}`);
+  /** The option at fault, as a path for a nested one (`keepAlive.idle`). */
+  readonly option: string;
+
+  /**
+   * The message reads `option NAME: MESSAGE`; with `standalone`, just MESSAGE (which then names
+   * the option itself, as "unknown option 'prot' (did you mean 'port'?)" does).
+   */
+  constructor(option: string, message: string, options?: { cause?: unknown; standalone?: boolean }) {
+    super(
+      'ERR_INVALID_OPTION',
+      options?.standalone === true ? message : `option ${option}: ${message}`,
+      options !== undefined && 'cause' in options ? { cause: options.cause } : undefined,
+    );
     this.name = 'InvalidOptionError';
+    this.option = option;
   }
 }
 
@@ -206,6 +222,18 @@ export class PoolClosedError extends ReactorError {
     super('ERR_POOL_CLOSED', message);
     this.name = 'PoolClosedError';
   }
+}
+
+/**
+ * An error on one line, for logs that must not print a stack per event: its name, code, message
+ * and the place it was thrown (`TypeError: x is not a function (at initChannel (file:///app.js:12:5))`).
+ */
+export function errorLine(err: unknown): string {
+  if (!(err instanceof Error)) return String(err).replace(/\s*\n\s*/g, ' ');
+  const code = (err as { code?: unknown }).code;
+  const head = `${err.name}${typeof code === 'string' ? ` [${code}]` : ''}: ${err.message}`;
+  const frame = /\n\s+at (.+)/.exec(err.stack ?? '')?.[1];
+  return `${head}${frame === undefined ? '' : ` (at ${frame})`}`.replace(/\s*\n\s*/g, ' ');
 }
 
 /** `host:port`, with brackets around an IPv6 address. */

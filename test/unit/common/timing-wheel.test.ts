@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { type Timeout, TimingWheel, type TimingWheelOptions } from '../../../src/worker/timing-wheel.js';
+import { type Timeout, TimingWheel, type TimingWheelOptions } from '../../../src/common/timing-wheel.js';
 import { prng } from '../../support.js';
 
 const TICK = 10;
@@ -21,7 +21,7 @@ function dueAt(deadline: number): number {
   return Math.ceil(deadline / TICK) * TICK;
 }
 
-describe('worker/timing-wheel: construction', () => {
+describe('common/timing-wheel: construction', () => {
   for (const slots of [0, 3, 6, 12, 1.5, -4, Number.NaN]) {
     it(`rejects slots ${slots}`, () => {
       expect(() => new TimingWheel({ slots, clock: () => 0 })).to.throw(RangeError, /power of two/);
@@ -50,7 +50,7 @@ describe('worker/timing-wheel: construction', () => {
   });
 });
 
-describe('worker/timing-wheel: firing', () => {
+describe('common/timing-wheel: firing', () => {
   it('never fires early, fires at the deadline, and only once', () => {
     const { wheel, advanceTo } = makeWheel();
     let calls = 0;
@@ -183,7 +183,7 @@ describe('worker/timing-wheel: firing', () => {
   });
 });
 
-describe('worker/timing-wheel: cancel, reschedule, size, clear', () => {
+describe('common/timing-wheel: cancel, reschedule, size, clear', () => {
   it('cancel before firing prevents it and pending turns false', () => {
     const { wheel, advanceTo } = makeWheel();
     let calls = 0;
@@ -323,7 +323,7 @@ describe('worker/timing-wheel: cancel, reschedule, size, clear', () => {
   });
 });
 
-describe('worker/timing-wheel: callbacks that touch the wheel', () => {
+describe('common/timing-wheel: callbacks that touch the wheel', () => {
   it('a callback that reschedules itself with delay 0 fires once per advance', () => {
     const { wheel, advanceTo } = makeWheel();
     let calls = 0;
@@ -456,7 +456,7 @@ describe('worker/timing-wheel: callbacks that touch the wheel', () => {
   });
 });
 
-describe('worker/timing-wheel: onActive', () => {
+describe('common/timing-wheel: onActive', () => {
   it('is called when the wheel goes from empty to non-empty', () => {
     let active = 0;
     const { wheel, advanceTo } = makeWheel({ onActive: () => active++ });
@@ -508,7 +508,7 @@ describe('worker/timing-wheel: onActive', () => {
   });
 });
 
-describe('worker/timing-wheel: errors thrown by callbacks', () => {
+describe('common/timing-wheel: errors thrown by callbacks', () => {
   it('go to onError, and the other timers of the advance still fire', () => {
     const errors: unknown[] = [];
     const { wheel, advanceTo } = makeWheel({ onError: (e) => errors.push(e) });
@@ -566,7 +566,7 @@ describe('worker/timing-wheel: errors thrown by callbacks', () => {
   });
 });
 
-describe('worker/timing-wheel: coarseNow', () => {
+describe('common/timing-wheel: coarseNow', () => {
   it('is the clock as last read: at construction, on schedule and reschedule, and on each advance', () => {
     let reads = 0;
     const clock = { now: 5 };

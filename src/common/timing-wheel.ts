@@ -15,6 +15,7 @@
 // optimised code cannot fold, so every `performance.now()` through it paid a LoadGlobalIC miss
 // (~2% of a plaintext worker's user time in the profile).
 import { performance } from 'node:perf_hooks';
+import { checkOptions, type OptionKeys } from './options.js';
 
 /** What a channel or handler uses to schedule work on its loop. */
 export interface Timers {
@@ -80,6 +81,15 @@ export interface TimingWheelOptions {
   readonly onError?: (err: unknown) => void;
 }
 
+/** The keys of `TimingWheelOptions` (options.ts: kept in step with the interface by `tsc`). */
+const TIMING_WHEEL_OPTIONS = {
+  tickMs: true,
+  slots: true,
+  clock: true,
+  onActive: true,
+  onError: true,
+} as const satisfies OptionKeys<TimingWheelOptions>;
+
 export class TimingWheel implements Timers {
   readonly tickMs: number;
   private readonly mask: number;
@@ -94,6 +104,7 @@ export class TimingWheel implements Timers {
   private count = 0;
 
   constructor(options: TimingWheelOptions = {}) {
+    checkOptions('TimingWheel', options, TIMING_WHEEL_OPTIONS);
     const slots = options.slots ?? 512;
     if (!Number.isInteger(slots) || slots < 1 || (slots & (slots - 1)) !== 0) {
       throw new RangeError(`slots must be a power of two, got ${slots}`);

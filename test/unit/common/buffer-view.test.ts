@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { inspect } from 'node:util';
 import { expect } from 'chai';
-import { bufferView, isOutboundView, outboundView } from '../../src/buffer-view.js';
+import { bufferView, isOutboundView, outboundView } from '../../../src/common/buffer-view.js';
 
 describe('bufferView', () => {
   const memory = Buffer.from('hello, world');

@@ -7,11 +7,14 @@
  * worker's own copies (when it drains or exits) leaves the sockets open in the master.
  *
  * Lifetime belongs to the master: `drain` → stop accepting, let connections finish (DRAINING
- * through every pipeline), exit. If the IPC channel closes — the master died, even by SIGKILL —
- * the worker drains and exits on its own: no orphans. SIGINT is ignored (a terminal's Ctrl-C
- * reaches the whole process group; the master coordinates); SIGTERM and SIGQUIT drain and exit.
+ * through every pipeline), exit. If the master dies, even by SIGKILL, the worker drains and exits
+ * on its own: no orphans. It learns it from the IPC channel closing and from the parent-death
+ * signal (parent.ts), which is armed as soon as this module loads — a worker still loading its
+ * application when the master dies is terminated by it, before it could serve as an orphan.
+ * SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group; the master
+ * coordinates); SIGTERM and SIGQUIT drain and exit.
  */
-import type { Logger } from '../logger.js';
+import { consoleLogger, type Logger } from '../common/logger.js';
 import { type ServerOptions, servingOptions } from '../server-options.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { isListening, setNonBlocking } from '../syscalls/socket.js';
@@ -19,9 +22,32 @@ import { EventLoop, type LoopStats } from '../worker/loop.js';
 import type { ResolvedConnectionOptions } from '../worker/options.js';
 import { Serving, ServingHandle, workerReports } from '../worker/serving.js';
 import { setCloseOnExec } from './listen-fds.js';
-import { type ToWorker, toMaster, type WorkerSpec } from './protocol.js';
+import { armParentDeathSignal, type ParentWatch, watchParent } from './parent.js';
+import { type ToWorker, toMaster, type WorkerSpec, workerSpecFromEnv } from './protocol.js';
 
 let serving = false;
+
+// In a process forked by a master, from the moment the framework is loaded: the death of the
+// master terminates it (SIGPWR's default action) until WorkerServer.start turns that into a drain.
+// A master that died before the signal was armed never sends it: then leave now.
+// The variable is inherited by whatever a worker spawns; only the process the master forked holds
+// the listening sockets the spec names (and an IPC channel): a grandchild with the variable must
+// neither be armed (it would die with the worker) nor leave.
+const specAtLoad = ((): WorkerSpec | undefined => {
+  try {
+    const spec = workerSpecFromEnv();
+    const forked = spec !== undefined && process.send !== undefined && spec.fds.length > 0;
+    return forked && spec.fds.every((fd) => isListening(fd)) ? spec : undefined;
+  } catch {
+    return undefined; // Server.listen reports it
+  }
+})();
+if (specAtLoad !== undefined && armParentDeathSignal() && process.ppid !== specAtLoad.masterPid) {
+  consoleLogger().warn(
+    `worker ${process.pid}: master ${specAtLoad.masterPid} died before this worker started; exiting`,
+  );
+  process.exit(1);
+}
 
 export interface WorkerHandle {
   readonly role: 'worker';
@@ -40,6 +66,7 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
   readonly slot: number;
   readonly generation: number;
   private stopping: Promise<void> | undefined;
+  private parentWatch: ParentWatch | undefined;
   private readonly drainTimeout: number;
   private readonly logger: Logger;
 
@@ -79,6 +106,9 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
     const w = new WorkerServer(spec, options, connOptions, logger);
     process.on('message', w.onMessage);
     process.on('disconnect', w.onMasterGone);
+    w.parentWatch = watchParent(spec.masterPid, w.onMasterGone, logger);
+    // The master may have died while this worker loaded: 'disconnect' has fired already then.
+    if (!process.connected) setImmediate(w.onMasterGone);
     process.on('SIGINT', () => {});
     process.on('SIGTERM', () => void w.close());
     process.on('SIGQUIT', () => void w.close({ timeout: Number.POSITIVE_INFINITY }));
@@ -92,6 +122,7 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
   }
 
   private async drainAndExit(timeout: number): Promise<void> {
+    this.parentWatch?.close();
     toMaster({ t: 'draining', connections: this.serving.connections });
     try {
       await this.serving.close(timeout);
@@ -132,6 +163,7 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
   };
 
   private readonly onMasterGone = (): void => {
+    if (this.stopping !== undefined) return;
     this.logger.warn(`worker ${process.pid} (slot ${this.slot}): the master is gone; draining and exiting`);
     void this.close();
   };
