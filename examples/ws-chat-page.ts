@@ -3,8 +3,8 @@
  * `/ws?room=NAME` (the room from its own `?room=`, default `lobby`), shows what the room says,
  * sends what is typed, and reconnects by itself — after a server reload (1001), a lost network or
  * a dead server — with a backoff of 250 ms doubling to 5 s. Its state is in `data-state` on
- * `<body>` (`connecting`, `open`, `closed`) and each message is an `<li>` in `#log`, so that a
- * test driving a browser can follow it.
+ * `<body>` (`connecting`, `open`, `closed`), `window.chatOpens` counts the connections it opened,
+ * and each message is an `<li>` in `#log`, so that a test driving a browser can follow it.
  */
 export const CHAT_PAGE = `<!doctype html>
 <html lang="en">
@@ -58,6 +58,7 @@ export const CHAT_PAGE = `<!doctype html>
     setState('connecting', 'connecting…');
     ws.onopen = () => {
       delay = 250;
+      window.chatOpens = (window.chatOpens || 0) + 1;
       setState('open', 'connected as ' + name);
     };
     ws.onmessage = (event) => {
