@@ -95,6 +95,12 @@ export class WebSocketGroup implements GroupMembership {
     let compressed: Map<number, Buffer> | undefined;
     for (const ws of this.members) {
       if (ws === except) continue;
+      if (ws.config.client) {
+        // A client's frames are masked with a key of their own: nothing to share.
+        if (ws.send(data, isBinary) || ws.readyState === 'open') sent++;
+        else skipped++;
+        continue;
+      }
       let frame: Buffer | undefined;
       const pmd = ws.sharedCompression(data.length);
       if (pmd !== undefined) {

@@ -69,6 +69,8 @@ export interface WebSocketServerOptions extends WebSocketOptions {
 }
 
 const SERVER_KEYS = [...WEBSOCKET_OPTION_KEYS, 'origin', 'protocols', 'handshakeTimeout', 'maxHeaderSize'];
+/** The options of a WebSocket route in an HTTP server (route.ts). */
+export const ROUTE_KEYS = [...WEBSOCKET_OPTION_KEYS, 'origin', 'protocols'];
 
 /** The checked server options and the application's callbacks. */
 export class WebSocketServerConfig {
@@ -81,12 +83,14 @@ export class WebSocketServerConfig {
   constructor(
     readonly onConnection: ConnectionHandler,
     o: WebSocketServerOptions,
+    /** The option keys allowed (the HTTP route takes no handshake limits: the HTTP stage has them). */
+    keys: readonly string[] = SERVER_KEYS,
   ) {
     if (typeof onConnection !== 'function') {
       throw new TypeError('websocket(onConnection): onConnection must be a function (ws, req) => …');
     }
     if (o === null || typeof o !== 'object') throw new InvalidOptionError('options', 'must be an object');
-    rejectUnknown(o, SERVER_KEYS);
+    rejectUnknown(o, keys);
     this.config = new WebSocketConfig(false, o);
     this.handshakeTimeout = positive('handshakeTimeout', o.handshakeTimeout, 10_000);
     this.maxHeaderSize = positive('maxHeaderSize', o.maxHeaderSize, 16 * 1024);
@@ -172,11 +176,12 @@ export function handshake(req: HttpRequest, server: WebSocketServerConfig): Hand
 }
 
 /**
- * Makes the WebSocket for an accepted handshake and puts its stages in place of `ctx`'s handler
- * (the heartbeat before it when asked); then calls the application. Returns the WebSocket.
+ * Makes the WebSocket for an accepted handshake and puts its stages in place of `ctx`'s handler,
+ * or at the end of a pipeline (the heartbeat before it when asked); then calls the application.
+ * Returns the WebSocket.
  */
 export function installWebSocket(
-  ctx: HandlerContext,
+  ctx: HandlerContext | Pipeline,
   server: WebSocketServerConfig,
   req: HttpRequest,
   protocol: string,
@@ -184,8 +189,15 @@ export function installWebSocket(
 ): WebSocket {
   const config = server.config;
   const ws = new WebSocket(config, protocol, deflate);
-  const pipeline = ctx.pipeline;
-  pipeline.replace(ctx, 'ws', new WebSocketHandler(ws));
+  // In place of the handshake stage (a WebSocket-only port), or at the end (a switched HTTP connection).
+  let pipeline: Pipeline;
+  if (ctx instanceof Pipeline) {
+    pipeline = ctx;
+    pipeline.addLast('ws', new WebSocketHandler(ws));
+  } else {
+    pipeline = ctx.pipeline;
+    pipeline.replace(ctx, 'ws', new WebSocketHandler(ws));
+  }
   if (config.heartbeatInterval > 0 || config.idleTimeout > 0) {
     pipeline.addBefore(
       'ws',

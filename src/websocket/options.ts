@@ -40,6 +40,12 @@ export interface WebSocketOptions {
   readonly heartbeat?: WebSocketHeartbeatOptions;
   /** Close a connection whose peer sends nothing for this many ms (1001, reason `idle-timeout`). Default: off. */
   readonly idleTimeout?: number;
+  /**
+   * true (default): a message is memory the application may keep. false: a message that came whole
+   * in one read is unmasked where it lies and lent to `onMessage` for the call only (uWebSockets.js'
+   * semantics) — no copy and no allocation per read; copy (`Buffer.from(data)`) what you keep.
+   */
+  readonly copyMessages?: boolean;
 }
 
 /** The checked options, shared by every connection of one server (or client). */
@@ -53,6 +59,7 @@ export class WebSocketConfig {
   readonly heartbeatInterval: number;
   readonly heartbeatMissed: number;
   readonly idleTimeout: number;
+  readonly copyMessages: boolean;
 
   constructor(
     /** Client connections mask what they send and refuse masked frames (RFC 6455 §5.1). */
@@ -86,6 +93,10 @@ export class WebSocketConfig {
       this.heartbeatMissed = 0;
     }
     this.idleTimeout = int('idleTimeout', o.idleTimeout, 0, 0, 2 ** 31 - 1);
+    const copy = o.copyMessages ?? true;
+    if (typeof copy !== 'boolean')
+      throw new InvalidOptionError('copyMessages', `must be a boolean, got ${String(copy)}`);
+    this.copyMessages = copy;
   }
 }
 
@@ -99,6 +110,7 @@ export const WEBSOCKET_OPTION_KEYS: readonly string[] = [
   'perMessageDeflate',
   'heartbeat',
   'idleTimeout',
+  'copyMessages',
 ];
 
 /** Throws `InvalidOptionError` for a key of `o` that is not in `known`. */
