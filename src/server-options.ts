@@ -369,7 +369,8 @@ export function validateServerOptions(options: ServerOptions): {
   }
   const cluster: ResolvedClusterOptions = {
     workers,
-    balance: options.path !== undefined ? 'shared' : oneOf('balance', options.balance, ['reuseport', 'shared'], 'reuseport'),
+    balance:
+      options.path !== undefined ? 'shared' : oneOf('balance', options.balance, ['reuseport', 'shared'], 'reuseport'),
     reloadStrategy: oneOf('reloadStrategy', options.reloadStrategy, ['rolling', 'all'], 'rolling'),
     startTimeout: intOption('startTimeout', options.startTimeout ?? 10_000, 1),
     restartDelay,

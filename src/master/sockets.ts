@@ -2,11 +2,13 @@
  * The listening sockets of a master: inherited (LISTEN_FDS) or opened here, one per slot
  * (`reuseport`) or one for all (`shared`), and how they are dealt out to the slots.
  */
+import { lstatSync } from 'node:fs';
 import type { Logger } from '../common/logger.js';
 import { DEFAULT_SOCKET_MODE, type ServerOptions } from '../server-options.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { localAddress, openServerSocket, openUnixListenSocket, type UnixListenSocket } from '../syscalls/socket.js';
 import { hasReusePort, takeListenFds } from './listen-fds.js';
+import { isUpgradedMaster } from './upgrade.js';
 
 export type Balance = 'reuseport' | 'shared';
 
@@ -29,8 +31,16 @@ export function openMasterSockets(
     logger.info(
       `master ${process.pid}: serving on ${inherited.length} inherited socket(s) (LISTEN_FDS), ${describeAddress(addr)}`,
     );
-    // A Unix socket has no SO_REUSEPORT group to add to: every worker shares it.
-    if (addr.family === 'Unix') return { addr, balance: 'shared' };
+    // A Unix socket has no SO_REUSEPORT group to add to: every worker shares it. Its file is
+    // systemd's (RemoveOnStop=), or — handed over by upgrade() — ours to remove now.
+    if (addr.family === 'Unix') {
+      const file = isUpgradedMaster() ? socketFileOf(addr.address) : undefined;
+      return {
+        addr,
+        balance: 'shared',
+        ...(file ? { unix: { fd: inherited[0] as number, path: addr.address, file, replacedStale: false } } : {}),
+      };
+    }
     if (balance === 'reuseport' && inherited.length < n) {
       if (!hasReusePort(inherited[0] as number)) {
         logger.warn('inherited sockets lack SO_REUSEPORT: balancing with one shared socket instead');
@@ -93,4 +103,15 @@ export function slotSockets(sockets: readonly number[], n: number, i: number, ba
 export function describeAddress(a: SocketAddress): string {
   if (a.family === 'Unix') return `unix:${a.address}`;
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+/** The device and inode of a socket file, or undefined (abstract, or gone). */
+function socketFileOf(path: string): { dev: number; ino: number } | undefined {
+  if (path === '' || path.startsWith('@')) return undefined;
+  try {
+    const st = lstatSync(path);
+    return st.isSocket() ? { dev: st.dev, ino: st.ino } : undefined;
+  } catch {
+    return undefined;
+  }
 }
