@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './common/errors.js';
 import { bool, checkOptions, describeValue, intOption, type OptionKeys, oneOf, optionalInt } from './common/options.js';
+import { controlPathForPidFile } from './ops/protocol.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
 import type { ServerStage } from './pipeline/stages.js';
 import { tryPipeline } from './pipeline/trial.js';
@@ -126,11 +127,6 @@ export interface ResolvedOperations {
     | { readonly path: string; readonly mode: number }
     | undefined;
   readonly shutdownDelay: number;
-}
-
-/** The control socket that goes with a pid file: `/run/app.pid` → `/run/app.ctl.sock` (the CLI's `--pid-file` finds it the same way). */
-export function controlPathForPidFile(pidFile: string): string {
-  return `${pidFile.endsWith('.pid') ? pidFile.slice(0, -4) : pidFile}.ctl.sock`;
 }
 
 function modeOption(name: string, v: unknown, fallback: number): number {

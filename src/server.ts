@@ -16,7 +16,9 @@
 import { consoleLogger, type Logger } from './common/logger.js';
 import { type MasterHandle, MasterServer } from './master/master.js';
 import { workerSpecFromEnv } from './master/protocol.js';
+import { isUpgradedMaster } from './master/upgrade.js';
 import { type WorkerHandle, WorkerServer } from './master/worker-side.js';
+import { openMasterOps } from './ops/ops.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import {
   type CloseOptions,
@@ -107,7 +109,17 @@ export const Server = {
     const logger = options.logger ?? consoleLogger();
     const spec = workerSpecFromEnv();
     if (spec !== undefined) return WorkerServer.start(spec, options, connection, logger);
-    if (cluster.workers > 0) return MasterServer.start(options, cluster, logger);
+    if (cluster.workers > 0) {
+      return MasterServer.start(options, cluster, logger, (view) =>
+        openMasterOps(view, {
+          operations: cluster.operations,
+          drainTimeout: cluster.drainTimeout,
+          logger,
+          // A master started by upgrade() takes over its predecessor's pid file.
+          predecessor: isUpgradedMaster() ? process.ppid : undefined,
+        }),
+      );
+    }
     const { fd, unix } = openSingleSocket(options, logger);
     let loop: EventLoop | undefined;
     try {

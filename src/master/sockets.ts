@@ -5,10 +5,12 @@
 import { lstatSync } from 'node:fs';
 import type { Logger } from '../common/logger.js';
 import { DEFAULT_SOCKET_MODE, type ServerOptions } from '../server-options.js';
-import type { SocketAddress } from '../syscalls/sockaddr.js';
+import { describeAddress, type SocketAddress } from '../syscalls/sockaddr.js';
 import { localAddress, openServerSocket, openUnixListenSocket, type UnixListenSocket } from '../syscalls/socket.js';
 import { hasReusePort, takeListenFds } from './listen-fds.js';
 import { isUpgradedMaster } from './upgrade.js';
+
+export { describeAddress };
 
 export type Balance = 'reuseport' | 'shared';
 
@@ -97,12 +99,6 @@ export function openGroupSocket(addr: SocketAddress, options: ServerOptions): nu
  */
 export function slotSockets(sockets: readonly number[], n: number, i: number, balance: Balance): number[] {
   return balance === 'shared' ? [...sockets] : sockets.filter((_, j) => j % n === i);
-}
-
-/** `127.0.0.1:8080`, `[::1]:8080` or `unix:/run/app.sock`, for logs. */
-export function describeAddress(a: SocketAddress): string {
-  if (a.family === 'Unix') return `unix:${a.address}`;
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 /** The device and inode of a socket file, or undefined (abstract, or gone). */

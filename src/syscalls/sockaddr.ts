@@ -520,3 +520,9 @@ export class AddressBlocks {
     return false;
   }
 }
+
+/** `127.0.0.1:8080`, `[::1]:8080` or `unix:/run/app.sock`, for logs. */
+export function describeAddress(a: SocketAddress): string {
+  if (a.family === 'Unix') return `unix:${a.address}`;
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
