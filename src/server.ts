@@ -13,7 +13,7 @@
  * if (server.role !== 'worker') console.log('listening on', server.address());
  * ```
  */
-import { consoleLogger, type Logger } from './common/logger.js';
+import { adaptLogger, childLogger, consoleLogger, type Logger } from './common/logger.js';
 import { type MasterHandle, MasterServer } from './master/master.js';
 import { workerSpecFromEnv } from './master/protocol.js';
 import { isUpgradedMaster } from './master/upgrade.js';
@@ -106,9 +106,14 @@ export const Server = {
    */
   async listen(options: ServerOptions): Promise<ServerHandle> {
     const { connection, cluster } = validateServerOptions(options);
-    const logger = options.logger ?? consoleLogger();
+    // A pino logger is recognised and its lines get the details as fields (common/logger.ts).
+    const logger = adaptLogger(options.logger ?? consoleLogger());
     const spec = workerSpecFromEnv();
-    if (spec !== undefined) return WorkerServer.start(spec, options, connection, logger);
+    if (spec !== undefined) {
+      // Every line of a worker says which one: its slot (the `worker` label of the metrics) and generation.
+      const bound = childLogger(logger, { worker: spec.slot, generation: spec.generation });
+      return WorkerServer.start(spec, options, connection, bound);
+    }
     if (cluster.workers > 0) {
       return MasterServer.start(options, cluster, logger, (view) =>
         openMasterOps(view, {

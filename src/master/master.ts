@@ -49,7 +49,7 @@ import { type Balance, describeAddress, openGroupSocket, openMasterSockets, slot
 import { isUpgradedMaster, notifyPredecessor, spawnSuccessor, UPGRADE_ENV } from './upgrade.js';
 import { forkWorker, sendTo, type WorkerProc } from './worker-proc.js';
 
-export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './handle.js';
+export type { ClusterStats, MasterHandle, MasterPhase, MasterStopped, ReloadResult, WorkerSnapshot } from './handle.js';
 
 /** How long stragglers get after the drain deadline before SIGKILL. */
 const KILL_GRACE_MS = 1000;
