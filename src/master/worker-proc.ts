@@ -109,18 +109,26 @@ export function forkWorker(o: ForkOptions): WorkerProc {
     rejectReady(new Error(`worker ${w.pid} (slot ${o.slot}) not ready within ${o.startTimeout} ms`));
     child.kill('SIGKILL');
   }, o.startTimeout);
+  // One case per message type of protocol.ts (ToMaster): a new kind of message is one more case.
   child.on('message', (raw: unknown) => {
     const msg = raw as ToMaster;
-    if (msg?.t === 'ready' && w.state === 'starting') {
-      clearTimeout(startTimer);
-      w.state = 'ready';
-      resolveReady();
-    } else if (msg?.t === 'info') {
-      w.lastInfo = msg.info;
-      o.onInfo(msg.id, msg.info);
-    } else if (msg?.t === 'final') {
-      w.lastInfo = msg.info;
-      w.final = true;
+    switch (msg?.t) {
+      case 'ready':
+        if (w.state !== 'starting') break;
+        clearTimeout(startTimer);
+        w.state = 'ready';
+        resolveReady();
+        break;
+      case 'info':
+        w.lastInfo = msg.info;
+        o.onInfo(msg.id, msg.info);
+        break;
+      case 'final':
+        w.lastInfo = msg.info;
+        w.final = true;
+        break;
+      default:
+        break;
     }
   });
   child.on('error', (err) => {
