@@ -553,7 +553,8 @@ export class MasterServer implements MasterHandle, MasterView {
       const why = missing.map((s) => `slot ${s.index} ${s.abandoned ? 'abandoned after a crash loop' : 'restarting'}`);
       return { ready: false, reason: `not every worker is ready: ${why.join(', ')}` };
     }
-    return { ready: true, reason: `${this.slots.length} workers serving` };
+    const n = this.slots.length;
+    return { ready: true, reason: `${n} worker${n === 1 ? '' : 's'} serving` };
   }
 
   /**
