@@ -95,10 +95,25 @@ export {
   UnsupportedMessageError,
   UnsupportedPlatformError,
 } from './common/errors.js';
-export { consoleLogger, type Logger, silentLogger } from './common/logger.js';
+export {
+  adaptLogger,
+  consoleLogger,
+  type JsonLoggerOptions,
+  jsonLogger,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './common/logger.js';
 export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
 export * from './handlers/index.js';
-export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './master/master.js';
+export type {
+  ClusterStats,
+  MasterHandle,
+  MasterPhase,
+  MasterStopped,
+  ReloadResult,
+  WorkerSnapshot,
+} from './master/master.js';
 export type { WorkerHandle } from './master/worker-side.js';
 export * from './offload/index.js';
 export type { Channel, ProxiedAddresses, Transport } from './pipeline/channel.js';
@@ -122,7 +137,12 @@ export {
   type ServerStats,
   type SingleHandle,
 } from './server.js';
-export type { ClusterOptions } from './server-options.js';
+export type {
+  AdminListenOptions,
+  ClusterOptions,
+  ControlSocketOptions,
+  OperationsOptions,
+} from './server-options.js';
 export type { ServerProxyProtocolOptions } from './server-stages.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';

@@ -13,15 +13,28 @@
  * if (server.role !== 'worker') console.log('listening on', server.address());
  * ```
  */
-import { consoleLogger } from './common/logger.js';
+import { adaptLogger, childLogger, consoleLogger, type Logger } from './common/logger.js';
 import { type MasterHandle, MasterServer } from './master/master.js';
 import { workerSpecFromEnv } from './master/protocol.js';
+import { isUpgradedMaster } from './master/upgrade.js';
 import { type WorkerHandle, WorkerServer } from './master/worker-side.js';
+import { openMasterOps } from './ops/ops.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import { type CloseOptions, type ServerOptions, servingOptions, validateServerOptions } from './server-options.js';
+import {
+  type CloseOptions,
+  DEFAULT_SOCKET_MODE,
+  type ServerOptions,
+  servingOptions,
+  validateServerOptions,
+} from './server-options.js';
 import { close as sysClose } from './syscalls/libc.js';
 import type { SocketAddress } from './syscalls/sockaddr.js';
-import { openServerSocket } from './syscalls/socket.js';
+import {
+  openServerSocket,
+  openUnixListenSocket,
+  removeUnixSocketFile,
+  type UnixListenSocket,
+} from './syscalls/socket.js';
 import { shareTicketKeys, type TlsStats } from './tls/context.js';
 import { EventLoop } from './worker/loop.js';
 import { Serving, ServingHandle, type ServingStats } from './worker/serving.js';
@@ -52,14 +65,40 @@ class InProcessServer extends ServingHandle implements SingleHandle {
   constructor(
     serving: Serving,
     private readonly drainTimeout: number,
+    /** The Unix socket file this server created, removed once it stopped listening. */
+    private readonly socketFile: UnixListenSocket | undefined,
   ) {
     super(serving);
   }
 
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.serving.close(options.timeout ?? this.drainTimeout);
+    this.closing ??= this.serving.close(options.timeout ?? this.drainTimeout).finally(() => {
+      const f = this.socketFile;
+      if (f?.file !== undefined) removeUnixSocketFile(f.path, f.file);
+    });
     return this.closing;
   }
+}
+
+/** The listening socket of a server that serves in this process: a TCP port or a Unix socket path. */
+function openSingleSocket(options: ServerOptions, logger: Logger): { fd: number; unix: UnixListenSocket | undefined } {
+  if (options.path !== undefined) {
+    const unix = openUnixListenSocket({
+      path: options.path,
+      backlog: options.backlog ?? 511,
+      mode: options.socketMode ?? DEFAULT_SOCKET_MODE,
+    });
+    if (unix.replacedStale) logger.warn(`${options.path}: replaced a stale socket file (nothing listened on it)`);
+    return { fd: unix.fd, unix };
+  }
+  const fd = openServerSocket({
+    host: options.host,
+    port: options.port ?? 0,
+    backlog: options.backlog ?? 511,
+    reusePort: options.reusePort ?? false,
+    ipv6Only: options.ipv6Only ?? false,
+  });
+  return { fd, unix: undefined };
 }
 
 /** The server API. */
@@ -71,30 +110,38 @@ export const Server = {
    */
   async listen(options: ServerOptions): Promise<ServerHandle> {
     const { connection, cluster } = validateServerOptions(options);
-    const logger = options.logger ?? consoleLogger();
+    // A pino logger is recognised and its lines get the details as fields (common/logger.ts).
+    const logger = adaptLogger(options.logger ?? consoleLogger());
     const spec = workerSpecFromEnv();
-    if (spec !== undefined) return WorkerServer.start(spec, options, connection, logger);
+    if (spec !== undefined) {
+      // Every line of a worker says which one: its slot (the `worker` label of the metrics) and generation.
+      const bound = childLogger(logger, { worker: spec.slot, generation: spec.generation });
+      return WorkerServer.start(spec, options, connection, bound);
+    }
     if (cluster.workers > 0) {
       // One set of session-ticket keys for every worker: a ticket resumes on whichever worker the
       // kernel hands the next connection to, and across reloads.
       if (options.tls !== undefined) shareTicketKeys(options.tls);
-      return MasterServer.start(options, cluster, logger);
+      return MasterServer.start(options, cluster, logger, (view) =>
+        openMasterOps(view, {
+          operations: cluster.operations,
+          drainTimeout: cluster.drainTimeout,
+          logger,
+          // A master started by upgrade() takes over its predecessor's pid file.
+          predecessor: isUpgradedMaster() ? process.ppid : undefined,
+        }),
+      );
     }
-    const fd = openServerSocket({
-      host: options.host,
-      port: options.port ?? 0,
-      backlog: options.backlog ?? 511,
-      reusePort: options.reusePort ?? false,
-      ipv6Only: options.ipv6Only ?? false,
-    });
+    const { fd, unix } = openSingleSocket(options, logger);
     let loop: EventLoop | undefined;
     try {
       loop = new EventLoop({ ...options, logger, readBufferSize: connection.maxReadSize });
       const serving = new Serving(loop, options.pipeline, connection, servingOptions(options));
       serving.listen(fd);
-      return new InProcessServer(serving, cluster.drainTimeout);
+      return new InProcessServer(serving, cluster.drainTimeout, unix);
     } catch (err) {
       sysClose(fd);
+      if (unix?.file !== undefined) removeUnixSocketFile(unix.path, unix.file);
       await loop?.close();
       throw err;
     }

@@ -14,6 +14,7 @@
  * SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group; the master
  * coordinates); SIGTERM and SIGQUIT drain and exit.
  */
+import { httpMetrics } from '../common/http-metrics.js';
 import { consoleLogger, type Logger } from '../common/logger.js';
 import { type ServerOptions, servingOptions } from '../server-options.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
@@ -23,7 +24,7 @@ import type { ResolvedConnectionOptions } from '../worker/options.js';
 import { Serving, ServingHandle, workerReports } from '../worker/serving.js';
 import { setCloseOnExec } from './listen-fds.js';
 import { armParentDeathSignal, type ParentWatch, watchParent } from './parent.js';
-import { type ToWorker, toMaster, type WorkerSpec, workerSpecFromEnv } from './protocol.js';
+import { type ToWorker, toMaster, type WorkerInfo, type WorkerSpec, workerSpecFromEnv } from './protocol.js';
 
 let serving = false;
 
@@ -129,9 +130,46 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
     } catch (err) {
       this.logger.error('drain failed', err);
     }
+    await this.sendFinal();
     // The master owns this process's lifetime: leave now rather than wait for whatever else
     // the application left running (timers, other handles).
     process.exit(0);
+  }
+
+  /**
+   * The counters as the drain left them, so that the master's totals lose nothing of this worker
+   * (Prometheus counters that go backwards read as resets). Waits until the message is written to
+   * the channel — process.exit() would drop it otherwise — for at most a second.
+   */
+  private sendFinal(): Promise<void> {
+    if (!process.connected || process.send === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      try {
+        process.send?.({ t: 'final', info: this.info() }, undefined, undefined, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  private info(): WorkerInfo {
+    const mem = process.memoryUsage();
+    return {
+      pid: process.pid,
+      slot: this.slot,
+      generation: this.generation,
+      connections: this.serving.connections,
+      stats: this.serving.stats(),
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      http: httpMetrics.snapshot(),
+      reports: workerReports(),
+    };
   }
 
   private readonly onMessage = (raw: unknown): void => {
@@ -144,18 +182,7 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
         void this.close({ timeout: msg.timeout ?? Number.POSITIVE_INFINITY });
         break;
       case 'info':
-        toMaster({
-          t: 'info',
-          id: msg.id,
-          info: {
-            pid: process.pid,
-            slot: this.slot,
-            generation: this.generation,
-            connections: this.serving.connections,
-            stats: this.serving.stats(),
-            reports: workerReports(),
-          },
-        });
+        toMaster({ t: 'info', id: msg.id, info: this.info() });
         break;
       default:
         break;

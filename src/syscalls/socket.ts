@@ -3,13 +3,16 @@
  * on the per-event path, so failures become `SyscallError`s through the one helper, `check`.
  */
 import { Buffer } from 'node:buffer';
-import { readFileSync } from 'node:fs';
+import { chmodSync, fchmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { InvalidOptionError, SyscallError } from '../common/errors.js';
 import { checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import {
   AF_INET,
   AF_INET6,
+  AF_UNIX,
+  EADDRINUSE,
   EAFNOSUPPORT,
+  ECONNREFUSED,
   EINPROGRESS,
   EINTR,
   F_GETFL,
@@ -20,6 +23,7 @@ import {
   LAYOUT,
   O_NONBLOCK,
   SO_ACCEPTCONN,
+  SO_DOMAIN,
   SO_ERROR,
   SO_KEEPALIVE,
   SO_LINGER,
@@ -38,7 +42,7 @@ import {
   TCP_USER_TIMEOUT,
 } from './constants.js';
 import * as sys from './libc.js';
-import { decodeSockaddr, encodeSockaddr, parseIPv4, type SocketAddress } from './sockaddr.js';
+import { decodeSockaddr, encodeSockaddr, encodeUnixSockaddr, parseIPv4, type SocketAddress } from './sockaddr.js';
 
 /** Returns `r` when it is a success, throws `SyscallError(name, -r)` when it is `-errno`. */
 export function check(name: string, r: number, where?: { address?: string; port?: number }): number {
@@ -155,6 +159,104 @@ export function openServerSocket(opts: {
       return openListenSocket({ host: '0.0.0.0', ...common });
     throw err;
   }
+}
+
+/** A Unix domain socket listening on a path (see {@link openUnixListenSocket}). */
+export interface UnixListenSocket {
+  readonly fd: number;
+  readonly path: string;
+  /** The socket file as created (device and inode), to remove it only while it is still ours; undefined for `@abstract`. */
+  readonly file: { readonly dev: number; readonly ino: number } | undefined;
+  /** A socket file nobody listened on was in the way and was removed first (say so in the log). */
+  readonly replacedStale: boolean;
+}
+
+/**
+ * socket(AF_UNIX) + bind + listen on `path`, non-blocking and close-on-exec, closed again if a step
+ * fails.
+ *
+ * The file's mode: bind(2) creates the file with the socket inode's mode less the umask
+ * (`unix_bind_bsd`, net/unix/af_unix.c), so fchmod(2) on the socket *before* bind means the file
+ * never exists with wider permissions than `mode`, not even for an instant; chmod(2) afterwards puts
+ * back the bits the umask took away. Connecting needs write permission on the file (unix(7)), so
+ * the mode is who may connect: 0o600 its owner, 0o660 its group too (nginx in the same group).
+ *
+ * A file already at `path`: if it is a socket that refuses connections (ECONNREFUSED: nobody
+ * listens, what a killed server leaves behind) it is stale, removed, and bind retried once
+ * (`replacedStale`); a live socket (one that accepts, or whose queue is full: EAGAIN) or any other
+ * kind of file fails with EADDRINUSE — never removed.
+ */
+export function openUnixListenSocket(opts: {
+  readonly path: string;
+  readonly backlog: number;
+  /** Permission bits of the socket file; undefined keeps what the umask gives. */
+  readonly mode?: number | undefined;
+}): UnixListenSocket {
+  const addr = encodeUnixSockaddr(opts.path);
+  const abstract = opts.path.startsWith('@');
+  const fd = check('socket', sys.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const where = { address: opts.path };
+  try {
+    if (opts.mode !== undefined && !abstract) fchmodSync(fd, opts.mode);
+    let replacedStale = false;
+    let r = sys.bind(fd, addr);
+    if (r === -EADDRINUSE && !abstract && staleUnixSocket(opts.path, addr)) {
+      unlinkSync(opts.path);
+      replacedStale = true;
+      r = sys.bind(fd, addr);
+    }
+    check('bind', r, where);
+    check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())), where);
+    let file: UnixListenSocket['file'];
+    if (!abstract) {
+      if (opts.mode !== undefined) chmodSync(opts.path, opts.mode);
+      const st = lstatSync(opts.path);
+      file = { dev: st.dev, ino: st.ino };
+    }
+    return { fd, path: opts.path, file, replacedStale };
+  } catch (err) {
+    sys.close(fd);
+    throw err;
+  }
+}
+
+/** Whether `path` is a socket file nobody listens on (connect(2) says ECONNREFUSED). */
+function staleUnixSocket(path: string, addr: Buffer): boolean {
+  let isSocket = false;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return false; // gone meanwhile: bind again fails or succeeds on its own
+  }
+  if (!isSocket) return false;
+  const probe = sys.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) return false;
+  // A non-blocking connect to a Unix socket completes at once, or fails with ECONNREFUSED when
+  // nothing listens, or EAGAIN when the listener's queue is full (unix(7)): only the first is stale.
+  const r = sys.connect(probe, addr);
+  sys.close(probe);
+  return r === -ECONNREFUSED;
+}
+
+/**
+ * Removes the socket file a listener created, if it is still that file (same device and inode):
+ * a successor may have bound its own at the same path meanwhile (a master upgrade), and that one
+ * must stay. Returns whether it removed it.
+ */
+export function removeUnixSocketFile(path: string, file: { readonly dev: number; readonly ino: number }): boolean {
+  try {
+    const st = lstatSync(path);
+    if (st.dev !== file.dev || st.ino !== file.ino) return false;
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a socket is a Unix domain socket (SO_DOMAIN, socket(7)). */
+export function isUnixSocket(fd: number): boolean {
+  return sys.getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN) === AF_UNIX;
 }
 
 /** A socket whose connect(2) was started: `pending` until the kernel reports writability. */

@@ -8,7 +8,7 @@ import type { PipelineSpec } from '../pipeline/pipeline.js';
 import type { ServerStage } from '../pipeline/stages.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
-import { applySocketOptions } from '../syscalls/socket.js';
+import { applySocketOptions, isUnixSocket, type SocketOptions } from '../syscalls/socket.js';
 import { Acceptor, type AcceptorOptions } from './acceptor.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { enterServing, leaveServing } from './current.js';
@@ -58,6 +58,13 @@ export function workerReports(): Record<string, unknown> {
  * names (with TLS, its handshakes under `tls`: a `TlsStats`).
  */
 export type ServingStats = LoopStats & { [stage: string]: unknown };
+/** The socket options that apply to a Unix domain socket: the buffer sizes, not TCP's. */
+function unixSocketOptions(o: SocketOptions): SocketOptions {
+  return {
+    ...(o.sendBufferSize !== undefined ? { sendBufferSize: o.sendBufferSize } : {}),
+    ...(o.receiveBufferSize !== undefined ? { receiveBufferSize: o.receiveBufferSize } : {}),
+  };
+}
 
 export class Serving {
   /** Stages before the user's pipeline (PROXY protocol, TLS): their handlers per connection, their lifecycle with the server. */
@@ -107,7 +114,8 @@ export class Serving {
   /** Starts accepting on a listening socket (the acceptor closes it on stop when `ownsFd`). */
   listen(fd: number, options: { exclusive?: boolean; ownsFd?: boolean } = {}): Acceptor {
     const loop = this.loop;
-    const socketOptions = this.connOptions.socket;
+    // TCP options fail on a Unix domain socket (EOPNOTSUPP): only the buffer sizes apply there.
+    const socketOptions = isUnixSocket(fd) ? unixSocketOptions(this.connOptions.socket) : this.connOptions.socket;
     const acceptor = new Acceptor(
       loop,
       fd,

@@ -494,6 +494,8 @@ export class HttpResponse {
   done = false;
   /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
   readyAt = -1;
+  /** @internal When its request arrived, on the loop's coarse clock, for the latency metric (issue 21; -1: not stamped). */
+  arrivedAt = -1;
   /**
    * @internal The server answered in the handler's stead (its timeout, its body's error): what
    * the handler does with this response now is ignored rather than thrown at it.

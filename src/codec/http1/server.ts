@@ -19,6 +19,7 @@ import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { outboundView } from '../../common/buffer-view.js';
 import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
+import { httpMetrics } from '../../common/http-metrics.js'; // metrics (issue 21)
 import { checkOptions, msOption, type OptionKeys, optionalInt } from '../../common/options.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
@@ -203,6 +204,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     const keepAlive =
       (msg.keepAlive || msg.upgrade) && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
     const res = new HttpResponse(this, msg, keepAlive);
+    res.arrivedAt = ctx.channel.timers.coarseNow(); // metrics (issue 21): latency from here, common/http-metrics.ts
     if (!keepAlive) this.closing = true;
     if (msg.upgrade) {
       // Nothing after it is HTTP (the decoder has stepped aside): read no more until it is decided.
@@ -571,6 +573,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     let closeNow = false;
     for (;;) {
       const done = queue.shift() as HttpResponse;
+      httpMetrics.record(done.statusCode, done.arrivedAt, ctx.channel.timers.coarseNow()); // metrics (issue 21)
       // Answered before its streamed body was read: the rest of the body is read and dropped, so
       // that the requests after it can be.
       const unread = done.req?.bodyStream;
