@@ -163,6 +163,17 @@ export const LONGEST_METHOD = longestMethod;
 
 const GET = (METHODS_BY_LENGTH[3] as KnownMethod[])[0] as KnownMethod;
 
+/** Whether `buf[from, to)` starts some known method. */
+function methodPrefix(buf: Buffer, from: number, to: number): boolean {
+  const n = to - from;
+  next: for (const name of KNOWN_METHODS) {
+    if (name.length < n) continue;
+    for (let j = 0; j < n; j++) if (buf[from + j] !== name.charCodeAt(j)) continue next;
+    return true;
+  }
+  return false;
+}
+
 /** The known method `buf[from, to)`, or undefined. */
 function knownMethod(buf: Buffer, from: number, to: number): KnownMethod | undefined {
   const length = to - from;
@@ -425,7 +436,14 @@ export class HeadScanner {
           if (p === base + longestMethod + 1 && !o.allowUnknownMethods) {
             return this.fail(501, 'HPE_INVALID_METHOD', 'unknown method', base);
           }
-          if (p === limit) break scan;
+          if (p === limit) {
+            // A method cut by the read: already known to be none of llhttp's when no known method
+            // starts with it (llhttp's method trie says so at the first byte that leaves it).
+            if (!o.allowUnknownMethods && !methodPrefix(buf, base, p)) {
+              return this.fail(501, 'HPE_INVALID_METHOD', 'unknown method', base);
+            }
+            break scan;
+          }
           if (buf[p] !== SP || p === base)
             return this.fail(400, 'HPE_INVALID_METHOD', 'invalid character in method', p);
           const m =
