@@ -436,16 +436,17 @@ export class HeadScanner {
           if (p === base + longestMethod + 1 && !o.allowUnknownMethods) {
             return this.fail(501, 'HPE_INVALID_METHOD', 'unknown method', base);
           }
-          if (p === limit) {
-            // A method cut by the read: already known to be none of llhttp's when no known method
-            // starts with it (llhttp's method trie says so at the first byte that leaves it).
-            if (!o.allowUnknownMethods && !methodPrefix(buf, base, p)) {
+          if (p === limit || buf[p] !== SP) {
+            // A token that no known method starts with is none of llhttp's, whatever comes next
+            // (llhttp's method trie says so at the first byte that leaves it): 501 now, the same
+            // however the reads cut the line.
+            if (!o.allowUnknownMethods && p > base && !methodPrefix(buf, base, p)) {
               return this.fail(501, 'HPE_INVALID_METHOD', 'unknown method', base);
             }
-            break scan;
-          }
-          if (buf[p] !== SP || p === base)
+            if (p === limit) break scan;
             return this.fail(400, 'HPE_INVALID_METHOD', 'invalid character in method', p);
+          }
+          if (p === base) return this.fail(400, 'HPE_INVALID_METHOD', 'invalid character in method', p);
           const m =
             p - base === 3 && buf[base] === 0x47 && buf[base + 1] === 0x45 && buf[base + 2] === 0x54
               ? GET
