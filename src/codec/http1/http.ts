@@ -12,23 +12,28 @@
  * ```
  */
 import { Pipeline } from '../../pipeline/pipeline.js';
-import { HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';
+import { HttpDecoderConfig, HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';
+import { Router } from './router.js';
 import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './server.js';
 
 /** Decoder limits and server behaviour; every field has a default (docs/http.md). */
 export interface HttpOptions extends HttpRequestDecoderOptions, HttpServerHandlerOptions {}
 
 /**
- * A pipeline factory: an `HttpRequestDecoder` then an `HttpServerHandler` calling `handler` for
- * each request. Options are validated now, so a bad limit fails `listen()`, not each connection.
+ * A pipeline factory: an `HttpRequestDecoder` then an `HttpServerHandler` calling `handler` — a
+ * function `(req, res) => …`, or a `router()` — for each request. Options are validated now, so a
+ * bad limit fails `listen()`, not each connection; the decoder's are checked once and shared by
+ * every connection's decoder.
  */
-export function http(handler: HttpHandler, options: HttpOptions = {}): () => Pipeline {
-  if (typeof handler !== 'function') throw new TypeError('http(handler): handler must be a function (req, res) => …');
+export function http(handler: HttpHandler | Router, options: HttpOptions = {}): () => Pipeline {
+  const fn = handler instanceof Router ? handler.handle : handler;
+  if (typeof fn !== 'function')
+    throw new TypeError('http(handler): handler must be a function (req, res) => … or a router()');
   // Both throw InvalidOptionError for a bad option.
-  new HttpRequestDecoder(options);
-  new HttpServerHandler(handler, options);
+  const config = new HttpDecoderConfig(options);
+  new HttpServerHandler(fn, options);
   return () =>
     new Pipeline()
-      .addLast('http-decoder', new HttpRequestDecoder(options))
-      .addLast('http', new HttpServerHandler(handler, options));
+      .addLast('http-decoder', new HttpRequestDecoder(config))
+      .addLast('http', new HttpServerHandler(fn, options));
 }

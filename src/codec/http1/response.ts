@@ -107,6 +107,7 @@ export function statusLine(code: number, reason?: string): Buffer {
   return line;
 }
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -572,6 +573,27 @@ export class HttpResponse {
     own.remove(name);
     this.fields = own;
     return this;
+  }
+
+  /** Sets the status code (100–999); chainable: `res.status(201).json(user)`. */
+  status(code: number): this {
+    if (!Number.isInteger(code) || code < 100 || code > 999) throw new RangeError(`invalid status code ${code}`);
+    if (this.superseded) return this;
+    if (this.headersSent) throw new Error('cannot set the status after the headers are sent');
+    this.statusCode = code;
+    return this;
+  }
+
+  /**
+   * Ends the response with `value` serialised as JSON (`JSON.stringify`), with
+   * `Content-Type: application/json; charset=utf-8` unless a Content-Type was set.
+   */
+  json(value: unknown): void {
+    const body = JSON.stringify(value);
+    if (body === undefined)
+      throw new TypeError('res.json: the value has no JSON form (undefined, a function, a symbol)');
+    if (!this.headersSent && !this.hasHeader('content-type')) this.setHeader('Content-Type', JSON_CONTENT_TYPE);
+    this.end(body);
   }
 
   /** Sets the status (and optional reason and headers). Chainable. */

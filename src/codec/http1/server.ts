@@ -25,7 +25,7 @@ import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
 import { type ClockOwner, HttpClocks } from './clocks.js';
-import { HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
+import { HttpError, HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
 import { PendingSwitch, switchPipeline } from './switch.js';
 
@@ -457,6 +457,15 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       return;
     }
     if (!res.headersSent) {
+      if (err instanceof HttpError) {
+        // A status the handler (or req.json()) chose: the client's error, not a handler bug —
+        // answered, not logged.
+        res.answerInstead(
+          err.statusCode,
+          `${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}: ${err.message}\n`,
+        );
+        return;
+      }
       this.report(err, res.req, 'answered 500');
       res.answerInstead(500, '500 Internal Server Error\n');
       return;
