@@ -13,6 +13,7 @@
  */
 import { Pipeline } from '../../pipeline/pipeline.js';
 import { HttpDecoderConfig, HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';
+import { ResponseStage } from './response.js';
 import { Router } from './router.js';
 import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './server.js';
 
@@ -32,8 +33,10 @@ export function http(handler: HttpHandler | Router, options: HttpOptions = {}): 
   // Both throw InvalidOptionError for a bad option.
   const config = new HttpDecoderConfig(options);
   new HttpServerHandler(fn, options);
+  // The server's responses are encoded and staged there, whichever connection answers.
+  const stage = new ResponseStage();
   return () =>
     new Pipeline()
       .addLast('http-decoder', new HttpRequestDecoder(config))
-      .addLast('http', new HttpServerHandler(fn, options));
+      .addLast('http', new HttpServerHandler(fn, options, stage));
 }

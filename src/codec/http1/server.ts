@@ -26,7 +26,7 @@ import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
 import { type ClockOwner, HttpClocks } from './clocks.js';
 import { HttpError, HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
-import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
+import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, ResponseStage } from './response.js';
 import { PendingSwitch, switchPipeline } from './switch.js';
 
 /** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
@@ -79,26 +79,9 @@ export interface HttpServerHandlerOptions {
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
-/**
- * The responses of one read are encoded back to back into a slab and written as one view of it:
- * 16 pipelined answers cost one small view object and one write, not a Buffer each, nor a copy.
- * Bytes of the slab, once written, are never written again (the next batch starts after them; a
- * full slab is replaced, not reused), so a view stays valid for as long as the transport needs it.
- * Shared by every connection of the thread — the batch of a read is written when the read
- * completes — and staged into by one handler at a time (another one, in a nested read, uses
- * Buffers of its own). A view keeps its whole slab alive: the transport copies out the bytes of a
- * small view that has to wait for a slow peer (connection.ts), so one slow reader does not hold
- * 64 KiB for a response of 100 bytes.
- */
-const SLAB_SIZE = 64 * 1024;
 /** Larger responses get a Buffer of their own (a slab holds several batches). */
+const SLAB_SIZE = 64 * 1024;
 const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
-let slab: Buffer | undefined;
-/** The slab's memory (it starts at offset 0 of it): views are made on it directly (common/common/buffer-view.ts). */
-let slabMemory: ArrayBufferLike | undefined;
-/** Where the batch being staged starts in the slab (everything before it was written). */
-let stageFrom = 0;
-let stageOwner: HttpServerHandler | undefined;
 
 /** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
 function requestLine(req: HttpRequest): string {
@@ -134,12 +117,17 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private upgrade: PendingSwitch | undefined;
   /** Between a read's first request and its read-complete: the connection flushes at the end. */
   private inRead = false;
-  /** Bytes of this read's responses staged in the slab (from `stageFrom`), written when the read completes. */
+  /** Bytes of this read's responses staged in the stage's slab (from its `stageFrom`), written when the read completes. */
   private staged = 0;
 
   constructor(
     private readonly handler: HttpHandler,
     private readonly options: HttpServerHandlerOptions = {},
+    /**
+     * Where this stage's responses are encoded and the answers of a read staged (response.ts):
+     * one per `http()` server, shared by its connections; the thread's by default.
+     */
+    readonly stage: ResponseStage = ResponseStage.thread,
   ) {
     super();
     // Only undefined means "the default": null or any other non-number is an error.
@@ -378,7 +366,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.clocks.stop();
     this.upgrade = undefined;
     this.staged = 0;
-    if (stageOwner === this) stageOwner = undefined;
+    if (this.stage.stager === this) this.stage.stager = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
     this.queue.length = 0;
     if (this.bodyIn !== undefined) {
@@ -481,19 +469,20 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   outputEncoded(res: HttpResponse, length: number, last: boolean): void {
     const head = this.queue[0];
     if (head === undefined) return; // the connection closed meanwhile
+    const stage = this.stage;
     if (head !== res || !this.inRead) {
       const out = Buffer.allocUnsafe(length);
-      writeEncoded(out, 0);
+      stage.write(out, 0);
       this.output(res, out, last);
       return;
     }
     const ctx = this.ctx as HandlerContext;
     if (this.makeRoom(ctx, length)) {
-      this.staged = writeEncoded(slab as Buffer, stageFrom + this.staged) - stageFrom;
+      this.staged = stage.write(stage.slab as Buffer, stage.stageFrom + this.staged) - stage.stageFrom;
     } else {
       // Large, or the slab is another handler's (a nested read): a Buffer of its own.
       const out = Buffer.allocUnsafe(length);
-      writeEncoded(out, 0);
+      stage.write(out, 0);
       this.writeOrdered(ctx, out);
     }
     if (!last) return;
@@ -503,17 +492,19 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** Whether `length` more bytes can be staged by this handler (taking the slab if free). */
   private makeRoom(ctx: HandlerContext, length: number): boolean {
-    if (stageOwner !== undefined && stageOwner !== this) return false;
+    const stage = this.stage;
+    if (stage.stager !== undefined && stage.stager !== this) return false;
     if (length > SLAB_MAX_RESPONSE) return false;
-    if (slab === undefined || stageFrom + this.staged + length > SLAB_SIZE) {
+    if (stage.slab === undefined || stage.stageFrom + this.staged + length > SLAB_SIZE) {
       // Full: what is staged goes out as it is, and a fresh slab takes over (the views of the
       // old one keep it alive until they are sent).
       this.flushPending(ctx);
-      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      slabMemory = slab.buffer;
-      stageFrom = 0;
+      const slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      stage.slab = slab;
+      stage.slabMemory = slab.buffer;
+      stage.stageFrom = 0;
     }
-    stageOwner = this;
+    stage.stager = this;
     return true;
   }
 
@@ -525,11 +516,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private flushPending(ctx: HandlerContext): void {
     const n = this.staged;
     if (n === 0) return;
-    const from = stageFrom;
-    stageFrom = from + n;
+    const stage = this.stage;
+    const from = stage.stageFrom;
+    stage.stageFrom = from + n;
     this.staged = 0;
-    stageOwner = undefined;
-    ctx.write(outboundView(slabMemory as ArrayBufferLike, from, n));
+    stage.stager = undefined;
+    ctx.write(outboundView(stage.slabMemory as ArrayBufferLike, from, n));
   }
 
   /** Every write of this handler goes after the pending batch, so that order holds. */
