@@ -15,7 +15,7 @@ import { Pipeline } from '../../pipeline/pipeline.js';
 import { HttpDecoderConfig, HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';
 import { ResponseStage } from './response.js';
 import { Router } from './router.js';
-import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './server.js';
+import { type HttpHandler, HttpServerConfig, HttpServerHandler, type HttpServerHandlerOptions } from './server.js';
 
 /** Decoder limits and server behaviour; every field has a default (docs/http.md). */
 export interface HttpOptions extends HttpRequestDecoderOptions, HttpServerHandlerOptions {}
@@ -32,11 +32,11 @@ export function http(handler: HttpHandler | Router, options: HttpOptions = {}): 
     throw new TypeError('http(handler): handler must be a function (req, res) => … or a router()');
   // Both throw InvalidOptionError for a bad option.
   const config = new HttpDecoderConfig(options);
-  new HttpServerHandler(fn, options);
+  const serverConfig = new HttpServerConfig(options);
   // The server's responses are encoded and staged there, whichever connection answers.
   const stage = new ResponseStage();
   return () =>
     new Pipeline()
       .addLast('http-decoder', new HttpRequestDecoder(config))
-      .addLast('http', new HttpServerHandler(fn, options, stage));
+      .addLast('http', new HttpServerHandler(fn, serverConfig, stage));
 }

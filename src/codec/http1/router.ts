@@ -48,6 +48,8 @@ const ROUTER_OPTIONS = new Set([
 /** find-my-way's instance, as this module uses it (its own types are written for node:http). */
 interface Tree {
   on(method: string, path: string, handler: RouteHandler): void;
+  /** Generates the lookup code of each method's tree (find-my-way ≥ 9.10); a changed tree is compiled again on its next lookup. */
+  compile?(): void;
   find(method: string, path: string): { handler: RouteHandler; params: Record<string, string | undefined> } | null;
 }
 
@@ -66,6 +68,8 @@ export class Router {
   /** Every method some route was declared for, in order (for `Allow`). */
   private readonly methods: string[] = [];
   private readonly notFound: RouteHandler | undefined;
+  /** Routes were declared since the trees were last compiled. */
+  private dirty = true;
   /** `(req, res) => …` for `http()`: routes `req` (bound to this router). */
   readonly handle: (req: HttpRequest, res: HttpResponse) => unknown;
 
@@ -108,6 +112,7 @@ export class Router {
     for (const m of typeof method === 'string' ? [method] : method) {
       if (!METHODS.has(m)) throw new TypeError(`router: unknown method ${JSON.stringify(m)}`);
       this.tree.on(m, path, handler);
+      this.dirty = true;
       if (!this.methods.includes(m)) this.methods.push(m);
     }
     return this;
@@ -125,6 +130,11 @@ export class Router {
   route(req: HttpRequest, res: HttpResponse): unknown {
     const path = req.path;
     const tree = this.tree;
+    if (this.dirty) {
+      // Lookups by generated code rather than a walk of the tree, from the first request on.
+      this.dirty = false;
+      tree.compile?.();
+    }
     let found = tree.find(req.method, path);
     // RFC 9110 §9.3.2: HEAD is GET without the body; the server already drops a HEAD's body.
     if (found === null && req.method === 'HEAD') found = tree.find('GET', path);

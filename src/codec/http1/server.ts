@@ -24,7 +24,7 @@ import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
-import { type ClockOwner, HttpClocks } from './clocks.js';
+import { type ClockOwner, type ClockTimeouts, HttpClocks } from './clocks.js';
 import { HttpError, HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, ResponseStage } from './response.js';
 import { PendingSwitch, switchPipeline } from './switch.js';
@@ -89,10 +89,43 @@ function requestLine(req: HttpRequest): string {
   return `"${req.method} ${url} HTTP/${req.httpVersion}"`;
 }
 
+/**
+ * The server stage's options, checked: one object shared by every connection's stage built from
+ * the same options (`http()` makes it once), so that a connection's stage holds state, not a copy
+ * of its settings.
+ */
+export class HttpServerConfig implements ClockTimeouts {
+  readonly keepAliveTimeout: number;
+  readonly headerTimeout: number;
+  readonly requestTimeout: number;
+  readonly handlerTimeout: number;
+  readonly maxRequests: number;
+  readonly maxPipelined: number;
+  readonly drainGrace: number;
+  readonly onHandlerError: ((err: unknown, req: HttpRequest) => void) | undefined;
+
+  /** Checks `options` (InvalidOptionError naming the first bad one). */
+  constructor(options: HttpServerHandlerOptions = {}) {
+    // Only undefined means "the default": null or any other non-number is an error.
+    const o = options;
+    this.keepAliveTimeout = o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout);
+    this.headerTimeout = optionalInt('headerTimeout', o.headerTimeout, 30_000, 0);
+    this.requestTimeout = optionalInt('requestTimeout', o.requestTimeout, 300_000, 0);
+    this.handlerTimeout = optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0);
+    this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
+    this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
+    this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
+    const onError: unknown = o.onHandlerError;
+    if (onError !== undefined && typeof onError !== 'function') {
+      throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
+    }
+    this.onHandlerError = o.onHandlerError;
+  }
+}
+
 export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner, ClockOwner {
-  private readonly maxRequests: number;
-  private readonly maxPipelined: number;
-  private readonly drainGrace: number;
+  /** The checked options, shared with the other stages built from them. */
+  readonly config: HttpServerConfig;
   /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
   private holdingReads = false;
   /** The streamed body being received (`streamBodies`), and the response of its request. */
@@ -120,9 +153,10 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   /** Bytes of this read's responses staged in the stage's slab (from its `stageFrom`), written when the read completes. */
   private staged = 0;
 
+  /** `options`, or a config made from them once and shared (what `http()` passes). */
   constructor(
     private readonly handler: HttpHandler,
-    private readonly options: HttpServerHandlerOptions = {},
+    options: HttpServerHandlerOptions | HttpServerConfig = {},
     /**
      * Where this stage's responses are encoded and the answers of a read staged (response.ts):
      * one per `http()` server, shared by its connections; the thread's by default.
@@ -130,21 +164,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     readonly stage: ResponseStage = ResponseStage.thread,
   ) {
     super();
-    // Only undefined means "the default": null or any other non-number is an error.
-    const o = options;
-    this.clocks = new HttpClocks(this, {
-      keepAliveTimeout: o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout),
-      headerTimeout: optionalInt('headerTimeout', o.headerTimeout, 30_000, 0),
-      requestTimeout: optionalInt('requestTimeout', o.requestTimeout, 300_000, 0),
-      handlerTimeout: optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0),
-    });
-    this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
-    this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
-    this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
-    const onError: unknown = options.onHandlerError;
-    if (onError !== undefined && typeof onError !== 'function') {
-      throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
-    }
+    const config = options instanceof HttpServerConfig ? options : new HttpServerConfig(options);
+    this.config = config;
+    this.clocks = new HttpClocks(this, config);
     HttpDate.start();
   }
 
@@ -177,7 +199,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     // An upgrade's keep-alive is not its request's to decide (a CONNECT may come as HTTP/1.0): its
     // answer decides (a switch, or a close: see advance, and HttpResponse.encodeHead).
     const keepAlive =
-      (msg.keepAlive || msg.upgrade) && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
+      (msg.keepAlive || msg.upgrade) &&
+      !this.draining &&
+      (this.config.maxRequests === 0 || this.served < this.config.maxRequests);
     const res = new HttpResponse(this, msg, keepAlive);
     if (!keepAlive) this.closing = true;
     if (msg.upgrade) {
@@ -198,7 +222,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
-    if (this.queue.push(res) >= this.maxPipelined && !this.holdingReads) {
+    if (this.queue.push(res) >= this.config.maxPipelined && !this.holdingReads) {
       this.holdingReads = true;
       ctx.channel.pauseReading(this);
     }
@@ -394,14 +418,14 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // A request arriving is answered (with Connection: close), within its head and request timeouts.
     if (this.clocks.receiving) return;
-    if (this.drainGrace === 0) {
+    if (this.config.drainGrace === 0) {
       this.flushPending(ctx);
       ctx.close('shutdown');
       return;
     }
     // On the connection's clock: it closes then unless a request came meanwhile (its answer
     // closes the connection).
-    this.clocks.drainIn(this.drainGrace);
+    this.clocks.drainIn(this.config.drainGrace);
   }
 
   /**
@@ -411,7 +435,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * owed after it.
    */
   private report(err: unknown, req: HttpRequest | undefined, outcome: string): void {
-    const onError = this.options.onHandlerError;
+    const onError = this.config.onHandlerError;
     const channel = this.ctx?.channel;
     if (onError !== undefined && req !== undefined) {
       try {
@@ -597,7 +621,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       ctx.close('local'); // flushes first
       return;
     }
-    if (this.holdingReads && queue.length <= this.maxPipelined >> 1) {
+    if (this.holdingReads && queue.length <= this.config.maxPipelined >> 1) {
       // Hysteresis: one pause and one resume (an epoll_ctl each) per half of the limit answered.
       this.holdingReads = false;
       ctx.channel.resumeReading(this);
