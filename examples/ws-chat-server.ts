@@ -46,7 +46,7 @@ function clean(value: string | null, fallback: string, max: number): string {
 
 const chat = websocketRoute(
   (ws, req) => {
-    const query = new URLSearchParams(req.query);
+    const query = new URLSearchParams(req.queryString);
     const member: Member = { room: clean(query.get('room'), 'lobby', 64), name: clean(query.get('name'), 'guest', 32) };
     let room = rooms.get(member.room);
     if (room === undefined) {

@@ -49,6 +49,7 @@ export {
   type ConnectionInstaller,
   HttpDate,
   HttpResponse,
+  ResponseStage,
   type TakeConnectionOptions,
 } from './codec/http1/response.js';
 export {
@@ -57,7 +58,12 @@ export {
   type HttpResponseDecoderOptions,
   HttpResponseError,
 } from './codec/http1/response-decoder.js';
-export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './codec/http1/server.js';
+export {
+  type HttpHandler,
+  HttpServerConfig,
+  HttpServerHandler,
+  type HttpServerHandlerOptions,
+} from './codec/http1/server.js';
 export * from './codec/index.js';
 export {
   PP2_CLIENT,

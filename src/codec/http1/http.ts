@@ -13,10 +13,18 @@
  */
 import { checkOptions, type KnownKeys, type OptionKeys, pickOptions } from '../../common/options.js';
 import { Pipeline } from '../../pipeline/pipeline.js';
-import { HTTP_REQUEST_DECODER_OPTIONS, HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';
+import {
+  HTTP_REQUEST_DECODER_OPTIONS,
+  HttpDecoderConfig,
+  HttpRequestDecoder,
+  type HttpRequestDecoderOptions,
+} from './request-decoder.js';
+import { ResponseStage } from './response.js';
+import { Router } from './router.js';
 import {
   HTTP_SERVER_HANDLER_OPTIONS,
   type HttpHandler,
+  HttpServerConfig,
   HttpServerHandler,
   type HttpServerHandlerOptions,
 } from './server.js';
@@ -32,32 +40,37 @@ export const HTTP_OPTIONS = {
 
 /**
  * Checks the keys of `options` (those of `known`: `http()`'s, or a larger set), splits them between
- * the decoder and the server handler — each checks its own keys on every connection — and builds
- * both once, so that a bad value fails now (`listen()`), not each connection.
+ * the decoder and the server handler, and checks each part once into the config every connection's
+ * stage shares — so that a bad value fails now (`listen()`), not each connection.
  */
 export function splitHttpOptions(
   owner: string,
   options: HttpOptions,
   known: KnownKeys = HTTP_OPTIONS,
-): { decoder: HttpRequestDecoderOptions; server: HttpServerHandlerOptions } {
+): { decoder: HttpDecoderConfig; server: HttpServerConfig } {
   checkOptions(owner, options, known);
-  const decoder = pickOptions<HttpRequestDecoderOptions>(options, HTTP_REQUEST_DECODER_OPTIONS);
-  const server = pickOptions<HttpServerHandlerOptions>(options, HTTP_SERVER_HANDLER_OPTIONS);
   // Both throw InvalidOptionError for a bad option.
-  new HttpRequestDecoder(decoder);
-  new HttpServerHandler(() => {}, server);
+  const decoder = new HttpDecoderConfig(pickOptions<HttpRequestDecoderOptions>(options, HTTP_REQUEST_DECODER_OPTIONS));
+  const server = new HttpServerConfig(pickOptions<HttpServerHandlerOptions>(options, HTTP_SERVER_HANDLER_OPTIONS));
   return { decoder, server };
 }
 
 /**
- * A pipeline factory: an `HttpRequestDecoder` then an `HttpServerHandler` calling `handler` for
- * each request. Options are validated now, so a bad limit fails `listen()`, not each connection.
+ * A pipeline factory: an `HttpRequestDecoder` then an `HttpServerHandler` calling `handler` — a
+ * function `(req, res) => …`, or a `router()` — for each request. Options are validated now, so a
+ * bad limit fails `listen()`, not each connection; the decoder's are checked once and shared by
+ * every connection's decoder.
  */
-export function http(handler: HttpHandler, options: HttpOptions = {}): () => Pipeline {
-  if (typeof handler !== 'function') throw new TypeError('http(handler): handler must be a function (req, res) => …');
+export function http(handler: HttpHandler | Router, options: HttpOptions = {}): () => Pipeline {
+  const fn = handler instanceof Router ? handler.handle : handler;
+  if (typeof fn !== 'function')
+    throw new TypeError('http(handler): handler must be a function (req, res) => … or a router()');
+  // Throws InvalidOptionError for an unknown key or a bad value.
   const { decoder, server } = splitHttpOptions('http', options);
+  // The server's responses are encoded and staged there, whichever connection answers.
+  const stage = new ResponseStage();
   return () =>
     new Pipeline()
       .addLast('http-decoder', new HttpRequestDecoder(decoder))
-      .addLast('http', new HttpServerHandler(handler, server));
+      .addLast('http', new HttpServerHandler(fn, server, stage));
 }

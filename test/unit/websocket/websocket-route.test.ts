@@ -20,7 +20,7 @@ function serve(options: WebSocketRouteOptions = {}) {
   const sockets: WebSocket[] = [];
   const route = websocketRoute((ws, req) => {
     sockets.push(ws);
-    ws.data = req.query;
+    ws.data = req.queryString;
     ws.onMessage = (d, b) => {
       ws.send(d, b);
     };
