@@ -18,6 +18,11 @@
  * }
  * const server = await Server.listen({ host: '127.0.0.1', port: 7000, pipeline: EchoPipeline });
  * ```
+ *
+ * Start with {@link Server} (and {@link ServerHandle}), {@link Pipeline}, {@link http} and
+ * {@link websocket}; the guides are in the package's `docs/` folder (docs/api.md lists them).
+ *
+ * @module multireactor
  */
 
 export { Client, ClientConnection, type ClientOptions } from './client/client.js';
