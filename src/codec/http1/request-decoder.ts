@@ -48,6 +48,11 @@ import {
 import { HttpHeaders } from './headers.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 
+/**
+ * Limits and strictness of the request decoder (part of `http()`'s options). A request past a
+ * limit is answered with the status named on the field, and its connection closed: the decoder
+ * never holds more than the limits allow.
+ */
 export interface HttpRequestDecoderOptions {
   /** Longest request head (request line and header fields, line ends included) in bytes; longer → 431. Default 16 KiB. */
   readonly maxHeaderSize?: number;

@@ -50,6 +50,7 @@ export interface ResponseOwner {
 /** What `res.takeConnection` runs once the connection is switched: adds the new protocol's stages. */
 export type ConnectionInstaller = (pipeline: Pipeline, channel: Channel) => void;
 
+/** Options of `res.takeConnection()` (docs/http.md, "Upgrade and CONNECT"). */
 export interface TakeConnectionOptions {
   /**
    * Close the switched connection after this many ms without a read (reason `idle-timeout`).

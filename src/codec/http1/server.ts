@@ -33,6 +33,10 @@ import { PendingSwitch, switchPipeline } from './switch.js';
 /** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
 
+/**
+ * The server stage's timeouts and limits (part of `http()`'s options). Every timeout runs on the
+ * loop's timing wheel, so it fires within one tick (20 ms by default) after its deadline.
+ */
 export interface HttpServerHandlerOptions {
   /**
    * Close a keep-alive connection idle for this long, in ms: nothing owed and no byte of a next
@@ -136,6 +140,36 @@ export class HttpServerConfig implements ClockTimeouts {
   }
 }
 
+/**
+ * The HTTP/1.1 server stage: calls the application's `(req, res)` handler for each request the
+ * `HttpRequestDecoder` before it emits, and writes the responses back in request order (RFC 9112
+ * §9.3.2: a response that finishes early waits for the earlier ones). Responses of one read leave
+ * in one write, when the read completes. `http()` builds it with the decoder; build it yourself to
+ * put handlers of your own around it (a PROXY protocol or TLS stage goes before the decoder).
+ *
+ * It owns the connection's life: keep-alive and its idle timeout, header/request/handler
+ * timeouts (408, 503), `Connection: close`, draining on a server stop (the request in flight is
+ * answered with `Connection: close`), and the switch to another protocol (`res.takeConnection`).
+ * A decoder error is answered with its status and closes the connection; a handler that throws
+ * or rejects gets a 500 and the connection goes on — unless the response had started, then the
+ * connection is aborted. Options are checked in the constructor (`InvalidOptionError`).
+ *
+ * @example
+ * ```ts
+ * import { HttpRequestDecoder, HttpServerHandler, Pipeline, Server } from 'multireactor';
+ *
+ * // What http() builds, by hand: handlers of your own may go before the decoder.
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     const answer = new HttpServerHandler((req, res) => res.end(`${req.method} ${req.path}\n`), {
+ *       keepAliveTimeout: 5000,
+ *     });
+ *     this.addLast('decoder', new HttpRequestDecoder({ maxBodySize: 1024 * 1024 })).addLast('http', answer);
+ *   }
+ * }
+ * await Server.listen({ port: 8080, pipeline: App });
+ * ```
+ */
 export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner, ClockOwner {
   /** The checked options, shared with the other stages built from them. */
   readonly config: HttpServerConfig;
