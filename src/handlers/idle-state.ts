@@ -15,6 +15,7 @@ import type { Timeout, Timers } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 
+/** Which kind of inactivity an {@link IdleStateEvent} reports: no read, no write, or neither. */
 export type IdleState = 'reader-idle' | 'writer-idle' | 'all-idle';
 
 /**
@@ -47,6 +48,7 @@ export class IdleStateEvent {
   }
 }
 
+/** The idle periods of an {@link IdleStateHandler}, in ms; at least one should be set. Checked in its constructor (`InvalidOptionError`). */
 export interface IdleStateOptions {
   /** No read for this many ms fires `reader-idle`. 0 or absent: off. */
   readonly readerIdle?: number;
@@ -73,6 +75,35 @@ function idleOption(name: string, v: number | undefined): number {
   return v === undefined ? 0 : msOption(name, v);
 }
 
+/**
+ * Idle detection, as Netty's `IdleStateHandler`: fires an {@link IdleStateEvent} through
+ * `onUserEvent` when the connection has not read (`readerIdle`), not written (`writerIdle`) or
+ * neither (`allIdle`) for that many ms — once with `first: true`, then again each period while it
+ * stays idle. It closes nothing itself: a handler after it decides (or use `HeartbeatHandler`).
+ *
+ * Cheap on busy connections: reads only stamp a time once per read burst, and each kind has one
+ * timer on the channel's timing wheel, re-armed in place when it fires — nothing is allocated per
+ * message. On an `EmbeddedChannel` tests advance the fake clock (`advanceTime`).
+ *
+ * @example
+ * ```ts
+ * import { ChannelInboundHandler, type HandlerContext, IdleStateEvent, IdleStateHandler, LineFrameDecoder, Pipeline } from 'multireactor';
+ *
+ * class CloseWhenSilent extends ChannelInboundHandler {
+ *   override onUserEvent(ctx: HandlerContext, event: unknown): void {
+ *     if (event === IdleStateEvent.FIRST_READER_IDLE) ctx.close('idle-timeout');
+ *     else ctx.fireUserEvent(event);
+ *   }
+ * }
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast(new IdleStateHandler({ readerIdle: 60_000 }))
+ *       .addLast(new CloseWhenSilent())
+ *       .addLast(new LineFrameDecoder());
+ *   }
+ * }
+ * ```
+ */
 export class IdleStateHandler extends ChannelDuplexHandler {
   readonly readerIdle: number;
   readonly writerIdle: number;

@@ -403,6 +403,7 @@ export function applySocketOptions(fd: number, o: SocketOptions): number {
 
 /** Socket options as the kernel reports them (getsockopt). */
 export interface EffectiveSocketOptions {
+  /** TCP_NODELAY is set. */
   readonly noDelay: boolean;
   /** `false` when SO_KEEPALIVE is off; the probe timings otherwise (seconds). */
   readonly keepAlive: false | { readonly idle: number; readonly interval: number; readonly count: number };
