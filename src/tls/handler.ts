@@ -94,6 +94,52 @@ const PLAIN_HTTP_400 = Buffer.from(
   'latin1',
 );
 
+/**
+ * TLS as a pipeline stage at the head (Netty's `SslHandler`), on the OpenSSL inside the node
+ * binary, driven by the connection's own loop: ciphertext in from the connection, plaintext to the
+ * next handlers, and what they write encrypted on its way out. A server puts it first in every
+ * pipeline when `ServerOptions.tls` is set, and `Client.connect({ tls })` on a client connection;
+ * you rarely build one yourself.
+ *
+ * Contract: the handlers after it hear `onActive` only once the handshake has completed — then
+ * `session` (protocol, cipher, ALPN, SNI, the peer's certificate) is set; {@link tlsSession} finds
+ * it from a channel — and nothing at all of a connection whose handshake failed: a failure (a
+ * fatal alert, garbage, `handshakeTimeout`) is counted per reason in the context's stats and
+ * logged at debug level, never thrown, and the connection closes as `protocol-error`. A plain HTTP
+ * request on the TLS port gets a plaintext 400. Closing sends close_notify before the FIN; the
+ * OpenSSL objects of a connection are freed when it closes. A read of many records reaches the
+ * next handler as one message.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * import { ChannelInboundHandler, type HandlerContext, LineEncoder, LineFrameDecoder, Pipeline, Server, tlsSession } from 'multireactor';
+ *
+ * class WhoAreYou extends ChannelInboundHandler {
+ *   override onActive(ctx: HandlerContext): void {
+ *     const s = tlsSession(ctx.channel); // set: onActive comes after the handshake
+ *     ctx.writeAndFlush(`${s?.protocol} ${s?.cipher} client=${s?.peerCertificate?.subject ?? 'none'}`);
+ *     ctx.fireActive();
+ *   }
+ * }
+ * class Lines extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast(new LineFrameDecoder()).addLast(new LineEncoder()).addLast(new WhoAreYou());
+ *   }
+ * }
+ * await Server.listen({
+ *   port: 7443,
+ *   // The TlsHandler goes first in every connection's pipeline; the PEMs are checked here, at listen.
+ *   tls: {
+ *     key: readFileSync('key.pem'),
+ *     cert: readFileSync('cert.pem'),
+ *     ca: readFileSync('clients-ca.pem'),
+ *     requestCert: true, // mutual TLS
+ *   },
+ *   pipeline: Lines,
+ * });
+ * ```
+ */
 export class TlsHandler implements ChannelHandler {
   /** What the handshake negotiated, once it completed (undefined before, and after a failure). */
   session: TlsSession | undefined;

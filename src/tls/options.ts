@@ -51,7 +51,25 @@ export interface TlsCommonOptions {
   readonly releaseBuffers?: boolean;
 }
 
-/** `Server.listen({ tls })`. */
+/**
+ * `Server.listen({ tls })`: serve TLS under any protocol (docs/tls.md has every option in a
+ * table). `key` and `cert` are required. Everything is checked at `listen`, in the master before
+ * any worker starts: a PEM without a certificate or key, a key that does not match its
+ * certificate, a wrong passphrase or a cipher list OpenSSL refuses rejects with
+ * `InvalidOptionError` naming the option (`tls.key`).
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * import { http, Server } from 'multireactor';
+ *
+ * await Server.listen({
+ *   port: 8443,
+ *   tls: { key: readFileSync('key.pem'), cert: readFileSync('cert.pem'), alpn: ['http/1.1'] },
+ *   pipeline: http((req, res) => res.end('hello over TLS\n')),
+ * });
+ * ```
+ */
 export interface TlsServerOptions extends TlsCommonOptions, TlsCertificateOptions {
   /**
    * Ask clients for a certificate (mutual TLS), verified against `ca`. Default false. The peer
@@ -87,7 +105,11 @@ export interface TlsServerOptions extends TlsCommonOptions, TlsCertificateOption
   readonly honorCipherOrder?: boolean;
 }
 
-/** `Client.connect({ tls })` and `Pool({ tls })`. */
+/**
+ * `Client.connect({ tls })` and `new Pool({ tls })` (or `tls: true` for every default: Node's root
+ * CAs, the server's certificate and name verified). A failed handshake rejects `connect` with
+ * `TlsHandshakeError`.
+ */
 export interface TlsClientOptions extends TlsCommonOptions {
   /**
    * The name sent as SNI and checked against the server's certificate. Default: the `host` option
@@ -99,7 +121,9 @@ export interface TlsClientOptions extends TlsCommonOptions {
   readonly rejectUnauthorized?: boolean;
   /** A client certificate (mutual TLS). */
   readonly cert?: Pem;
+  /** The client certificate's private key (PEM), with `cert`. */
   readonly key?: Pem;
+  /** Decrypts an encrypted `key`. */
   readonly passphrase?: string;
   /** Resume sessions of earlier connections to the same server (tickets). Default true. */
   readonly sessionCache?: boolean;
