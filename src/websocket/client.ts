@@ -50,6 +50,10 @@ export class WebSocketOpenEvent {
   constructor(readonly ws: WebSocket) {}
 }
 
+/**
+ * What {@link connectWebSocket} takes: the WebSocket options ({@link WebSocketOptions}), what the
+ * handshake request says, and how to connect. Checked before connecting (`InvalidOptionError`).
+ */
 export interface WebSocketClientOptions extends WebSocketOptions {
   /** Subprotocols to offer, in order of preference. */
   readonly protocols?: readonly string[];
