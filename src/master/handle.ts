@@ -49,7 +49,14 @@ export interface ReloadResult {
   readonly durationMs: number;
 }
 
-/** The handle `Server.listen()` returns in the master. */
+/**
+ * The handle `Server.listen()` returns in the master (`workers >= 1`): the process that binds the
+ * sockets, forks the workers and supervises them — restarting a crashed worker with a growing
+ * delay, and giving up on a slot in a crash loop. It serves no connection itself: its numbers come
+ * from the workers, over IPC (`collectStats()`). With `handleSignals` (the default) SIGUSR2 or
+ * SIGHUP reload, SIGTERM and SIGINT stop within `drainTimeout`, SIGQUIT stops with no deadline
+ * (docs/master.md).
+ */
 export interface MasterHandle {
   readonly role: 'master';
   /** The address the workers serve. */

@@ -482,7 +482,19 @@ export function writeEncoded(target: Buffer, at: number): number {
  * response (the 16 KiB benchmark: ~1.2× the CPU per request of writing it as it is).
  */
 const INLINE_BODY_LIMIT = 4 * 1024;
-/** A response being built by a handler: `(req, res) => res.end('hello')`. */
+/**
+ * A response being built by a handler: `(req, res) => res.end('hello')`. Set the status and
+ * headers (`status()`, `setHeader()`, `writeHead()`), then either `end(body)` — the length is
+ * known, so `Content-Length` is set — or stream with `write()` (chunked, unless a
+ * `Content-Length` was set) and finish with `end()`. `json(value)` does it all for JSON.
+ *
+ * Contract: responses leave in request order, whenever each handler finishes; headers are
+ * validated when set (an invalid name or a CR/LF in a value throws there). A Buffer body passed
+ * to `write()`, or over 4 KiB to `end()`, is written as it is, not copied: do not change it until
+ * sent. `write()` returns `writable`: false means the output is piling up (a slow reader, or an
+ * earlier pipelined response still being answered) — await `drained()` before writing more.
+ * A handler that never answers gets 503 after `handlerTimeout`; one that throws, 500.
+ */
 export class HttpResponse {
   /** The status code; 200 unless set. */
   statusCode = 200;
