@@ -48,7 +48,10 @@ export class IdleStateEvent {
   }
 }
 
-/** The idle periods of an {@link IdleStateHandler}, in ms; at least one should be set. Checked in its constructor (`InvalidOptionError`). */
+/**
+ * The idle periods of an {@link IdleStateHandler}, in ms; set at least one. Checked in its
+ * constructor (`InvalidOptionError`).
+ */
 export interface IdleStateOptions {
   /** No read for this many ms fires `reader-idle`. 0 or absent: off. */
   readonly readerIdle?: number;

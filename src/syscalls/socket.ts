@@ -323,9 +323,15 @@ export function setNonBlocking(fd: number): void {
 export interface SocketOptions {
   /** TCP_NODELAY: send small writes at once instead of waiting (Nagle). Default true. */
   readonly noDelay?: boolean;
-  /** SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT; `false` turns it off. Default: left as accepted (off on Linux). */
+  /**
+   * SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT; `false` turns it off.
+   * Default: left as the socket comes (off on Linux).
+   */
   readonly keepAlive?: false | { readonly idle: number; readonly interval: number; readonly count: number };
-  /** TCP_USER_TIMEOUT in ms: how long sent data may stay unacknowledged before the kernel resets. Default: the kernel's (retransmission limits). */
+  /**
+   * TCP_USER_TIMEOUT in ms: how long sent data may stay unacknowledged before the kernel resets.
+   * Default: the kernel's retransmission limits (tcp_retries2, ~15 min).
+   */
   readonly userTimeout?: number;
   /** SO_SNDBUF in bytes (the kernel doubles it for bookkeeping, socket(7)). Default: the kernel's autotuning. */
   readonly sendBufferSize?: number;

@@ -54,7 +54,10 @@ export const CLOSE_NO_STATUS = 1005;
 export const CLOSE_ABNORMAL = 1006;
 /** 1007: a text message (or close reason) that is not valid UTF-8. */
 export const CLOSE_INVALID_PAYLOAD = 1007;
-/** 1008: a policy violation — also what the backpressure policies `'close'` and `'wait'` (past `maxBufferedAmount`) send. */
+/**
+ * 1008: a policy violation — also what the backpressure policies `'close'` and `'wait'` (past
+ * `maxBufferedAmount`) send.
+ */
 export const CLOSE_POLICY = 1008;
 /** 1009: a frame or message over `maxPayload` / `maxMessageSize` (or inflating past it). */
 export const CLOSE_TOO_BIG = 1009;
