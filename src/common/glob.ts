@@ -54,7 +54,9 @@ export class GlobPattern {
     const p = typeof pattern === 'string' ? Buffer.from(pattern) : pattern;
     this.source = typeof pattern === 'string' ? pattern : Buffer.from(pattern).toString();
     this.tokens = compile(p);
-    this.literal = this.tokens.every((t) => t.kind === BYTE) ? Uint8Array.from(p) : undefined;
+    this.literal = this.tokens.every((t) => t.kind === BYTE)
+      ? Uint8Array.from(this.tokens, (t) => (t as { byte: number }).byte)
+      : undefined;
   }
 
   /** Whether the pattern has a wildcard, a class or an escape (else it matches its own bytes only). */

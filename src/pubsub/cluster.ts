@@ -188,6 +188,9 @@ export class ClusterTransport implements Transport {
       link.stats = newTransportStats();
       link.stats.connected = link.ctx !== undefined;
       this.link = link;
+      const { topics, patterns } = host.subscriptions();
+      for (const t of topics) this.subscribe(t, false);
+      for (const p of patterns) this.subscribe(p, true);
     }
   }
 

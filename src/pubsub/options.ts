@@ -130,8 +130,10 @@ export interface ResolvedPubSubOptions {
   readonly logger: Logger | undefined;
 }
 
+// Labels of letters, digits, '-' and '_' (not DNS's rule, but what resolvers and Docker's service
+// names accept), not starting or ending with '-'.
 const HOST_NAME =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+  /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
 const IPV4 = /^(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/;
 // scheme :// [userinfo @] host [: port] [/ db]; anything else (a query, a fragment, a path) is refused.
 const URL_SHAPE = /^(rediss?):\/\/(?:([^@/?#]*)@)?(\[[^\]/?#@]*\]|[^:/?#@[\]]*)(?::([^/?#]*))?(?:\/([^?#]*))?$/;

@@ -41,7 +41,7 @@ import {
   TopicGapTrackers,
 } from './envelope.js';
 import { type PubSubOptions, type ResolvedPubSubOptions, resolvePubSubOptions } from './options.js';
-import { RedisTransport } from './redis.js';
+import { type RedisDialer, RedisTransport } from './redis.js';
 import { newTransportStats, type Transport, type TransportHost, type TransportStats } from './transport.js';
 
 /** A function subscribed to a topic or pattern: the message (bytes; text as UTF-8), its topic, and whether it is binary. */
@@ -84,7 +84,10 @@ export interface PubSubStats extends TransportStats {
   delivered: number;
   /** Local WebSocket sends refused by the member's backpressure policy or because it was closing. */
   skipped: number;
-  /** Messages that came from other processes (counted once, however many subscribers they reached). */
+  /**
+   * Messages that came from other processes: from Redis, once per matching subscription (a topic
+   * and a pattern that both match are two pushes); from the relay, once.
+   */
   received: number;
   /** Messages of other processes that never arrived, found from the gaps in their sequence numbers. */
   missed: number;
@@ -156,7 +159,11 @@ export class PubSub implements TransportHost {
    * subscription or publish (or `connected()`), so a `PubSub` made at the top of a server's script
    * costs nothing in the master process, which never uses it.
    */
-  constructor(options: PubSubOptions = {}) {
+  constructor(
+    options: PubSubOptions = {},
+    /** @internal How Redis is reached (the unit tests run the transport on EmbeddedChannels). */
+    private readonly dialer?: RedisDialer,
+  ) {
     this.o = resolvePubSubOptions(options);
     this.logger = this.o.logger ?? this.o.loop?.logger ?? consoleLogger();
     if (this.o.redis !== undefined) this.mode = 'redis';
@@ -255,7 +262,9 @@ export class PubSub implements TransportHost {
       this.forget(e);
       return;
     }
-    this.start()?.subscribe(e.name, e.glob !== undefined);
+    // A transport that starts now sends every subscription itself (this one included).
+    if (this.started) this.transport?.subscribe(e.name, e.glob !== undefined);
+    else this.start();
   }
 
   /** @internal A subscriber of `e` left: the last one takes the subscription with it. */
@@ -440,6 +449,7 @@ export class PubSub implements TransportHost {
         logger: this.o.logger,
         maxMessageSize: o.maxMessageSize,
         maxQueuedBytes: o.maxQueuedBytes,
+        dialer: this.dialer,
       });
     } else if (this.mode === 'cluster') {
       this.transport = new ClusterTransport(this, {

@@ -116,7 +116,7 @@ export interface LinkEvents {
 /** The handshake both connections run: commands whose replies must all be `+OK`. */
 abstract class RedisLinkHandler extends ChannelInboundHandler {
   protected ctx: HandlerContext | undefined;
-  /** Handshake replies still awaited. */
+  /** Handshake replies still awaited; -1 once refused (nothing more is read). */
   private awaiting: number;
   private isUp = false;
 
@@ -152,6 +152,8 @@ abstract class RedisLinkHandler extends ChannelInboundHandler {
   override onRead(ctx: HandlerContext, msg: unknown): void {
     if (this.awaiting > 0) {
       if (msg !== 'OK') {
+        // The first refusal says why (WRONGPASS); what follows it in the read (NOAUTH …) is its echo.
+        this.awaiting = -1;
         this.events.refused(msg);
         ctx.close('protocol-error');
         return;
@@ -159,6 +161,7 @@ abstract class RedisLinkHandler extends ChannelInboundHandler {
       if (--this.awaiting === 0) this.goUp();
       return;
     }
+    if (this.awaiting < 0) return;
     if (msg instanceof RespError) {
       this.events.errorReply(msg);
       return;

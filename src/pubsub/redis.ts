@@ -17,17 +17,12 @@
  * `client-output-buffer-limit pubsub` (32 MiB by default) — found here as a lost connection.
  */
 import type { Buffer } from 'node:buffer';
-import {
-  type ClientConnection,
-  openConnection,
-  type ResolvedClientOptions,
-  resolveClientOptions,
-} from '../client/client.js';
+import { openConnection, resolveClientOptions } from '../client/client.js';
 import { acquireLoop, type LoopLease } from '../client/loops.js';
 import { RespDecoder, type RespError } from '../codec/resp.js';
 import type { Logger } from '../common/logger.js';
 import { Queue } from '../common/queue.js';
-import type { Timeout } from '../common/timing-wheel.js';
+import type { Timeout, Timers } from '../common/timing-wheel.js';
 import { HeartbeatHandler } from '../handlers/heartbeat.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { EventLoop } from '../worker/loop.js';
@@ -51,6 +46,56 @@ export interface RedisTransportOptions {
   readonly logger: Logger | undefined;
   readonly maxMessageSize: number;
   readonly maxQueuedBytes: number;
+  /** How to reach Redis; default: the client on the loop (`clientDialer`). */
+  readonly dialer?: RedisDialer | undefined;
+}
+
+/** A connection as the links need it. */
+export interface DialedConnection {
+  close(): Promise<unknown>;
+  abort(): Promise<unknown>;
+}
+
+/**
+ * How the links reach Redis and keep time: the project's client on a loop (`clientDialer`), or —
+ * in the unit tests — EmbeddedChannels and a fake clock, so that the whole transport runs without
+ * a socket.
+ */
+export interface RedisDialer {
+  readonly timers: Timers;
+  readonly logger: Logger;
+  /** Opens a connection whose pipeline `pipeline()` builds; resolves once it is active. */
+  dial(address: ResolvedRedisOptions, pipeline: () => Pipeline, signal: AbortSignal): Promise<DialedConnection>;
+  /** Calls `fn` when the connections' loop closes (the server stopped); returns the unregistration. */
+  onClose(fn: () => void): () => void;
+  /** The transport is done with it. */
+  release(): void;
+}
+
+/** The client on `loop` (default: the serving loop, else a standalone one, held until `release`). */
+export function clientDialer(loop: EventLoop | undefined, logger: Logger | undefined): RedisDialer {
+  const lease = acquireLoop(loop);
+  const connLease: LoopLease = { loop: lease.loop, release: () => {} };
+  return {
+    timers: lease.loop.timers,
+    logger: logger ?? lease.loop.logger,
+    dial: (r, pipeline, signal) => {
+      const a = r.address;
+      const o = resolveClientOptions(
+        {
+          host: a.host,
+          port: a.port,
+          connectTimeout: r.connectTimeout,
+          pipeline,
+          ...(r.tls !== undefined ? { tls: r.tls } : {}),
+        },
+        'PubSub (redis)',
+      );
+      return openConnection(o, connLease, signal);
+    },
+    onClose: (fn) => lease.loop.onClose(fn),
+    release: () => lease.release(),
+  };
 }
 
 /** How long `close()` lets the publisher flush before it cuts the connection. */
@@ -61,8 +106,7 @@ const WARN_EVERY_MS = 30_000;
 export class RedisTransport implements Transport {
   readonly kind = 'redis';
   readonly where: string;
-  private readonly lease: LoopLease;
-  private readonly loop: EventLoop;
+  readonly dialer: RedisDialer;
   readonly logger: Logger;
   readonly counts: TransportStats = newTransportStats();
   private readonly sub: Link;
@@ -86,9 +130,8 @@ export class RedisTransport implements Transport {
     readonly r: ResolvedRedisOptions,
     private readonly o: RedisTransportOptions,
   ) {
-    this.lease = acquireLoop(o.loop);
-    this.loop = this.lease.loop;
-    this.logger = o.logger ?? this.loop.logger;
+    this.dialer = o.dialer ?? clientDialer(o.loop, o.logger);
+    this.logger = o.logger ?? this.dialer.logger;
     this.where = describeRedis(r.address);
     this.prefix = r.prefix;
     // A prefix goes in front of patterns too, its own glob characters escaped.
@@ -104,7 +147,7 @@ export class RedisTransport implements Transport {
       'publisher',
       (events) => new RedisPublisher(events as PublisherEvents, this.handshake('pub')),
     );
-    this.removeLoopHook = this.loop.onClose(() => {
+    this.removeLoopHook = this.dialer.onClose(() => {
       // The server stopped: its loop takes the connections with it; nothing reconnects.
       this.closed = true;
       this.sub.stop();
@@ -112,25 +155,6 @@ export class RedisTransport implements Transport {
     });
     this.sub.start();
     this.pub.start();
-  }
-
-  /** The client options of a connection: the pipeline is made per connection by `pipeline`. */
-  clientOptions(pipeline: () => Pipeline): ResolvedClientOptions {
-    const a = this.r.address;
-    return resolveClientOptions(
-      {
-        host: a.host,
-        port: a.port,
-        connectTimeout: this.r.connectTimeout,
-        pipeline,
-        ...(this.r.tls !== undefined ? { tls: this.r.tls } : {}),
-      },
-      'PubSub (redis)',
-    );
-  }
-
-  get loopLease(): LoopLease {
-    return { loop: this.loop, release: () => {} };
   }
 
   /** The stages of a connection: RESP replies in, a PING after a silence, then `handler`. */
@@ -266,7 +290,7 @@ export class RedisTransport implements Transport {
     this.waiters = [];
     await Promise.all([this.sub.close(0), this.pub.close(CLOSE_GRACE_MS)]);
     this.counts.connected = false;
-    this.lease.release();
+    this.dialer.release();
   }
 
   // ---- what the links report ----
@@ -348,13 +372,13 @@ interface Attempt {
 /** One of the two connections, kept open: connects, reports, reconnects with backoff. */
 class Link {
   handler: RedisSubscriber | RedisPublisher | undefined;
-  private conn: ClientConnection | undefined;
+  private conn: DialedConnection | undefined;
   private readonly aborter = new AbortController();
-  private readonly options: ResolvedClientOptions;
   private timer: Timeout | undefined;
   /** Attempts that failed in a row (a lost connection counts as the first). */
   private failures = 0;
-  private downSince = 0;
+  /** When it went down (the dialer's clock), or -1 while up. */
+  private downSince = -1;
   private lastWarning = 0;
   private lastError = '';
   /** It reached `up` at least once (a later `up` is a reconnect). */
@@ -366,14 +390,14 @@ class Link {
     private readonly t: RedisTransport,
     readonly role: 'subscriber' | 'publisher',
     private readonly makeHandler: (events: SubscriberEvents | PublisherEvents) => RedisSubscriber | RedisPublisher,
-  ) {
-    this.options = t.clientOptions(() => {
-      // A fresh stage per connection, bound to its attempt (one attempt runs at a time).
-      const h = this.makeHandler(this.events(this.current));
-      this.handler = h;
-      return t.pipeline(h);
-    });
-  }
+  ) {}
+
+  /** A fresh stage per connection, bound to its attempt (one attempt runs at a time). */
+  private readonly pipeline = (): Pipeline => {
+    const h = this.makeHandler(this.events(this.current));
+    this.handler = h;
+    return this.t.pipeline(h);
+  };
 
   private current: Attempt = { done: true, up: false };
 
@@ -382,10 +406,10 @@ class Link {
     this.timer = undefined;
     const attempt: Attempt = { done: false, up: false };
     this.current = attempt;
-    openConnection(this.options, this.t.loopLease, this.aborter.signal).then(
+    this.t.dialer.dial(this.t.r, this.pipeline, this.aborter.signal).then(
       (conn) => {
         if (attempt.done || this.stopped) {
-          conn.abort('shutdown');
+          void conn.abort();
           return;
         }
         this.conn = conn;
@@ -403,13 +427,16 @@ class Link {
         this.isUp = true;
         if (this.failures > 0 || this.wasUp) {
           const after = this.failures > 1 ? ` after ${this.failures} attempts` : '';
-          const down = this.downSince > 0 ? `, ${Date.now() - this.downSince} ms without it` : '';
-          t.logger.info(`pubsub: ${t.where} (${this.role}) connected again${after}${down}`);
+          const down =
+            this.downSince >= 0 ? `, ${Math.round(t.dialer.timers.now() - this.downSince)} ms without it` : '';
+          t.logger.info(
+            `pubsub: ${t.where} (${this.role}) ${this.wasUp ? 'connected again' : 'connected'}${after}${down}`,
+          );
         }
         if (this.wasUp) t.counts.reconnects++;
         this.wasUp = true;
         this.failures = 0;
-        this.downSince = 0;
+        this.downSince = -1;
         t.linkUp(this);
       },
       refused: (reply) => {
@@ -437,7 +464,7 @@ class Link {
     if (this.stopped || this.t.closed) return;
     const reason = this.lastError !== '' ? this.lastError : describeWhy(why);
     this.lastError = '';
-    const now = Date.now();
+    const now = this.t.dialer.timers.now();
     if (wasUp) {
       this.failures = 1;
       this.downSince = now;
@@ -445,7 +472,7 @@ class Link {
       this.t.logger.warn(`pubsub: lost ${this.t.where} (${this.role}: ${reason}); reconnecting`);
     } else {
       this.failures++;
-      if (this.downSince === 0) this.downSince = now;
+      if (this.downSince < 0) this.downSince = now;
       if (this.failures === 1 || now - this.lastWarning >= WARN_EVERY_MS) {
         this.lastWarning = now;
         this.t.logger.warn(
@@ -453,7 +480,7 @@ class Link {
         );
       }
     }
-    this.timer = this.t.loopLease.loop.timers.schedule(this.t.delayAfter(this.failures), () => this.start());
+    this.timer = this.t.dialer.timers.schedule(this.t.delayAfter(this.failures), () => this.start());
   }
 
   /** No more attempts (the loop is closing). */
@@ -471,15 +498,15 @@ class Link {
     this.conn = undefined;
     if (conn === undefined) return;
     if (graceMs <= 0) {
-      await conn.abort('local');
+      await conn.abort();
       return;
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      conn.close('local'),
+      conn.close(),
       new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          void conn.abort('local');
+          void conn.abort();
           resolve();
         }, graceMs);
       }),

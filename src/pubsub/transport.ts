@@ -38,6 +38,11 @@ export interface TransportStats {
   resubscribed: number;
 }
 
+/**
+ * A transport starts with the `PubSub`'s first use, and from then on sends every subscription of
+ * `host.subscriptions()` itself whenever it (re)connects; after that, `subscribe` and `unsubscribe`
+ * tell it the changes.
+ */
 export interface Transport {
   readonly kind: 'redis' | 'cluster';
   /** The first local subscriber of `name` (a topic, or a pattern) appeared. */

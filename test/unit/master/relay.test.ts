@@ -142,7 +142,9 @@ describe('master/relay: the pub/sub relay between workers', function () {
     pattern.send(frame(RELAY_PSUB, 'room:*'));
     both.send(Buffer.concat([frame(RELAY_SUB, 'room:lobby'), frame(RELAY_PSUB, 'room:*'), frame(RELAY_PSUB, '*')]));
     await settle();
-    const sent = Array.from({ length: 100 }, (_, i) => frame(RELAY_PUB, i % 2 === 0 ? 'room:lobby' : 'room:x', Buffer.from(`m${i}`)));
+    const sent = Array.from({ length: 100 }, (_, i) =>
+      frame(RELAY_PUB, i % 2 === 0 ? 'room:lobby' : 'room:x', Buffer.from(`m${i}`)),
+    );
     pub.send(Buffer.concat(sent));
     const received = new Map<Worker, string[]>([
       [exact, []],
@@ -252,7 +254,9 @@ describe('master/relay: the pub/sub relay between workers', function () {
     expect(s.messages).to.equal(total);
     expect(s.dropped).to.be.greaterThan(0);
     expect(s.forwarded + s.dropped).to.equal(2 * total);
-    expect(lines.join('\n')).to.match(/worker 1 is not reading its messages .* dropping its messages until it catches up/);
+    expect(lines.join('\n')).to.match(
+      /worker 1 is not reading its messages .* dropping its messages until it catches up/,
+    );
     // It reads now: what was kept for it arrives.
     let slowGot = 0;
     await until('slow drained', () => {

@@ -72,7 +72,11 @@ describe('pubsub: options', () => {
     [{ redis: { url: 'redis://h', prefx: 'a' } }, 'redis.prefx', /did you mean 'redis.prefix'/],
     [{ redis: { url: 'redis://h', reconnect: { initalDelay: 1 } } }, 'redis.reconnect.initalDelay', /unknown option/],
     [{ redis: { url: 'redis://h', reconnect: { factor: 0.5 } } }, 'redis.reconnect.factor', /from 1 to 100/],
-    [{ redis: { url: 'redis://h', reconnect: { initialDelay: 500, maxDelay: 100 } } }, 'redis.reconnect.maxDelay', /from 500/],
+    [
+      { redis: { url: 'redis://h', reconnect: { initialDelay: 500, maxDelay: 100 } } },
+      'redis.reconnect.maxDelay',
+      /from 500/,
+    ],
     [{ redis: { url: 'redis://h', pingInterval: -1 } }, 'redis.pingInterval', /non-negative/],
     [{ redis: { url: 'redis://h', connectTimeout: 0 } }, 'redis.connectTimeout', />= 1/],
     [{ redis: { url: 'redis://h', clientName: 'has space' } }, 'redis.clientName', /printable ASCII/],

@@ -93,10 +93,7 @@ function envelope(data: string | Buffer, origin: number, seq: number, binary = t
 
 function member(options: WebSocketOptions = {}, highWaterMark?: number): { ws: WebSocket; ch: EmbeddedChannel } {
   const ws = new WebSocket(new WebSocketConfig(false, options));
-  const ch = new EmbeddedChannel(
-    [new WebSocketHandler(ws)],
-    highWaterMark !== undefined ? { highWaterMark } : {},
-  );
+  const ch = new EmbeddedChannel([new WebSocketHandler(ws)], highWaterMark !== undefined ? { highWaterMark } : {});
   return { ws, ch };
 }
 
@@ -203,7 +200,9 @@ describe('pubsub: subscriptions with Redis (EmbeddedChannel)', () => {
     const first = dialer.sub;
     first.writeInbound(Buffer.from('-WRONGPASS invalid username-password pair\r\n'));
     expect(first.isActive).to.equal(false);
-    expect(dialer.lines.join('\n')).to.match(/cannot reach redis:\/\/127\.0\.0\.1:6379 \(subscriber: the handshake was refused: WRONGPASS/);
+    expect(dialer.lines.join('\n')).to.match(
+      /cannot reach redis:\/\/127\.0\.0\.1:6379 \(subscriber: the handshake was refused: WRONGPASS/,
+    );
     expect(dialer.lines.join('\n')).to.not.include('wrong');
     const dials = dialer.channels.length;
     dialer.advance(99);
@@ -228,7 +227,9 @@ describe('pubsub: subscriptions with Redis (EmbeddedChannel)', () => {
     expect(ps.stats()).to.include({ connected: true, reconnects: 0, resubscribed: 0 });
     dialer.sub.close('peer-closed'); // Redis went away
     expect(ps.stats().connected).to.equal(false);
-    expect(dialer.lines.join('\n')).to.match(/lost redis:\/\/127\.0\.0\.1:6379 \(subscriber: closed: peer-closed\); reconnecting/);
+    expect(dialer.lines.join('\n')).to.match(
+      /lost redis:\/\/127\.0\.0\.1:6379 \(subscriber: closed: peer-closed\); reconnecting/,
+    );
     // Changes while it is away are simply part of what is sent on the next connection.
     ps.subscribe('room:c', () => {});
     dialer.advance(50);
@@ -338,7 +339,11 @@ describe('pubsub: subscriptions with Redis (EmbeddedChannel)', () => {
     expect(s.dropped).to.equal(10 - s.queued);
     expect(() => ps.publish('t', 'x'.repeat(2 << 20))).to.throw(RangeError, /maxMessageSize/);
     dialer.advance(10);
-    const resent = commands(dialer.pub).map((c) => Buffer.from(c[2] as string, 'latin1').subarray(HEADER_SIZE).toString());
+    const resent = commands(dialer.pub).map((c) =>
+      Buffer.from(c[2] as string, 'latin1')
+        .subarray(HEADER_SIZE)
+        .toString(),
+    );
     expect(resent).to.deep.equal(Array.from({ length: s.queued }, (_, i) => `queued ${10 - s.queued + i}`));
     expect(ps.stats()).to.include({ queued: 0, queuedBytes: 0, reconnects: 1 });
   });
