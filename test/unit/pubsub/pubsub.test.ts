@@ -264,7 +264,7 @@ describe('pubsub: subscriptions with Redis (EmbeddedChannel)', () => {
     const fa = a.ch.outbound.splice(0) as Buffer[];
     const fb = b.ch.outbound.splice(0) as Buffer[];
     expect(fa.length).to.equal(3);
-    fa.forEach((f, i) => expect(f).to.equal(fb[i]));
+    for (const [i, f] of fa.entries()) expect(f).to.equal(fb[i]);
     expect(parseFrames(Buffer.concat(fa)).map((f) => f.payload.toString())).to.deep.equal(['one', 'two', 'five']);
     expect(heard).to.deep.equal(['room:a one false', 'room:a two false', 'room:a five false', '* room:z zed']);
     expect(ps.stats()).to.include({ received: 4, missed: 2, delivered: 10, foreign: 0 });
