@@ -112,6 +112,18 @@ class RelayLink extends ChannelInboundHandler {
     this.lease.release();
   }
 
+  /**
+   * Writes a subscription change and flushes it now: it leaves before anything the process
+   * writes after it (a welcome to the client that joined). That orders it on this worker's socket
+   * only: the master reads the workers' sockets in turn, so a message another worker publishes in
+   * the same few milliseconds may still be routed before the subscription is in place.
+   */
+  sendNow(frame: Buffer): void {
+    const ctx = this.ctx as HandlerContext;
+    ctx.write(frame);
+    ctx.flush();
+  }
+
   /** Writes a frame; flushed once at the end of this turn. */
   send(frame: Buffer): void {
     const ctx = this.ctx as HandlerContext;
@@ -216,7 +228,7 @@ export class ClusterTransport implements Transport {
     f[4] = op;
     f.writeUInt16BE(n, 5);
     f.write(name, RELAY_HEAD, n, 'utf8');
-    l.send(f);
+    l.sendNow(f);
   }
 
   publish(topic: string, data: string | Uint8Array, binary: boolean, origin: number, seq: number): void {

@@ -214,8 +214,10 @@ export class RedisTransport implements Transport {
   subscribe(name: string, pattern: boolean): void {
     const h = this.sub.handler as RedisSubscriber | undefined;
     if (h === undefined || !h.active) return; // sent with the others once connected
+    // Flushed now, not at the end of the turn: it leaves before whatever the process writes next
+    // (a welcome to the client that joined), so a reply to that finds the subscription at Redis.
     h.send(respCommand([pattern ? 'PSUBSCRIBE' : 'SUBSCRIBE', pattern ? this.pattern(name) : this.channel(name)]));
-    this.flushSoon();
+    h.flushNow();
   }
 
   unsubscribe(name: string, pattern: boolean): void {
@@ -227,7 +229,7 @@ export class RedisTransport implements Transport {
     const h = this.sub.handler as RedisSubscriber | undefined;
     if (h === undefined || !h.active) return;
     h.send(respCommand([pattern ? 'PUNSUBSCRIBE' : 'UNSUBSCRIBE', redisName]));
-    this.flushSoon();
+    h.flushNow();
   }
 
   publish(topic: string, data: string | Uint8Array, binary: boolean, origin: number, seq: number): void {
