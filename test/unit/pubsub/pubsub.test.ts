@@ -20,6 +20,7 @@ import type { DialedConnection, RedisDialer } from '../../../src/pubsub/redis.js
 import { RedisPublisher, RedisSubscriber, respCommand } from '../../../src/pubsub/redis-handlers.js';
 import { WebSocketConfig, type WebSocketOptions } from '../../../src/websocket/options.js';
 import { WebSocket, WebSocketHandler } from '../../../src/websocket/websocket.js';
+import { workerReports } from '../../../src/worker/serving.js';
 import { parseFrames } from '../../ws-frames.js';
 
 /** Reaches "Redis" through EmbeddedChannels: each dial is a new channel; time is a fake clock. */
@@ -452,6 +453,17 @@ describe('pubsub: in this process only (local mode)', () => {
     expect(slow.ws.readyState).to.not.equal('open');
     expect(ps.members('t')).to.equal(1);
     expect(texts(fast.ch)).to.deep.equal(['news']);
+  });
+
+  it('is part of what the worker reports to its master (reports.pubsub), until closed', async () => {
+    const ps = new PubSub();
+    ps.publish('reported', 'x');
+    const mine = () =>
+      ((workerReports().pubsub ?? []) as Array<{ published: number; mode: string }>).filter((r) => r.published === 1);
+    expect(mine().map((r) => r.mode)).to.include('local');
+    const before = mine().length;
+    await ps.close();
+    expect(mine().length).to.equal(before - 1);
   });
 
   it('checks its arguments', () => {
