@@ -178,7 +178,6 @@ class RelayLink extends ChannelInboundHandler {
 
 export interface ClusterTransportOptions {
   readonly loop: EventLoop | undefined;
-  readonly maxMessageSize: number;
   readonly maxQueuedBytes: number;
 }
 
@@ -233,7 +232,11 @@ export class ClusterTransport implements Transport {
 
   publish(topic: string, data: string | Uint8Array, binary: boolean, origin: number, seq: number): void {
     const l = this.usable();
-    if (l === undefined) return;
+    if (l === undefined) {
+      // The relay is gone (the master died; this worker is on its way out): never sent.
+      if (this.link !== undefined) this.link.stats.dropped++;
+      return;
+    }
     const s = l.stats;
     const n = Buffer.byteLength(topic);
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;

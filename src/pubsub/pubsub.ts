@@ -452,11 +452,7 @@ export class PubSub implements TransportHost {
         dialer: this.dialer,
       });
     } else if (this.mode === 'cluster') {
-      this.transport = new ClusterTransport(this, {
-        loop: o.loop,
-        maxMessageSize: o.maxMessageSize,
-        maxQueuedBytes: o.maxQueuedBytes,
-      });
+      this.transport = new ClusterTransport(this, { loop: o.loop, maxQueuedBytes: o.maxQueuedBytes });
     }
     live.add(this);
     if (!reporting) {
