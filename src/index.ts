@@ -140,6 +140,7 @@ export {
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
 export type { ServerStage } from './pipeline/stages.js';
+export * from './pubsub/index.js';
 export {
   type CloseOptions,
   Server,

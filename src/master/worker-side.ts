@@ -43,11 +43,29 @@ const specAtLoad = ((): WorkerSpec | undefined => {
     return undefined; // Server.listen reports it
   }
 })();
+// The relay's end (pub/sub, relay.ts) must not leak into processes this worker spawns either: a
+// grandchild holding it would keep the master from seeing this worker's end close.
+if (specAtLoad?.relay !== undefined) {
+  try {
+    setCloseOnExec(specAtLoad.relay);
+    setNonBlocking(specAtLoad.relay);
+  } catch {
+    // Not there (a spec written by hand): src/pubsub/ finds it unusable and says so.
+  }
+}
 if (specAtLoad !== undefined && armParentDeathSignal() && process.ppid !== specAtLoad.masterPid) {
   consoleLogger().warn(
     `worker ${process.pid}: master ${specAtLoad.masterPid} died before this worker started; exiting`,
   );
   process.exit(1);
+}
+
+/**
+ * This worker's end of its master's pub/sub relay (master/relay.ts), for src/pubsub/ (in-cluster
+ * mode): its descriptor, or undefined in a process that is not a worker forked by a master.
+ */
+export function relaySocket(): number | undefined {
+  return specAtLoad?.relay;
 }
 
 /**

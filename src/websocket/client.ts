@@ -210,6 +210,9 @@ export class WebSocketClientHandshake extends ChannelInboundHandler {
       if (held !== undefined) {
         for (const b of held) ctx.fireRead(b);
         ctx.fireReadComplete();
+        // The connection flushes what a read burst wrote when its own read completes; this burst
+        // is not one of its reads: a reply sent from onMessage would wait for the next read.
+        ctx.flush();
       }
       if (!ctx.removed) pipeline.remove(ctx);
       channel.resumeReading(this);

@@ -101,13 +101,20 @@ export class WebSocketGroup implements GroupMembership {
       if (i >= 0) g.splice(i, 1);
       if (g.length === 1) ws.groups = g[0];
     }
+    if (this.members.size === 0) this.emptied();
     return true;
   }
 
   /** @internal A member closed. */
   removeOnClose(ws: WebSocket): void {
-    this.members.delete(ws);
+    if (this.members.delete(ws) && this.members.size === 0) this.emptied();
   }
+
+  /**
+   * Called when the last member left, by `leave` or by closing. A hook for subclasses: a pub/sub
+   * topic unsubscribes here (src/pubsub/). Does nothing by default.
+   */
+  protected emptied(): void {}
 
   /** Iterates over the members. */
   [Symbol.iterator](): IterableIterator<WebSocket> {

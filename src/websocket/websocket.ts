@@ -141,6 +141,20 @@ function burstEnded(): void {
 }
 
 /**
+ * @internal Opens a burst that is no WebSocket's read: a relay delivering the messages of one read
+ * of its own (src/pubsub/) — sends made until the matching `endSendBurst` leave in one write per
+ * member. Every call must be paired.
+ */
+export function beginSendBurst(): void {
+  bursts++;
+}
+
+/** @internal Closes a burst opened by `beginSendBurst`: the deferred sends are flushed when none is left open. */
+export function endSendBurst(): void {
+  burstEnded();
+}
+
+/**
  * Read copies up to this size go into a shared block, bump-allocated and never reused (a full one
  * is replaced): one allocation per 64 KiB of reads instead of one per read (`Buffer.allocUnsafe`
  * of 4 KiB costs ~1 µs here, beyond Node's own 4 KiB pool). A message kept by the application
