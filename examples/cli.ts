@@ -9,9 +9,13 @@
  * `--port ' 80'` or `--workers 1.5` are errors, not 0, 8080, 1000, 80 or a truncation, as
  * `Number()` would make them. `number: [min, max]` takes a decimal fraction too (`0.5`), and
  * `choices: [...]` one of a list. The parsed value is then a number (or the choice).
+ *
+ * Every example also takes `--log-format text|json`: `json` makes `listenOrExit` give the server
+ * `jsonLogger()` — one JSON object per line on stderr, in pino's format, each worker's lines with
+ * its slot — for a log shipper (docs/operations.md, "Logs").
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { Server, type ServerHandle, type ServerOptions } from '../src/index.js';
+import { jsonLogger, type Logger, Server, type ServerHandle, type ServerOptions } from '../src/index.js';
 
 type ArgSpec = NonNullable<ParseArgsConfig['options']>[string];
 
@@ -69,6 +73,18 @@ export function parseDecimal(name: string, text: string, min: number, max: numbe
 /** The usage of the command line `cli` parsed (for `usageError`). */
 let currentUsage = '';
 
+/** What every example's usage ends with: the option `cli` adds to each. */
+const LOG_FORMAT_USAGE =
+  "  --log-format text|json   the server's log lines: text (default) or JSON lines (pino's format)\n";
+
+/** `--log-format` as given (`cli` parses it for every example). */
+let logFormat: 'text' | 'json' = 'text';
+
+/** The logger `--log-format` asks for: undefined for text (the framework's default). */
+export function exampleLogger(): Logger | undefined {
+  return logFormat === 'json' ? jsonLogger() : undefined;
+}
+
 /** Ends the process the way a bad option does: `message`, the usage, exit status 2. */
 export function usageError(message: string): never {
   process.stderr.write(`${message}\n\n${currentUsage}`);
@@ -89,7 +105,7 @@ export function listOption<T>(name: string, text: string, parse: (name: string, 
 
 /** The parsed option values, or the process exits (0 after --help, 2 for a bad command line). */
 export function cli<const O extends Options>(usage: string, options: O): Values<O> {
-  const text = `${usage.trim()}\n`;
+  const text = `${usage.trim()}\n${LOG_FORMAT_USAGE}`;
   currentUsage = text;
   try {
     const plain: Record<string, ArgSpec> = {};
@@ -97,12 +113,20 @@ export function cli<const O extends Options>(usage: string, options: O): Values<
       const { integer: _i, number: _n, choices: _c, ...spec } = o as Option & Record<string, unknown>;
       plain[name] = spec as ArgSpec;
     }
-    const { values } = parseArgs({ options: { ...plain, help: { type: 'boolean', short: 'h' } }, strict: true });
+    const { values } = parseArgs({
+      options: { ...plain, help: { type: 'boolean', short: 'h' }, 'log-format': { type: 'string' } },
+      strict: true,
+    });
     if ((values as { help?: boolean }).help === true) {
       process.stdout.write(text);
       process.exit(0);
     }
-    const out: Record<string, unknown> = { ...values };
+    const { 'log-format': format, help: _help, ...rest } = values as Record<string, unknown>;
+    if (format !== undefined && format !== 'text' && format !== 'json') {
+      throw new Error(`--log-format must be one of text, json, got ${JSON.stringify(format)}`);
+    }
+    logFormat = format === 'json' ? 'json' : 'text';
+    const out: Record<string, unknown> = { ...rest };
     for (const [name, o] of Object.entries(options)) {
       const v = out[name];
       if (typeof v !== 'string') continue;
@@ -124,7 +148,9 @@ export async function listenOrExit(
   options: ServerOptions | (() => ServerOptions),
 ): Promise<ServerHandle> {
   try {
-    return await Server.listen(typeof options === 'function' ? options() : options);
+    const o = typeof options === 'function' ? options() : options;
+    const logger = exampleLogger();
+    return await Server.listen(logger !== undefined && o.logger === undefined ? { ...o, logger } : o);
   } catch (err) {
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
     process.exit(1);

@@ -4,9 +4,10 @@
  *   node dist/examples/echo-server.js --host 127.0.0.1 --port 0 --workers N --balance reuseport|shared \
  *        --poller epoll|poll --trigger level|edge --framing length|line|json \
  *        [--reader-idle SECONDS] [--keepalive-idle SECONDS --keepalive-interval SECONDS --keepalive-count N] \
- *        [--user-timeout MS] [--decoder-errors continue|close] [--log-closes]
+ *        [--user-timeout MS] [--decoder-errors continue|close] [--log-closes] \
+ *        [--tls-cert FILE --tls-key FILE]
  *
- * Framings: `length` — a 2-byte big-endian length and that many bytes; `line` — lines ending in
+ * With --tls-cert and --tls-key the frames travel over TLS (docs/tls.md). Framings: `length` — a 2-byte big-endian length and that many bytes; `line` — lines ending in
  * \n or \r\n (up to 64 KiB); `json` — one JSON value per line, re-encoded on the way back.
  * `--reader-idle 1` closes a connection that sends nothing for a second (reason idle-timeout);
  * `--keepalive-idle 30` arms the kernel's keepalive timer on every accepted socket (`ss -tno`).
@@ -30,6 +31,7 @@ import {
   type ServerOptions,
 } from '../src/index.js';
 import { cli, listenOrExit } from './cli.js';
+import { tlsOptions } from './tls-files.js';
 
 const USAGE = `
 usage: node dist/examples/echo-server.js [--host 127.0.0.1] [--port 7000] [--workers N]
@@ -37,8 +39,9 @@ usage: node dist/examples/echo-server.js [--host 127.0.0.1] [--port 7000] [--wor
          [--framing length|line|json] [--reader-idle SECONDS]
          [--keepalive-idle SECONDS [--keepalive-interval SECONDS] [--keepalive-count N]]
          [--user-timeout MS] [--decoder-errors continue|close] [--log-closes]
+         [--tls-cert FILE --tls-key FILE]
 
-Every frame goes back as it came. Framings: length (2-byte big-endian length, then the bytes),
+Every frame goes back as it came (over TLS with --tls-cert/--tls-key, PEM files). Framings: length (2-byte big-endian length, then the bytes),
 line (\\n or \\r\\n, up to 64 KiB), json (one JSON value per line). --workers 0 (default) serves
 in this process; N makes it a master with N workers (SIGUSR2/SIGHUP reload, SIGTERM/SIGINT stop).
 `;
@@ -59,6 +62,8 @@ const values = cli(USAGE, {
   'user-timeout': { type: 'string', integer: [1, 0x7fffffff] },
   'decoder-errors': { type: 'string', default: 'continue', choices: ['continue', 'close'] },
   'log-closes': { type: 'boolean', default: false },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 });
 
 /** Writes every message back; the connection flushes when the read completes. */
@@ -110,6 +115,7 @@ const options: ServerOptions = {
   trigger: values.trigger,
   decoderErrors: values['decoder-errors'],
   pipeline: EchoPipeline,
+  ...tlsOptions(values['tls-cert'], values['tls-key']),
   ...(values['keepalive-idle'] !== undefined
     ? {
         keepAlive: {

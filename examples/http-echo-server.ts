@@ -6,11 +6,12 @@
  * 400/413/431/… and a close.
  *
  *   node dist/examples/http-echo-server.js [--host 127.0.0.1] [--port 8081] [--workers N]
- *        [--balance reuseport|shared] [--proxy-protocol]
+ *        [--balance reuseport|shared] [--proxy-protocol] [--tls-cert FILE --tls-key FILE]
  *
  * With `--proxy-protocol` every connection must start with a PROXY protocol header (v1 or v2)
  * from a loopback address (HAProxy's `send-proxy`/`send-proxy-v2` on the same machine), and
- * `X-Peer-Address` is the client the header names; without it, the socket's peer.
+ * `X-Peer-Address` is the client the header names; without it, the socket's peer. With --tls-cert
+ * and --tls-key it serves HTTPS (ALPN http/1.1; docs/tls.md).
  */
 import {
   type Channel,
@@ -21,10 +22,11 @@ import {
   Pipeline,
 } from '../src/index.js';
 import { announce, cli, listenOrExit } from './cli.js';
+import { tlsOptions } from './tls-files.js';
 
 const USAGE = `
 usage: node dist/examples/http-echo-server.js [--host 127.0.0.1] [--port 8081] [--workers N]
-         [--balance reuseport|shared] [--proxy-protocol]
+         [--balance reuseport|shared] [--proxy-protocol] [--tls-cert FILE --tls-key FILE]
 
 Answers every request with JSON: { method, url, httpVersion, headers: [[name, value], …], body }
 (body in base64), and the client's address in an X-Peer-Address header. Malformed requests get
@@ -33,6 +35,7 @@ the decoder's 400/413/431/… and a close.
   --proxy-protocol   every connection starts with a PROXY protocol header (v1 or v2) from a
                      loopback address (HAProxy's send-proxy / send-proxy-v2); X-Peer-Address is
                      then the client the header names, not the proxy
+  --tls-cert/--tls-key (PEM files) serve HTTPS.
 `;
 
 const values = cli(USAGE, {
@@ -41,6 +44,8 @@ const values = cli(USAGE, {
   workers: { type: 'string', default: '0', integer: [0, 1024] },
   balance: { type: 'string', default: 'reuseport', choices: ['reuseport', 'shared'] },
   'proxy-protocol': { type: 'boolean', default: false },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 });
 
 /** `address:port`, with brackets around IPv6. */
@@ -70,6 +75,7 @@ const server = await listenOrExit('http-echo-server', {
   workers: values.workers,
   balance: values.balance,
   ...(values['proxy-protocol'] ? { proxyProtocol: { trusted: ['127.0.0.0/8', '::1'] } } : {}),
+  ...tlsOptions(values['tls-cert'], values['tls-key'], ['http/1.1']),
   // The handler reads the connection's address: a factory that gets the channel, and the two HTTP
   // stages `http()` would make.
   pipeline: (channel) =>

@@ -54,7 +54,7 @@ const server = await listenOrExit('offload-server', () => ({
         return;
       }
       if (req.path === '/hash') {
-        const q = new URLSearchParams(req.query);
+        const q = new URLSearchParams(req.queryString);
         const rounds = Number(q.get('rounds') ?? '1000');
         if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_ROUNDS) {
           res

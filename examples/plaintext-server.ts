@@ -5,20 +5,24 @@
  *
  *   node dist/examples/plaintext-server.js [--host 0.0.0.0] [--port 8080] [--workers N]
  *        [--balance reuseport|shared] [--poller epoll|poll] [--trigger level|edge]
+ *        [--tls-cert FILE --tls-key FILE]
  *
+ * With --tls-cert and --tls-key it serves HTTPS (ALPN http/1.1; docs/tls.md).
  * Prints `listening on HOST:PORT` once every worker is ready. `npm start` runs it on port 8080
  * with one worker per CPU.
  */
 import { availableParallelism } from 'node:os';
 import { http } from '../src/index.js';
 import { announce, cli, listenOrExit } from './cli.js';
+import { tlsOptions } from './tls-files.js';
 
 const USAGE = `
 usage: node dist/examples/plaintext-server.js [--host 0.0.0.0] [--port 8080] [--workers N]
          [--balance reuseport|shared] [--poller epoll|poll] [--trigger level|edge]
+         [--tls-cert FILE --tls-key FILE]
 
 The TechEmpower plaintext test: GET /plaintext answers "Hello, World!". --workers defaults to one
-per CPU; 0 serves in this process.
+per CPU; 0 serves in this process. --tls-cert/--tls-key (PEM files) serve HTTPS.
 `;
 
 const values = cli(USAGE, {
@@ -28,6 +32,8 @@ const values = cli(USAGE, {
   balance: { type: 'string', default: 'reuseport', choices: ['reuseport', 'shared'] },
   poller: { type: 'string', default: 'epoll', choices: ['epoll', 'poll'] },
   trigger: { type: 'string', default: 'level', choices: ['level', 'edge'] },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 });
 
 const BODY = Buffer.from('Hello, World!');
@@ -39,6 +45,7 @@ const server = await listenOrExit('plaintext-server', {
   balance: values.balance,
   poller: values.poller,
   trigger: values.trigger,
+  ...tlsOptions(values['tls-cert'], values['tls-key'], ['http/1.1']),
   pipeline: http((req, res) => {
     if (req.path === '/plaintext') {
       res.setHeader('Server', 'multireactor');

@@ -6,35 +6,37 @@
  *        [--max-message BYTES] [--heartbeat MS] [--idle-timeout MS] [--log-closes]
  *
  * `--deflate` enables permessage-deflate (no context takeover either way, the default; add
- * `--context-takeover` to keep context per connection). `--workers 0` (default) serves in this
+ * `--context-takeover` to keep context per connection). `--http` serves through an HTTP server
+ * instead, the WebSocket as a route taking the connection from HTTP (`websocketRoute`). `--workers 0` (default) serves in this
  * process; `--workers N` makes it a master with N workers (SIGUSR2 reloads them: open WebSockets
  * get a 1001 close). Prints `listening on HOST:PORT` once it accepts connections.
  */
-import { type WebSocketServerOptions, websocket } from '../src/index.js';
+import { http, type WebSocket, type WebSocketServerOptions, websocket, websocketRoute } from '../src/index.js';
 import { announce, cli, listenOrExit } from './cli.js';
 
 const USAGE = `
 usage: node dist/examples/ws-echo-server.js [--host 127.0.0.1] [--port 9001] [--workers N]
          [--deflate [--context-takeover]] [--max-message BYTES] [--heartbeat MS] [--idle-timeout MS]
-         [--log-closes]
+         [--log-closes] [--http]
 
-Echoes every WebSocket message on any path. --workers 0 (default) serves in this process; N makes
+Echoes every WebSocket message on any path (--http: through an HTTP server's WebSocket route). --workers 0 (default) serves in this process; N makes
 it a master with N workers (SIGUSR2/SIGHUP reload, SIGTERM/SIGINT stop).
 `;
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '9001' },
-  workers: { type: 'string', default: '0' },
+  port: { type: 'string', default: '9001', integer: [0, 65535] },
+  workers: { type: 'string', default: '0', integer: [0, 1024] },
   deflate: { type: 'boolean', default: false },
   'context-takeover': { type: 'boolean', default: false },
-  'max-message': { type: 'string', default: String(16 * 1024 * 1024) },
-  heartbeat: { type: 'string' },
-  'idle-timeout': { type: 'string' },
+  'max-message': { type: 'string', default: String(16 * 1024 * 1024), integer: [1, 2 ** 40] },
+  heartbeat: { type: 'string', integer: [1, 2 ** 31 - 1] },
+  'idle-timeout': { type: 'string', integer: [1, 2 ** 31 - 1] },
   'log-closes': { type: 'boolean', default: false },
+  http: { type: 'boolean', default: false },
 });
 
-const maxMessageSize = Number(values['max-message']);
+const maxMessageSize = values['max-message'];
 const options: WebSocketServerOptions = {
   maxMessageSize,
   maxPayload: maxMessageSize,
@@ -45,14 +47,14 @@ const options: WebSocketServerOptions = {
           : true,
       }
     : {}),
-  ...(values.heartbeat !== undefined ? { heartbeat: { interval: Number(values.heartbeat) } } : {}),
-  ...(values['idle-timeout'] !== undefined ? { idleTimeout: Number(values['idle-timeout']) } : {}),
+  ...(values.heartbeat !== undefined ? { heartbeat: { interval: values.heartbeat } } : {}),
+  ...(values['idle-timeout'] !== undefined ? { idleTimeout: values['idle-timeout'] } : {}),
 };
 const logCloses = values['log-closes'];
 
 let pipeline: ReturnType<typeof websocket>;
 try {
-  pipeline = websocket((ws) => {
+  const onConnection = (ws: WebSocket) => {
     // One function object for every connection: `this` is the WebSocket.
     ws.onMessage = function (data, isBinary) {
       this.send(data, isBinary);
@@ -62,7 +64,11 @@ try {
         console.error(`websocket ${this.channel.id} closed: ${code} ${reason}`);
       };
     }
-  }, options);
+  };
+  if (values.http) {
+    const route = websocketRoute(onConnection, options);
+    pipeline = http((req, res) => route(req, res));
+  } else pipeline = websocket(onConnection, options);
 } catch (err) {
   process.stderr.write(`ws-echo-server: ${(err as Error).message}\n`);
   process.exit(2);
@@ -70,8 +76,8 @@ try {
 
 const server = await listenOrExit('ws-echo-server', {
   host: values.host,
-  port: Number(values.port),
-  workers: Number(values.workers),
+  port: values.port,
+  workers: values.workers,
   pipeline,
 });
 announce(server);

@@ -18,6 +18,11 @@
  * }
  * const server = await Server.listen({ host: '127.0.0.1', port: 7000, pipeline: EchoPipeline });
  * ```
+ *
+ * Start with {@link Server} (and {@link ServerHandle}), {@link Pipeline}, {@link http} and
+ * {@link websocket}; the guides are in the package's `docs/` folder (docs/api.md lists them).
+ *
+ * @module multireactor
  */
 
 export { Client, ClientConnection, type ClientOptions } from './client/client.js';
@@ -49,6 +54,7 @@ export {
   type ConnectionInstaller,
   HttpDate,
   HttpResponse,
+  ResponseStage,
   type TakeConnectionOptions,
 } from './codec/http1/response.js';
 export {
@@ -57,7 +63,12 @@ export {
   type HttpResponseDecoderOptions,
   HttpResponseError,
 } from './codec/http1/response-decoder.js';
-export { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from './codec/http1/server.js';
+export {
+  type HttpHandler,
+  HttpServerConfig,
+  HttpServerHandler,
+  type HttpServerHandlerOptions,
+} from './codec/http1/server.js';
 export * from './codec/index.js';
 export {
   PP2_CLIENT,
@@ -95,7 +106,15 @@ export {
   UnsupportedMessageError,
   UnsupportedPlatformError,
 } from './common/errors.js';
-export { consoleLogger, type Logger, silentLogger } from './common/logger.js';
+export {
+  adaptLogger,
+  consoleLogger,
+  type JsonLoggerOptions,
+  jsonLogger,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from './common/logger.js';
 export {
   type Timeout,
   type TimerEntry,
@@ -105,7 +124,14 @@ export {
   type TimingWheelOptions,
 } from './common/timing-wheel.js';
 export * from './handlers/index.js';
-export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './master/master.js';
+export type {
+  ClusterStats,
+  MasterHandle,
+  MasterPhase,
+  MasterStopped,
+  ReloadResult,
+  WorkerSnapshot,
+} from './master/master.js';
 export type { WorkerHandle } from './master/worker-side.js';
 export * from './offload/index.js';
 export type { Channel, ProxiedAddresses, Transport } from './pipeline/channel.js';
@@ -121,12 +147,40 @@ export {
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
 export type { ServerStage } from './pipeline/stages.js';
-export { type CloseOptions, Server, type ServerHandle, type ServerOptions, type SingleHandle } from './server.js';
-export type { ClusterOptions } from './server-options.js';
+export * from './pubsub/index.js';
+export {
+  type CloseOptions,
+  Server,
+  type ServerHandle,
+  type ServerOptions,
+  type ServerStats,
+  type SingleHandle,
+} from './server.js';
+export type {
+  AdminListenOptions,
+  ClusterOptions,
+  ControlSocketOptions,
+  OperationsOptions,
+} from './server-options.js';
 export type { ServerProxyProtocolOptions } from './server-stages.js';
 export type { SocketAddress } from './syscalls/sockaddr.js';
 export type { EffectiveSocketOptions, SocketOptions } from './syscalls/socket.js';
+export {
+  DEFAULT_SERVER_CIPHERS,
+  type Pem,
+  type TlsCertificateOptions,
+  type TlsClientOptions,
+  TlsContext,
+  TlsHandler,
+  TlsHandshakeError,
+  type TlsServerOptions,
+  TlsSession,
+  type TlsStats,
+  type TlsVersion,
+  tlsSession,
+} from './tls/index.js';
 export * from './websocket/index.js';
 export { EventLoop, type EventLoopOptions, type LoopStats } from './worker/loop.js';
 export type { ConnectionOptions, LoopOptions } from './worker/options.js';
 export type { PollerKind } from './worker/poller.js';
+export type { ServingStats } from './worker/serving.js';

@@ -5,11 +5,13 @@
 import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from './common/errors.js';
 import { bool, checkOptions, describeValue, intOption, type OptionKeys, oneOf, optionalInt } from './common/options.js';
+import { controlPathForPidFile } from './ops/protocol.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
 import type { ServerStage } from './pipeline/stages.js';
 import { tryPipeline } from './pipeline/trial.js';
-import { type ServerProxyProtocolOptions, serverStages } from './server-stages.js';
-import { ipFamily } from './syscalls/sockaddr.js';
+import { closeStages, type ServerProxyProtocolOptions, serverStages } from './server-stages.js';
+import { encodeUnixSockaddr, ipFamily } from './syscalls/sockaddr.js';
+import type { TlsServerOptions } from './tls/options.js';
 import {
   CONNECTION_OPTIONS,
   type ConnectionOptions,
@@ -59,11 +61,150 @@ export interface ClusterOptions {
   readonly daemon?: boolean;
 }
 
-export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOptions {
+/** The mode of a listening Unix socket file unless `socketMode` says otherwise: owner and group may connect. */
+export const DEFAULT_SOCKET_MODE = 0o660;
+
+/** The admin HTTP listener of a master (`/metrics`, `/healthz`, `/readyz`: docs/operations.md). */
+export type AdminListenOptions =
+  | {
+      /** IPv4 or IPv6 literal. Default `'127.0.0.1'`: metrics are not for the whole network unless said so. */
+      readonly host?: string;
+      /** Port; 0 picks a free one (the master logs it). */
+      readonly port: number;
+    }
+  | {
+      /** A Unix domain socket path. */
+      readonly path: string;
+      /** Permission bits of the socket file. Default 0o660. */
+      readonly mode?: number;
+    };
+
+/** The control socket of a master, for the `multireactor` command line (docs/operations.md). */
+export type ControlSocketOptions =
+  | string
+  | {
+      readonly path: string;
+      /** Permission bits of the socket file: who may connect may stop the server. Default 0o600. */
+      readonly mode?: number;
+    };
+
+/** Running a master in production: pid file, control socket, admin listener, the stop delay (docs/operations.md). */
+export interface OperationsOptions {
+  /**
+   * Writes the master's pid to this file at start and removes it at exit; refuses to start while
+   * the file names a live process (a stale file is replaced, and the log says so). Also opens the
+   * control socket next to it (`/run/app.pid` → `/run/app.ctl.sock`) unless `control` says where.
+   */
+  readonly pidFile?: string;
+  /** A Unix socket the `multireactor` command line talks to (status, reload, stop, metrics). */
+  readonly control?: ControlSocketOptions;
+  /** An HTTP listener in the master: `/metrics` (Prometheus), `/healthz`, `/readyz`. */
+  readonly admin?: AdminListenOptions;
+  /**
+   * On SIGTERM, how long to go on serving with `/readyz` failing before the drain starts, in ms:
+   * a Kubernetes endpoint takes seconds to stop sending a terminating pod new connections. Default 0.
+   */
+  readonly shutdownDelay?: number;
+}
+
+/** The keys of `OperationsOptions` (common/options.ts: kept in step with the interface by `tsc`). */
+export const OPERATIONS_OPTIONS = {
+  pidFile: true,
+  control: true,
+  admin: true,
+  shutdownDelay: true,
+} as const satisfies OptionKeys<OperationsOptions>;
+
+const ADMIN_TCP_OPTIONS = { host: true, port: true } as const;
+const ADMIN_PATH_OPTIONS = { path: true, mode: true } as const;
+const CONTROL_OPTIONS = { path: true, mode: true } as const;
+
+/** The operations options resolved: where each listener goes, with its mode. */
+export interface ResolvedOperations {
+  readonly pidFile: string | undefined;
+  readonly control: { readonly path: string; readonly mode: number } | undefined;
+  readonly admin:
+    | { readonly host: string; readonly port: number }
+    | { readonly path: string; readonly mode: number }
+    | undefined;
+  readonly shutdownDelay: number;
+}
+
+function modeOption(name: string, v: unknown, fallback: number): number {
+  return intOption(name, v ?? fallback, 0, 0o777);
+}
+
+function pathOption(name: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') {
+    throw new InvalidOptionError(name, `must be a non-empty path, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+/** Checks and resolves the operations options (undefined fields: not used). */
+export function resolveOperations(options: OperationsOptions): ResolvedOperations {
+  const pidFile = options.pidFile === undefined ? undefined : pathOption('pidFile', options.pidFile);
+  let control: ResolvedOperations['control'];
+  const c: unknown = options.control;
+  if (typeof c === 'string') control = { path: pathOption('control', c), mode: 0o600 };
+  else if (c !== undefined) {
+    const o = checkOptions('control', c as object, CONTROL_OPTIONS, 'control.') as { path?: unknown; mode?: unknown };
+    control = { path: pathOption('control.path', o.path), mode: modeOption('control.mode', o.mode, 0o600) };
+  } else if (pidFile !== undefined) control = { path: controlPathForPidFile(pidFile), mode: 0o600 };
+  let admin: ResolvedOperations['admin'];
+  const a: unknown = options.admin;
+  if (a !== undefined) {
+    if (a === null || typeof a !== 'object' || Array.isArray(a)) {
+      throw new InvalidOptionError('admin', `must be { host?, port } or { path, mode? }, got ${describeValue(a)}`);
+    }
+    if ('path' in a) {
+      const o = checkOptions('admin', a, ADMIN_PATH_OPTIONS, 'admin.') as { path?: unknown; mode?: unknown };
+      admin = { path: pathOption('admin.path', o.path), mode: modeOption('admin.mode', o.mode, 0o660) };
+    } else {
+      const o = checkOptions('admin', a, ADMIN_TCP_OPTIONS, 'admin.') as { host?: unknown; port?: unknown };
+      const host = o.host ?? '127.0.0.1';
+      if (typeof host !== 'string' || ipFamily(host) === 0) {
+        throw new InvalidOptionError('admin.host', `must be an IPv4 or IPv6 address, got ${describeValue(host)}`);
+      }
+      admin = { host, port: intOption('admin.port', o.port, 0, 65535) };
+    }
+  }
+  return {
+    pidFile,
+    control,
+    admin,
+    shutdownDelay: intOption('shutdownDelay', options.shutdownDelay ?? 0, 0, 3_600_000),
+  };
+}
+
+/**
+ * Everything `Server.listen()` takes. Only `pipeline` is required; every other field has a default
+ * (named on the field, and all in one table in docs/tuning.md). The fields come in groups:
+ * where to listen (`host`/`port` or `path`), the stages before the user's pipeline (`tls`,
+ * `proxyProtocol`), accepting (`backlog`, `maxConnections`, …), each connection
+ * ({@link ConnectionOptions}: watermarks, read sizes, TCP options), the loop ({@link LoopOptions}),
+ * the workers and their supervision ({@link ClusterOptions}) and operations
+ * ({@link OperationsOptions}: pid file, control socket, admin listener).
+ *
+ * The whole object is checked before anything is opened: a value out of range, a key that names
+ * no option (with the nearest known one in the message), or a handler of the pipeline whose own
+ * options are bad — one pipeline is built on a channel that never opens — rejects `listen()` with
+ * `InvalidOptionError`. A master checks them too, although it never serves, so a typo fails at
+ * start rather than in every worker.
+ */
+export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOptions, OperationsOptions {
   /** Address to bind: an IPv4 or IPv6 literal. Default `'::'` (IPv4 too, dual-stack), or `'0.0.0.0'` without IPv6. */
   readonly host?: string;
   /** Port; 0 picks a free one (see `address()`). Default 0. */
   readonly port?: number;
+  /**
+   * Listen on a Unix domain socket at this path instead of a TCP port (behind nginx or HAProxy on
+   * the same host). A stale socket file is replaced, a live one refused; the file is removed on
+   * stop. With a master, every worker shares the one socket (`balance: 'shared'`).
+   */
+  readonly path?: string;
+  /** Permission bits of the socket file at `path` (connecting needs write permission). Default 0o660. */
+  readonly socketMode?: number;
   /** The pipeline of each connection: a `Pipeline` subclass, or a factory `(channel) => Pipeline`. */
   readonly pipeline: PipelineSpec;
   /** listen(2) backlog, capped by net.core.somaxconn. Default 511. */
@@ -96,6 +237,12 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
    * `{ trusted: ['10.0.0.0/8', '127.0.0.1'], required?: true, timeout?: 5000 }`. Off by default.
    */
   readonly proxyProtocol?: ServerProxyProtocolOptions;
+  /**
+   * Serve TLS: a `TlsHandler` goes first in every connection's pipeline, after the PROXY protocol
+   * stage if any (docs/tls.md). The certificate and key are checked at `listen` (a bad PEM, a key
+   * that does not match: an `InvalidOptionError` naming the option). Default: plaintext.
+   */
+  readonly tls?: TlsServerOptions;
 }
 
 /** The keys of `ClusterOptions` (common/options.ts: kept in step with the interface by `tsc`). */
@@ -119,8 +266,11 @@ export const SERVER_OPTIONS = {
   ...CONNECTION_OPTIONS,
   ...LOOP_OPTIONS,
   ...CLUSTER_OPTIONS,
+  ...OPERATIONS_OPTIONS,
   host: true,
   port: true,
+  path: true,
+  socketMode: true,
   pipeline: true,
   backlog: true,
   reusePort: true,
@@ -130,8 +280,10 @@ export const SERVER_OPTIONS = {
   maxConnections: true,
   drainTimeout: true,
   proxyProtocol: true,
+  tls: true,
 } as const satisfies OptionKeys<ServerOptions>;
 
+/** How `close()` of a {@link ServerHandle} drains. */
 export interface CloseOptions {
   /** Override `drainTimeout` for this close, in ms. 0 aborts every connection at once. */
   readonly timeout?: number;
@@ -150,6 +302,8 @@ export interface ResolvedClusterOptions {
   readonly drainTimeout: number;
   readonly handleSignals: boolean;
   readonly daemon: boolean;
+  /** pid file, control socket, admin listener, stop delay. */
+  readonly operations: ResolvedOperations;
 }
 
 /**
@@ -199,14 +353,47 @@ export function validateServerOptions(options: ServerOptions): {
     throw new InvalidOptionError('workerArgs', `must be an array of strings, got ${describeValue(args)}`);
   }
   intOption('port', options.port ?? 0, 0, 65535);
+  if (options.path !== undefined) {
+    pathOption('path', options.path);
+    encodeUnixSockaddr(options.path); // its length
+    if (options.host !== undefined || (options.port ?? 0) !== 0) {
+      throw new InvalidOptionError('path', 'a Unix socket `path` replaces `host` and `port`: give one or the other');
+    }
+    if (options.balance === 'reuseport' || options.reusePort === true) {
+      throw new InvalidOptionError(
+        options.balance === 'reuseport' ? 'balance' : 'reusePort',
+        "SO_REUSEPORT does not apply to a Unix socket: every worker shares the one socket (balance: 'shared')",
+      );
+    }
+  }
+  if (options.socketMode !== undefined) {
+    if (options.path === undefined) throw new InvalidOptionError('socketMode', 'applies to a Unix socket `path` only');
+    modeOption('socketMode', options.socketMode, DEFAULT_SOCKET_MODE);
+  }
   intOption('backlog', options.backlog ?? 511, 1);
   bool('reusePort', options.reusePort, false);
-  servingOptions(options);
+  // The stages are built and freed at once: the PROXY protocol's trusted blocks are parsed, and the
+  // TLS PEMs are parsed and the key checked against its certificate here, in the master too, which
+  // never serves.
+  closeStages(servingOptions(options).stages);
   resolveLoopOptions(options);
   const restartDelay = intOption('restartDelay', options.restartDelay ?? 100, 0);
+  const workers = intOption('workers', options.workers ?? availableParallelism(), 0, 1024);
+  const operations = resolveOperations(options);
+  if (workers === 0) {
+    for (const key of ['pidFile', 'control', 'admin', 'shutdownDelay'] as const) {
+      if (options[key] !== undefined) {
+        throw new InvalidOptionError(
+          key,
+          'is a master option: it needs workers >= 1 (with workers: 0 this process serves alone and its signals are yours)',
+        );
+      }
+    }
+  }
   const cluster: ResolvedClusterOptions = {
-    workers: intOption('workers', options.workers ?? availableParallelism(), 0, 1024),
-    balance: oneOf('balance', options.balance, ['reuseport', 'shared'], 'reuseport'),
+    workers,
+    balance:
+      options.path !== undefined ? 'shared' : oneOf('balance', options.balance, ['reuseport', 'shared'], 'reuseport'),
     reloadStrategy: oneOf('reloadStrategy', options.reloadStrategy, ['rolling', 'all'], 'rolling'),
     startTimeout: intOption('startTimeout', options.startTimeout ?? 10_000, 1),
     restartDelay,
@@ -220,6 +407,7 @@ export function validateServerOptions(options: ServerOptions): {
     drainTimeout: intOption('drainTimeout', options.drainTimeout ?? 10_000, 0),
     handleSignals: bool('handleSignals', options.handleSignals, true),
     daemon: bool('daemon', options.daemon, false),
+    operations,
   };
   const connection = resolveConnectionOptions(options, 'Server.listen');
   // Handlers check their options when they are built, and that is per connection: build one

@@ -14,6 +14,9 @@ import {
 import { consoleLogger, type Logger } from './common/logger.js';
 import type { OptionKeys } from './common/options.js';
 import type { ServerStage } from './pipeline/stages.js';
+import { TlsContext } from './tls/context.js';
+import { TlsHandler } from './tls/handler.js';
+import type { TlsServerOptions } from './tls/options.js';
 import { addWorkerReport } from './worker/serving.js';
 
 /** `ServerOptions.proxyProtocol`: the decoder's options but its logger (the server's) and counters (the process's). */
@@ -29,10 +32,16 @@ export const PROXY_PROTOCOL_KEYS = {
 /** What `serverStages` reads of the server's options. */
 export interface StageOptions {
   readonly proxyProtocol?: ServerProxyProtocolOptions | undefined;
+  readonly tls?: TlsServerOptions | undefined;
   readonly logger?: Logger | undefined;
 }
 
-/** The stages for a server's options, in wire order; throws `InvalidOptionError` for a bad option. */
+/**
+ * The stages for a server's options, in wire order; throws `InvalidOptionError` for a bad option.
+ * A stage may hold resources for the server's whole life (TLS: an SSL_CTX, built from the
+ * certificate files this process read — a reload's new workers read them anew): whoever builds the
+ * stages frees them with `closeStages`.
+ */
 export function serverStages(options: StageOptions): ServerStage[] {
   const stages: ServerStage[] = [];
   if (options.proxyProtocol !== undefined) {
@@ -50,6 +59,26 @@ export function serverStages(options: StageOptions): ServerStage[] {
     // The master's collectStats() shows each worker's counters (`workers[i].reports.proxyProtocol`).
     addWorkerReport('proxyProtocol', proxyProtocolStats);
   }
-  // TLS (issue 18) goes here, after the PROXY protocol stage: `stages.push({ name: 'tls', … })`.
+  if (options.tls !== undefined) {
+    let tls: TlsContext;
+    try {
+      // One SSL_CTX per server and process (and SNI contexts): every connection's SSL comes from it.
+      tls = TlsContext.server(options.tls, options.logger ?? consoleLogger());
+    } catch (err) {
+      closeStages(stages);
+      throw err;
+    }
+    stages.push({
+      name: 'tls',
+      create: () => new TlsHandler(tls),
+      close: () => tls.close(),
+      stats: () => tls.snapshot(),
+    });
+  }
   return stages;
+}
+
+/** Frees what `serverStages` built (the TLS context), once the server no longer serves. */
+export function closeStages(stages: readonly ServerStage[]): void {
+  for (const stage of stages) stage.close?.();
 }

@@ -3,7 +3,10 @@
  * (every message published to every connection of the worker, the sender included, through one
  * WebSocketGroup: encode once, write many).
  *
- *   node dist/benchmarks/ws/server.js --mode echo|broadcast --port 9001 --workers 2 [--max-connections 20000]
+ * The echo lends each message to its callback (`copyMessages: false`, what uWebSockets.js does);
+ * `--copy-messages` gives it memory of its own, as `ws` does.
+ *
+ *   node dist/benchmarks/ws/server.js --mode echo|broadcast --port 9001 --workers 2 [--max-connections 20000] [--copy-messages]
  */
 
 import { announce, listenOrExit } from '../../examples/cli.js';
@@ -16,6 +19,7 @@ const values = scriptCli(import.meta.url, {
   port: { type: 'string', default: '9001' },
   workers: { type: 'string', default: '2' },
   'max-connections': { type: 'string', default: '20000' },
+  'copy-messages': { type: 'boolean', default: false },
 });
 
 const room = new WebSocketGroup();
@@ -27,11 +31,14 @@ const pipeline =
           room.publish(data, isBinary);
         };
       })
-    : websocket((ws) => {
-        ws.onMessage = function (data, isBinary) {
-          this.send(data, isBinary);
-        };
-      });
+    : websocket(
+        (ws) => {
+          ws.onMessage = function (data, isBinary) {
+            this.send(data, isBinary);
+          };
+        },
+        { copyMessages: values['copy-messages'] },
+      );
 
 const options: ServerOptions = {
   host: values.host,

@@ -21,6 +21,7 @@
  * server. Which loop drives it is decided by loops.ts (the given one, the serving one, or a
  * standalone one that closes with its last connection).
  */
+import { isIP } from 'node:net';
 import { ChannelClosedError, InvalidOptionError, ReactorError, SyscallError } from '../common/errors.js';
 import {
   checkOptions,
@@ -36,6 +37,9 @@ import type { Pipeline, PipelineSpec } from '../pipeline/pipeline.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import { applySocketOptions, sockaddrFor } from '../syscalls/socket.js';
+import { type ClientTarget, TlsContext } from '../tls/context.js';
+import { TlsHandler } from '../tls/handler.js';
+import { resolveTlsClientOptions, type TlsClientOptions } from '../tls/options.js';
 import { Connection } from '../worker/connection.js';
 import type { EventLoop } from '../worker/loop.js';
 import {
@@ -48,6 +52,12 @@ import { connectSocket, defaultLookup, type LookupFunction } from './connector.j
 import { acquireLoop, type LoopLease } from './loops.js';
 import { findRequestHandler, type RequestOptions, type RequestResponseHandler } from './request-response.js';
 
+/**
+ * What `Client.connect()` takes (and, but for `signal`, a `Pool`). Only `port` and `pipeline` are
+ * required. The connection options ({@link ConnectionOptions}: watermarks, read sizes, TCP options
+ * such as `noDelay`, `keepAlive`) are the server's. Every field is checked before any socket is
+ * opened: a bad value or an unknown key rejects with `InvalidOptionError` naming it.
+ */
 export interface ClientOptions extends ConnectionOptions {
   /** An IPv4 or IPv6 literal, or a host name resolved with `dns.lookup` (every address tried in order). Default `'localhost'`. */
   readonly host?: string;
@@ -65,6 +75,12 @@ export interface ClientOptions extends ConnectionOptions {
   readonly loop?: EventLoop;
   /** Aborting cancels a connect in progress (rejecting with the signal's reason). */
   readonly signal?: AbortSignal;
+  /**
+   * Speak TLS (docs/tls.md): options (`true` for every default: Node's root CAs, the server's name
+   * checked), or a `TlsContext.client(…)` shared by many connections. `connect` resolves once the
+   * handshake completed and rejects with `TlsHandshakeError` when it failed.
+   */
+  readonly tls?: TlsClientOptions | TlsContext | true;
 }
 
 /** The keys of `ClientOptions` (common/options.ts: kept in step with the interface by `tsc`). */
@@ -78,6 +94,7 @@ export const CLIENT_OPTIONS = {
   lookup: true,
   loop: true,
   signal: true,
+  tls: true,
 } as const satisfies OptionKeys<ClientOptions>;
 
 /** Client options checked and defaulted (shared with the pool). */
@@ -89,6 +106,8 @@ export interface ResolvedClientOptions {
   readonly family: 0 | 4 | 6;
   readonly lookup: LookupFunction;
   readonly connection: ResolvedConnectionOptions;
+  /** TLS options (checked; the context is built per connection or per pool), or a context to use. */
+  readonly tls: TlsClientOptions | TlsContext | true | undefined;
 }
 
 /**
@@ -117,6 +136,12 @@ export function resolveClientOptions(
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new InvalidOptionError('signal', `must be an AbortSignal, got ${describeValue(options.signal)}`);
   }
+  const tls = options.tls;
+  if (tls instanceof TlsContext) {
+    if (tls.isServer) throw new InvalidOptionError('tls', 'is a server context: use TlsContext.client()');
+  } else if (tls !== undefined) {
+    resolveTlsClientOptions(tls);
+  }
   return {
     host,
     port: intOption('port', options.port, 1, 65535),
@@ -125,13 +150,24 @@ export function resolveClientOptions(
     family,
     lookup,
     connection: resolveConnectionOptions(options, owner),
+    tls,
   };
+}
+
+/** Whom a TLS client connection talks to: SNI (never an IP address, RFC 6066 §3), the name to check, the session key. */
+function tlsTarget(o: ResolvedClientOptions): ClientTarget {
+  const tls = o.tls;
+  const given = tls !== undefined && tls !== true && !(tls instanceof TlsContext) ? tls.servername : undefined;
+  const servername = given ?? (isIP(o.host) === 0 ? o.host : undefined);
+  return { servername, verifyHost: servername ?? o.host, sessionKey: `${servername ?? o.host}:${o.port}` };
 }
 
 /** Internal: what the pool needs beyond the public options. */
 export interface OpenHooks {
-  /** Called once the pipeline is built and active, before any byte is read. */
+  /** Called once the pipeline is built and active (with TLS: once the handshake completed). */
   readonly afterOpen?: (conn: ClientConnection) => void;
+  /** The TLS context to use (a pool's), instead of one built for this connection. */
+  readonly tls?: TlsContext;
 }
 
 /**
@@ -269,15 +305,41 @@ export async function openConnection(
   });
   let removeHook: (() => void) | undefined;
   let ended = false;
-  const end = (reason: CloseReason) => {
+  let end = (reason: CloseReason) => {
     if (ended) return;
     ended = true;
     removeHook?.();
     lease.release();
     resolveClosed(reason);
   };
+  // TLS: the context the pool shares, one given in the options, or one made for this connection
+  // (and freed with it).
+  let tls: TlsContext | undefined = hooks.tls ?? (o.tls instanceof TlsContext ? o.tls : undefined);
+  if (tls === undefined && o.tls !== undefined && !(o.tls instanceof TlsContext)) {
+    try {
+      tls = TlsContext.client(o.tls, loop.logger);
+    } catch (err) {
+      sysClose(fd);
+      lease.release();
+      throw err;
+    }
+    const own = tls;
+    const release = end;
+    end = (reason) => {
+      own.close();
+      release(reason);
+    };
+  }
+  const tlsHandler = tls === undefined ? undefined : new TlsHandler(tls, tlsTarget(o));
   const conn = new Connection(
-    { loop, pipeline: o.pipeline, options: o.connection, onClosed: (c) => end(c.closeReason ?? 'local') },
+    {
+      loop,
+      pipeline: o.pipeline,
+      options: o.connection,
+      onClosed: (c) => end(c.closeReason ?? 'local'),
+      // TLS goes first, before the user's pipeline, as on the server side (pipeline/stages.ts).
+      ...(tlsHandler === undefined ? {} : { stages: [{ name: 'tls', create: () => tlsHandler }] }),
+    },
     fd,
   );
   // The peer is the address that answered: known without a getpeername, and for the connection's
@@ -296,12 +358,63 @@ export async function openConnection(
   if (conn.isActive) {
     // A server stopping closes its loop: client connections on it end then, as 'shutdown'.
     removeHook = loop.onClose(() => conn.abort('shutdown'));
+    if (tlsHandler !== undefined) {
+      // The signal still cancels while the handshake runs (handshakeTimeout bounds it otherwise).
+      let aborted: unknown;
+      const onAbort = () => {
+        aborted = signal?.reason;
+        conn.abort();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        await tlsHandler.handshake();
+      } catch (err) {
+        conn.abort();
+        throw aborted ?? err;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+      if (!conn.isActive) {
+        throw new ChannelClosedError(
+          `the connection to ${address}:${o.port} closed after the TLS handshake`,
+          conn.closeReason,
+        );
+      }
+    }
     hooks.afterOpen?.(client);
   }
   return client;
 }
 
-/** The client API. */
+/**
+ * Outgoing connections on the same loop as the server's (Netty's `Bootstrap` beside
+ * `ServerBootstrap`): a client connection is a `Connection` with a pipeline, exactly like an
+ * accepted one — the same handlers, codecs, backpressure and close reasons. Inside a worker it runs
+ * on the worker's loop (a proxy or gateway talks to its upstreams without leaving the loop);
+ * elsewhere on a standalone loop that closes with its last connection (docs/client.md).
+ *
+ * The socket is connected first; only then is the pipeline built, so handlers see `onActive` on a
+ * connected socket. For request/response protocols put a {@link RequestResponseHandler} last and
+ * call `conn.request()`, or use a {@link Pool}.
+ *
+ * @example
+ * ```ts
+ * import { Client, JsonLinesDecoder, JsonLinesEncoder, jsonIds, Pipeline, RequestResponseHandler } from 'multireactor';
+ *
+ * const conn = await Client.connect({
+ *   host: '127.0.0.1',
+ *   port: 7000,
+ *   pipeline: () =>
+ *     new Pipeline()
+ *       .addLast('decoder', new JsonLinesDecoder())
+ *       .addLast('encoder', new JsonLinesEncoder())
+ *       .addLast('requests', new RequestResponseHandler({ ids: jsonIds('uid') })),
+ * });
+ * const reply = await conn.request<{ text: string }>({ op: 'echo', text: 'hi' }, { timeout: 1000 });
+ * console.log(reply.text);
+ * await conn.close();
+ * ```
+ */
 export const Client = {
   /**
    * Connects and builds the pipeline; resolves once `onActive` ran. Rejects with

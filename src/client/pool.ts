@@ -45,6 +45,7 @@ import { Queue } from '../common/queue.js';
 import type { Timeout } from '../common/timing-wheel.js';
 import { HeartbeatHandler, type HeartbeatOptions } from '../handlers/heartbeat.js';
 import type { CloseReason } from '../pipeline/handler.js';
+import { TlsContext } from '../tls/context.js';
 import {
   CLIENT_OPTIONS,
   type ClientConnection,
@@ -75,6 +76,12 @@ export interface ReconnectOptions {
   readonly jitter?: number;
 }
 
+/**
+ * What `new Pool()` takes: the client options of {@link ClientOptions} (but `signal`: the pool's
+ * `close()` cancels its connects), the request options of {@link RequestResponseOptions} for the
+ * handler added to each connection, and how the pool grows, shrinks, picks and retries. Checked in
+ * the constructor: a bad value or an unknown key throws `InvalidOptionError` naming it.
+ */
 export interface PoolOptions extends Omit<ClientOptions, 'signal'>, RequestResponseOptions {
   /** Most connections open (or opening) at once. Default 4. */
   readonly maxConnections?: number;
@@ -158,6 +165,37 @@ const RECONNECT_OPTIONS = {
 /** The keys of `close()`'s options. */
 const CLOSE_OPTIONS = { drain: true } as const;
 
+/**
+ * A pool of client connections to one server, for request/response protocols: `request(msg)`
+ * picks a connection with room, waits in a bounded queue when none has, and opens connections on
+ * demand up to `maxConnections`. Each connection gets the user's pipeline, then a
+ * {@link RequestResponseHandler} unless the pipeline has one (and with `heartbeat` a
+ * `HeartbeatHandler` before it, so that a server that stops answering pings is replaced).
+ *
+ * Contract: every request resolves or rejects — none is lost silently. A connection that dies
+ * rejects its requests in flight with `ChannelClosedError` (they may have reached the server: the
+ * pool never resends), and is replaced when work waits; failed connects back off exponentially
+ * with jitter, and while no connection is open a failed connect rejects the waiting requests with
+ * its error. `close()` rejects what waits or is in flight with `PoolClosedError`; `close({ drain })`
+ * first lets the requests already made finish.
+ *
+ * @example
+ * ```ts
+ * import { JsonLinesDecoder, JsonLinesEncoder, Pipeline, Pool } from 'multireactor';
+ *
+ * const pool = new Pool({
+ *   host: '127.0.0.1',
+ *   port: 7000,
+ *   pipeline: () => new Pipeline().addLast(new JsonLinesDecoder()).addLast(new JsonLinesEncoder()),
+ *   maxConnections: 4,
+ *   pipelining: 16, // requests in flight per connection before another one is used
+ *   timeout: 2000,
+ * });
+ * const reply = await pool.request({ op: 'get', key: 'a' });
+ * console.log(reply, pool.stats());
+ * await pool.close({ drain: 1000 });
+ * ```
+ */
 export class Pool {
   readonly maxConnections: number;
   readonly minConnections: number;
@@ -172,6 +210,9 @@ export class Pool {
   private readonly backoff: Required<ReconnectOptions>;
   private readonly lease: LoopLease;
   private readonly connLease: LoopLease;
+  /** With `tls`: one context for every connection (sessions resume across them); ours to free unless given. */
+  private readonly tls: TlsContext | undefined;
+  private readonly ownsTls: boolean;
   private readonly aborter = new AbortController();
   private readonly conns: Pooled[] = [];
   private readonly waiting = new Queue<Waiter>();
@@ -192,6 +233,7 @@ export class Pool {
 
   constructor(options: PoolOptions) {
     this.client = resolveClientOptions(options, 'Pool', POOL_OPTIONS);
+    const tls = this.client.tls;
     this.maxConnections = intOption('maxConnections', options.maxConnections ?? 4, 1, 65535);
     this.minConnections = intOption('minConnections', options.minConnections ?? 0, 0, this.maxConnections);
     this.pipelining = intOption('pipelining', options.pipelining ?? 1, 1);
@@ -224,6 +266,9 @@ export class Pool {
     this.defaultTimeout = new RequestResponseHandler(this.rrOptions).timeout;
     // Every connect in progress listens to the pool's abort signal: up to maxConnections at once.
     setMaxListeners(0, this.aborter.signal);
+    // Built last, once every other option passed: a throwing constructor leaks nothing.
+    this.ownsTls = tls !== undefined && !(tls instanceof TlsContext);
+    this.tls = tls === undefined ? undefined : tls instanceof TlsContext ? tls : TlsContext.client(tls);
     this.lease = acquireLoop(options.loop);
     // Connections ride on the pool's lease: the loop stays until the pool closes.
     this.connLease = { loop: this.lease.loop, release: () => {} };
@@ -363,6 +408,7 @@ export class Pool {
       closing.push(c.client.close());
     }
     await Promise.all(closing);
+    if (this.ownsTls) this.tls?.close();
     this.lease.release();
   }
 
@@ -509,7 +555,10 @@ export class Pool {
       return false;
     }
     this.connecting++;
-    openConnection(this.client, this.connLease, this.aborter.signal, { afterOpen: (c) => this.adopt(c) }).then(
+    openConnection(this.client, this.connLease, this.aborter.signal, {
+      afterOpen: (c) => this.adopt(c),
+      ...(this.tls !== undefined ? { tls: this.tls } : {}),
+    }).then(
       () => {
         this.connecting--;
         this.connects++;

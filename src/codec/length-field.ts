@@ -31,8 +31,15 @@ import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { MessageToByteEncoder } from './message-to-byte-encoder.js';
 
+/** Byte order of a length field: `'big'` is network order (most significant byte first). */
 export type ByteOrder = 'big' | 'little';
 
+/**
+ * Where the length field is and how to read it, with the parameter names of Netty's
+ * `LengthFieldBasedFrameDecoder` (its worked examples, BEFORE/AFTER, are in docs/codecs.md).
+ * Checked in the constructor: `InvalidOptionError` for a bad value, an unknown key, or a
+ * `maxFrameLength` too small to hold the length field.
+ */
 export interface LengthFieldFrameDecoderOptions {
   /** Largest frame accepted, header included. Default 1 MiB. */
   readonly maxFrameLength?: number;
@@ -146,6 +153,29 @@ class Discarding {
   ) {}
 }
 
+/**
+ * Splits a byte stream into frames by a length field in each frame's header (Netty's
+ * `LengthFieldBasedFrameDecoder`, same parameters, checked against its javadoc's examples).
+ * Emits each frame as a `Buffer` the handlers may keep: a view of the read's bytes, copied at
+ * most once per read — and, as with Node's `'data'` chunks, a frame kept alive keeps that read's
+ * memory alive (`Buffer.from(frame)` to keep a small frame for long).
+ *
+ * A frame longer than `maxFrameLength` raises `TooLongFrameError` (a `DecoderError`: the
+ * connection goes on unless `decoderErrors: 'close'`) and its bytes are discarded, also those
+ * still to come; decoding resumes with the next frame. The decoder never holds more than
+ * `maxFrameLength` bytes for a connection. A negative or too short length raises
+ * `CorruptedFrameError` after skipping the length field.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddedChannel, LengthFieldFrameDecoder } from 'multireactor';
+ *
+ * // A 2-byte big-endian length, then the payload; strip the header from the frames emitted.
+ * const ch = new EmbeddedChannel([new LengthFieldFrameDecoder({ lengthFieldLength: 2, initialBytesToStrip: 2 })]);
+ * ch.writeInbound(Buffer.from([0x00, 0x05, 0x68, 0x65]), Buffer.from('llo')); // split across two reads
+ * console.log(ch.readInbound<Buffer>()?.toString()); // 'hello'
+ * ```
+ */
 export class LengthFieldFrameDecoder extends ByteToMessageDecoder {
   /** The options, shared with every decoder built from equal ones (a connection keeps no copy). */
   private readonly cfg: FrameDecoderConfig;
@@ -252,6 +282,7 @@ export class LengthFieldFrameDecoder extends ByteToMessageDecoder {
   }
 }
 
+/** The header `LengthFieldPrepender` writes; it should match the peer's decoder. */
 export interface LengthFieldPrependerOptions {
   /** Size of the length field: 1, 2, 3, 4 or 8 bytes. Default 4. */
   readonly lengthFieldLength?: 1 | 2 | 3 | 4 | 8;
@@ -259,6 +290,7 @@ export interface LengthFieldPrependerOptions {
   readonly lengthAdjustment?: number;
   /** Whether the written length counts the length field itself. Default false. */
   readonly lengthIncludesLengthFieldLength?: boolean;
+  /** Byte order of the length field. Default `'big'` (network order). */
   readonly byteOrder?: ByteOrder;
 }
 

@@ -112,6 +112,10 @@ class WheelTimeout implements Timeout, TimerEntry {
   }
 }
 
+/**
+ * How a {@link TimingWheel} cuts time, reads its clock and reports. A `slots` that is not a power
+ * of two, or a `tickMs` that is not positive, throws `RangeError` in the constructor.
+ */
 export interface TimingWheelOptions {
   /** Tick length in ms. Default 20. */
   readonly tickMs?: number;
@@ -134,6 +138,33 @@ const TIMING_WHEEL_OPTIONS = {
   onError: true,
 } as const satisfies OptionKeys<TimingWheelOptions>;
 
+/**
+ * A hashed timing wheel (Varghese & Lauck; Netty's `HashedWheelTimer`): schedule and cancel in
+ * O(1), no Node timer per connection. Each loop has one (`channel.timers`), which drives idle
+ * detection, heartbeats, HTTP timeouts and close deadlines; a handler that needs a timer should
+ * use that one rather than `setTimeout`, so that tests on an `EmbeddedChannel` advance its fake
+ * clock instead of sleeping.
+ *
+ * Contract: a timer never fires early; it fires at the first `advance()` at or after its deadline
+ * rounded up to a tick — late by at most one tick (20 ms by default) plus the driver's own delay.
+ * A callback that schedules a timer (even with delay 0) never sees it fire in the same
+ * `advance()`. A callback's throw goes to `onError`, or is rethrown once the tick is done.
+ * Build one yourself only to drive it from your own clock.
+ *
+ * @example
+ * ```ts
+ * import { TimingWheel } from 'multireactor';
+ *
+ * let now = 0;
+ * const wheel = new TimingWheel({ tickMs: 10, clock: () => now });
+ * const timer = wheel.schedule(25, () => console.log('fired at', now));
+ * now = 20;
+ * wheel.advance(); // nothing yet: the deadline (25) rounds up to the tick ending at 30
+ * now = 30;
+ * wheel.advance(); // fired at 30
+ * timer.reschedule(100); // the same object, armed again
+ * ```
+ */
 export class TimingWheel implements Timers {
   readonly tickMs: number;
   private readonly mask: number;

@@ -20,6 +20,11 @@ import { checkOptions, fnOption, intOption, type OptionKeys, SharedResolutions }
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { IdleConfig, type IdleStateEvent, IdleStateHandler, idlePeriod, MAX_COUNTER } from './idle-state.js';
 
+/**
+ * One of two modes, checked in the constructor (`InvalidOptionError`): ping mode (`interval` and
+ * `ping`, optionally `missed` and `isPong`) or timeout mode (`timeout`). `isPing` with `pong`
+ * answers the peer's own pings in either mode.
+ */
 export interface HeartbeatOptions {
   /** Ping mode: ms of silence before a ping is sent. */
   readonly interval?: number;
@@ -94,8 +99,43 @@ const HEARTBEAT_CONFIGS = new SharedResolutions<HeartbeatOptions, HeartbeatConfi
 });
 
 /**
- * Application-level liveness (see the module comment): pings after a silence, or a close after a
- * timeout. Its options are resolved once and shared by every handler built from equal options:
+ * Application-level liveness: finds a peer that vanished without FIN or RST — through NATs and
+ * proxies that TCP keepalive never reaches — and closes its connection (docs/heartbeat.md
+ * compares it with TCP keepalive and `userTimeout`).
+ *
+ * - Ping mode (`interval`, `ping`): after `interval` ms without hearing from the peer it writes
+ *   `ping()`; anything the peer sends counts as the answer. After `missed` unanswered pings in a
+ *   row the next silence closes the connection with reason `heartbeat`: a dead peer is found in
+ *   about `interval × (missed + 1)`.
+ * - Timeout mode (`timeout`), for servers whose clients ping on their own: a connection silent for
+ *   `timeout` ms is closed with reason `idle-timeout`.
+ *
+ * Pings are written from this handler towards the head: put the encoder that turns them into
+ * bytes before it. Pongs (`isPong`) and answered pings (`isPing`) are swallowed here; every other
+ * message is passed on. It runs on the channel's timing wheel, costing nothing per message.
+ *
+ * @example
+ * ```ts
+ * import { HeartbeatHandler, JsonLinesDecoder, JsonLinesEncoder, Pipeline } from 'multireactor';
+ *
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast('decoder', new JsonLinesDecoder())
+ *       .addLast('encoder', new JsonLinesEncoder()) // before the heartbeat: it encodes the pings
+ *       .addLast(
+ *         'heartbeat',
+ *         new HeartbeatHandler({
+ *           interval: 30_000,
+ *           missed: 2,
+ *           ping: () => ({ op: 'ping' }),
+ *           isPong: (msg) => (msg as { op?: unknown }).op === 'pong',
+ *         }),
+ *       );
+ *   }
+ * }
+ * ```
+ *
+ * Its options are resolved once and shared by every handler built from equal options:
  * a connection keeps only its own state (when it last read, pings unanswered).
  */
 export class HeartbeatHandler extends IdleStateHandler {

@@ -25,6 +25,7 @@ import type { Timeout, TimerEntry, Timers, TimerTarget } from '../common/timing-
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 
+/** Which kind of inactivity an {@link IdleStateEvent} reports: no read, no write, or neither. */
 export type IdleState = 'reader-idle' | 'writer-idle' | 'all-idle';
 
 /**
@@ -57,6 +58,10 @@ export class IdleStateEvent {
   }
 }
 
+/**
+ * The idle periods of an {@link IdleStateHandler}, in ms; set at least one. Checked in its
+ * constructor (`InvalidOptionError`).
+ */
 export interface IdleStateOptions {
   /** No read for this many ms fires `reader-idle`. 0 or absent: off. */
   readonly readerIdle?: number;
@@ -166,8 +171,35 @@ class KindTimer implements TimerTarget {
 }
 
 /**
- * Netty's IdleStateHandler (see the module comment): `IdleStateEvent`s through `onUserEvent`, or
- * through `channelIdle` for a subclass. It is its own reader-idle timer: the wheel calls its
+ * Idle detection, as Netty's `IdleStateHandler`: fires an {@link IdleStateEvent} through
+ * `onUserEvent` when the connection has not read (`readerIdle`), not written (`writerIdle`) or
+ * neither (`allIdle`) for that many ms — once with `first: true`, then again each period while it
+ * stays idle. It closes nothing itself: a handler after it decides (or use `HeartbeatHandler`).
+ *
+ * Cheap on busy connections: reads only stamp a time once per read burst, and each kind has one
+ * timer on the channel's timing wheel, re-armed in place when it fires — nothing is allocated per
+ * message. On an `EmbeddedChannel` tests advance the fake clock (`advanceTime`).
+ *
+ * @example
+ * ```ts
+ * import { ChannelInboundHandler, type HandlerContext, IdleStateEvent, IdleStateHandler, LineFrameDecoder, Pipeline } from 'multireactor';
+ *
+ * class CloseWhenSilent extends ChannelInboundHandler {
+ *   override onUserEvent(ctx: HandlerContext, event: unknown): void {
+ *     if (event === IdleStateEvent.FIRST_READER_IDLE) ctx.close('idle-timeout');
+ *     else ctx.fireUserEvent(event);
+ *   }
+ * }
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast(new IdleStateHandler({ readerIdle: 60_000 }))
+ *       .addLast(new CloseWhenSilent())
+ *       .addLast(new LineFrameDecoder());
+ *   }
+ * }
+ * ```
+ *
+ * A subclass may take the events through `channelIdle` instead. The handler is its own reader-idle timer: the wheel calls its
  * `onTimeout` method and links it through its `wheel*` fields, which a subclass must leave alone.
  */
 export class IdleStateHandler extends ChannelDuplexHandler implements TimerEntry {

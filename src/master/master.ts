@@ -26,23 +26,31 @@ import type { Logger } from '../common/logger.js';
 import type { ResolvedClusterOptions, ServerOptions } from '../server-options.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
+import { removeUnixSocketFile, type UnixListenSocket } from '../syscalls/socket.js';
 import { type LoopStats, newStats } from '../worker/loop.js';
 import {
   type ClusterStats,
+  type MasterCounters,
   type MasterHandle,
+  type MasterOps,
+  type MasterOpsFactory,
+  type MasterPhase,
   type MasterStopped,
+  type MasterView,
   type ReloadResult,
   summarize,
   type WorkerSnapshot,
   type WorkerState,
+  type WorkerStatus,
 } from './handle.js';
 import { type ParentWatch, watchParent } from './parent.js';
 import type { WorkerInfo } from './protocol.js';
-import { type Balance, openGroupSocket, openMasterSockets, slotSockets } from './sockets.js';
+import { RelayHub } from './relay.js';
+import { type Balance, describeAddress, openGroupSocket, openMasterSockets, slotSockets } from './sockets.js';
 import { isUpgradedMaster, notifyPredecessor, spawnSuccessor, UPGRADE_ENV } from './upgrade.js';
 import { forkWorker, sendTo, type WorkerProc } from './worker-proc.js';
 
-export type { ClusterStats, MasterHandle, MasterStopped, ReloadResult, WorkerSnapshot } from './handle.js';
+export type { ClusterStats, MasterHandle, MasterPhase, MasterStopped, ReloadResult, WorkerSnapshot } from './handle.js';
 
 /** How long stragglers get after the drain deadline before SIGKILL. */
 const KILL_GRACE_MS = 1000;
@@ -62,6 +70,8 @@ interface Slot {
   restartTimer?: NodeJS.Timeout | undefined;
   /** A crash restart in flight: settles once its worker is installed, or its failure handled. */
   restarting?: Promise<void> | undefined;
+  /** Crash restarts since the master started (for status and metrics). */
+  restarts: number;
 }
 
 /** A reload requested while one runs: one more pass, for every request made meanwhile. */
@@ -76,8 +86,25 @@ let masterStarted = false;
 /** Our parent when this module was loaded: the process the master stops with (parent.ts). */
 const PARENT_AT_LOAD = process.ppid;
 
-export class MasterServer implements MasterHandle {
+export class MasterServer implements MasterHandle, MasterView {
   readonly role = 'master' as const;
+  readonly pid = process.pid;
+  readonly startedAtMs = Date.now();
+  private phaseNow: MasterPhase = 'starting';
+  /** The Unix socket file this master created for `path` (removed at stop unless handed over). */
+  private unixSocket: UnixListenSocket | undefined;
+  /** The sockets went to a successor (upgrade): its files are its own now. */
+  private handedOver = false;
+  private ops: MasterOps | undefined;
+  private reloadsOk = 0;
+  private reloadsFailed = 0;
+  private shutdownDelayTimer: NodeJS.Timeout | undefined;
+  private readonly goneListeners: Array<(slot: number, last: WorkerInfo, counted: WorkerInfo | undefined) => void> = [];
+  private resolveWorkersDown!: () => void;
+  /** Every worker reaped and the listening sockets closed (the operations side is still open). */
+  private readonly workersDown = new Promise<void>((resolve) => {
+    this.resolveWorkersDown = resolve;
+  });
   private readonly slots: Slot[] = [];
   /** Every listening socket this master holds open. */
   private readonly sockets: number[] = [];
@@ -101,6 +128,8 @@ export class MasterServer implements MasterHandle {
   private infoSeq = 0;
   private readonly infoWaiters = new Map<number, (info: WorkerInfo) => void>();
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** The workers' pub/sub relay (relay.ts): a socket pair per worker, on a loop of its own once the first one forks. */
+  private readonly relay: RelayHub;
 
   private constructor(
     private readonly options: ServerOptions,
@@ -114,15 +143,26 @@ export class MasterServer implements MasterHandle {
     }
     this.script = script;
     this.args = options.workerArgs ?? process.argv.slice(2);
+    this.relay = new RelayHub(logger);
   }
 
-  /** Opens (or inherits) the sockets, forks every worker and resolves once all are ready. */
-  static async start(options: ServerOptions, cluster: ResolvedClusterOptions, logger: Logger): Promise<MasterServer> {
+  /**
+   * Opens the operations side (pid file, control socket, admin listener: `ops`), opens (or
+   * inherits) the sockets, forks every worker and resolves once all are ready.
+   */
+  static async start(
+    options: ServerOptions,
+    cluster: ResolvedClusterOptions,
+    logger: Logger,
+    ops?: MasterOpsFactory,
+  ): Promise<MasterServer> {
     if (masterStarted)
       throw new Error('this process is already a master: one Server.listen() per process in cluster mode');
     masterStarted = true;
     const m = new MasterServer(options, cluster, logger);
     try {
+      // First: a pid file naming a live master refuses this start before anything is bound.
+      m.ops = await ops?.(m);
       m.openSockets();
       await m.startAll();
     } catch (err) {
@@ -130,6 +170,7 @@ export class MasterServer implements MasterHandle {
       await m.shutdown(0);
       throw err;
     }
+    m.phaseNow = 'serving';
     if (cluster.handleSignals) m.installSignals();
     // A master started by upgrade() outlives its parent (the master it replaces) by design.
     if (!cluster.daemon && !isUpgradedMaster())
@@ -142,9 +183,10 @@ export class MasterServer implements MasterHandle {
 
   private openSockets(): void {
     const n = this.cluster.workers;
-    const { addr, balance } = openMasterSockets(this.options, n, this.balance, this.logger, this.sockets);
+    const { addr, balance, unix } = openMasterSockets(this.options, n, this.balance, this.logger, this.sockets);
     this.addr = addr;
     this.balance = balance;
+    this.unixSocket = unix;
     for (let i = 0; i < n; i++) {
       this.slots.push({
         index: i,
@@ -154,6 +196,7 @@ export class MasterServer implements MasterHandle {
         crashes: [],
         lastFailure: undefined,
         abandoned: false,
+        restarts: 0,
       });
     }
   }
@@ -165,12 +208,24 @@ export class MasterServer implements MasterHandle {
   // ---- workers ----
 
   private fork(slot: Slot): WorkerProc {
+    const generation = slot.generation + 1;
+    // The worker's end of its relay goes down at the fork; the master's copy is closed right after.
+    const relayFd = this.relay.open(`worker slot ${slot.index} generation ${generation}`);
+    try {
+      return this.forkOn(slot, relayFd);
+    } finally {
+      sysClose(relayFd);
+    }
+  }
+
+  private forkOn(slot: Slot, relayFd: number): WorkerProc {
     const w = forkWorker({
       script: this.script,
       args: this.args,
       slot: slot.index,
       generation: ++slot.generation,
       fds: slot.fds,
+      relayFd,
       exclusive: this.balance === 'shared',
       startTimeout: this.cluster.startTimeout,
       dropEnv: [UPGRADE_ENV],
@@ -181,9 +236,13 @@ export class MasterServer implements MasterHandle {
         waiter?.(info);
       },
       onExit: (proc, was) => {
+        // Its counters leave the live set and join the slot's past at the same instant.
         this.live.delete(proc);
+        this.workerGone(proc);
         this.onExit(proc, was);
       },
+      // A final report that arrived after the exit is folded in now (only what it adds).
+      onGone: (proc) => this.workerGone(proc),
     });
     this.live.add(w);
     return w;
@@ -204,7 +263,7 @@ export class MasterServer implements MasterHandle {
       (this.slots[i] as Slot).worker = (r as PromiseFulfilledResult<WorkerProc>).value;
     });
     this.logger.info(
-      `master ${process.pid}: ${this.slots.length} workers ready on ${this.addr.address}:${this.addr.port} (${this.balance}): pids ${this.slots.map((s) => s.worker?.pid).join(', ')}`,
+      `master ${process.pid}: ${this.slots.length} workers ready on ${describeAddress(this.addr)} (${this.balance}): pids ${this.slots.map((s) => s.worker?.pid).join(', ')}`,
     );
   }
 
@@ -280,6 +339,7 @@ export class MasterServer implements MasterHandle {
           return;
         }
         slot.worker = w;
+        slot.restarts++;
         const now = performance.now();
         this.logger.info(
           `worker ${w.pid} (slot ${slot.index}, generation ${w.generation}) ready after a restart: ${Math.round(now - since)} ms after the crash, ${Math.round(now - w.forkedAt)} ms to start`,
@@ -463,6 +523,8 @@ export class MasterServer implements MasterHandle {
       }
     }
     const durationMs = Math.round(performance.now() - t0);
+    if (error === undefined) this.reloadsOk++;
+    else this.reloadsFailed++;
     if (error !== undefined) {
       this.logger.error(`reload failed after ${durationMs} ms: ${error}; the current workers keep serving`);
     } else {
@@ -483,6 +545,83 @@ export class MasterServer implements MasterHandle {
 
   get connections(): number {
     return this.lastConnections;
+  }
+
+  // ---- what the operations side sees (MasterView) ----
+
+  phase(): MasterPhase {
+    return this.phaseNow;
+  }
+
+  readiness(): { ready: boolean; reason: string } {
+    switch (this.phaseNow) {
+      case 'starting':
+        return { ready: false, reason: 'starting: not every worker is ready yet' };
+      case 'delaying':
+        return { ready: false, reason: 'shutting down: serving out shutdownDelay before the drain' };
+      case 'stopping':
+        return { ready: false, reason: 'stopping: draining the workers' };
+      default:
+        break;
+    }
+    const missing = this.slots.filter((s) => s.worker === undefined || s.worker.state !== 'ready');
+    if (missing.length > 0) {
+      const why = missing.map((s) => `slot ${s.index} ${s.abandoned ? 'abandoned after a crash loop' : 'restarting'}`);
+      return { ready: false, reason: `not every worker is ready: ${why.join(', ')}` };
+    }
+    const n = this.slots.length;
+    return { ready: true, reason: `${n} worker${n === 1 ? '' : 's'} serving` };
+  }
+
+  /**
+   * Asks every worker for its report, then lists the workers alive *now* with their latest one
+   * (`lastInfo`: the answer, or an older report when it did not answer in time), built in one
+   * synchronous step: with `onWorkerGone`'s reports of the workers gone, a caller that reads both
+   * without awaiting in between counts every worker exactly once.
+   */
+  async inspect(timeoutMs = 2000): Promise<WorkerStatus[]> {
+    // A starting worker has no handler for the question yet; a draining one still answers.
+    const asked = [...this.live].filter((w) => w.state === 'ready' || w.state === 'draining');
+    await Promise.all(asked.map((w) => this.ask(w, timeoutMs)));
+    return [...this.live]
+      .sort((a, b) => a.slot - b.slot || a.generation - b.generation)
+      .map((w) => ({
+        slot: w.slot,
+        pid: w.pid,
+        generation: w.generation,
+        state: w.state,
+        startedAtMs: w.startedAtMs,
+        restarts: (this.slots[w.slot] as Slot).restarts,
+        info: w.lastInfo,
+      }));
+  }
+
+  counters(): MasterCounters {
+    return {
+      slots: this.slots.length,
+      reloadsOk: this.reloadsOk,
+      reloadsFailed: this.reloadsFailed,
+      restarts: this.slots.map((s) => s.restarts),
+      abandoned: this.slots.filter((s) => s.abandoned).map((s) => s.index),
+    };
+  }
+
+  onWorkerGone(fn: (slot: number, last: WorkerInfo, counted: WorkerInfo | undefined) => void): void {
+    this.goneListeners.push(fn);
+  }
+
+  /** Tells the listeners what a gone worker's last report adds to what was told of it already. */
+  private workerGone(w: WorkerProc): void {
+    if (w.lastInfo === undefined || w.lastInfo === w.foldedInfo) return;
+    const counted = w.foldedInfo;
+    w.foldedInfo = w.lastInfo;
+    for (const fn of this.goneListeners) fn(w.slot, w.lastInfo, counted);
+  }
+
+  async stopFromControl(timeoutMs: number, reason: string): Promise<MasterStopped> {
+    void this.stopFor({ ok: true, reason }, timeoutMs, this.cluster.handleSignals);
+    await this.workersDown;
+    return this.stopReason ?? { ok: true, reason };
   }
 
   stats(): LoopStats {
@@ -532,6 +671,8 @@ export class MasterServer implements MasterHandle {
       this.stopReason = why;
       this.stopping = this.shutdown(timeout).then(() => this.resolveStopped(why));
     }
+    clearTimeout(this.shutdownDelayTimer);
+    this.shutdownDelayTimer = undefined;
     if (exit) {
       this.stopping.then(
         () => process.exit(this.stopReason?.ok === false ? 1 : 0),
@@ -557,6 +698,7 @@ export class MasterServer implements MasterHandle {
   }
 
   private async shutdown(timeout: number): Promise<void> {
+    this.phaseNow = 'stopping';
     this.parentWatch?.close();
     this.parentWatch = undefined;
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
@@ -573,10 +715,20 @@ export class MasterServer implements MasterHandle {
       this.retire(w, timeout);
     }
     await Promise.all(workers.map((w) => w.exited));
+    await this.relay.close();
     for (const fd of this.sockets.splice(0)) sysClose(fd);
+    // The socket file goes with the socket — unless a successor serves on it now (upgrade).
+    const unix = this.unixSocket;
+    if (unix?.file !== undefined && !this.handedOver) removeUnixSocketFile(unix.path, unix.file);
     this.removeSignals();
-    masterStarted = false;
     if (workers.length > 0) this.logger.info(`master ${process.pid}: stopped, every worker reaped`);
+    this.resolveWorkersDown();
+    try {
+      await this.ops?.close();
+    } catch (err) {
+      this.logger.error('closing the control socket and admin listener failed', err);
+    }
+    masterStarted = false;
   }
 
   /** Second signal during a stop: no more waiting. */
@@ -585,19 +737,39 @@ export class MasterServer implements MasterHandle {
   }
 
   private installSignals(): void {
-    const stopThenExit = (timeout: number) => () => {
-      if (this.stopping !== undefined) {
-        this.logger.warn('second stop signal: killing the workers now');
-        this.killAll();
-        return;
-      }
-      this.stopFor({ ok: true, reason: 'a stop signal' }, timeout, true);
-    };
+    const stopThenExit =
+      (timeout: number, delay = 0) =>
+      () => {
+        if (this.stopping !== undefined) {
+          this.logger.warn('second stop signal: killing the workers now');
+          this.killAll();
+          return;
+        }
+        if (this.phaseNow === 'delaying') {
+          this.logger.warn('second stop signal during shutdownDelay: draining now');
+          this.stopFor({ ok: true, reason: 'a stop signal' }, timeout, true);
+          return;
+        }
+        if (delay > 0) {
+          // Kubernetes removes a terminating pod from its endpoints only after a while: connections
+          // keep coming for seconds. Fail /readyz now, go on serving, and drain after the delay.
+          this.phaseNow = 'delaying';
+          this.logger.info(
+            `master ${process.pid}: SIGTERM: /readyz fails from now on; serving ${delay} ms more before draining (shutdownDelay)`,
+          );
+          this.shutdownDelayTimer = setTimeout(() => {
+            this.shutdownDelayTimer = undefined;
+            this.stopFor({ ok: true, reason: 'a stop signal' }, timeout, true);
+          }, delay);
+          return;
+        }
+        this.stopFor({ ok: true, reason: 'a stop signal' }, timeout, true);
+      };
     const reload = () => {
       this.reload().catch((err: unknown) => this.logger.error('reload failed', err));
     };
     const handlers: Array<[NodeJS.Signals, () => void]> = [
-      ['SIGTERM', stopThenExit(this.cluster.drainTimeout)],
+      ['SIGTERM', stopThenExit(this.cluster.drainTimeout, this.cluster.operations.shutdownDelay)],
       ['SIGINT', stopThenExit(this.cluster.drainTimeout)],
       ['SIGQUIT', stopThenExit(Number.POSITIVE_INFINITY)],
       ['SIGUSR2', reload],
@@ -617,13 +789,22 @@ export class MasterServer implements MasterHandle {
 
   async upgrade(): Promise<number> {
     if (this.stopping !== undefined) throw new Error('the server is stopping');
-    const pid = await spawnSuccessor({
-      fds: this.sockets,
-      script: this.script,
-      args: this.args,
-      timeoutMs: this.cluster.startTimeout * 2,
-      logger: this.logger,
-    });
+    // The successor opens the control socket and admin listener at the same places: free them.
+    await this.ops?.suspend();
+    let pid: number;
+    try {
+      pid = await spawnSuccessor({
+        fds: this.sockets,
+        script: this.script,
+        args: this.args,
+        timeoutMs: this.cluster.startTimeout * 2,
+        logger: this.logger,
+      });
+    } catch (err) {
+      this.ops?.resume();
+      throw err;
+    }
+    this.handedOver = true;
     this.logger.info(`upgrade: master ${pid} serves; draining this master's workers`);
     await this.close();
     return pid;

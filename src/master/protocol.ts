@@ -2,6 +2,7 @@
  * What master and workers say to each other over the IPC channel of `child_process.fork`, and
  * how a worker learns its part from its environment.
  */
+import type { HttpCounters } from '../common/http-metrics.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
 import type { LoopStats } from '../worker/loop.js';
 
@@ -19,6 +20,8 @@ export interface WorkerSpec {
   /** The socket is shared by every worker: register it with EPOLLEXCLUSIVE. */
   readonly exclusive: boolean;
   readonly masterPid: number;
+  /** Its end of the master's pub/sub relay (relay.ts), inherited after the listening sockets. */
+  readonly relay?: number;
 }
 
 /** Where the first inherited listening socket lands in a worker (stdio index = fd number). */
@@ -34,7 +37,9 @@ export type ToWorker =
 export type ToMaster =
   | { readonly t: 'ready'; readonly pid: number; readonly address: SocketAddress }
   | { readonly t: 'info'; readonly id: number; readonly info: WorkerInfo }
-  | { readonly t: 'draining'; readonly connections: number };
+  | { readonly t: 'draining'; readonly connections: number }
+  /** Its last counters, sent once its drain is over, just before it exits (metrics stay monotonic across reloads). */
+  | { readonly t: 'final'; readonly info: WorkerInfo };
 
 /** What a worker reports about itself. */
 export interface WorkerInfo {
@@ -43,6 +48,12 @@ export interface WorkerInfo {
   readonly generation: number;
   readonly connections: number;
   readonly stats: LoopStats;
+  /** Resident set size of the process, bytes. */
+  readonly rss: number;
+  /** V8 heap in use, bytes. */
+  readonly heapUsed: number;
+  /** Responses by status class and the latency histogram, for HTTP (all zero for other protocols). */
+  readonly http: HttpCounters;
   /**
    * What other parts of the worker report, by name: `offload` — the counters of its thread pools
    * (`OffloadPoolStats[]`, one per task module) — once the application offloads anything.
@@ -55,7 +66,12 @@ export function workerSpecFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerS
   const raw = env[WORKER_ENV];
   if (raw === undefined || raw === '') return undefined;
   const spec = JSON.parse(raw) as WorkerSpec;
-  if (!Number.isInteger(spec.slot) || !Array.isArray(spec.fds) || !spec.fds.every(Number.isInteger)) {
+  if (
+    !Number.isInteger(spec.slot) ||
+    !Array.isArray(spec.fds) ||
+    !spec.fds.every(Number.isInteger) ||
+    (spec.relay !== undefined && !Number.isInteger(spec.relay))
+  ) {
     throw new Error(`malformed ${WORKER_ENV}: ${raw}`);
   }
   return spec;

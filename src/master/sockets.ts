@@ -2,11 +2,15 @@
  * The listening sockets of a master: inherited (LISTEN_FDS) or opened here, one per slot
  * (`reuseport`) or one for all (`shared`), and how they are dealt out to the slots.
  */
+import { lstatSync } from 'node:fs';
 import type { Logger } from '../common/logger.js';
-import type { ServerOptions } from '../server-options.js';
-import type { SocketAddress } from '../syscalls/sockaddr.js';
-import { localAddress, openServerSocket } from '../syscalls/socket.js';
+import { DEFAULT_SOCKET_MODE, type ServerOptions } from '../server-options.js';
+import { describeAddress, type SocketAddress } from '../syscalls/sockaddr.js';
+import { localAddress, openServerSocket, openUnixListenSocket, type UnixListenSocket } from '../syscalls/socket.js';
 import { hasReusePort, takeListenFds } from './listen-fds.js';
+import { isUpgradedMaster } from './upgrade.js';
+
+export { describeAddress };
 
 export type Balance = 'reuseport' | 'shared';
 
@@ -21,14 +25,24 @@ export function openMasterSockets(
   balance: Balance,
   logger: Logger,
   into: number[],
-): { addr: SocketAddress; balance: Balance } {
+): { addr: SocketAddress; balance: Balance; unix?: UnixListenSocket } {
   const inherited = takeListenFds();
   if (inherited.length > 0) {
     into.push(...inherited);
     const addr = localAddress(inherited[0] as number);
     logger.info(
-      `master ${process.pid}: serving on ${inherited.length} inherited socket(s) (LISTEN_FDS), ${addr.address}:${addr.port}`,
+      `master ${process.pid}: serving on ${inherited.length} inherited socket(s) (LISTEN_FDS), ${describeAddress(addr)}`,
     );
+    // A Unix socket has no SO_REUSEPORT group to add to: every worker shares it. Its file is
+    // systemd's (RemoveOnStop=), or — handed over by upgrade() — ours to remove now.
+    if (addr.family === 'Unix') {
+      const file = isUpgradedMaster() ? socketFileOf(addr.address) : undefined;
+      return {
+        addr,
+        balance: 'shared',
+        ...(file ? { unix: { fd: inherited[0] as number, path: addr.address, file, replacedStale: false } } : {}),
+      };
+    }
     if (balance === 'reuseport' && inherited.length < n) {
       if (!hasReusePort(inherited[0] as number)) {
         logger.warn('inherited sockets lack SO_REUSEPORT: balancing with one shared socket instead');
@@ -37,6 +51,16 @@ export function openMasterSockets(
       while (into.length < n) into.push(openGroupSocket(addr, options));
     }
     return { addr, balance };
+  }
+  if (options.path !== undefined) {
+    const unix = openUnixListenSocket({
+      path: options.path,
+      backlog: options.backlog ?? 511,
+      mode: options.socketMode ?? DEFAULT_SOCKET_MODE,
+    });
+    into.push(unix.fd);
+    if (unix.replacedStale) logger.warn(`${options.path}: replaced a stale socket file (nothing listened on it)`);
+    return { addr: localAddress(unix.fd), balance: 'shared', unix };
   }
   // The first socket refuses an address something already listens on ('exclusive', see
   // openListenSocket): without that, SO_REUSEPORT would let this master join another server's
@@ -75,4 +99,15 @@ export function openGroupSocket(addr: SocketAddress, options: ServerOptions): nu
  */
 export function slotSockets(sockets: readonly number[], n: number, i: number, balance: Balance): number[] {
   return balance === 'shared' ? [...sockets] : sockets.filter((_, j) => j % n === i);
+}
+
+/** The device and inode of a socket file, or undefined (abstract, or gone). */
+function socketFileOf(path: string): { dev: number; ino: number } | undefined {
+  if (path === '' || path.startsWith('@')) return undefined;
+  try {
+    const st = lstatSync(path);
+    return st.isSocket() ? { dev: st.dev, ino: st.ino } : undefined;
+  } catch {
+    return undefined;
+  }
 }

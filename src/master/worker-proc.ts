@@ -23,6 +23,14 @@ export interface WorkerProc {
   readonly pid: number;
   /** performance.now() just before the fork: the worker runs code loaded after this moment. */
   readonly forkedAt: number;
+  /** Date.now() at the fork, for uptimes and start times. */
+  readonly startedAtMs: number;
+  /** Its latest report (an `info` answer, or its final one). */
+  lastInfo?: WorkerInfo;
+  /** It sent its final report (it drained and is exiting). */
+  final?: boolean;
+  /** The report already told to the master's `onWorkerGone` listeners. */
+  foldedInfo?: WorkerInfo;
   state: WorkerState;
   /** Resolves when the worker reports ready; rejects if it exits or times out first. */
   readonly ready: Promise<void>;
@@ -42,6 +50,8 @@ export interface ForkOptions {
   readonly fds: readonly number[];
   /** Every worker shares one socket (EPOLLEXCLUSIVE). */
   readonly exclusive: boolean;
+  /** The worker's end of the pub/sub relay (relay.ts): its descriptor after the listening sockets. */
+  readonly relayFd?: number;
   readonly startTimeout: number;
   /** Variables the worker must not inherit from the master. */
   readonly dropEnv: readonly string[];
@@ -50,6 +60,8 @@ export interface ForkOptions {
   readonly onInfo: (id: number, info: WorkerInfo) => void;
   /** The process exited; `was` is the state it was in. */
   readonly onExit: (w: WorkerProc, was: WorkerState) => void;
+  /** Exited and its IPC channel closed: nothing more will come from it (its `lastInfo` is final). */
+  readonly onGone?: (w: WorkerProc) => void;
 }
 
 /** Forks a worker; it is killed if it is not ready within `startTimeout`. */
@@ -60,13 +72,15 @@ export function forkWorker(o: ForkOptions): WorkerProc {
     fds: o.fds.map((_, i) => WORKER_FIRST_FD + i),
     exclusive: o.exclusive,
     masterPid: process.pid,
+    ...(o.relayFd !== undefined ? { relay: WORKER_FIRST_FD + o.fds.length } : {}),
   };
   const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(spec) };
   for (const name of o.dropEnv) delete env[name];
   // Before the fork: the child reads its code after this moment, never before.
   const forkedAt = performance.now();
+  const startedAtMs = Date.now();
   const child = fork(o.script, [...o.args], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...o.fds],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...o.fds, ...(o.relayFd !== undefined ? [o.relayFd] : [])],
     env,
     execArgv: process.execArgv,
   });
@@ -88,6 +102,7 @@ export function forkWorker(o: ForkOptions): WorkerProc {
     child,
     pid: child.pid ?? -1,
     forkedAt,
+    startedAtMs,
     state: 'starting',
     ready,
     exited,
@@ -97,14 +112,26 @@ export function forkWorker(o: ForkOptions): WorkerProc {
     rejectReady(new Error(`worker ${w.pid} (slot ${o.slot}) not ready within ${o.startTimeout} ms`));
     child.kill('SIGKILL');
   }, o.startTimeout);
+  // One case per message type of protocol.ts (ToMaster): a new kind of message is one more case.
   child.on('message', (raw: unknown) => {
     const msg = raw as ToMaster;
-    if (msg?.t === 'ready' && w.state === 'starting') {
-      clearTimeout(startTimer);
-      w.state = 'ready';
-      resolveReady();
-    } else if (msg?.t === 'info') {
-      o.onInfo(msg.id, msg.info);
+    switch (msg?.t) {
+      case 'ready':
+        if (w.state !== 'starting') break;
+        clearTimeout(startTimer);
+        w.state = 'ready';
+        resolveReady();
+        break;
+      case 'info':
+        w.lastInfo = msg.info;
+        o.onInfo(msg.id, msg.info);
+        break;
+      case 'final':
+        w.lastInfo = msg.info;
+        w.final = true;
+        break;
+      default:
+        break;
     }
   });
   child.on('error', (err) => {
@@ -121,6 +148,8 @@ export function forkWorker(o: ForkOptions): WorkerProc {
     resolveExited();
     o.onExit(w, was);
   });
+  // After 'exit' and the IPC channel's end: every message the worker sent has been delivered.
+  child.on('close', () => o.onGone?.(w));
   return w;
 }
 

@@ -14,6 +14,7 @@
  * SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group; the master
  * coordinates); SIGTERM and SIGQUIT drain and exit.
  */
+import { httpMetrics } from '../common/http-metrics.js';
 import { consoleLogger, type Logger } from '../common/logger.js';
 import { type ServerOptions, servingOptions } from '../server-options.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
@@ -23,7 +24,7 @@ import type { ResolvedConnectionOptions } from '../worker/options.js';
 import { Serving, ServingHandle, workerReports } from '../worker/serving.js';
 import { setCloseOnExec } from './listen-fds.js';
 import { armParentDeathSignal, type ParentWatch, watchParent } from './parent.js';
-import { type ToWorker, toMaster, type WorkerSpec, workerSpecFromEnv } from './protocol.js';
+import { type ToWorker, toMaster, type WorkerInfo, type WorkerSpec, workerSpecFromEnv } from './protocol.js';
 
 let serving = false;
 
@@ -42,6 +43,16 @@ const specAtLoad = ((): WorkerSpec | undefined => {
     return undefined; // Server.listen reports it
   }
 })();
+// The relay's end (pub/sub, relay.ts) must not leak into processes this worker spawns either: a
+// grandchild holding it would keep the master from seeing this worker's end close.
+if (specAtLoad?.relay !== undefined) {
+  try {
+    setCloseOnExec(specAtLoad.relay);
+    setNonBlocking(specAtLoad.relay);
+  } catch {
+    // Not there (a spec written by hand): src/pubsub/ finds it unusable and says so.
+  }
+}
 if (specAtLoad !== undefined && armParentDeathSignal() && process.ppid !== specAtLoad.masterPid) {
   consoleLogger().warn(
     `worker ${process.pid}: master ${specAtLoad.masterPid} died before this worker started; exiting`,
@@ -49,13 +60,33 @@ if (specAtLoad !== undefined && armParentDeathSignal() && process.ppid !== specA
   process.exit(1);
 }
 
+/**
+ * This worker's end of its master's pub/sub relay (master/relay.ts), for src/pubsub/ (in-cluster
+ * mode): its descriptor, or undefined in a process that is not a worker forked by a master.
+ */
+export function relaySocket(): number | undefined {
+  return specAtLoad?.relay;
+}
+
+/**
+ * The handle `Server.listen()` returns in a worker process (a process forked by a master, running
+ * the same script). It serves on the master's listening sockets and never binds one, so a worker
+ * that exits or is replaced loses no connection waiting in the accept queue. Its lifetime belongs
+ * to the master: a reload or a stop drains it and it exits; if the master dies, even by SIGKILL,
+ * it drains and exits on its own. Use `slot` to tell workers apart (a replacement takes the same
+ * slot, with the next `generation`).
+ */
 export interface WorkerHandle {
   readonly role: 'worker';
   /** This worker's slot and generation (for logs and metrics). */
   readonly slot: number;
+  /** Counts the workers started for this slot: 1 for the first, one more for each replacement. */
   readonly generation: number;
+  /** The address the master listens on (the workers serve it together). */
   address(): SocketAddress;
+  /** Connections this worker has open now. */
   readonly connections: number;
+  /** This worker's counters (the master sums every worker's in `collectStats()`). */
   stats(): LoopStats;
   /** Drains this worker and exits the process (the master replaces it if it did not ask for it). */
   close(options?: { timeout?: number }): Promise<void>;
@@ -129,9 +160,46 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
     } catch (err) {
       this.logger.error('drain failed', err);
     }
+    await this.sendFinal();
     // The master owns this process's lifetime: leave now rather than wait for whatever else
     // the application left running (timers, other handles).
     process.exit(0);
+  }
+
+  /**
+   * The counters as the drain left them, so that the master's totals lose nothing of this worker
+   * (Prometheus counters that go backwards read as resets). Waits until the message is written to
+   * the channel — process.exit() would drop it otherwise — for at most a second.
+   */
+  private sendFinal(): Promise<void> {
+    if (!process.connected || process.send === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      try {
+        process.send?.({ t: 'final', info: this.info() }, undefined, undefined, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  private info(): WorkerInfo {
+    const mem = process.memoryUsage();
+    return {
+      pid: process.pid,
+      slot: this.slot,
+      generation: this.generation,
+      connections: this.serving.connections,
+      stats: this.serving.stats(),
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      http: httpMetrics.snapshot(),
+      reports: workerReports(),
+    };
   }
 
   private readonly onMessage = (raw: unknown): void => {
@@ -144,18 +212,7 @@ export class WorkerServer extends ServingHandle implements WorkerHandle {
         void this.close({ timeout: msg.timeout ?? Number.POSITIVE_INFINITY });
         break;
       case 'info':
-        toMaster({
-          t: 'info',
-          id: msg.id,
-          info: {
-            pid: process.pid,
-            slot: this.slot,
-            generation: this.generation,
-            connections: this.serving.connections,
-            stats: this.serving.stats(),
-            reports: workerReports(),
-          },
-        });
+        toMaster({ t: 'info', id: msg.id, info: this.info() });
         break;
       default:
         break;

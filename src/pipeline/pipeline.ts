@@ -303,6 +303,37 @@ export type PipelineSpec = (new () => Pipeline) | ((channel: Channel) => Pipelin
 /**
  * The per-connection handler chain. Extend it and add handlers in {@link Pipeline.initChannel};
  * the server creates one instance per connection.
+ *
+ * Inbound events (`onActive`, `onRead`, `onReadComplete`, …, `onInactive`) travel from the socket
+ * towards the tail, outbound operations (`write`, `flush`, `close`) from the tail towards the
+ * socket; every callback runs on the connection's loop, one at a time. What handlers write during
+ * a read is flushed when the read completes, so answers to pipelined requests leave together. A
+ * handler that throws has its error passed to `onError` of the handlers after it; unhandled, the
+ * tail logs it and closes the connection (`error`; a decoder's `DecoderError` is counted and the
+ * connection kept, unless `decoderErrors: 'close'`) — the worker never dies of a handler's bug.
+ * The bytes a decoder sees during `onRead` are the loop's shared read buffer: valid only during
+ * the call (decoders built on `ByteToMessageDecoder` hand on frames that may be kept).
+ *
+ * @example
+ * ```ts
+ * import { ChannelInboundHandler, type HandlerContext, LineEncoder, LineFrameDecoder, Pipeline, Server, StringDecoder } from 'multireactor';
+ *
+ * class Shout extends ChannelInboundHandler<string> {
+ *   override onRead(ctx: HandlerContext, line: string): void {
+ *     if (line === 'quit') ctx.close();
+ *     else ctx.write(line.toUpperCase()); // flushed when the read completes
+ *   }
+ * }
+ * class ShoutPipeline extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast('frames', new LineFrameDecoder({ maxLength: 4096 })) // bytes → lines (Buffers)
+ *       .addLast('text', new StringDecoder()) // → strings
+ *       .addLast('encoder', new LineEncoder()) // outbound: string → bytes + '\n'
+ *       .addLast('shout', new Shout());
+ *   }
+ * }
+ * await Server.listen({ port: 7000, pipeline: ShoutPipeline }); // or a factory: () => new Pipeline().addLast(…)
+ * ```
  */
 export class Pipeline {
   /** @internal Head and tail in one: the ring of contexts starts and ends here. */

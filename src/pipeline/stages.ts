@@ -25,6 +25,10 @@ export interface ServerStage {
    * PROXY stage's trust) reads it without making the address's text.
    */
   create(channel: Channel, socketPeer: PackedAddress): ChannelHandler | undefined;
+  /** Frees what the stage holds for the whole server (TLS: its SSL_CTX); called once, when the server closes. */
+  close?(): void;
+  /** The stage's counters, shown under its name in the server's `stats()` (TLS: handshakes). */
+  stats?(): unknown;
 }
 
 /** Puts the stages' handlers at the head of `pipeline`, in order: the first one nearest the socket. */

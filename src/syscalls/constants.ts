@@ -101,6 +101,8 @@ export const SO_KEEPALIVE = 9;
 export const SO_LINGER = 13;
 export const SO_REUSEPORT = 15;
 export const SO_ACCEPTCONN = 30;
+/** The socket's address family (socket(7), Linux 2.6.32). */
+export const SO_DOMAIN = 39;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;

@@ -1,19 +1,25 @@
 /**
- * `struct sockaddr_in` / `struct sockaddr_in6` encode and decode, and the textual IP forms.
+ * `struct sockaddr_in` / `struct sockaddr_in6` / `struct sockaddr_un` encode and decode, and the
+ * textual IP forms.
  *
- * Pure data (no koffi) so that unit tests run it without a socket. Layouts (in.h, in6.h):
+ * Pure data (no koffi) so that unit tests run it without a socket. Layouts (in.h, in6.h, un.h):
  *   sockaddr_in   { u16 family; u16 port (network order); u32 addr (network order); u8 zero[8] }  16 B
  *   sockaddr_in6  { u16 family; u16 port (network order); u32 flowinfo; u8 addr[16]; u32 scope_id } 28 B
+ *   sockaddr_un   { u16 family; char path[108] }   (the length given says how much of path counts)
  * `sa_family_t` is host order, as is `scope_id`; ports and addresses are big-endian.
  */
 import { Buffer } from 'node:buffer';
 import { InvalidOptionError } from '../common/errors.js';
-import { AF_INET, AF_INET6, LAYOUT } from './constants.js';
+import { AF_INET, AF_INET6, AF_UNIX, LAYOUT } from './constants.js';
 
-/** An endpoint as users see it (the shape of Node's `socket.address()`). */
+/**
+ * An endpoint as users see it (the shape of Node's `socket.address()`). A Unix domain socket has
+ * family `'Unix'`, its path as `address` (`''` for an unnamed socket — what a connecting client
+ * usually is —, `'@name'` for Linux's abstract namespace) and port 0.
+ */
 export interface SocketAddress {
   readonly address: string;
-  readonly family: 'IPv4' | 'IPv6';
+  readonly family: 'IPv4' | 'IPv6' | 'Unix';
   readonly port: number;
   /** IPv6 zone (interface index) for link-local addresses; 0 when none. */
   readonly scopeId?: number;
@@ -195,7 +201,44 @@ export function decodeSockaddr(buf: Uint8Array, length: number): SocketAddress {
     const scopeId = view.readUInt32LE(24);
     return { address: formatIPv6(view, 8), family: 'IPv6', port: view.readUInt16BE(2), scopeId };
   }
+  if (family === AF_UNIX) return { address: unixPath(view, length), family: 'Unix', port: 0 };
   throw new RangeError(`unsupported address family ${family} (length ${length})`);
+}
+
+/** The longest path a `sockaddr_un` holds: `sun_path[108]` less its terminating NUL (unix(7)). */
+export const UNIX_PATH_MAX = 107;
+
+/**
+ * Encodes a Unix domain socket path as a `sockaddr_un` of exactly the length that counts
+ * (`offsetof(sun_path) + strlen + 1`, unix(7)). `@name` is Linux's abstract namespace (no file;
+ * the leading NUL stands for the `@`, and no terminating NUL is counted). Throws
+ * InvalidOptionError (`option`) for an empty path, a NUL in it, or more than 107 bytes.
+ */
+export function encodeUnixSockaddr(path: string, option = 'path'): Buffer {
+  const bytes = Buffer.from(path, 'utf8');
+  if (path === '' || path === '@' || bytes.includes(0)) {
+    throw new InvalidOptionError(option, `must be a non-empty path without NUL bytes, got ${JSON.stringify(path)}`);
+  }
+  if (bytes.length > UNIX_PATH_MAX) {
+    throw new InvalidOptionError(
+      option,
+      `is ${bytes.length} bytes long: a Unix socket path holds at most ${UNIX_PATH_MAX} (sun_path, unix(7)); use a shorter directory`,
+    );
+  }
+  const abstract = path.startsWith('@');
+  const buf = Buffer.alloc(2 + bytes.length + (abstract ? 0 : 1));
+  buf.writeUInt16LE(AF_UNIX, 0);
+  bytes.copy(buf, 2);
+  if (abstract) buf[2] = 0;
+  return buf;
+}
+
+/** The path of a `sockaddr_un` of `length` bytes: '' when unnamed, '@name' when abstract. */
+function unixPath(view: Buffer, length: number): string {
+  if (length <= 2) return '';
+  if (view[2] === 0) return `@${view.toString('utf8', 3, length)}`;
+  const end = view.indexOf(0, 2);
+  return view.toString('utf8', 2, end < 0 || end > length ? length : end);
 }
 
 /**
@@ -210,7 +253,8 @@ export function decodeSockaddr(buf: Uint8Array, length: number): SocketAddress {
 export interface PackedAddress {
   /**
    * `kind << 16 | port`, kind 4: IPv4 `addrW0`; 5: IPv4-mapped IPv6 `::ffff:addrW0`; 6: IPv6,
-   * `addrW0` then `addrV6`. 0 when nothing is known.
+   * `addrW0` then `addrV6`; 1: a Unix domain socket peer (its path is not kept: a client's is
+   * almost always unnamed). 0 when nothing is known.
    */
   addrTag: number;
   /** IPv4: the address; IPv6: its first 32 bits. Big-endian, stored as int32. */
@@ -227,6 +271,7 @@ export interface PackedIPv6 {
   readonly scope: number;
 }
 
+const KIND_UNIX = 1;
 const KIND_V4 = 4;
 const KIND_MAPPED = 5;
 const KIND_V6 = 6;
@@ -270,10 +315,22 @@ export function packSockaddr(buf: Uint8Array, length: number, into: PackedAddres
     }
     return true;
   }
+  if (family === AF_UNIX) {
+    into.addrTag = KIND_UNIX << 16;
+    into.addrW0 = 0;
+    into.addrV6 = undefined;
+    return true;
+  }
   into.addrTag = into.addrW0 = 0;
   into.addrV6 = undefined;
   return false;
 }
+
+/**
+ * What a Unix domain socket peer is reported as: unnamed (a client's socket has no path unless it
+ * bound one). One shared object, so that asking costs nothing.
+ */
+export const UNIX_PEER: SocketAddress = Object.freeze({ address: '', family: 'Unix', port: 0 });
 
 /** The four big-endian words of a packed address in its IPv6 form (IPv4 as IPv4-mapped); false when none. */
 function words16(p: PackedAddress, out: Uint32Array): boolean {
@@ -308,6 +365,7 @@ export function unpackAddress(p: PackedAddress): SocketAddress | undefined {
   const tag = p.addrTag;
   const kind = tag >>> 16;
   const port = tag & 0xffff;
+  if (kind === KIND_UNIX) return UNIX_PEER;
   if (kind === KIND_V4) {
     putWord(0, p.addrW0);
     return { address: formatIPv4(unpackBytes), family: 'IPv4', port };
@@ -359,27 +417,39 @@ export class AddressBlocks {
   private readonly words: Uint32Array;
   /** The blocks as given. */
   readonly blocks: readonly string[];
+  /** `'unix'` was listed: peers on a Unix domain socket are in (the socket file's mode decides who connects). */
+  readonly unix: boolean;
 
-  private constructor(blocks: readonly string[], words: Uint32Array) {
+  private constructor(blocks: readonly string[], words: Uint32Array, unix: boolean) {
     this.blocks = blocks;
     this.words = words;
+    this.unix = unix;
   }
 
   /**
    * Parses a list of blocks: an address (one host) or `address/prefix`. Throws
    * `InvalidOptionError` naming `option[i]` for anything else — an IPv6 zone, a prefix out of
    * range, or bits set after the prefix (`10.1.0.0/8`: most likely a typo for a different block).
+   * `'unix'` stands for every peer of a Unix domain socket listener.
    */
   static parse(list: unknown, option: string): AddressBlocks {
     if (!Array.isArray(list)) {
       throw new InvalidOptionError(option, `must be an array of addresses or CIDR blocks, got ${String(list)}`);
     }
-    const words = new Uint32Array(list.length * 8);
+    const ips = list.filter((entry: unknown) => entry !== 'unix').length;
+    const words = new Uint32Array(ips * 8);
     const blocks: string[] = [];
+    let unix = false;
+    let n = 0;
     list.forEach((entry: unknown, i: number) => {
       const name = `${option}[${i}]`;
       if (typeof entry !== 'string') {
         throw new InvalidOptionError(name, `must be a string such as '10.0.0.0/8' or '::1', got ${String(entry)}`);
+      }
+      if (entry === 'unix') {
+        unix = true;
+        blocks.push(entry);
+        return;
       }
       const slash = entry.indexOf('/');
       const text = slash < 0 ? entry : entry.slice(0, slash);
@@ -399,7 +469,7 @@ export class AddressBlocks {
         }
       }
       const bits = v4 !== undefined ? prefix + 96 : prefix;
-      const at = i * 8;
+      const at = n++ * 8;
       for (let w = 0; w < 4; w++) {
         const left = bits - w * 32;
         const mask = left >= 32 ? 0xffffffff : left <= 0 ? 0 : (0xffffffff << (32 - left)) >>> 0;
@@ -412,12 +482,13 @@ export class AddressBlocks {
       }
       blocks.push(entry);
     });
-    return new AddressBlocks(blocks, words);
+    return new AddressBlocks(blocks, words, unix);
   }
 
   /** Whether `address` (an IP literal or a socket address) is in one of the blocks. */
   contains(address: SocketAddress | string | undefined): boolean {
     if (address === undefined) return false;
+    if (typeof address !== 'string' && address.family === 'Unix') return this.unix;
     const bytes = addressBytes(typeof address === 'string' ? address : address.address);
     if (bytes === undefined) return false;
     return this.match(word(bytes, 0) >>> 0, word(bytes, 4) >>> 0, word(bytes, 8) >>> 0, word(bytes, 12) >>> 0);
@@ -428,6 +499,7 @@ export class AddressBlocks {
    * the same answer as `contains`, without making the address's text.
    */
   containsPacked(p: PackedAddress): boolean {
+    if (p.addrTag >>> 16 === KIND_UNIX) return this.unix;
     const w = packedWords;
     if (!words16(p, w)) return false;
     return this.match(w[0] as number, w[1] as number, w[2] as number, w[3] as number);
@@ -447,4 +519,10 @@ export class AddressBlocks {
     }
     return false;
   }
+}
+
+/** `127.0.0.1:8080`, `[::1]:8080` or `unix:/run/app.sock`, for logs. */
+export function describeAddress(a: SocketAddress): string {
+  if (a.family === 'Unix') return `unix:${a.address}`;
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }

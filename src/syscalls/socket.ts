@@ -3,13 +3,16 @@
  * on the per-event path, so failures become `SyscallError`s through the one helper, `check`.
  */
 import { Buffer } from 'node:buffer';
-import { readFileSync } from 'node:fs';
+import { chmodSync, fchmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { InvalidOptionError, SyscallError } from '../common/errors.js';
 import { checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
 import {
   AF_INET,
   AF_INET6,
+  AF_UNIX,
+  EADDRINUSE,
   EAFNOSUPPORT,
+  ECONNREFUSED,
   EINPROGRESS,
   EINTR,
   F_GETFL,
@@ -20,6 +23,7 @@ import {
   LAYOUT,
   O_NONBLOCK,
   SO_ACCEPTCONN,
+  SO_DOMAIN,
   SO_ERROR,
   SO_KEEPALIVE,
   SO_LINGER,
@@ -38,7 +42,7 @@ import {
   TCP_USER_TIMEOUT,
 } from './constants.js';
 import * as sys from './libc.js';
-import { decodeSockaddr, encodeSockaddr, parseIPv4, type SocketAddress } from './sockaddr.js';
+import { decodeSockaddr, encodeSockaddr, encodeUnixSockaddr, parseIPv4, type SocketAddress } from './sockaddr.js';
 
 /** Returns `r` when it is a success, throws `SyscallError(name, -r)` when it is `-errno`. */
 export function check(name: string, r: number, where?: { address?: string; port?: number }): number {
@@ -157,6 +161,104 @@ export function openServerSocket(opts: {
   }
 }
 
+/** A Unix domain socket listening on a path (see {@link openUnixListenSocket}). */
+export interface UnixListenSocket {
+  readonly fd: number;
+  readonly path: string;
+  /** The socket file as created (device and inode), to remove it only while it is still ours; undefined for `@abstract`. */
+  readonly file: { readonly dev: number; readonly ino: number } | undefined;
+  /** A socket file nobody listened on was in the way and was removed first (say so in the log). */
+  readonly replacedStale: boolean;
+}
+
+/**
+ * socket(AF_UNIX) + bind + listen on `path`, non-blocking and close-on-exec, closed again if a step
+ * fails.
+ *
+ * The file's mode: bind(2) creates the file with the socket inode's mode less the umask
+ * (`unix_bind_bsd`, net/unix/af_unix.c), so fchmod(2) on the socket *before* bind means the file
+ * never exists with wider permissions than `mode`, not even for an instant; chmod(2) afterwards puts
+ * back the bits the umask took away. Connecting needs write permission on the file (unix(7)), so
+ * the mode is who may connect: 0o600 its owner, 0o660 its group too (nginx in the same group).
+ *
+ * A file already at `path`: if it is a socket that refuses connections (ECONNREFUSED: nobody
+ * listens, what a killed server leaves behind) it is stale, removed, and bind retried once
+ * (`replacedStale`); a live socket (one that accepts, or whose queue is full: EAGAIN) or any other
+ * kind of file fails with EADDRINUSE — never removed.
+ */
+export function openUnixListenSocket(opts: {
+  readonly path: string;
+  readonly backlog: number;
+  /** Permission bits of the socket file; undefined keeps what the umask gives. */
+  readonly mode?: number | undefined;
+}): UnixListenSocket {
+  const addr = encodeUnixSockaddr(opts.path);
+  const abstract = opts.path.startsWith('@');
+  const fd = check('socket', sys.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const where = { address: opts.path };
+  try {
+    if (opts.mode !== undefined && !abstract) fchmodSync(fd, opts.mode);
+    let replacedStale = false;
+    let r = sys.bind(fd, addr);
+    if (r === -EADDRINUSE && !abstract && staleUnixSocket(opts.path, addr)) {
+      unlinkSync(opts.path);
+      replacedStale = true;
+      r = sys.bind(fd, addr);
+    }
+    check('bind', r, where);
+    check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())), where);
+    let file: UnixListenSocket['file'];
+    if (!abstract) {
+      if (opts.mode !== undefined) chmodSync(opts.path, opts.mode);
+      const st = lstatSync(opts.path);
+      file = { dev: st.dev, ino: st.ino };
+    }
+    return { fd, path: opts.path, file, replacedStale };
+  } catch (err) {
+    sys.close(fd);
+    throw err;
+  }
+}
+
+/** Whether `path` is a socket file nobody listens on (connect(2) says ECONNREFUSED). */
+function staleUnixSocket(path: string, addr: Buffer): boolean {
+  let isSocket = false;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return false; // gone meanwhile: bind again fails or succeeds on its own
+  }
+  if (!isSocket) return false;
+  const probe = sys.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) return false;
+  // A non-blocking connect to a Unix socket completes at once, or fails with ECONNREFUSED when
+  // nothing listens, or EAGAIN when the listener's queue is full (unix(7)): only the first is stale.
+  const r = sys.connect(probe, addr);
+  sys.close(probe);
+  return r === -ECONNREFUSED;
+}
+
+/**
+ * Removes the socket file a listener created, if it is still that file (same device and inode):
+ * a successor may have bound its own at the same path meanwhile (a master upgrade), and that one
+ * must stay. Returns whether it removed it.
+ */
+export function removeUnixSocketFile(path: string, file: { readonly dev: number; readonly ino: number }): boolean {
+  try {
+    const st = lstatSync(path);
+    if (st.dev !== file.dev || st.ino !== file.ino) return false;
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a socket is a Unix domain socket (SO_DOMAIN, socket(7)). */
+export function isUnixSocket(fd: number): boolean {
+  return sys.getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN) === AF_UNIX;
+}
+
 /** A socket whose connect(2) was started: `pending` until the kernel reports writability. */
 export interface ConnectingSocket {
   readonly fd: number;
@@ -212,17 +314,28 @@ export function setNonBlocking(fd: number): void {
   if ((flags & O_NONBLOCK) === 0) check('fcntl(F_SETFL)', sys.fcntl(fd, F_SETFL, flags | O_NONBLOCK));
 }
 
-/** Per-socket TCP options; every field optional. Validate with {@link validateSocketOptions}. */
+/**
+ * Per-socket TCP options, part of `ServerOptions` and `ClientOptions` (through `ConnectionOptions`)
+ * and of `channel.setSocketOptions()`; every field optional. Checked when the server, client or
+ * call is built: a value out of the kernel's range or an unknown key throws `InvalidOptionError`
+ * there, rather than failing later in setsockopt(2) on a live connection.
+ */
 export interface SocketOptions {
   /** TCP_NODELAY: send small writes at once instead of waiting (Nagle). Default true. */
   readonly noDelay?: boolean;
-  /** SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT; `false` turns it off. */
+  /**
+   * SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT; `false` turns it off.
+   * Default: left as the socket comes (off on Linux).
+   */
   readonly keepAlive?: false | { readonly idle: number; readonly interval: number; readonly count: number };
-  /** TCP_USER_TIMEOUT in ms: how long sent data may stay unacknowledged before the kernel resets. */
+  /**
+   * TCP_USER_TIMEOUT in ms: how long sent data may stay unacknowledged before the kernel resets.
+   * Default: the kernel's retransmission limits (tcp_retries2, ~15 min).
+   */
   readonly userTimeout?: number;
-  /** SO_SNDBUF in bytes (the kernel doubles it for bookkeeping, socket(7)). */
+  /** SO_SNDBUF in bytes (the kernel doubles it for bookkeeping, socket(7)). Default: the kernel's autotuning. */
   readonly sendBufferSize?: number;
-  /** SO_RCVBUF in bytes. */
+  /** SO_RCVBUF in bytes; setting it turns off the kernel's receive autotuning (tcp(7)). Default: autotuned. */
   readonly receiveBufferSize?: number;
 }
 
@@ -296,6 +409,7 @@ export function applySocketOptions(fd: number, o: SocketOptions): number {
 
 /** Socket options as the kernel reports them (getsockopt). */
 export interface EffectiveSocketOptions {
+  /** TCP_NODELAY is set. */
   readonly noDelay: boolean;
   /** `false` when SO_KEEPALIVE is off; the probe timings otherwise (seconds). */
   readonly keepAlive: false | { readonly idle: number; readonly interval: number; readonly count: number };
@@ -303,6 +417,7 @@ export interface EffectiveSocketOptions {
   readonly userTimeout: number;
   /** SO_SNDBUF as the kernel reports it (twice what was asked, socket(7)). */
   readonly sendBufferSize: number;
+  /** SO_RCVBUF as the kernel reports it (likewise doubled). */
   readonly receiveBufferSize: number;
 }
 

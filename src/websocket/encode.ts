@@ -20,16 +20,21 @@ const SLAB_MAX = 16 * 1024;
 let slab: Buffer | undefined;
 let slabUsed = SLAB_SIZE;
 
-/** `size` bytes of slab space: returns the slab and sets `slabAt` to where they start. */
+/**
+ * `size` bytes of slab space: returns the slab and sets `slabAt` to where they start. Unmasked
+ * frames follow each other without a gap, so that the frames written to a connection in one turn
+ * are adjacent and leave in one send() (the connection merges adjacent views, connection.ts);
+ * masked ones start 8-byte aligned, for the word-wise mask.
+ */
 let slabAt = 0;
-function slabSpace(size: number): Buffer {
-  if (slabUsed + size > SLAB_SIZE) {
+function slabSpace(size: number, aligned: boolean): Buffer {
+  let at = aligned ? (slabUsed + 7) & ~7 : slabUsed;
+  if (at + size > SLAB_SIZE) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabUsed = 0;
+    at = 0;
   }
-  slabAt = slabUsed;
-  // 8-byte aligned starts keep the payload of the next frame aligned for the word-wise mask.
-  slabUsed = (slabUsed + size + 7) & ~7;
+  slabAt = at;
+  slabUsed = at + size;
   return slab as Buffer;
 }
 
@@ -60,7 +65,7 @@ export function writeFrame(ctx: HandlerContext, b0: number, payload: Uint8Array 
   let buf: Buffer;
   let at: number;
   if (total <= SLAB_MAX) {
-    buf = slabSpace(total);
+    buf = slabSpace(total, masked);
     at = slabAt;
   } else {
     buf = Buffer.allocUnsafe(total);

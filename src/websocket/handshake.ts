@@ -51,6 +51,10 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Called with each new WebSocket, before any of its messages: set `onMessage`, `onClose` … here. */
 export type ConnectionHandler = (ws: WebSocket, req: HttpRequest) => void;
 
+/**
+ * What {@link websocket} takes: the WebSocket's own options ({@link WebSocketOptions}) and the
+ * handshake's — who may connect (`origin`), which subprotocol, and its limits.
+ */
 export interface WebSocketServerOptions extends WebSocketOptions {
   /**
    * Accepts or refuses the page a browser connects from (`Origin`, undefined for non-browser
@@ -69,6 +73,8 @@ export interface WebSocketServerOptions extends WebSocketOptions {
 }
 
 const SERVER_KEYS = [...WEBSOCKET_OPTION_KEYS, 'origin', 'protocols', 'handshakeTimeout', 'maxHeaderSize'];
+/** The options of a WebSocket route in an HTTP server (route.ts). */
+export const ROUTE_KEYS = [...WEBSOCKET_OPTION_KEYS, 'origin', 'protocols'];
 
 /** The checked server options and the application's callbacks. */
 export class WebSocketServerConfig {
@@ -81,12 +87,14 @@ export class WebSocketServerConfig {
   constructor(
     readonly onConnection: ConnectionHandler,
     o: WebSocketServerOptions,
+    /** The option keys allowed (the HTTP route takes no handshake limits: the HTTP stage has them). */
+    keys: readonly string[] = SERVER_KEYS,
   ) {
     if (typeof onConnection !== 'function') {
       throw new TypeError('websocket(onConnection): onConnection must be a function (ws, req) => …');
     }
     if (o === null || typeof o !== 'object') throw new InvalidOptionError('options', 'must be an object');
-    rejectUnknown(o, SERVER_KEYS);
+    rejectUnknown(o, keys);
     this.config = new WebSocketConfig(false, o);
     this.handshakeTimeout = positive('handshakeTimeout', o.handshakeTimeout, 10_000);
     this.maxHeaderSize = positive('maxHeaderSize', o.maxHeaderSize, 16 * 1024);
@@ -172,11 +180,12 @@ export function handshake(req: HttpRequest, server: WebSocketServerConfig): Hand
 }
 
 /**
- * Makes the WebSocket for an accepted handshake and puts its stages in place of `ctx`'s handler
- * (the heartbeat before it when asked); then calls the application. Returns the WebSocket.
+ * Makes the WebSocket for an accepted handshake and puts its stages in place of `ctx`'s handler,
+ * or at the end of a pipeline (the heartbeat before it when asked); then calls the application.
+ * Returns the WebSocket.
  */
 export function installWebSocket(
-  ctx: HandlerContext,
+  ctx: HandlerContext | Pipeline,
   server: WebSocketServerConfig,
   req: HttpRequest,
   protocol: string,
@@ -184,8 +193,15 @@ export function installWebSocket(
 ): WebSocket {
   const config = server.config;
   const ws = new WebSocket(config, protocol, deflate);
-  const pipeline = ctx.pipeline;
-  pipeline.replace(ctx, 'ws', new WebSocketHandler(ws));
+  // In place of the handshake stage (a WebSocket-only port), or at the end (a switched HTTP connection).
+  let pipeline: Pipeline;
+  if (ctx instanceof Pipeline) {
+    pipeline = ctx;
+    pipeline.addLast('ws', new WebSocketHandler(ws));
+  } else {
+    pipeline = ctx.pipeline;
+    pipeline.replace(ctx, 'ws', new WebSocketHandler(ws));
+  }
   if (config.heartbeatInterval > 0 || config.idleTimeout > 0) {
     pipeline.addBefore(
       'ws',
@@ -318,8 +334,36 @@ export class WebSocketHandshakeHandler extends ChannelInboundHandler {
 }
 
 /**
- * A pipeline factory for a port that speaks WebSocket only: the handshake on any path, then
- * `onConnection(ws, req)` for each connection. Options are checked now (`InvalidOptionError`).
+ * A pipeline factory for a port that speaks WebSocket only (RFC 6455, permessage-deflate): the
+ * opening handshake on any path, then `onConnection(ws, req)` for each connection — set the
+ * {@link WebSocket}'s callbacks there; no message is delivered before it returns. A handshake that
+ * is not valid is answered (400, 403 from `origin`, 426) and closed. Options are checked now,
+ * once, for every connection (`InvalidOptionError`). To serve WebSocket on a path of an HTTP
+ * server instead, use {@link websocketRoute}.
+ *
+ * @example
+ * ```ts
+ * import { Server, WebSocketGroup, websocket } from 'multireactor';
+ *
+ * const everyone = new WebSocketGroup(); // per worker: see docs/websocket.md for every worker
+ * await Server.listen({
+ *   port: 9001,
+ *   pipeline: websocket(
+ *     (ws, req) => {
+ *       ws.data = { name: req.query.name ?? 'anonymous' };
+ *       everyone.join(ws); // left again when it closes
+ *       ws.onMessage = (data, isBinary) => everyone.publish(data, isBinary, ws); // to everyone else
+ *       ws.onClose = (code, reason) => console.log('closed', code, reason);
+ *     },
+ *     {
+ *       perMessageDeflate: true,
+ *       heartbeat: { interval: 30_000 }, // ping after 30 s of silence; 2 unanswered pings close
+ *       maxMessageSize: 1024 * 1024,
+ *       origin: (origin) => origin === undefined || origin === 'https://example.com',
+ *     },
+ *   ),
+ * });
+ * ```
  */
 export function websocket(onConnection: ConnectionHandler, options: WebSocketServerOptions = {}): () => Pipeline {
   const server = new WebSocketServerConfig(onConnection, options);

@@ -39,6 +39,7 @@ export {
 } from './handshake.js';
 export { WebSocketHeartbeat } from './heartbeat.js';
 export type { BackpressurePolicy, WebSocketHeartbeatOptions, WebSocketOptions } from './options.js';
+export { type WebSocketRouteOptions, websocketRoute } from './route.js';
 export {
   type CloseCallback,
   type ControlCallback,

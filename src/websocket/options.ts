@@ -8,6 +8,12 @@ import { DeflateConfig, type PerMessageDeflateOptions } from './deflate.js';
 /** What `send()` does when the connection's outbound queue is above its high watermark. */
 export type BackpressurePolicy = 'drop' | 'close' | 'wait';
 
+/**
+ * `WebSocketOptions.heartbeat`: ping after `interval` ms of silence from the peer (any byte
+ * counts as life); when `missed` pings in a row found it still silent, abort the connection
+ * (reason `heartbeat`, `onClose` gets 1006). Pings are control frames every conforming peer —
+ * browsers too — answers by itself.
+ */
 export interface WebSocketHeartbeatOptions {
   /** ms of silence from the peer before a ping is sent. */
   readonly interval: number;
@@ -15,6 +21,11 @@ export interface WebSocketHeartbeatOptions {
   readonly missed?: number;
 }
 
+/**
+ * The options of every WebSocket — server ({@link websocket}, {@link websocketRoute}) and client
+ * ({@link connectWebSocket}): limits, closing, backpressure, compression, liveness. Checked once
+ * when the factory is built (`InvalidOptionError`) and shared by its connections.
+ */
 export interface WebSocketOptions {
   /** Largest frame payload accepted, in bytes; more → close 1009. Default 16 MiB. */
   readonly maxPayload?: number;
@@ -40,6 +51,12 @@ export interface WebSocketOptions {
   readonly heartbeat?: WebSocketHeartbeatOptions;
   /** Close a connection whose peer sends nothing for this many ms (1001, reason `idle-timeout`). Default: off. */
   readonly idleTimeout?: number;
+  /**
+   * true (default): a message is memory the application may keep. false: a message that came whole
+   * in one read is unmasked where it lies and lent to `onMessage` for the call only (uWebSockets.js'
+   * semantics) — no copy and no allocation per read; copy (`Buffer.from(data)`) what you keep.
+   */
+  readonly copyMessages?: boolean;
 }
 
 /** The checked options, shared by every connection of one server (or client). */
@@ -53,6 +70,7 @@ export class WebSocketConfig {
   readonly heartbeatInterval: number;
   readonly heartbeatMissed: number;
   readonly idleTimeout: number;
+  readonly copyMessages: boolean;
 
   constructor(
     /** Client connections mask what they send and refuse masked frames (RFC 6455 §5.1). */
@@ -86,6 +104,10 @@ export class WebSocketConfig {
       this.heartbeatMissed = 0;
     }
     this.idleTimeout = int('idleTimeout', o.idleTimeout, 0, 0, 2 ** 31 - 1);
+    const copy = o.copyMessages ?? true;
+    if (typeof copy !== 'boolean')
+      throw new InvalidOptionError('copyMessages', `must be a boolean, got ${String(copy)}`);
+    this.copyMessages = copy;
   }
 }
 
@@ -99,6 +121,7 @@ export const WEBSOCKET_OPTION_KEYS: readonly string[] = [
   'perMessageDeflate',
   'heartbeat',
   'idleTimeout',
+  'copyMessages',
 ];
 
 /** Throws `InvalidOptionError` for a key of `o` that is not in `known`. */

@@ -26,6 +26,7 @@
  * (`heartbeat`, `timeout`, `reset`, `idle-timeout`, `peer-closed` …) when no close frame came.
  */
 import { Buffer, isUtf8 } from 'node:buffer';
+import { bufferView } from '../common/buffer-view.js';
 import type { Timeout } from '../common/timing-wheel.js';
 import type { Channel } from '../pipeline/channel.js';
 import { DRAINING } from '../pipeline/events.js';
@@ -76,6 +77,10 @@ const FAILED = 8;
 const CLOSED = 16;
 /** Inside our onRead (or `cork`): writes are flushed when it ends, not one by one. */
 const BATCHING = 32;
+/** Between this connection's first read of a burst and its read-complete (see `bursts`). */
+const IN_BURST = 64;
+/** Written to during another connection's burst: in `deferred`, flushed when the bursts end. */
+const DEFERRED = 128;
 
 // The frame being read (`fBits`).
 const F_OP = 0x0f;
@@ -118,6 +123,48 @@ class Rare {
 let readCopy: Buffer | undefined;
 let readCopyBase = 0;
 
+/**
+ * Sends to a WebSocket made while some connection is handling a read burst — a broadcast from the
+ * publisher's message, a reply to another peer — are flushed when the bursts in progress end, not
+ * one by one: several messages published in one burst leave in one write per member (uWebSockets
+ * batches its publishes the same way). Sends made outside any burst (timers, promises) are
+ * flushed at once.
+ */
+let bursts = 0;
+const deferred: WebSocket[] = [];
+
+function burstEnded(): void {
+  if (--bursts > 0) return;
+  // A flush may run application code (onDrain) that sends again: outside any burst now, at once.
+  for (let i = 0; i < deferred.length; i++) (deferred[i] as WebSocket).flushDeferred();
+  deferred.length = 0;
+}
+
+/**
+ * @internal Opens a burst that is no WebSocket's read: a relay delivering the messages of one read
+ * of its own (src/pubsub/) — sends made until the matching `endSendBurst` leave in one write per
+ * member. Every call must be paired.
+ */
+export function beginSendBurst(): void {
+  bursts++;
+}
+
+/** @internal Closes a burst opened by `beginSendBurst`: the deferred sends are flushed when none is left open. */
+export function endSendBurst(): void {
+  burstEnded();
+}
+
+/**
+ * Read copies up to this size go into a shared block, bump-allocated and never reused (a full one
+ * is replaced): one allocation per 64 KiB of reads instead of one per read (`Buffer.allocUnsafe`
+ * of 4 KiB costs ~1 µs here, beyond Node's own 4 KiB pool). A message kept by the application
+ * keeps its block alive, as a pooled Buffer keeps Node's: copy small messages you keep for long.
+ */
+const COPY_BLOCK_SIZE = 64 * 1024;
+const COPY_BLOCK_MAX = 8 * 1024;
+let copyBlock: Buffer | undefined;
+let copyBlockUsed = COPY_BLOCK_SIZE;
+
 /** From this many bytes of a read left, claim the loop's read buffer instead of copying them. */
 const CLAIM_THRESHOLD = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -127,7 +174,14 @@ export type WebSocketState = 'open' | 'closing' | 'closed';
 
 /** Callbacks receive the WebSocket as `this` (so one function can serve every connection). */
 export type MessageCallback = (this: WebSocket, data: Buffer, isBinary: boolean) => void;
+/**
+ * `onClose(code, reason)`: called once, when the connection is gone — with the peer's code (1005
+ * when its close frame had none), the code we failed the connection with, or 1006 and the
+ * connection's close reason (`heartbeat`, `timeout`, `reset`, `idle-timeout`, …) when no close
+ * frame came.
+ */
 export type CloseCallback = (this: WebSocket, code: number, reason: string) => void;
+/** `onPing` / `onPong`: the payload of a control frame (at most 125 bytes; a ping is already answered). */
 export type ControlCallback = (this: WebSocket, data: Buffer) => void;
 
 /** Groups a WebSocket is in (group.ts keeps this up to date). */
@@ -136,6 +190,41 @@ export interface GroupMembership {
   removeOnClose(ws: WebSocket): void;
 }
 
+/**
+ * One WebSocket connection (RFC 6455), server or client side: `send`, `close`, `ping`, the
+ * callbacks `onMessage`, `onClose`, `onDrain`, `onPing`, `onPong`, and `data` for what the
+ * application keeps with it. It is also the connection's pipeline stage (frames, fragments, the
+ * closing handshake), which is why an idle WebSocket costs little memory.
+ *
+ * Contract:
+ * - `onMessage(data, isBinary)` gets each whole message; text is UTF-8 already validated (an
+ *   invalid byte fails the connection with 1007 in the read that brings it). With `copyMessages`
+ *   (the default) `data` is the application's to keep; with `copyMessages: false` it is lent for
+ *   the call only.
+ * - `send()` returns false when the message was not queued below the high watermark — dropped,
+ *   refused, or queued above it under `backpressure: 'wait'` (then wait for `onDrain`).
+ * - A protocol violation (1002), invalid UTF-8 (1007) or a size limit (1009) closes the
+ *   connection with that code; a server stop or reload closes it with 1001. `onClose` fires once.
+ * - Callbacks run on the loop, with the WebSocket as `this`; a callback that throws is logged and
+ *   fails the connection (1011), never the worker.
+ *
+ * @example
+ * ```ts
+ * import { Server, type WebSocket, websocket } from 'multireactor';
+ *
+ * function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+ *   if (isBinary) this.close(1003, 'text only');
+ *   else if (!this.send(data.toString().toUpperCase())) this.onDrain = () => console.log('drained');
+ * }
+ * await Server.listen({
+ *   port: 9001,
+ *   pipeline: websocket((ws) => {
+ *     ws.onMessage = onMessage; // one function for every connection: `this` is the WebSocket
+ *     ws.onClose = (code, reason) => console.log(code, reason, ws.channel.remoteAddress);
+ *   }),
+ * });
+ * ```
+ */
 export class WebSocket {
   /** A message arrived (text: UTF-8 bytes, already validated; `data.toString()` decodes it). */
   onMessage: MessageCallback | undefined = undefined;
@@ -272,7 +361,7 @@ export class WebSocket {
       b0 |= RSV1;
     }
     writeFrame(ctx, b0, payload, this.config.client);
-    if ((this.flags & BATCHING) === 0) ctx.flush();
+    if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
     return ch.isWritable;
   }
 
@@ -286,7 +375,7 @@ export class WebSocket {
     const ch = ctx.channel;
     if (!ch.isWritable && !this.mayQueue(ch, length)) return false;
     ctx.write(frame);
-    if ((this.flags & BATCHING) === 0) ctx.flush();
+    if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
     return true;
   }
 
@@ -351,7 +440,7 @@ export class WebSocket {
       fn();
     } finally {
       this.flags &= ~BATCHING;
-      if (this.ctx !== undefined && (this.flags & CLOSED) === 0) this.ctx.flush();
+      if (this.ctx !== undefined && (this.flags & CLOSED) === 0) this.flushSoon(this.ctx);
     }
   }
 
@@ -365,6 +454,7 @@ export class WebSocket {
   /** @internal */
   detached(): void {
     this.release();
+    this.endBurst();
   }
 
   /** @internal */
@@ -374,6 +464,10 @@ export class WebSocket {
       return;
     }
     if (this.phase === P_DONE) return;
+    if ((this.flags & IN_BURST) === 0) {
+      this.flags |= IN_BURST;
+      bursts++;
+    }
     this.flags |= BATCHING;
     const outerCopy = readCopy;
     const outerBase = readCopyBase;
@@ -395,7 +489,29 @@ export class WebSocket {
   /** @internal */
   readComplete(ctx: HandlerContext): void {
     this.flags &= ~BATCHING;
+    // The connection flushes what this burst wrote to it; then other connections' turn.
     ctx.fireReadComplete();
+    this.endBurst();
+  }
+
+  /** @internal Flushes a send deferred to the end of the read bursts. */
+  flushDeferred(): void {
+    this.flags &= ~DEFERRED;
+    if ((this.flags & CLOSED) === 0) this.ctx?.flush();
+  }
+
+  private flushSoon(ctx: HandlerContext): void {
+    if (bursts === 0) ctx.flush();
+    else if ((this.flags & DEFERRED) === 0) {
+      this.flags |= DEFERRED;
+      deferred.push(this);
+    }
+  }
+
+  private endBurst(): void {
+    if ((this.flags & IN_BURST) === 0) return;
+    this.flags &= ~IN_BURST;
+    burstEnded();
   }
 
   /** @internal */
@@ -425,6 +541,7 @@ export class WebSocket {
   inactive(ctx: HandlerContext, reason: CloseReason): void {
     this.flags |= CLOSED;
     this.release();
+    this.endBurst();
     const x = this.x;
     const groups = x?.groups;
     if (x !== undefined && groups !== undefined) {
@@ -578,8 +695,17 @@ export class WebSocket {
       c.set(n === buf.length ? buf : buf.subarray(p, p + n), at);
       if (masked) applyMask(c, at, at + n, this.fKey, phase);
     } else {
-      const mem = own(buf, p, e);
-      const s = p - readCopyBase;
+      // A whole message in this read, with `copyMessages: false` and a callback to hand it to: it
+      // is unmasked where it lies and lent for the callback only (no copy, no allocation).
+      const lend =
+        !this.config.copyMessages &&
+        n === this.fLeft &&
+        (bits & F_FIN) !== 0 &&
+        this.parts === undefined &&
+        (this.mBits & M_DEFLATED) === 0 &&
+        this.onMessage !== undefined;
+      const mem = lend ? (buf as Buffer) : own(buf, p, e);
+      const s = lend ? p : p - readCopyBase;
       const t = s + n;
       if (masked) applyMask(mem, s, t, this.fKey, phase);
       // Uncompressed text: validated as it arrives (compressed text once inflated).
@@ -591,7 +717,7 @@ export class WebSocket {
         }
         this.utf8 = u;
       }
-      const piece = s === 0 && t === mem.length ? mem : mem.subarray(s, t);
+      const piece = s === 0 && t === mem.length ? mem : bufferView(mem.buffer, mem.byteOffset + s, n);
       const parts = this.parts;
       if (parts === undefined) this.parts = piece;
       else if (Array.isArray(parts)) parts.push(piece);
@@ -715,7 +841,7 @@ export class WebSocket {
     const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     if (length > MAX_CONTROL_PAYLOAD) throw new RangeError('a control frame carries at most 125 bytes');
     writeFrame(ctx, FIN | op, data, this.config.client);
-    if ((this.flags & BATCHING) === 0) ctx.flush();
+    if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
   }
 
   private sendClose(code: number | undefined, reason: string): void {
@@ -728,7 +854,7 @@ export class WebSocket {
       payload.write(reason, 2);
     }
     writeFrame(ctx, FIN | OP_CLOSE, payload, this.config.client);
-    if ((this.flags & BATCHING) === 0) ctx.flush();
+    if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
   }
 
   private armCloseTimer(): void {
@@ -820,6 +946,17 @@ function own(buf: Uint8Array, p: number, e: number): Buffer {
   if (rest >= CLAIM_THRESHOLD && isLent(buf) && claim(buf)) {
     mem = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
     readCopyBase = 0;
+  } else if (rest <= COPY_BLOCK_MAX) {
+    if (copyBlockUsed + rest > COPY_BLOCK_SIZE) {
+      copyBlock = Buffer.allocUnsafeSlow(COPY_BLOCK_SIZE);
+      copyBlockUsed = 0;
+    }
+    mem = copyBlock as Buffer;
+    const at = copyBlockUsed;
+    mem.set(p === 0 && e === buf.length ? buf : buf.subarray(p, e), at);
+    // 8-byte aligned starts: the mask then works whole words from the first payload byte.
+    copyBlockUsed = (at + rest + 7) & ~7;
+    readCopyBase = p - at;
   } else {
     mem = Buffer.allocUnsafe(rest);
     mem.set(p === 0 && e === buf.length ? buf : buf.subarray(p, e));

@@ -83,7 +83,9 @@ export class Acceptor implements IoHandle {
     this.backoffMs = options.acceptBackoffMs ?? 100;
     this.ownsFd = options.ownsFd ?? true;
     this.address = localAddress(fd);
-    this.connectionLocalAddress = isWildcard(this.address.address) ? undefined : this.address;
+    // A Unix socket's path is every connection's local address; a wildcard IP is not.
+    this.connectionLocalAddress =
+      this.address.family !== 'Unix' && isWildcard(this.address.address) ? undefined : this.address;
   }
 
   /** Starts (or resumes) accepting. */

@@ -100,6 +100,7 @@ export function newStats(): LoopStats {
   };
 }
 
+/** What `new EventLoop()` takes: {@link LoopOptions} and the size of its read buffer. */
 export interface EventLoopOptions extends LoopOptions {
   /** Size of the shared read buffer (the largest single read). Default 64 KiB. */
   readonly readBufferSize?: number;
@@ -108,6 +109,26 @@ export interface EventLoopOptions extends LoopOptions {
 /** Outbound chunks totalling at most this many bytes are copied into one send() instead of a writev(). */
 export const COALESCE_LIMIT = 16 * 1024;
 
+/**
+ * One reactor: a poller (epoll, or poll(2)) with the descriptors registered on it, a timing wheel
+ * (`timers`) and the read buffer its connections share. It runs inside Node's own event loop —
+ * woken by a libuv poll handle on the epoll descriptor — so timers, IPC and promises keep working
+ * beside it. `Server.listen()` makes one per serving process; you make one only to run client
+ * connections on a loop with options of your own (`ClientOptions.loop`, `LoadOptions.loop`), and
+ * then you close it, after its connections (docs/client.md, "Which loop").
+ *
+ * @example
+ * ```ts
+ * import { Client, EventLoop, type HttpClientResponse, httpClient } from 'multireactor';
+ *
+ * const loop = new EventLoop({ trigger: 'edge', maxEventsPerWait: 256 });
+ * const conn = await Client.connect({ host: '127.0.0.1', port: 8080, pipeline: httpClient(), loop });
+ * const res = await conn.request<HttpClientResponse>({ path: '/plaintext' });
+ * console.log(res.statusCode, res.text(), loop.stats.bytesIn);
+ * await conn.close();
+ * await loop.close(); // ours to close: the standalone loop would close itself
+ * ```
+ */
 export class EventLoop implements Lender {
   readonly options: ResolvedLoopOptions;
   readonly poller: Poller;

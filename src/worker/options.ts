@@ -8,6 +8,13 @@ import { bool, describeValue, intOption, type OptionKeys, oneOf } from '../commo
 import { SOCKET_OPTIONS, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
 import type { PollerKind } from './poller.js';
 
+/**
+ * How every connection of a server (or a client) reads, writes and closes, with the TCP options of
+ * {@link SocketOptions}; part of `ServerOptions` and `ClientOptions`. The watermarks give
+ * backpressure: above `highWaterMark` queued bytes the channel turns unwritable and stops reading
+ * until the peer has taken down to `lowWaterMark`, so a slow reader cannot make the worker buffer
+ * without bound. Checked when the server or client is built (`InvalidOptionError`).
+ */
 export interface ConnectionOptions extends SocketOptions {
   /** Keep a connection open after the peer's FIN so the pipeline can still write. Default false. */
   readonly allowHalfOpen?: boolean;
@@ -39,6 +46,7 @@ export interface ConnectionOptions extends SocketOptions {
   readonly lingerTimeout?: number;
 }
 
+/** How a loop polls and keeps time; part of `ServerOptions`, and what `new EventLoop()` takes. */
 export interface LoopOptions {
   /** Readiness backend. Default `'epoll'`; `'poll'` is the portable fallback. */
   readonly poller?: PollerKind;

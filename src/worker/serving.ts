@@ -8,7 +8,7 @@ import type { PipelineSpec } from '../pipeline/pipeline.js';
 import type { ServerStage } from '../pipeline/stages.js';
 import { close as sysClose } from '../syscalls/libc.js';
 import type { SocketAddress } from '../syscalls/sockaddr.js';
-import { applySocketOptions } from '../syscalls/socket.js';
+import { applySocketOptions, isUnixSocket, type SocketOptions } from '../syscalls/socket.js';
 import { Acceptor, type AcceptorOptions } from './acceptor.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { enterServing, leaveServing } from './current.js';
@@ -53,12 +53,27 @@ export function workerReports(): Record<string, unknown> {
   return out;
 }
 
+/**
+ * A process's counters: its loop's, and those of the stages before the user's pipeline under their
+ * names (with TLS, its handshakes under `tls`: a `TlsStats`).
+ */
+export type ServingStats = LoopStats & { [stage: string]: unknown };
+/** The socket options that apply to a Unix domain socket: the buffer sizes, not TCP's. */
+function unixSocketOptions(o: SocketOptions): SocketOptions {
+  return {
+    ...(o.sendBufferSize !== undefined ? { sendBufferSize: o.sendBufferSize } : {}),
+    ...(o.receiveBufferSize !== undefined ? { receiveBufferSize: o.receiveBufferSize } : {}),
+  };
+}
+
 export class Serving {
   /**
    * Connections open now. Counted, not kept in a Set (~33 B per connection): a drain finds them
    * among the loop's handles, which hold every open one anyway.
    */
   private open = 0;
+  /** Stages before the user's pipeline (PROXY protocol, TLS): their handlers per connection, their lifecycle with the server. */
+  private readonly stages: readonly ServerStage[];
   private readonly acceptors: Acceptor[] = [];
   private readonly ctx: ConnectionContext;
   private onEmpty: (() => void) | undefined;
@@ -76,11 +91,13 @@ export class Serving {
     private readonly connOptions: ResolvedConnectionOptions,
     private readonly acceptOptions: AcceptorOptions & {
       readonly maxConnections?: number;
-      /** Stages put before the user's pipeline on every connection (pipeline/stages.ts), in order. */
+      /** Stages put before the user's pipeline on every connection (pipeline/stages.ts), in order; closed with the server. */
       readonly stages?: readonly ServerStage[];
     },
   ) {
     this.maxConnections = acceptOptions.maxConnections ?? 0;
+    // One SSL_CTX per server and process: certificate files the script read are this run's.
+    this.stages = acceptOptions.stages ?? [];
     // Every key present, in one order (a listener's `local` replaces one): the connections read
     // their context on the hot path, and one shape keeps those reads monomorphic.
     this.ctx = {
@@ -103,7 +120,8 @@ export class Serving {
   /** Starts accepting on a listening socket (the acceptor closes it on stop when `ownsFd`). */
   listen(fd: number, options: { exclusive?: boolean; ownsFd?: boolean } = {}): Acceptor {
     const loop = this.loop;
-    const socketOptions = this.connOptions.socket;
+    // TCP options fail on a Unix domain socket (EOPNOTSUPP): only the buffer sizes apply there.
+    const socketOptions = isUnixSocket(fd) ? unixSocketOptions(this.connOptions.socket) : this.connOptions.socket;
     // A listener bound to one address knows its connections' local address: in their context,
     // shared, rather than in each connection.
     let ctx = this.ctx;
@@ -168,8 +186,10 @@ export class Serving {
     return this.open;
   }
 
-  stats(): LoopStats {
-    return structuredClone(this.loop.stats);
+  stats(): ServingStats {
+    const s = structuredClone(this.loop.stats) as ServingStats;
+    for (const stage of this.stages) if (stage.stats !== undefined) s[stage.name] = stage.stats();
+    return s;
   }
 
   /** Stops accepting; queued connections stay in the kernel for whoever accepts next. */
@@ -247,6 +267,7 @@ export class Serving {
     leaveServing(this.loop);
     await this.drain(timeoutMs);
     await this.loop.close();
+    for (const stage of this.stages) stage.close?.();
     if (!this.counted) return;
     this.counted = false;
     if (--openServings > 0) return;
@@ -274,8 +295,8 @@ export abstract class ServingHandle {
     return this.serving.connections;
   }
 
-  /** A snapshot of the loop's counters. */
-  stats(): LoopStats {
+  /** A snapshot of the loop's counters (and TLS ones, under `tls`). */
+  stats(): ServingStats {
     return this.serving.stats();
   }
 }

@@ -26,7 +26,7 @@ const server = await Server.listen({
   drainTimeout: Number(values['drain-timeout']),
   pipeline: httpOffload(
     async (req, res, offload) => {
-      const q = new URLSearchParams(req.query);
+      const q = new URLSearchParams(req.queryString);
       if (req.path === '/sleep') {
         res.end(String(await offload({ ms: Number(q.get('ms')), id: q.get('id') }, { name: 'sleep' })));
       } else {

@@ -48,7 +48,7 @@ function sleepApp(offload: Partial<OffloadOptions>, http: HttpOptions = {}) {
         res.end(req.path);
         return;
       }
-      const q = new URLSearchParams(req.query);
+      const q = new URLSearchParams(req.queryString);
       const fail = q.get('fail');
       const task = { ms: Number(q.get('ms') ?? 0), id: q.get('id'), ...(fail === null ? {} : { fail }) };
       res.end(String(await run(task, { name: 'sleep' })));

@@ -4,6 +4,9 @@
  * (ws-autobahn-runner.ts) on real connections to the example in its own process. Every case must
  * be OK, NON-STRICT or INFORMATIONAL with a clean close; the counts per section are printed.
  *
+ * The same cases run through an HTTP server's WebSocket route (`--http`: the handshake answered by
+ * an http() handler, the connection taken with `res.takeConnection`).
+ *
  * Sections 12 and 13 send 25 messages per case here (upstream: 1,000);
  * WS_AUTOBAHN_COUNT=1000 runs them in full. The runner also fails a server that does not validate
  * UTF-8 (`ws` with `skipUTF8Validation`): it is not a rubber stamp.
@@ -71,6 +74,15 @@ describe('WebSocket conformance (Autobahn|Testsuite cases)', function () {
   it('sections 12 and 13 with context takeover (ws-echo-server --deflate --context-takeover)', async () => {
     const port = await start(['--deflate', '--context-takeover']);
     report('sections 12, 13 (context takeover)', await runCases(deflateCases(Math.min(COUNT, 10)), port));
+  });
+
+  it('sections 1–7, 10 and (5 messages per case) 12–13 through the HTTP route (ws-echo-server --http)', async () => {
+    const port = await start(['--http']);
+    report('sections 1–7, 10 (HTTP route)', await runCases(plainCases(), port));
+    child?.kill('SIGTERM');
+    if (child !== undefined) await once(child, 'exit');
+    const deflatePort = await start(['--http', '--deflate']);
+    report('sections 12, 13 (HTTP route)', await runCases(deflateCases(5), deflatePort));
   });
 
   it('fails a server that does not validate UTF-8 (ws with skipUTF8Validation)', async () => {

@@ -5,4 +5,5 @@
 export { HttpBodyChunk, HttpRequestBody } from './body.js';
 export { HttpHeaders } from './headers.js';
 export * from './request.js';
-export { HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';
+export { HttpDecoderConfig, HttpRequestDecoder, type HttpRequestDecoderOptions } from './request-decoder.js';
+export { type RouteHandler, Router, type RouterOptions, router } from './router.js';

@@ -6,7 +6,8 @@
  * case-insensitively and decodes only the value it returns. A plaintext benchmark request thus
  * costs one object and one offsets array, not a string per header.
  */
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
+import { parse as parseQueryString } from 'node:querystring';
 import { ProtocolError } from '../../common/errors.js';
 import type { HttpRequestBody } from './body.js';
 import type { HttpHeaders } from './headers.js';
@@ -26,8 +27,57 @@ export class HttpParseError extends ProtocolError {
   }
 }
 
-/** One decoded request: head, complete body, trailers. */
+/**
+ * An error with the HTTP status to answer it with (4xx, 5xx). Thrown by `req.json()` (400 for
+ * malformed JSON, 413 past a limit, 415 for another content type) and by handlers that want a
+ * status of their own: a handler that throws or rejects with one is answered with `statusCode`
+ * and `message` (as plain text) instead of a 500, and it is not logged as a handler failure.
+ */
+export class HttpError extends Error {
+  constructor(
+    /** 400–599. */
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+    if (!Number.isInteger(statusCode) || statusCode < 400 || statusCode > 599) {
+      throw new RangeError(`HttpError: a status from 400 to 599, got ${statusCode}`);
+    }
+  }
+}
+
+/** The parsed query string: each name's value, or its values in order when it came more than once. */
+export type HttpQuery = Record<string, string | string[] | undefined>;
+
+/** What `req.params` is for a request no router matched. */
+const NO_PARAMS: Readonly<Record<string, string | undefined>> = Object.freeze(Object.create(null));
+
+/** Options of `req.json()` and `req.text()`. */
+export interface BodyReadOptions {
+  /** Longest body accepted, in bytes (413 beyond). Default: the server's `maxBodySize`, which already bounds every body. */
+  readonly limit?: number;
+}
+
+/** `application/json`, or any `+json` media type (RFC 6839), with or without parameters. */
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * One decoded request, as the `(req, res)` handler gets it: method, target (`url`, `path`,
+ * `query`), `headers` (bytes, decoded on first use), the whole `body` — or, with `streamBodies`,
+ * `bodyStream` to read as it arrives — and, after a router matched, `params`. The body is the
+ * handler's to keep; it is bounded by `maxBodySize` before the handler runs. `text()` and `json()`
+ * reject with an `HttpError` that the server answers with its status (400, 413, 415) when the
+ * handler lets it propagate.
+ */
 export class HttpRequest {
+  /**
+   * The route's parameters when a router matched the request (`/users/:id` → `{ id: '42' }`),
+   * decoded; an empty object otherwise.
+   */
+  params: Readonly<Record<string, string | undefined>> = NO_PARAMS;
+  private parsedQuery: HttpQuery | undefined = undefined;
+
   constructor(
     /** The method token, e.g. `GET`. */
     readonly method: string,
@@ -62,11 +112,88 @@ export class HttpRequest {
     return q < 0 ? this.url : this.url.slice(0, q);
   }
 
-  /** The query string (after `?`, without it), or ''. */
-  get query(): string {
-    const q = this.url.indexOf('?');
-    return q < 0 ? '' : this.url.slice(q + 1);
+  /** The query string as sent (after `?`, without it; before a `#`), or ''. */
+  get queryString(): string {
+    const url = this.url;
+    const q = url.indexOf('?');
+    if (q < 0) return '';
+    const hash = url.indexOf('#', q);
+    return hash < 0 ? url.slice(q + 1) : url.slice(q + 1, hash);
   }
+
+  /**
+   * The query string parsed, on first use: `?page=2&tag=a&tag=b` → `{ page: '2', tag: ['a', 'b'] }`
+   * (`+` and percent-escapes decoded; a name that came more than once has its values in order).
+   * A plain object without a prototype, as Express's and node:querystring's: `req.query.page`;
+   * `queryString` keeps the raw string, `new URLSearchParams(req.queryString)` reads it another way.
+   */
+  get query(): HttpQuery {
+    let q = this.parsedQuery;
+    if (q === undefined) {
+      const raw = this.queryString;
+      q = this.parsedQuery = (raw === '' ? Object.create(null) : parseQueryString(raw)) as HttpQuery;
+    }
+    return q;
+  }
+
+  /**
+   * The body as text (UTF-8 unless the Content-Type names another charset Node knows): the whole
+   * body (`body`), or — with `streamBodies` — the stream read to its end. Rejects with HttpError 413
+   * past `limit`.
+   */
+  async text(options: BodyReadOptions = {}): Promise<string> {
+    const bytes = await this.bytes(options);
+    return bytes.toString(charsetOf(this.headers.get('content-type')));
+  }
+
+  /**
+   * The body parsed as JSON. Rejects with an HttpError the server answers: 415 when the request's
+   * Content-Type is not JSON (`application/json` or a `+json` type), 400 when the body is empty or
+   * not valid JSON, 413 past `limit`.
+   */
+  async json<T = unknown>(options: BodyReadOptions = {}): Promise<T> {
+    const type = this.headers.get('content-type');
+    if (type === undefined || !JSON_TYPE.test(type)) {
+      throw new HttpError(
+        415,
+        `expected a JSON body (Content-Type: application/json), got ${type ?? 'no Content-Type'}`,
+      );
+    }
+    const text = await this.text(options);
+    if (text.trim() === '') throw new HttpError(400, 'empty JSON body');
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new HttpError(400, `malformed JSON body: ${(err as Error).message}`);
+    }
+  }
+
+  private async bytes(options: BodyReadOptions): Promise<Buffer> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    if (!(limit >= 0)) throw new RangeError(`limit must be a non-negative number, got ${String(options.limit)}`);
+    const stream = this.bodyStream;
+    if (stream === undefined) {
+      if (this.body.length > limit) throw new HttpError(413, `request body longer than ${limit} bytes`);
+      return this.body;
+    }
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of stream) {
+      n += chunk.length;
+      if (n > limit) throw new HttpError(413, `request body longer than ${limit} bytes`);
+      parts.push(chunk);
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n);
+  }
+}
+
+/** The charset a Content-Type names, when Node can decode it; else UTF-8. */
+function charsetOf(type: string | undefined): BufferEncoding {
+  const m = type === undefined ? null : /;\s*charset\s*=\s*"?([\w-]+)"?/i.exec(type);
+  const name = m?.[1]?.toLowerCase();
+  if (name === undefined) return 'utf8';
+  if (name === 'iso-8859-1' || name === 'latin1' || name === 'us-ascii') return 'latin1';
+  return Buffer.isEncoding(name) ? (name as BufferEncoding) : 'utf8';
 }
 
 /** The decoder saw the head of a request that expects `100 Continue` before its body. */

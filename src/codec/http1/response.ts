@@ -8,7 +8,7 @@
  * header from a cache refreshed once a second (RFC 9110 §6.6.1 asks for a second's precision;
  * formatting a date per response would cost more than the rest of the head), the fields a
  * handler sets are encoded at setHeader — once per distinct list of fields, which responses share
- * (see FieldList) — and a head repeated from the last response is one copy.
+ * (see FieldList) — and the head is copied part by part into its place (ResponseStage).
  *
  * Responses leave strictly in request order (pipelining, RFC 9112 §9.3.2): a response that ends
  * before an earlier one waits in its owner (the server handler) until its turn.
@@ -22,6 +22,8 @@ import type { HttpRequest } from './request.js';
 
 /** Where a response's bytes go (the server handler, which keeps responses in request order). */
 export interface ResponseOwner {
+  /** Where the responses are encoded (and a server stage stages them): the thread's unless given. */
+  readonly stage?: ResponseStage;
   /** Output for `res`: queued until every earlier response is done. */
   output(res: HttpResponse, bytes: Buffer, last: boolean): void;
   /**
@@ -48,6 +50,7 @@ export interface ResponseOwner {
 /** What `res.takeConnection` runs once the connection is switched: adds the new protocol's stages. */
 export type ConnectionInstaller = (pipeline: Pipeline, channel: Channel) => void;
 
+/** Options of `res.takeConnection()` (docs/http.md, "Upgrade and CONNECT"). */
 export interface TakeConnectionOptions {
   /**
    * Close the switched connection after this many ms without a read (reason `idle-timeout`).
@@ -107,6 +110,7 @@ export function statusLine(code: number, reason?: string): Buffer {
   return line;
 }
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -130,9 +134,6 @@ interface NameLines {
   readonly byValue: Map<string, Buffer>;
 }
 const lineCache = new Map<string, NameLines>();
-/** `Content-Length: n\r\n\r\n` (the last line and the end of the head) encoded, by n (small bodies). */
-const lengthLines: Buffer[] = [];
-const MAX_CACHED_LENGTH = 16 * 1024;
 
 function checkName(name: string): void {
   if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
@@ -193,17 +194,6 @@ function recentLines(name: string): NameLines | undefined {
   return lines;
 }
 
-/** `Content-Length: n`, and the blank line that ends the head. */
-function contentLengthEndOfHead(n: number): Buffer {
-  if (n >= MAX_CACHED_LENGTH) return Buffer.from(`Content-Length: ${n}\r\n\r\n`, 'latin1');
-  let line = lengthLines[n];
-  if (line === undefined) {
-    line = Buffer.from(`Content-Length: ${n}\r\n\r\n`, 'latin1');
-    lengthLines[n] = line;
-  }
-  return line;
-}
-
 /** Whether two header names are the same, in any case (the exact match first: the common case). */
 function sameName(a: string, b: string): boolean {
   return a === b || (a.length === b.length && a.toLowerCase() === b.toLowerCase());
@@ -239,16 +229,6 @@ class FieldList {
   closes = false;
   /** Shared: every line but Connection's (written merged, at encoding), joined. */
   joined: Buffer = EMPTY;
-  /** Shared, with no Content-Length, Transfer-Encoding or Connection field: see `okHead`. */
-  plain = false;
-  // The whole head of a `200 OK` with this list and a known length, for `okHead`: the status and
-  // Date lines and the length line it was joined from (identities: both come from caches), and
-  // the pair seen last without a joined head.
-  private okJoined: Buffer | undefined = undefined;
-  private okDate: Buffer | undefined = undefined;
-  private okFraming: Buffer | undefined = undefined;
-  private seenDate: Buffer | undefined = undefined;
-  private seenFraming: Buffer | undefined = undefined;
   // Shared: the transition taken last (one compare for a handler that always sets the same
   // field), then all of them by name and value.
   private lastName: string | undefined = undefined;
@@ -265,27 +245,7 @@ class FieldList {
       const lines: Buffer[] = [];
       this.scan(lines, 0);
       this.joined = Buffer.concat(lines);
-      this.plain = !this.hasLength && !this.hasEncoding && this.connection === undefined;
     }
-  }
-
-  /**
-   * Plain shared list: the head `statusAndDate` + fields + `framing` as one Buffer, joined once the
-   * same pair came twice in a row (a handler answering the same fields and body length, within
-   * the same second) — then a response's head is one copy, with no parts to collect and compare.
-   * Undefined otherwise: lengths that vary from response to response never allocate.
-   */
-  okHead(statusAndDate: Buffer, framing: Buffer): Buffer | undefined {
-    if (this.okDate === statusAndDate && this.okFraming === framing) return this.okJoined;
-    if (this.seenDate !== statusAndDate || this.seenFraming !== framing) {
-      this.seenDate = statusAndDate;
-      this.seenFraming = framing;
-      return undefined;
-    }
-    this.okJoined = Buffer.concat([statusAndDate, this.joined, framing]);
-    this.okDate = statusAndDate;
-    this.okFraming = framing;
-    return this.okJoined;
   }
 
   /**
@@ -389,85 +349,152 @@ const NO_FIELDS = new FieldList([], true);
  */
 const copyBytes = Uint8Array.prototype.set;
 
-// The response being encoded: its head parts, then the body when it travels with the head,
-// collected by encodeHead and copied out by writeEncoded right after. Encoding is synchronous and
-// never nests, so one scratch area serves every response; entries past the count are stale and
-// never read (no length reset per response).
-const parts: Buffer[] = [];
-let nparts = 0;
-let inlineBody: string | Uint8Array | undefined;
-function part(b: Buffer): void {
-  parts[nparts++] = b;
-}
-
-// A server answers the same head over and over (same status, Date for a second, same header
-// lines, same length): once the same parts come twice in a row, they are joined into one buffer,
-// and the heads after that are one copy instead of four or five. Identity of the parts is the key
-// (they come from caches), so the check is a few pointer compares; a different head in between
-// only forgets the joined one, which is rebuilt after two equal heads again — alternating heads
-// never allocate.
-const lastParts: Buffer[] = [];
-let lastCount = 0;
-let joined: Buffer | undefined;
-/** The head just encoded is `joined` (not `parts`). */
-let useJoined = false;
-
-function joinRepeatedHead(length: number): void {
-  const n = nparts;
-  if (n === lastCount) {
-    let i = 0;
-    while (i < n && parts[i] === lastParts[i]) i++;
-    if (i === n) {
-      if (joined === undefined) {
-        joined = Buffer.allocUnsafeSlow(length);
-        let at = 0;
-        for (let j = 0; j < n; j++) {
-          const p = parts[j] as Buffer;
-          copyBytes.call(joined, p, at);
-          at += p.length;
-        }
-      }
-      useJoined = true;
-      return;
-    }
+const CONTENT_LENGTH = Buffer.from('Content-Length: ', 'latin1');
+/** The number of decimal digits of `n` (a body length: a non-negative safe integer). */
+function digits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
   }
-  for (let i = 0; i < n; i++) lastParts[i] = parts[i] as Buffer;
-  lastCount = n;
-  joined = undefined;
-  useJoined = false;
+  return d;
 }
 
 /**
- * Copies the response just encoded (the `length` its owner was told) into `target` at `at`, and
- * returns the position after it. Valid only until the next response is encoded: call it at once.
+ * Where the thread's HTTP responses become bytes: the scratch of the response being encoded (its
+ * head's parts, its Content-Length, the body that travels with the head) and the slab that the
+ * answers of one read are staged in and written from (server.ts). Encoding is synchronous and
+ * never nests, so one stage serves every connection of a thread; it is one explicit object,
+ * passed to whoever writes into it — `http()` gives its server stages one, they give it to their
+ * responses (`ResponseOwner.stage`) — rather than module variables shared by two files.
+ *
+ * The slab (64 KiB): the responses of one read are encoded back to back into it and written as
+ * one view, so 16 pipelined answers cost one small view object and one write, not a Buffer each,
+ * nor a copy. Bytes of the slab, once written, are never written again (the next batch starts after
+ * them; a full slab is replaced, not reused), so a view stays valid for as long as the transport
+ * needs it; the transport copies out what has to wait for a slow peer (connection.ts), so one slow
+ * reader does not hold 64 KiB for a response of 100 bytes. Staged into by one server stage at a
+ * time (`stager`); another one, in a nested read, uses Buffers of its own.
  */
-export function writeEncoded(target: Buffer, at: number): number {
-  if (useJoined) {
-    const head = joined as Buffer;
-    copyBytes.call(target, head, at);
-    at += head.length;
-  } else {
-    for (let i = 0; i < nparts; i++) {
+export class ResponseStage {
+  /** The stage of this thread for responses whose owner names none. */
+  static readonly thread = new ResponseStage();
+
+  // The response just encoded (encodeHead), until `write` copies it out: its head's parts,
+  // `Content-Length: <length>` and the blank line when `length >= 0` (else the last part ends the
+  // head), and the body that goes behind the head. Entries of `parts` past `count` are stale and
+  // never read (no length reset per response).
+  private readonly parts: Buffer[] = [];
+  private count = 0;
+  private length = -1;
+  private body: string | Uint8Array | undefined = undefined;
+
+  /** The slab and its memory (it starts at offset 0 of it): views are made on it directly (buffer-view.ts). */
+  slab: Buffer | undefined = undefined;
+  slabMemory: ArrayBufferLike | undefined = undefined;
+  /** Where the batch being staged starts in the slab (everything before it was written). */
+  stageFrom = 0;
+  /** The server stage staging a batch into the slab now, if any. */
+  stager: object | undefined = undefined;
+
+  /** @internal Starts encoding a response. */
+  begin(): void {
+    this.count = 0;
+    this.length = -1;
+    this.body = undefined;
+  }
+
+  /** @internal Adds a part of the head. */
+  part(b: Buffer): void {
+    this.parts[this.count++] = b;
+  }
+
+  /** @internal Adds the lines of a response's own field list (and reads its framing facts). */
+  fields(list: FieldList): void {
+    this.count = list.scan(this.parts, this.count);
+  }
+
+  /**
+   * @internal Ends the head with `Content-Length: n` and the blank line (`n >= 0`), or with the
+   * parts as they are (-1); `body` goes behind it. Returns the encoded length (the body's included
+   * when given: `bodyLength` bytes).
+   */
+  finish(n: number, body: string | Uint8Array | undefined, bodyLength: number): number {
+    this.length = n;
+    this.body = body;
+    let total = n >= 0 ? CONTENT_LENGTH.length + digits(n) + 4 : 0;
+    const parts = this.parts;
+    for (let i = 0; i < this.count; i++) total += (parts[i] as Buffer).length;
+    return body === undefined ? total : total + bodyLength;
+  }
+
+  /**
+   * Copies the response just encoded into `target` at `at`, and returns the position after it.
+   * Valid only until the next response is encoded: call it at once.
+   */
+  write(target: Buffer, at: number): number {
+    const parts = this.parts;
+    for (let i = 0; i < this.count; i++) {
       const p = parts[i] as Buffer;
       copyBytes.call(target, p, at);
       at += p.length;
     }
-  }
-  const body = inlineBody;
-  if (body !== undefined) {
-    inlineBody = undefined;
-    if (typeof body === 'string') at += target.write(body, at, 'utf8');
-    else {
-      copyBytes.call(target, body, at);
-      at += body.length;
+    let n = this.length;
+    if (n >= 0) {
+      copyBytes.call(target, CONTENT_LENGTH, at);
+      at += CONTENT_LENGTH.length;
+      const end = at + digits(n);
+      for (let q = end - 1; q >= at; q--) {
+        target[q] = 0x30 + (n % 10);
+        n = Math.floor(n / 10);
+      }
+      target[end] = 0x0d;
+      target[end + 1] = 0x0a;
+      target[end + 2] = 0x0d;
+      target[end + 3] = 0x0a;
+      at = end + 4;
     }
+    const body = this.body;
+    if (body !== undefined) {
+      this.body = undefined;
+      if (typeof body === 'string') at += target.write(body, at, 'utf8');
+      else {
+        copyBytes.call(target, body, at);
+        at += body.length;
+      }
+    }
+    return at;
   }
-  return at;
 }
 
-/** Bodies up to this size are copied behind their head (one write); larger ones go as they are. */
-const INLINE_BODY_LIMIT = 16 * 1024;
-/** A response being built by a handler: `(req, res) => res.end('hello')`. */
+/**
+ * Copies the response just encoded on the thread's stage into `target` at `at` (see
+ * `ResponseStage.write`), for owners that use the thread's stage.
+ */
+export function writeEncoded(target: Buffer, at: number): number {
+  return ResponseStage.thread.write(target, at);
+}
+
+/**
+ * Bodies up to this size are copied behind their head (one write, into the slab with the read's
+ * other answers); larger ones go as they are, after their head, and the transport gathers the two
+ * into one `writev`. Copying a 16 KiB body cost an allocation of its size and a memcpy per
+ * response (the 16 KiB benchmark: ~1.2× the CPU per request of writing it as it is).
+ */
+const INLINE_BODY_LIMIT = 4 * 1024;
+/**
+ * A response being built by a handler: `(req, res) => res.end('hello')`. Set the status and
+ * headers (`status()`, `setHeader()`, `writeHead()`), then either `end(body)` — the length is
+ * known, so `Content-Length` is set — or stream with `write()` (chunked, unless a
+ * `Content-Length` was set) and finish with `end()`. `json(value)` does it all for JSON.
+ *
+ * Contract: responses leave in request order, whenever each handler finishes; headers are
+ * validated when set (an invalid name or a CR/LF in a value throws there). A Buffer body passed
+ * to `write()`, or over 4 KiB to `end()`, is written as it is, not copied: do not change it until
+ * sent. `write()` returns `writable`: false means the output is piling up (a slow reader, or an
+ * earlier pipelined response still being answered) — await `drained()` before writing more.
+ * A handler that never answers gets 503 after `handlerTimeout`; one that throws, 500.
+ */
 export class HttpResponse {
   /** The status code; 200 unless set. */
   statusCode = 200;
@@ -494,6 +521,8 @@ export class HttpResponse {
   done = false;
   /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
   readyAt = -1;
+  /** @internal When its request arrived, on the loop's coarse clock, for the latency metric (issue 21; -1: not stamped). */
+  arrivedAt = -1;
   /**
    * @internal The server answered in the handler's stead (its timeout, its body's error): what
    * the handler does with this response now is ignored rather than thrown at it.
@@ -572,6 +601,27 @@ export class HttpResponse {
     own.remove(name);
     this.fields = own;
     return this;
+  }
+
+  /** Sets the status code (100–999); chainable: `res.status(201).json(user)`. */
+  status(code: number): this {
+    if (!Number.isInteger(code) || code < 100 || code > 999) throw new RangeError(`invalid status code ${code}`);
+    if (this.superseded) return this;
+    if (this.headersSent) throw new Error('cannot set the status after the headers are sent');
+    this.statusCode = code;
+    return this;
+  }
+
+  /**
+   * Ends the response with `value` serialised as JSON (`JSON.stringify`), with
+   * `Content-Type: application/json; charset=utf-8` unless a Content-Type was set.
+   */
+  json(value: unknown): void {
+    const body = JSON.stringify(value);
+    if (body === undefined)
+      throw new TypeError('res.json: the value has no JSON form (undefined, a function, a symbol)');
+    if (!this.headersSent && !this.hasHeader('content-type')) this.setHeader('Content-Type', JSON_CONTENT_TYPE);
+    this.end(body);
   }
 
   /** Sets the status (and optional reason and headers). Chainable. */
@@ -707,7 +757,7 @@ export class HttpResponse {
       return;
     }
     const out = Buffer.allocUnsafe(length);
-    writeEncoded(out, 0);
+    (owner.stage ?? ResponseStage.thread).write(out, 0);
     owner.output(this, out, last);
   }
 
@@ -721,42 +771,27 @@ export class HttpResponse {
     // An Upgrade or CONNECT answered with a status that does not switch: the connection closes
     // after it (the decoder has stepped aside), and says so (RFC 9112 §9.6).
     if (this.req?.upgrade === true && !this.switches()) this.closeAfter = true;
-    const list = this.fields;
-    if (
-      list.plain &&
-      bodyLength >= 0 &&
-      this.statusCode === 200 &&
-      this.statusMessage === undefined &&
-      !this.closeAfter &&
-      !this.http10
-    ) {
-      // The common answer (what a benchmark or an API sends over and over): the list's whole head.
-      const head = list.okHead(HttpDate.status200, contentLengthEndOfHead(bodyLength));
-      if (head !== undefined) {
-        parts[0] = head;
-        nparts = 1;
-        useJoined = false;
-        inlineBody = body;
-        this.headersSent = true;
-        return body === undefined ? head.length : head.length + bodyLength;
-      }
-    }
-    nparts = 0;
-    if (this.statusCode === 200 && this.statusMessage === undefined) part(HttpDate.status200);
+    const stage = this.owner.stage ?? ResponseStage.thread;
+    stage.begin();
+    if (this.statusCode === 200 && this.statusMessage === undefined) stage.part(HttpDate.status200);
     else {
-      part(statusLine(this.statusCode, this.statusMessage));
-      part(HttpDate.line);
+      stage.part(statusLine(this.statusCode, this.statusMessage));
+      stage.part(HttpDate.line);
     }
+    const list = this.fields;
     if (list.shared) {
-      if (list.joined.length > 0) part(list.joined);
-    } else nparts = list.scan(parts, nparts);
+      if (list.joined.length > 0) stage.part(list.joined);
+    } else stage.fields(list);
     if (list.closes) this.closeAfter = true;
     if (list.hasEncoding) this.chunked = list.chunked;
+    const hasLength = list.hasLength;
+    const hasEncoding = list.hasEncoding;
     const connection = list.connection;
-    // The framing line goes last, with the blank line that ends the head (one copy less).
+    // The framing goes last, with the blank line that ends the head.
+    let length = -1;
     let framing: Buffer = CRLF;
-    if (this.hasBody() && !list.hasLength && !list.hasEncoding) {
-      if (bodyLength >= 0) framing = contentLengthEndOfHead(bodyLength);
+    if (this.hasBody() && !hasLength && !hasEncoding) {
+      if (bodyLength >= 0) length = bodyLength;
       else if (this.http10)
         this.closeAfter = true; // the end of the body is the end of the connection
       else {
@@ -766,16 +801,11 @@ export class HttpResponse {
     }
     if (connection !== undefined) {
       const addClose = this.closeAfter && !/\bclose\b/i.test(connection);
-      part(Buffer.from(`Connection: ${connection}${addClose ? ', close' : ''}\r\n`, 'latin1'));
-    } else if (this.closeAfter) part(CONNECTION_CLOSE);
-    else if (this.http10) part(CONNECTION_KEEP_ALIVE);
-    part(framing);
-    let total = 0;
-    for (let i = 0; i < nparts; i++) total += (parts[i] as Buffer).length;
-    joinRepeatedHead(total);
-    inlineBody = body;
-    if (body !== undefined) total += bodyLength;
+      stage.part(Buffer.from(`Connection: ${connection}${addClose ? ', close' : ''}\r\n`, 'latin1'));
+    } else if (this.closeAfter) stage.part(CONNECTION_CLOSE);
+    else if (this.http10) stage.part(CONNECTION_KEEP_ALIVE);
+    if (length < 0) stage.part(framing);
     this.headersSent = true;
-    return total;
+    return stage.finish(length, body, bodyLength);
   }
 }

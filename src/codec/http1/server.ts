@@ -19,19 +19,24 @@ import { Buffer } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { outboundView } from '../../common/buffer-view.js';
 import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
+import { httpMetrics } from '../../common/http-metrics.js'; // metrics (issue 21)
 import { checkOptions, msOption, type OptionKeys, optionalInt } from '../../common/options.js';
 import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
-import { type ClockOwner, HttpClocks } from './clocks.js';
-import { HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
-import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, writeEncoded } from './response.js';
+import { type ClockOwner, type ClockTimeouts, HttpClocks } from './clocks.js';
+import { HttpError, HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
+import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, ResponseStage } from './response.js';
 import { PendingSwitch, switchPipeline } from './switch.js';
 
 /** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
 
+/**
+ * The server stage's timeouts and limits (part of `http()`'s options). Every timeout runs on the
+ * loop's timing wheel, so it fires within one tick (20 ms by default) after its deadline.
+ */
 export interface HttpServerHandlerOptions {
   /**
    * Close a keep-alive connection idle for this long, in ms: nothing owed and no byte of a next
@@ -91,26 +96,9 @@ export const HTTP_SERVER_HANDLER_OPTIONS = {
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
-/**
- * The responses of one read are encoded back to back into a slab and written as one view of it:
- * 16 pipelined answers cost one small view object and one write, not a Buffer each, nor a copy.
- * Bytes of the slab, once written, are never written again (the next batch starts after them; a
- * full slab is replaced, not reused), so a view stays valid for as long as the transport needs it.
- * Shared by every connection of the thread — the batch of a read is written when the read
- * completes — and staged into by one handler at a time (another one, in a nested read, uses
- * Buffers of its own). A view keeps its whole slab alive: the transport copies out the bytes of a
- * small view that has to wait for a slow peer (connection.ts), so one slow reader does not hold
- * 64 KiB for a response of 100 bytes.
- */
-const SLAB_SIZE = 64 * 1024;
 /** Larger responses get a Buffer of their own (a slab holds several batches). */
+const SLAB_SIZE = 64 * 1024;
 const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
-let slab: Buffer | undefined;
-/** The slab's memory (it starts at offset 0 of it): views are made on it directly (common/common/buffer-view.ts). */
-let slabMemory: ArrayBufferLike | undefined;
-/** Where the batch being staged starts in the slab (everything before it was written). */
-let stageFrom = 0;
-let stageOwner: HttpServerHandler | undefined;
 
 /** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
 function requestLine(req: HttpRequest): string {
@@ -118,10 +106,73 @@ function requestLine(req: HttpRequest): string {
   return `"${req.method} ${url} HTTP/${req.httpVersion}"`;
 }
 
+/**
+ * The server stage's options, checked: one object shared by every connection's stage built from
+ * the same options (`http()` makes it once), so that a connection's stage holds state, not a copy
+ * of its settings.
+ */
+export class HttpServerConfig implements ClockTimeouts {
+  readonly keepAliveTimeout: number;
+  readonly headerTimeout: number;
+  readonly requestTimeout: number;
+  readonly handlerTimeout: number;
+  readonly maxRequests: number;
+  readonly maxPipelined: number;
+  readonly drainGrace: number;
+  readonly onHandlerError: ((err: unknown, req: HttpRequest) => void) | undefined;
+
+  /** Checks `options` (InvalidOptionError naming the first bad one, or an unknown key). */
+  constructor(options: HttpServerHandlerOptions = {}) {
+    // Only undefined means "the default": null or any other non-number is an error.
+    const o = checkOptions('HttpServerHandler', options, HTTP_SERVER_HANDLER_OPTIONS);
+    this.keepAliveTimeout = o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout);
+    this.headerTimeout = optionalInt('headerTimeout', o.headerTimeout, 30_000, 0);
+    this.requestTimeout = optionalInt('requestTimeout', o.requestTimeout, 300_000, 0);
+    this.handlerTimeout = optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0);
+    this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
+    this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
+    this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
+    const onError: unknown = o.onHandlerError;
+    if (onError !== undefined && typeof onError !== 'function') {
+      throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
+    }
+    this.onHandlerError = o.onHandlerError;
+  }
+}
+
+/**
+ * The HTTP/1.1 server stage: calls the application's `(req, res)` handler for each request the
+ * `HttpRequestDecoder` before it emits, and writes the responses back in request order (RFC 9112
+ * §9.3.2: a response that finishes early waits for the earlier ones). Responses of one read leave
+ * in one write, when the read completes. `http()` builds it with the decoder; build it yourself to
+ * put handlers of your own around it (a PROXY protocol or TLS stage goes before the decoder).
+ *
+ * It owns the connection's life: keep-alive and its idle timeout, header/request/handler
+ * timeouts (408, 503), `Connection: close`, draining on a server stop (the request in flight is
+ * answered with `Connection: close`), and the switch to another protocol (`res.takeConnection`).
+ * A decoder error is answered with its status and closes the connection; a handler that throws
+ * or rejects gets a 500 and the connection goes on — unless the response had started, then the
+ * connection is aborted. Options are checked in the constructor (`InvalidOptionError`).
+ *
+ * @example
+ * ```ts
+ * import { HttpRequestDecoder, HttpServerHandler, Pipeline, Server } from 'multireactor';
+ *
+ * // What http() builds, by hand: handlers of your own may go before the decoder.
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     const answer = new HttpServerHandler((req, res) => res.end(`${req.method} ${req.path}\n`), {
+ *       keepAliveTimeout: 5000,
+ *     });
+ *     this.addLast('decoder', new HttpRequestDecoder({ maxBodySize: 1024 * 1024 })).addLast('http', answer);
+ *   }
+ * }
+ * await Server.listen({ port: 8080, pipeline: App });
+ * ```
+ */
 export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner, ClockOwner {
-  private readonly maxRequests: number;
-  private readonly maxPipelined: number;
-  private readonly drainGrace: number;
+  /** The checked options, shared with the other stages built from them. */
+  readonly config: HttpServerConfig;
   /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
   private holdingReads = false;
   /** The streamed body being received (`streamBodies`), and the response of its request. */
@@ -146,29 +197,23 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private upgrade: PendingSwitch | undefined;
   /** Between a read's first request and its read-complete: the connection flushes at the end. */
   private inRead = false;
-  /** Bytes of this read's responses staged in the slab (from `stageFrom`), written when the read completes. */
+  /** Bytes of this read's responses staged in the stage's slab (from its `stageFrom`), written when the read completes. */
   private staged = 0;
 
+  /** `options`, or a config made from them once and shared (what `http()` passes). */
   constructor(
     private readonly handler: HttpHandler,
-    private readonly options: HttpServerHandlerOptions = {},
+    options: HttpServerHandlerOptions | HttpServerConfig = {},
+    /**
+     * Where this stage's responses are encoded and the answers of a read staged (response.ts):
+     * one per `http()` server, shared by its connections; the thread's by default.
+     */
+    readonly stage: ResponseStage = ResponseStage.thread,
   ) {
     super();
-    // Only undefined means "the default": null or any other non-number is an error.
-    const o = checkOptions('HttpServerHandler', options, HTTP_SERVER_HANDLER_OPTIONS);
-    this.clocks = new HttpClocks(this, {
-      keepAliveTimeout: o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout),
-      headerTimeout: optionalInt('headerTimeout', o.headerTimeout, 30_000, 0),
-      requestTimeout: optionalInt('requestTimeout', o.requestTimeout, 300_000, 0),
-      handlerTimeout: optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0),
-    });
-    this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
-    this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
-    this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
-    const onError: unknown = options.onHandlerError;
-    if (onError !== undefined && typeof onError !== 'function') {
-      throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
-    }
+    const config = options instanceof HttpServerConfig ? options : new HttpServerConfig(options);
+    this.config = config;
+    this.clocks = new HttpClocks(this, config);
     HttpDate.start();
   }
 
@@ -201,8 +246,11 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     // An upgrade's keep-alive is not its request's to decide (a CONNECT may come as HTTP/1.0): its
     // answer decides (a switch, or a close: see advance, and HttpResponse.encodeHead).
     const keepAlive =
-      (msg.keepAlive || msg.upgrade) && !this.draining && (this.maxRequests === 0 || this.served < this.maxRequests);
+      (msg.keepAlive || msg.upgrade) &&
+      !this.draining &&
+      (this.config.maxRequests === 0 || this.served < this.config.maxRequests);
     const res = new HttpResponse(this, msg, keepAlive);
+    res.arrivedAt = ctx.channel.timers.coarseNow(); // metrics (issue 21): latency from here, common/http-metrics.ts
     if (!keepAlive) this.closing = true;
     if (msg.upgrade) {
       // Nothing after it is HTTP (the decoder has stepped aside): read no more until it is decided.
@@ -222,7 +270,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
-    if (this.queue.push(res) >= this.maxPipelined && !this.holdingReads) {
+    if (this.queue.push(res) >= this.config.maxPipelined && !this.holdingReads) {
       this.holdingReads = true;
       ctx.channel.pauseReading(this);
     }
@@ -390,7 +438,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.clocks.stop();
     this.upgrade = undefined;
     this.staged = 0;
-    if (stageOwner === this) stageOwner = undefined;
+    if (this.stage.stager === this) this.stage.stager = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
     this.queue.length = 0;
     if (this.bodyIn !== undefined) {
@@ -418,14 +466,14 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // A request arriving is answered (with Connection: close), within its head and request timeouts.
     if (this.clocks.receiving) return;
-    if (this.drainGrace === 0) {
+    if (this.config.drainGrace === 0) {
       this.flushPending(ctx);
       ctx.close('shutdown');
       return;
     }
     // On the connection's clock: it closes then unless a request came meanwhile (its answer
     // closes the connection).
-    this.clocks.drainIn(this.drainGrace);
+    this.clocks.drainIn(this.config.drainGrace);
   }
 
   /**
@@ -435,7 +483,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * owed after it.
    */
   private report(err: unknown, req: HttpRequest | undefined, outcome: string): void {
-    const onError = this.options.onHandlerError;
+    const onError = this.config.onHandlerError;
     const channel = this.ctx?.channel;
     if (onError !== undefined && req !== undefined) {
       try {
@@ -469,6 +517,15 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       return;
     }
     if (!res.headersSent) {
+      if (err instanceof HttpError) {
+        // A status the handler (or req.json()) chose: the client's error, not a handler bug —
+        // answered, not logged.
+        res.answerInstead(
+          err.statusCode,
+          `${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}: ${err.message}\n`,
+        );
+        return;
+      }
       this.report(err, res.req, 'answered 500');
       res.answerInstead(500, '500 Internal Server Error\n');
       return;
@@ -484,19 +541,20 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   outputEncoded(res: HttpResponse, length: number, last: boolean): void {
     const head = this.queue[0];
     if (head === undefined) return; // the connection closed meanwhile
+    const stage = this.stage;
     if (head !== res || !this.inRead) {
       const out = Buffer.allocUnsafe(length);
-      writeEncoded(out, 0);
+      stage.write(out, 0);
       this.output(res, out, last);
       return;
     }
     const ctx = this.ctx as HandlerContext;
     if (this.makeRoom(ctx, length)) {
-      this.staged = writeEncoded(slab as Buffer, stageFrom + this.staged) - stageFrom;
+      this.staged = stage.write(stage.slab as Buffer, stage.stageFrom + this.staged) - stage.stageFrom;
     } else {
       // Large, or the slab is another handler's (a nested read): a Buffer of its own.
       const out = Buffer.allocUnsafe(length);
-      writeEncoded(out, 0);
+      stage.write(out, 0);
       this.writeOrdered(ctx, out);
     }
     if (!last) return;
@@ -506,17 +564,19 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** Whether `length` more bytes can be staged by this handler (taking the slab if free). */
   private makeRoom(ctx: HandlerContext, length: number): boolean {
-    if (stageOwner !== undefined && stageOwner !== this) return false;
+    const stage = this.stage;
+    if (stage.stager !== undefined && stage.stager !== this) return false;
     if (length > SLAB_MAX_RESPONSE) return false;
-    if (slab === undefined || stageFrom + this.staged + length > SLAB_SIZE) {
+    if (stage.slab === undefined || stage.stageFrom + this.staged + length > SLAB_SIZE) {
       // Full: what is staged goes out as it is, and a fresh slab takes over (the views of the
       // old one keep it alive until they are sent).
       this.flushPending(ctx);
-      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      slabMemory = slab.buffer;
-      stageFrom = 0;
+      const slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      stage.slab = slab;
+      stage.slabMemory = slab.buffer;
+      stage.stageFrom = 0;
     }
-    stageOwner = this;
+    stage.stager = this;
     return true;
   }
 
@@ -528,11 +588,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private flushPending(ctx: HandlerContext): void {
     const n = this.staged;
     if (n === 0) return;
-    const from = stageFrom;
-    stageFrom = from + n;
+    const stage = this.stage;
+    const from = stage.stageFrom;
+    stage.stageFrom = from + n;
     this.staged = 0;
-    stageOwner = undefined;
-    ctx.write(outboundView(slabMemory as ArrayBufferLike, from, n));
+    stage.stager = undefined;
+    ctx.write(outboundView(stage.slabMemory as ArrayBufferLike, from, n));
   }
 
   /** Every write of this handler goes after the pending batch, so that order holds. */
@@ -571,6 +632,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     let closeNow = false;
     for (;;) {
       const done = queue.shift() as HttpResponse;
+      httpMetrics.record(done.statusCode, done.arrivedAt, ctx.channel.timers.coarseNow()); // metrics (issue 21)
       // Answered before its streamed body was read: the rest of the body is read and dropped, so
       // that the requests after it can be.
       const unread = done.req?.bodyStream;
@@ -608,7 +670,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       ctx.close('local'); // flushes first
       return;
     }
-    if (this.holdingReads && queue.length <= this.maxPipelined >> 1) {
+    if (this.holdingReads && queue.length <= this.config.maxPipelined >> 1) {
       // Hysteresis: one pause and one resume (an epoll_ctl each) per half of the limit answered.
       this.holdingReads = false;
       ctx.channel.resumeReading(this);

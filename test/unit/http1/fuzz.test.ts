@@ -187,75 +187,8 @@ describe('HttpRequestDecoder fuzz: 10,000 random inputs', function () {
   });
 });
 
-describe('HttpRequestDecoder: a head seen again is recalled, never one that differs', () => {
-  /** The same decoder with the recall of the last head switched off: every head parsed afresh. */
-  function decodeWithoutRecall(writes: readonly Buffer[], options: HttpRequestDecoderOptions = {}) {
-    const { ch, rec, decoder } = decode([], options);
-    (decoder as unknown as { recallHead: () => number }).recallHead = () => -1;
-    for (const w of writes) ch.writeInbound(w);
-    return rec;
-  }
-
-  /** Calls `hit` each time the decoder recalls a head (its own recallHead, wrapped). */
-  function onRecall(decoder: unknown, hit: () => void): void {
-    const d = decoder as { recallHead: (input: unknown) => number };
-    const recall = d.recallHead.bind(d);
-    d.recallHead = (input) => {
-      const n = recall(input);
-      if (n >= 0) hit();
-      return n;
-    };
-  }
-
-  /** `head` with one byte changed at `at` (to `to`), or inserted there. */
-  function variant(head: Buffer, at: number, to: number, insert: boolean): Buffer {
-    if (insert) return Buffer.concat([head.subarray(0, at), Buffer.from([to]), head.subarray(at)]);
-    const b = Buffer.from(head);
-    b[at] = to;
-    return b;
-  }
-
-  it('streams of repeated heads and heads one byte off: the same requests and errors as without recall', function () {
-    this.timeout(30_000);
-    const rnd = prng(0x4ead);
-    // Valid requests that leave the connection open for the next one: the repeats get decoded.
-    const bases = corpus.filter((c) => {
-      const rec = decodeWithoutRecall([c, c]);
-      return rec.errors.length === 0 && rec.requests.length === 2;
-    });
-    expect(bases.length).to.be.greaterThan(30);
-    let recalled = 0;
-    for (let i = 0; i < 2_000; i++) {
-      const base = pick(rnd, bases);
-      const head = base.subarray(0, base.indexOf('\r\n\r\n') + 4);
-      const body = base.subarray(head.length);
-      const pieces: Buffer[] = [];
-      for (let k = 1 + Math.floor(rnd() * 8); k > 0; k--) {
-        if (rnd() < 0.6) {
-          pieces.push(base);
-          continue;
-        }
-        // One byte off anywhere in the head, the last four bytes (the compared tail) included.
-        const at = rnd() < 0.3 ? head.length - 1 - Math.floor(rnd() * 4) : Math.floor(rnd() * head.length);
-        const to = rnd() < 0.5 ? pick(rnd, INSERTS) : Math.floor(rnd() * 256);
-        pieces.push(Buffer.concat([variant(head, at, to, rnd() < 0.2), body]));
-      }
-      const data = Buffer.concat(pieces);
-      const options = i % 5 === 4 ? TINY : {};
-      const expected = outcome(decodeWithoutRecall([data], options), options);
-      const whole = decode([], options);
-      onRecall(whole.decoder, () => recalled++);
-      whole.ch.writeInbound(data);
-      const split = decode(splitChunks(data, rnd, 1 + Math.floor(rnd() * 64)), options);
-      const a = outcome(whole.rec, options);
-      if (a !== expected)
-        throw new Error(`stream ${i} (${data.toString('hex')}):\n${a}\n--- without recall:\n${expected}`);
-      expect(outcome(split.rec, options), `stream ${i} split`).to.equal(expected);
-    }
-    expect(recalled, 'heads recalled').to.be.greaterThan(800);
-  });
-
-  it('each repeat of a recalled head gets its own body, version and keep-alive', () => {
+describe('HttpRequestDecoder: heads sent again', () => {
+  it('each repeat of a head gets its own body, version and keep-alive', () => {
     const post = (body: string) => bytes(`POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n${body}`);
     const old = bytes('GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
     const close = bytes('GET /x HTTP/1.1\r\nConnection: close\r\n\r\n');
@@ -271,26 +204,7 @@ describe('HttpRequestDecoder: a head seen again is recalled, never one that diff
     ]);
   });
 
-  it('heads that keep changing rest the memo for 32 heads; a repeating client is recalled again after', () => {
-    const { ch, rec, decoder } = decode([]);
-    const hits: number[] = [];
-    let head = 0;
-    onRecall(decoder, () => hits.push(head));
-    const heads: string[] = [];
-    for (let i = 0; i < 6; i++) heads.push(`GET /changing/${i} HTTP/1.1\r\nHost: a\r\n\r\n`);
-    for (let i = 0; i < 60; i++) heads.push('GET /same HTTP/1.1\r\nHost: a\r\n\r\n');
-    for (const h of heads) {
-      ch.writeInbound(bytes(h));
-      head++;
-    }
-    expect(rec.errors).to.deep.equal([]);
-    expect(rec.requests.map((r) => r.url)).to.deep.equal(heads.map((h) => h.split(' ')[1]));
-    // Misses at heads 1-4 (the 4th starts the rest), heads 5-36 parsed without the memo (the 36th
-    // remembered), recalled from the 37th on.
-    expect(hits).to.deep.equal(Array.from({ length: 66 - 37 }, (_, i) => 37 + i));
-  });
-
-  it("recalled requests keep their headers when the read buffer is reused, as the loop's is", () => {
+  it("requests keep their headers when the read buffer is reused, as the loop's is", () => {
     const heads = ['GET /a HTTP/1.1\r\nHost: one\r\nX: 1\r\n\r\n', 'GET /b HTTP/1.1\r\nHost: two\r\nX: 22\r\n\r\n'];
     const plan = [0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0];
     const readBuffer = Buffer.alloc(64);
@@ -306,7 +220,7 @@ describe('HttpRequestDecoder: a head seen again is recalled, never one that diff
     );
   });
 
-  it('a head that differs from the last one only in its last bytes is parsed, and rejected when invalid', () => {
+  it('a head that differs from the last one only in its last bytes is parsed on its own, and rejected when invalid', () => {
     const { rec } = decode([
       bytes('GET / HTTP/1.1\r\nX: ab\r\n\r\nGET / HTTP/1.1\r\nX: ac\r\n\r\nGET / HTTP/1.1\r\nX: a\x01\r\n\r\n'),
     ]);

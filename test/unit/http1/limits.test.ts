@@ -528,7 +528,8 @@ describe('HttpRequestDecoder', () => {
         ]);
         expect(rec.requests[2]?.trailers.get('digest')).to.equal('x');
         expect(rec.requests[4]?.path).to.equal('/5');
-        expect(rec.requests[4]?.query).to.equal('q=1');
+        expect(rec.requests[4]?.queryString).to.equal('q=1');
+        expect({ ...rec.requests[4]?.query }).to.deep.equal({ q: '1' });
       }
     });
 

@@ -64,6 +64,7 @@ describe('master: cluster options', () => {
       drainTimeout: 10_000,
       handleSignals: true,
       daemon: false,
+      operations: { pidFile: undefined, control: undefined, admin: undefined, shutdownDelay: 0 },
     });
   });
 

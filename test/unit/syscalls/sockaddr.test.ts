@@ -295,9 +295,10 @@ describe('sockaddr: encodeSockaddr / decodeSockaddr', () => {
     expect(() => decodeSockaddr(v4, 8)).to.throw(RangeError);
     const v6 = encodeSockaddr('::1', 5);
     expect(() => decodeSockaddr(v6, 16)).to.throw(RangeError);
-    const unix = Buffer.alloc(110);
-    unix.writeUInt16LE(1, 0); // AF_UNIX
-    expect(() => decodeSockaddr(unix, unix.length)).to.throw(RangeError, /family 1/);
+    // AF_UNIX decodes (sockaddr-unix.test.ts); AF_PACKET is no socket address of ours.
+    const packet = Buffer.alloc(110);
+    packet.writeUInt16LE(17, 0); // AF_PACKET
+    expect(() => decodeSockaddr(packet, packet.length)).to.throw(RangeError, /family 17/);
   });
 });
 
@@ -353,9 +354,9 @@ describe('sockaddr: packSockaddr / unpackAddress (a peer kept as a few numbers)'
 
   it('an unknown family or a truncated address packs to nothing', () => {
     const p = fresh();
-    const unix = Buffer.alloc(110);
-    unix.writeUInt16LE(1, 0); // AF_UNIX
-    expect(packSockaddr(unix, unix.length, p)).to.equal(false);
+    const packet = Buffer.alloc(110);
+    packet.writeUInt16LE(17, 0); // AF_PACKET (AF_UNIX packs: sockaddr-unix.test.ts)
+    expect(packSockaddr(packet, packet.length, p)).to.equal(false);
     expect(unpackAddress(p)).to.equal(undefined);
     const v6 = encodeSockaddr('::1', 1);
     expect(packSockaddr(v6, 20, p)).to.equal(false);

@@ -324,6 +324,19 @@ describe('WebSocketGroup', () => {
     expect(g.publish(Buffer.from([1]))).to.deep.equal({ sent: 1, skipped: 0 });
   });
 
+  it('a client-role member gets its own masked frame', () => {
+    const g = new WebSocketGroup();
+    const server = member(g);
+    const clientWs = new WebSocket(new WebSocketConfig(true, {}));
+    const client = new EmbeddedChannel([new WebSocketHandler(clientWs)]);
+    g.join(clientWs);
+    expect(g.publish('to all')).to.deep.equal({ sent: 2, skipped: 0 });
+    expect(parseFrames(server.ch.readOutboundBytes()).map((f) => f.masked)).to.deep.equal([false]);
+    expect(parseFrames(client.readOutboundBytes()).map((f) => [f.masked, f.payload.toString()])).to.deep.equal([
+      [true, 'to all'],
+    ]);
+  });
+
   it('a member in several groups leaves each of them when it closes', () => {
     const g1 = new WebSocketGroup();
     const g2 = new WebSocketGroup();

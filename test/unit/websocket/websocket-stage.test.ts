@@ -123,6 +123,21 @@ describe('websocket stage', () => {
       expect(h.messages).to.have.length(3);
     });
 
+    it('copyMessages: false lends a message whole in a read (unmasked where it lies); others are copied', () => {
+      const h = harness({ copyMessages: false });
+      const seen: Buffer[] = [];
+      h.ws.onMessage = (d) => {
+        seen.push(Buffer.from(d));
+      };
+      const read = Buffer.concat([text('lent'), text('split', false)]);
+      h.ch.writeInbound(read);
+      // The first message was unmasked in the read itself.
+      expect(read.subarray(6, 10).toString()).to.equal('lent');
+      h.ch.writeInbound(cont(' message'));
+      for (const how of ['bytes', 5] as const) feed(h.ch, binary(Buffer.from('in pieces')), how);
+      expect(seen.map((b) => b.toString())).to.deep.equal(['lent', 'split message', 'in pieces', 'in pieces']);
+    });
+
     it('without onMessage, passes text on as strings and binary as Buffers; writes from later stages become frames', () => {
       const got: unknown[] = [];
       class Tail extends ChannelInboundHandler {

@@ -1,0 +1,202 @@
+/**
+ * What a request head says, as the head scanner finds it: method, target, version, how many
+ * fields, and the facts of the fields that decide framing and connection handling — read from a
+ * field line when it ends, with the rules those fields break (RFC 9112 §3.2 Host, §6.1–6.3
+ * Content-Length and Transfer-Encoding, RFC 9110 §7.6.1 Connection, §10.1.1 Expect). The byte
+ * scan that finds them is head-scanner.ts; this is what it records, and the error it reports.
+ */
+import type { Buffer } from 'node:buffer';
+import {
+  ALNUM,
+  COLON,
+  charClass,
+  H_CONNECTION,
+  H_CONTENT_LENGTH,
+  H_TRANSFER_ENCODING,
+  listElement,
+  lit,
+  lowerEq,
+  nextListElement,
+  T_CHUNKED,
+  T_CLOSE,
+  T_KEEP_ALIVE,
+} from './chars.js';
+import { M_OTHER } from './methods.js';
+
+/** `scan`: the section is not complete yet (nothing wrong so far). */
+export const SCAN_MORE = -1;
+/** `scan`: the section is malformed (see `errorStatus`, `errorCode`, `errorMessage`, `errorAt`). */
+export const SCAN_ERROR = -2;
+
+/**
+ * A Host value, RFC 9110 §7.2: `uri-host [ ":" port ]` (RFC 3986 §3.2.2). reg-name and IPv4 are
+ * unreserved, pct-encoded and sub-delims characters; an IP-literal is bracketed (IPv6, IPvFuture:
+ * the same characters and `:`). No userinfo, no path, no whitespace: a Host a proxy and an origin
+ * could read differently is refused, not guessed at.
+ */
+const REG_NAME_CHAR = charClass(`-._~%!$&'()*+,;=${ALNUM}`);
+const IP_LITERAL_CHAR = charClass(`-._~%!$&'()*+,;=:${ALNUM}`);
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+const H_UPGRADE = lit('upgrade');
+const H_EXPECT = lit('expect');
+const H_HOST = lit('host');
+const T_UPGRADE = lit('upgrade');
+const T_100_CONTINUE = lit('100-continue');
+
+// ---- what the head said (flags) ----
+
+export const F_CONN_CLOSE = 1;
+export const F_CONN_KEEP_ALIVE = 2;
+export const F_CONN_UPGRADE = 4;
+export const F_UPGRADE = 8;
+export const F_CONTENT_LENGTH = 16;
+export const F_TRANSFER_ENCODING = 32;
+export const F_CHUNKED = 64;
+export const F_EXPECT_CONTINUE = 128;
+export const F_URL_AT = 256;
+export const F_HOST = 512;
+
+/** What a head (or trailer section) said so far, and the error that stopped it. */
+export class HeadFacts {
+  methodName = '';
+  methodKind = M_OTHER;
+  urlStart = 0;
+  urlEnd = 0;
+  minor = 0;
+  /** Field lines so far. */
+  nf = 0;
+  flags = 0;
+  contentLength = 0;
+
+  // The error SCAN_ERROR reports: the status to answer, llhttp's code, a message, where (in buf).
+  errorStatus = 0;
+  errorCode = '';
+  errorMessage = '';
+  errorAt = 0;
+
+  protected fail(status: number, code: string, message: string, at: number): number {
+    this.errorStatus = status;
+    this.errorCode = code;
+    this.errorMessage = message;
+    this.errorAt = at;
+    return SCAN_ERROR;
+  }
+
+  /**
+   * A complete field line of the head, `buf[ns, ne)` its name and `buf[vs, ve)` its value: the
+   * fields that decide framing and connection handling are recognised by length, then bytes,
+   * case-insensitively. Returns SCAN_ERROR for a field that breaks a rule, else 0.
+   */
+  protected specialField(buf: Buffer, ns: number, ne: number, vs: number, ve: number): number {
+    switch (ne - ns) {
+      case 14:
+        return lowerEq(buf, ns, H_CONTENT_LENGTH) ? this.contentLengthField(buf, ns, vs, ve) : 0;
+      case 17:
+        return lowerEq(buf, ns, H_TRANSFER_ENCODING) ? this.transferEncodingField(buf, ns, vs, ve) : 0;
+      case 10:
+        if (lowerEq(buf, ns, H_CONNECTION)) this.connectionField(buf, vs, ve);
+        return 0;
+      case 7:
+        if (vs < ve && lowerEq(buf, ns, H_UPGRADE)) this.flags |= F_UPGRADE;
+        return 0;
+      case 4:
+        return lowerEq(buf, ns, H_HOST) ? this.hostField(buf, vs, ve) : 0;
+      case 6:
+        if (lowerEq(buf, ns, H_EXPECT)) {
+          if (ve - vs === 12 && lowerEq(buf, vs, T_100_CONTINUE)) this.flags |= F_EXPECT_CONTINUE;
+          // RFC 9110 §10.1.1: any other expectation may be answered 417; an HTTP/1.0 server
+          // must ignore Expect altogether.
+          else if (vs < ve && this.minor === 1) {
+            return this.fail(417, 'HPE_EXPECTATION_FAILED', 'unsupported expectation', vs);
+          }
+        }
+        return 0;
+      default:
+        return 0;
+    }
+  }
+
+  /**
+   * RFC 9112 §3.2: a server MUST answer 400 to a request with more than one Host field line or an
+   * invalid Host value (and, HTTP/1.1, to one without: the decoder checks that at the head's end).
+   * Two Hosts are how a request reaches one virtual host through a proxy that read the other
+   * (request smuggling by host).
+   */
+  private hostField(buf: Buffer, vs: number, ve: number): number {
+    if ((this.flags & F_HOST) !== 0) return this.fail(400, 'HPE_DUPLICATE_HOST', 'more than one Host field', vs);
+    this.flags |= F_HOST;
+    let p = vs;
+    if (p < ve && buf[p] === OPEN_BRACKET) {
+      p++;
+      while (p < ve && IP_LITERAL_CHAR[buf[p] as number] === 1) p++;
+      if (p === ve || buf[p] !== CLOSE_BRACKET) return this.fail(400, 'HPE_INVALID_HOST', 'invalid Host', p);
+      p++;
+    } else {
+      while (p < ve && REG_NAME_CHAR[buf[p] as number] === 1) p++;
+    }
+    if (p === ve) return 0;
+    if (buf[p] !== COLON) return this.fail(400, 'HPE_INVALID_HOST', 'invalid character in Host', p);
+    for (p++; p < ve; p++) {
+      const d = buf[p] as number;
+      if (d < 0x30 || d > 0x39) return this.fail(400, 'HPE_INVALID_HOST', 'invalid port in Host', p);
+    }
+    return 0;
+  }
+
+  private contentLengthField(buf: Buffer, ns: number, vs: number, ve: number): number {
+    // RFC 9112 §6.3 (smuggling): Content-Length with Transfer-Encoding is an error (llhttp 9).
+    if ((this.flags & F_TRANSFER_ENCODING) !== 0) {
+      return this.fail(400, 'HPE_INVALID_CONTENT_LENGTH', "Content-Length can't be present with Transfer-Encoding", ns);
+    }
+    if (vs === ve) return this.fail(400, 'HPE_INVALID_CONTENT_LENGTH', 'empty Content-Length', vs);
+    // 1*DIGIT only: no sign, no list, no inner whitespace.
+    let n = 0;
+    for (let q = vs; q < ve; q++) {
+      const d = (buf[q] as number) - 0x30;
+      if (d < 0 || d > 9) return this.fail(400, 'HPE_INVALID_CONTENT_LENGTH', 'invalid character in Content-Length', q);
+      n = n * 10 + d;
+      if (n > Number.MAX_SAFE_INTEGER)
+        return this.fail(400, 'HPE_INVALID_CONTENT_LENGTH', 'Content-Length overflow', q);
+    }
+    if ((this.flags & F_CONTENT_LENGTH) !== 0 && n !== this.contentLength) {
+      return this.fail(400, 'HPE_UNEXPECTED_CONTENT_LENGTH', 'conflicting Content-Length values', vs);
+    }
+    this.flags |= F_CONTENT_LENGTH;
+    this.contentLength = n;
+    return 0;
+  }
+
+  private transferEncodingField(buf: Buffer, ns: number, vs: number, ve: number): number {
+    if ((this.flags & F_CONTENT_LENGTH) !== 0) {
+      return this.fail(
+        400,
+        'HPE_INVALID_TRANSFER_ENCODING',
+        "Transfer-Encoding can't be present with Content-Length",
+        ns,
+      );
+    }
+    this.flags |= F_TRANSFER_ENCODING;
+    // The codings of every Transfer-Encoding field form one list (RFC 9110 §5.3); chunked must
+    // come last and only once (RFC 9112 §6.1) — anything after it is an error at once, as in llhttp.
+    for (let q = nextListElement(buf, vs, ve); q >= 0; q = nextListElement(buf, q, ve)) {
+      const { start, end } = listElement;
+      if ((this.flags & F_CHUNKED) !== 0) {
+        return this.fail(400, 'HPE_INVALID_TRANSFER_ENCODING', 'a transfer coding after chunked', start);
+      }
+      if (end - start === 7 && lowerEq(buf, start, T_CHUNKED)) this.flags |= F_CHUNKED;
+    }
+    return 0;
+  }
+
+  private connectionField(buf: Buffer, vs: number, ve: number): void {
+    for (let q = nextListElement(buf, vs, ve); q >= 0; q = nextListElement(buf, q, ve)) {
+      const { start, end } = listElement;
+      const n = end - start;
+      if (n === 5 && lowerEq(buf, start, T_CLOSE)) this.flags |= F_CONN_CLOSE;
+      else if (n === 10 && lowerEq(buf, start, T_KEEP_ALIVE)) this.flags |= F_CONN_KEEP_ALIVE;
+      else if (n === 7 && lowerEq(buf, start, T_UPGRADE)) this.flags |= F_CONN_UPGRADE;
+    }
+  }
+}
