@@ -115,7 +115,14 @@ export {
   type LogLevel,
   silentLogger,
 } from './common/logger.js';
-export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
+export {
+  type Timeout,
+  type TimerEntry,
+  type Timers,
+  type TimerTarget,
+  TimingWheel,
+  type TimingWheelOptions,
+} from './common/timing-wheel.js';
 export * from './handlers/index.js';
 export type {
   ClusterStats,

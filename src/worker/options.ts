@@ -103,6 +103,31 @@ export interface ResolvedConnectionOptions {
   readonly decoderErrors: 'continue' | 'close';
   readonly lingerTimeout: number;
   readonly socket: SocketOptions;
+  /**
+   * @internal The read sizes a connection adapts between, ascending: from initialReadSize doubling
+   * up to maxReadSize and halving down to minReadSize (at most 22). A connection keeps an index into
+   * it in its state bits rather than a size of its own (Netty's AdaptiveRecvByteBufAllocator keeps a
+   * table too): up two steps (×4) after a read that filled its size, down one (÷2) after two in a row
+   * that filled at most half.
+   */
+  readonly readSizes: readonly number[];
+  /** @internal The index of initialReadSize in `readSizes`. */
+  readonly initialReadIndex: number;
+}
+
+/** The read sizes of `readSizes` (see there), and where initialReadSize is among them. */
+function readSizeTable(min: number, initial: number, max: number): { sizes: number[]; initialIndex: number } {
+  const below: number[] = [];
+  for (let w = initial; w > min; ) {
+    w = Math.max(w >>> 1, min);
+    below.push(w);
+  }
+  const above: number[] = [];
+  for (let w = initial; w < max; ) {
+    w = Math.min(w * 2, max);
+    above.push(w);
+  }
+  return { sizes: [...below.reverse(), initial, ...above], initialIndex: below.length };
 }
 
 /**
@@ -130,6 +155,7 @@ export function resolveConnectionOptions(
     minReadSize,
     maxReadSize,
   );
+  const table = readSizeTable(minReadSize, initialReadSize, maxReadSize);
   return {
     allowHalfOpen: bool('allowHalfOpen', o.allowHalfOpen, false),
     highWaterMark,
@@ -148,6 +174,8 @@ export function resolveConnectionOptions(
       ...(o.sendBufferSize !== undefined ? { sendBufferSize: o.sendBufferSize } : {}),
       ...(o.receiveBufferSize !== undefined ? { receiveBufferSize: o.receiveBufferSize } : {}),
     },
+    readSizes: table.sizes,
+    initialReadIndex: table.initialIndex,
   };
 }
 
