@@ -10,6 +10,7 @@
  *   full       — resumption off: every connection a full handshake (ECDHE + certificate + signature)
  *   resumed    — the client offers the ticket of its previous connection (TLS 1.3 PSK with ECDHE)
  *   keepalive  — one connection, many request/answer pairs: µs per pair
+ *   large      — the same with a `--large`-byte answer (256 KiB): µs per answer
  *
  * `--count-ffi` also counts the calls into OpenSSL per connection (server and client side together,
  * and the server's alone), by wrapping the bindings.
@@ -39,7 +40,8 @@ const values = scriptCli(import.meta.url, {
   rounds: { type: 'string', default: '9', integer: [1, 1000] },
   connections: { type: 'string', default: '500', integer: [1, 1_000_000] },
   requests: { type: 'string', default: '20000', integer: [1, 10_000_000] },
-  scenarios: { type: 'string', default: 'full,resumed,keepalive' },
+  scenarios: { type: 'string', default: 'full,resumed,keepalive,large' },
+  large: { type: 'string', default: '262144', integer: [1, 64 * 1024 * 1024] },
   'count-ffi': { type: 'boolean', default: false },
 });
 
@@ -71,10 +73,15 @@ const RESPONSE = Buffer.from(
 );
 const TARGET: ClientTarget = { servername: undefined, verifyHost: '127.0.0.1', sessionKey: '127.0.0.1:18443' };
 
+const LARGE = Buffer.alloc(Number(values.large), 'x');
+
 /** The server's application: answers each read with the response (as the HTTP stage would: write, then flush at the read's end). */
 class Answer extends ChannelInboundHandler {
+  constructor(private readonly response: Buffer = RESPONSE) {
+    super();
+  }
   override onRead(ctx: HandlerContext): void {
-    ctx.write(RESPONSE);
+    ctx.write(this.response);
   }
   override onReadComplete(ctx: HandlerContext): void {
     ctx.flush();
@@ -171,9 +178,9 @@ function handshakes(serverCtx: TlsContext, clientCtx: TlsContext, n: number): nu
 }
 
 /** µs of server time per request/answer on one open connection. */
-function keepalive(n: number): number {
+function keepalive(n: number, response: Buffer = RESPONSE): number {
   const sv = new EmbeddedChannel(
-    new Pipeline().addLast('tls', new TlsHandler(serverFull)).addLast('app', new Answer()),
+    new Pipeline().addLast('tls', new TlsHandler(serverFull)).addLast('app', new Answer(response)),
   );
   const count = new Count();
   const cl = new EmbeddedChannel(
@@ -189,7 +196,7 @@ function keepalive(n: number): number {
   sv.close();
   pump(cl, sv);
   cl.close();
-  if (count.bytes !== RESPONSE.length * n) throw new Error(`the client read ${count.bytes} bytes`);
+  if (count.bytes !== response.length * n) throw new Error(`the client read ${count.bytes} bytes`);
   return us;
 }
 
@@ -199,6 +206,7 @@ const run: Record<string, () => number> = {
   full: () => handshakes(serverFull, clientFull, N),
   resumed: () => handshakes(serverTickets, clientResume, N),
   keepalive: () => keepalive(Number(values.requests)),
+  large: () => keepalive(Math.max(100, Math.round((Number(values.requests) * 2048) / LARGE.length)), LARGE),
 };
 for (const s of scenarios) if (run[s] === undefined) throw new Error(`unknown scenario ${s}`);
 
@@ -246,6 +254,8 @@ if (values['count-ffi']) {
   if (scenarios.includes('full')) per(() => handshakes(serverFull, clientFull, 200), 200, 'full handshake');
   if (scenarios.includes('resumed')) per(() => handshakes(serverTickets, clientResume, 200), 200, 'resumed');
   if (scenarios.includes('keepalive')) per(() => keepalive(1000), 1000, 'keep-alive request');
+  if (scenarios.includes('large'))
+    per(() => keepalive(20, LARGE), 20, `keep-alive request, ${LARGE.length}-byte answer`);
 }
 
 for (const ctx of [serverFull, serverTickets, clientFull, clientResume]) ctx.close();
