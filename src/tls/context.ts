@@ -183,6 +183,8 @@ export class TlsContext {
   readonly verifiesPeer: boolean;
   /** @internal Whether ALPN is configured (so sessions ask which protocol was selected). */
   readonly alpn: boolean;
+  /** @internal `releaseBuffers`: an idle connection gives back its record buffers and grown BIO buffers. */
+  readonly releaseBuffers: boolean;
   private main: Ptr | null;
   private readonly extra: Ptr[] = [];
   private readonly sniExact = new Map<string, Ptr>();
@@ -207,6 +209,7 @@ export class TlsContext {
     this.logger = logger;
     this.scratch = tlsScratch();
     this.alpn = common.alpn !== undefined;
+    this.releaseBuffers = common.releaseBuffers;
     this.verifiesPeer = server !== undefined ? server.requestCert : true;
     this.main = null;
     try {
