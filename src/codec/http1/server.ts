@@ -180,8 +180,16 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   private bodyRes: HttpResponse | undefined;
   /** Streaming handlers waiting for their response to be writable (`res.drained()`). */
   private drainWaiters: Array<{ readonly res: HttpResponse; readonly resolve: () => void }> | undefined;
-  /** The responses owed, in request order; their output waits in them until their turn (`queued`, `done`). */
-  private readonly queue: HttpResponse[] = [];
+  /**
+   * The responses owed, in request order, linked through their `nextOwed`; their output waits in
+   * them until their turn (`queued`, `done`). A list rather than an array: an idle connection owes
+   * nothing, and an emptied array would keep its elements store (~140 B with the array) for the
+   * connection's life; linking costs no allocation per request either.
+   */
+  private firstOwed: HttpResponse | undefined = undefined;
+  private lastOwed: HttpResponse | undefined = undefined;
+  /** How many responses are owed (the list's length). */
+  private owed = 0;
   private ctx: HandlerContext | undefined;
   /** Keep-alive idle, head, request and handler timeouts, drain grace: one wheel timer (clocks.ts). */
   private readonly clocks: HttpClocks;
@@ -270,7 +278,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
-    if (this.queue.push(res) >= this.config.maxPipelined && !this.holdingReads) {
+    if (this.enqueue(res) >= this.config.maxPipelined && !this.holdingReads) {
       this.holdingReads = true;
       ctx.channel.pauseReading(this);
     }
@@ -300,7 +308,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       const clocks = this.clocks;
       clocks.arrived();
       if (!res.headersSent) clocks.handlerStarts(res);
-      if (this.queue.length === 0) clocks.idleNow(); // answered before its body ended
+      if (this.firstOwed === undefined) clocks.idleNow(); // answered before its body ended
       body.end(chunk.trailers);
     }
   }
@@ -328,7 +336,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     if (event instanceof HttpExpectContinueEvent) {
       // Interim responses may not overtake earlier responses: send it when this request is next.
-      if (this.queue.length === 0) {
+      if (this.firstOwed === undefined) {
         this.writeOrdered(ctx, CONTINUE);
         ctx.flush();
       } else this.continueWaiting = true;
@@ -362,7 +370,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.bodyRes = undefined;
       body.fail(error);
       this.closing = true;
-      if (!res.finished && !res.headersSent && this.queue.includes(res)) {
+      if (!res.finished && !res.headersSent && this.owes(res)) {
         this.answerError(res, error);
         res.superseded = true; // the handler, still reading the body, learns of it there
         return;
@@ -372,7 +380,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
         return;
       }
       // Answered already (the rest of its body was being dropped): close once what is owed is out.
-      const last = this.queue.at(-1);
+      const last = this.lastOwed;
       if (last !== undefined) last.closeAfter = true;
       else {
         this.flushPending(ctx);
@@ -385,7 +393,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (this.closing) return;
     this.closing = true;
     const res = new HttpResponse(this, undefined, false);
-    this.queue.push(res);
+    this.enqueue(res);
     this.answerError(res, error);
     ctx.channel.countRequest();
   }
@@ -405,10 +413,41 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     ctx.fireWritabilityChanged(writable);
   }
 
+  /** Appends `res` to the responses owed; returns how many are owed now. */
+  private enqueue(res: HttpResponse): number {
+    const last = this.lastOwed;
+    if (last === undefined) this.firstOwed = res;
+    else last.nextOwed = res;
+    this.lastOwed = res;
+    return ++this.owed;
+  }
+
+  /** Takes the oldest response owed off the list (there is one). */
+  private dequeue(): HttpResponse {
+    const res = this.firstOwed as HttpResponse;
+    const next = res.nextOwed;
+    res.nextOwed = undefined; // a response a handler still holds keeps none after it alive
+    this.firstOwed = next;
+    if (next === undefined) this.lastOwed = undefined;
+    this.owed--;
+    return res;
+  }
+
+  /** Whether `res` is still owed (not answered, its connection not closed). */
+  private owes(res: HttpResponse): boolean {
+    for (let r = this.firstOwed; r !== undefined; r = r.nextOwed) if (r === res) return true;
+    return false;
+  }
+
+  /** Owes nothing any more: the connection closed or closes now. */
+  private dropOwed(): void {
+    while (this.firstOwed !== undefined) this.dequeue();
+  }
+
   /** ResponseOwner: `res` is the response being sent and the connection is under its high watermark. */
   isWritable(res: HttpResponse): boolean {
     const ctx = this.ctx;
-    return ctx !== undefined && this.queue[0] === res && ctx.channel.isWritable;
+    return ctx !== undefined && this.firstOwed === res && ctx.channel.isWritable;
   }
 
   /** ResponseOwner: resolves once `res` is writable, or the connection closed. */
@@ -440,7 +479,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.staged = 0;
     if (this.stage.stager === this) this.stage.stager = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
-    this.queue.length = 0;
+    this.dropOwed();
     if (this.bodyIn !== undefined) {
       this.bodyIn.fail(new ChannelClosedError('the connection closed before the request body was complete', reason));
       this.bodyIn = undefined;
@@ -458,7 +497,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (this.draining) return;
     this.draining = true;
     const ctx = this.ctx as HandlerContext;
-    const last = this.queue.at(-1);
+    const last = this.lastOwed;
     if (last !== undefined) {
       this.closing = true;
       last.closeAfter = true; // says Connection: close, if its head is not out yet
@@ -539,7 +578,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * joins the read's batch in the slab; any other gets a Buffer of its own, through `output`.
    */
   outputEncoded(res: HttpResponse, length: number, last: boolean): void {
-    const head = this.queue[0];
+    const head = this.firstOwed;
     if (head === undefined) return; // the connection closed meanwhile
     const stage = this.stage;
     if (head !== res || !this.inRead) {
@@ -604,9 +643,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** ResponseOwner: bytes of `res`, written now if it is the oldest unfinished response. */
   output(res: HttpResponse, bytes: Buffer, last: boolean): void {
-    const queue = this.queue;
     const ctx = this.ctx as HandlerContext;
-    const head = queue[0];
+    const head = this.firstOwed;
     if (head === undefined) return; // the connection closed meanwhile
     if (head === res) {
       if (bytes.length > 0) this.writeOrdered(ctx, bytes);
@@ -618,7 +656,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.advance(ctx);
       return;
     }
-    if (!queue.includes(res)) return; // answered after its connection closed
+    if (!this.owes(res)) return; // answered after its connection closed
     if (bytes.length > 0) {
       if (res.queued === undefined) res.queued = [bytes];
       else res.queued.push(bytes);
@@ -628,10 +666,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** The head response finished: write the ones after it that are ready, then flush or close. */
   private advance(ctx: HandlerContext): void {
-    const queue = this.queue;
     let closeNow = false;
     for (;;) {
-      const done = queue.shift() as HttpResponse;
+      const done = this.dequeue();
       httpMetrics.record(done.statusCode, done.arrivedAt, ctx.channel.timers.coarseNow()); // metrics (issue 21)
       // Answered before its streamed body was read: the rest of the body is read and dropped, so
       // that the requests after it can be.
@@ -651,7 +688,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
         else this.awaitTake(ctx);
         break;
       }
-      const next = queue[0];
+      const next = this.firstOwed;
       if (next === undefined) break;
       if (this.continueWaiting && next.queued === undefined && !next.headersSent) {
         this.continueWaiting = false;
@@ -664,13 +701,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       if (!next.done) break;
     }
     if (closeNow) {
-      queue.length = 0;
+      this.dropOwed();
       this.upgrade = undefined;
       this.flushPending(ctx);
       ctx.close('local'); // flushes first
       return;
     }
-    if (this.holdingReads && queue.length <= this.config.maxPipelined >> 1) {
+    if (this.holdingReads && this.owed <= this.config.maxPipelined >> 1) {
       // Hysteresis: one pause and one resume (an epoll_ctl each) per half of the limit answered.
       this.holdingReads = false;
       ctx.channel.resumeReading(this);
@@ -682,7 +719,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (!this.inRead) {
       ctx.flush();
       // An answer that came later (a timer, a promise): idleness starts now.
-      if (queue.length === 0) this.clocks.idleNow();
+      if (this.firstOwed === undefined) this.clocks.idleNow();
     }
   }
 
@@ -747,7 +784,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** @internal Nothing owed nor being decided, not closing: idle unless a request arrives. */
   get quiet(): boolean {
-    return this.queue.length === 0 && !this.closing && this.upgrade === undefined;
+    return this.firstOwed === undefined && !this.closing && this.upgrade === undefined;
   }
 
   /** @internal Nothing more is answered on this connection. */
@@ -757,7 +794,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** @internal The oldest response whose request is whole and whose handler has not started it. */
   unstarted(): HttpResponse | undefined {
-    for (const res of this.queue) if (!res.headersSent && res.readyAt >= 0) return res;
+    for (let res = this.firstOwed; res !== undefined; res = res.nextOwed) {
+      if (!res.headersSent && res.readyAt >= 0) return res;
+    }
     return undefined;
   }
 
