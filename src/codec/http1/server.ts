@@ -25,7 +25,7 @@ import { DRAINING } from '../../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
-import { type ClockOwner, type ClockTimeouts, HttpClocks } from './clocks.js';
+import { type ClockOwner, type ClockTimeouts, HttpClocks, MAX_HTTP_TIMEOUT } from './clocks.js';
 import { HttpError, HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, ResponseStage } from './response.js';
 import { PendingSwitch, switchPipeline } from './switch.js';
@@ -35,7 +35,8 @@ export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
 
 /**
  * The server stage's timeouts and limits (part of `http()`'s options). Every timeout runs on the
- * loop's timing wheel, so it fires within one tick (20 ms by default) after its deadline.
+ * loop's timing wheel, so it fires within one tick (20 ms by default) after its deadline; each is
+ * at most 2^29 - 1 ms (6.2 days).
  */
 export interface HttpServerHandlerOptions {
   /**
@@ -106,6 +107,15 @@ function requestLine(req: HttpRequest): string {
   return `"${req.method} ${url} HTTP/${req.httpVersion}"`;
 }
 
+/** A number of ms, at most MAX_HTTP_TIMEOUT (clocks.ts). */
+function timeoutOption(name: string, v: unknown): number {
+  const ms = msOption(name, v);
+  if (ms > MAX_HTTP_TIMEOUT) {
+    throw new InvalidOptionError(name, `must be at most ${MAX_HTTP_TIMEOUT} ms (6.2 days), got ${ms}`);
+  }
+  return ms;
+}
+
 /**
  * The server stage's options, checked: one object shared by every connection's stage built from
  * the same options (`http()` makes it once), so that a connection's stage holds state, not a copy
@@ -125,13 +135,15 @@ export class HttpServerConfig implements ClockTimeouts {
   constructor(options: HttpServerHandlerOptions = {}) {
     // Only undefined means "the default": null or any other non-number is an error.
     const o = checkOptions('HttpServerHandler', options, HTTP_SERVER_HANDLER_OPTIONS);
-    this.keepAliveTimeout = o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout);
-    this.headerTimeout = optionalInt('headerTimeout', o.headerTimeout, 30_000, 0);
-    this.requestTimeout = optionalInt('requestTimeout', o.requestTimeout, 300_000, 0);
-    this.handlerTimeout = optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0);
+    // Every timeout at most MAX_HTTP_TIMEOUT (6.2 days): the clocks keep times as small integers.
+    this.keepAliveTimeout =
+      o.keepAliveTimeout === undefined ? 5000 : timeoutOption('keepAliveTimeout', o.keepAliveTimeout);
+    this.headerTimeout = optionalInt('headerTimeout', o.headerTimeout, 30_000, 0, MAX_HTTP_TIMEOUT);
+    this.requestTimeout = optionalInt('requestTimeout', o.requestTimeout, 300_000, 0, MAX_HTTP_TIMEOUT);
+    this.handlerTimeout = optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0, MAX_HTTP_TIMEOUT);
     this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
     this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
-    this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
+    this.drainGrace = o.drainGrace === undefined ? 300 : timeoutOption('drainGrace', o.drainGrace);
     const onError: unknown = o.onHandlerError;
     if (onError !== undefined && typeof onError !== 'function') {
       throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
@@ -512,7 +524,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // On the connection's clock: it closes then unless a request came meanwhile (its answer
     // closes the connection).
-    this.clocks.drainIn(this.config.drainGrace);
+    this.clocks.drainSoon();
   }
 
   /**
