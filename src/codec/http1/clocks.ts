@@ -1,6 +1,7 @@
 /**
- * The clocks of one HTTP/1.1 connection, owned by the server stage: keep-alive idle, the head and
- * request timeouts, the handler timeout, and the drain grace.
+ * The clocks of one HTTP/1.1 connection: keep-alive idle, the head and request timeouts, the
+ * handler timeout, and the drain grace — the base class of the server stage, which says what the
+ * connection is doing and acts when a deadline passes.
  *
  * Which runs depends on what the connection is doing, which only the server stage knows whole:
  * the keep-alive timeout runs between requests — nothing owed and no byte of a next request
@@ -18,29 +19,15 @@
  *
  * Memory: the clocks live as long as their connection, which is mostly idle, so they keep little.
  * They are their own timer (a `TimerEntry`: the wheel links them through their `wheel*` fields and
- * calls their `onTimeout`, so there is no Timeout object, closure or context per connection), and
- * every time is kept as a small integer — whole ms modulo 2^30, as the idle handler keeps its
- * stamps: a double (the clock reads fractions) would be boxed in a heap number per field. Hence a
+ * calls their `onTimeout`, so there is no Timeout object, closure or context per connection);
+ * they are fields of the server stage (its base class), not an object of their own; and every time
+ * is kept as a small integer — whole ms modulo 2^30, as the idle handler keeps its stamps: a
+ * double (the clock reads fractions) would be boxed in a heap number per field. Hence a
  * timeout may be at most 2^29 - 1 ms (6.2 days): `MAX_HTTP_TIMEOUT`, checked with the options.
  */
 import type { TimerEntry, Timers } from '../../common/timing-wheel.js';
+import { ChannelInboundHandler } from '../../pipeline/handler.js';
 import type { HttpResponse } from './response.js';
-
-/** What the clocks need to know of the server stage, and what they make it do. */
-export interface ClockOwner {
-  /** Nothing is owed nor being decided (an upgrade), and the connection is not closing: idle, if nothing arrives. */
-  readonly quiet: boolean;
-  /** A response that closes the connection is queued: nothing more is answered, nothing more is timed. */
-  readonly ending: boolean;
-  /** The oldest response whose request is whole (`readyAt` set) and whose answer has not started. */
-  unstarted(): HttpResponse | undefined;
-  /** The request arriving was too slow: its head (`head`) or all of it. */
-  requestTimedOut(head: boolean): void;
-  /** `res`'s handler did not start answering in time. */
-  handlerTimedOut(res: HttpResponse): void;
-  /** Idle past the keep-alive timeout, or past the drain grace. */
-  closeIdle(reason: 'idle-timeout' | 'shutdown'): void;
-}
 
 /** The timeouts, in ms (0: off), each at most `MAX_HTTP_TIMEOUT`. */
 export interface ClockTimeouts {
@@ -85,7 +72,13 @@ function diff(a: number, b: number): number {
 /** `drainFrom` while the connection is not draining (stamps are never negative). */
 const NOT_DRAINING = -1;
 
-export class HttpClocks implements TimerEntry {
+/**
+ * The clocks of an HTTP/1.1 server connection, as the base class of its server stage
+ * (`HttpServerHandler`), which implements the abstract members: what the connection is doing, and
+ * what to do when a deadline passes. It is its own timer on the wheel (`TimerEntry`): a subclass
+ * leaves the `wheel*` fields and `onTimeout` alone.
+ */
+export abstract class HttpClocks<C extends ClockTimeouts> extends ChannelInboundHandler implements TimerEntry {
   private timers: Timers | undefined = undefined;
   /** @internal The timer's place in the wheel (`TimerEntry`): -1 while it is not armed. */
   wheelTick = -1;
@@ -102,24 +95,39 @@ export class HttpClocks implements TimerEntry {
   private drainFrom = NOT_DRAINING;
 
   constructor(
-    private readonly owner: ClockOwner,
-    readonly t: ClockTimeouts,
-  ) {}
+    /** The checked options, shared with the other stages built from them. */
+    readonly config: C,
+  ) {
+    super();
+  }
+
+  /** Nothing is owed nor being decided (an upgrade), and the connection is not closing: idle, if nothing arrives. */
+  protected abstract get quiet(): boolean;
+  /** A response that closes the connection is queued: nothing more is answered, nothing more is timed. */
+  protected abstract get ending(): boolean;
+  /** The oldest response whose request is whole (`readyAt` set) and whose answer has not started. */
+  protected abstract unstarted(): HttpResponse | undefined;
+  /** The request arriving was too slow: its head (`head`) or all of it. */
+  protected abstract requestTimedOut(head: boolean): void;
+  /** `res`'s handler did not start answering in time. */
+  protected abstract handlerTimedOut(res: HttpResponse): void;
+  /** Idle past the keep-alive timeout, or past the drain grace. */
+  protected abstract closeIdle(reason: 'idle-timeout' | 'shutdown'): void;
 
   /** The connection is open: the keep-alive timeout runs from now. */
-  start(timers: Timers): void {
+  protected startClocks(timers: Timers): void {
     this.timers = timers;
     this.idleFrom(stamp(timers.now()));
   }
 
   /** The connection closed, or left HTTP: no clock any more. */
-  stop(): void {
+  protected stopClocks(): void {
     this.timers?.disarm(this);
     this.timers = undefined;
   }
 
   /** A request is being received (its head or its body). */
-  get receiving(): boolean {
+  protected get receiving(): boolean {
     return this.rx !== RX_NONE;
   }
 
@@ -133,45 +141,45 @@ export class HttpClocks implements TimerEntry {
   }
 
   /** The connection may be idle from now: if nothing is owed or arriving, the keep-alive timeout runs. */
-  idleNow(): void {
-    if (this.t.keepAliveTimeout > 0 && this.timers !== undefined) this.idleFrom(this.stamp());
+  protected idleNow(): void {
+    if (this.config.keepAliveTimeout > 0 && this.timers !== undefined) this.idleFrom(this.stamp());
   }
 
   private idleFrom(now: number): void {
     this.lastActive = now;
-    if (this.t.keepAliveTimeout > 0) this.armBy(now, this.t.keepAliveTimeout);
+    if (this.config.keepAliveTimeout > 0) this.armBy(now, this.config.keepAliveTimeout);
   }
 
   /** The decoder says a request is arriving: its first bytes came (`head`), or its body is awaited. */
-  arriving(head: boolean): void {
-    if (this.timers === undefined || this.owner.ending) return; // nothing more is answered
+  protected arriving(head: boolean): void {
+    if (this.timers === undefined || this.ending) return; // nothing more is answered
     const now = this.stamp();
     if (head || this.rx === RX_NONE) this.rxStart = now;
     this.rx = head ? RX_HEAD : RX_BODY;
     const gone = diff(now, this.rxStart);
-    if (head && this.t.headerTimeout > 0) this.armBy(now, this.t.headerTimeout - gone);
-    if (this.t.requestTimeout > 0) this.armBy(now, this.t.requestTimeout - gone);
+    if (head && this.config.headerTimeout > 0) this.armBy(now, this.config.headerTimeout - gone);
+    if (this.config.requestTimeout > 0) this.armBy(now, this.config.requestTimeout - gone);
   }
 
   /** The request being received is whole (or was answered with an error): nothing is arriving. */
-  arrived(): void {
+  protected arrived(): void {
     this.rx = RX_NONE;
   }
 
   /** `res`'s request is whole: its handler has `handlerTimeout` to start answering. */
-  handlerStarts(res: HttpResponse): void {
-    if (this.t.handlerTimeout === 0 || this.timers === undefined) return;
+  protected handlerStarts(res: HttpResponse): void {
+    if (this.config.handlerTimeout === 0 || this.timers === undefined) return;
     const now = this.stamp();
     res.readyAt = now;
-    this.armBy(now, this.t.handlerTimeout);
+    this.armBy(now, this.config.handlerTimeout);
   }
 
   /** The server drains: an idle connection closes after `drainGrace` ms. */
-  drainSoon(): void {
+  protected drainSoon(): void {
     if (this.timers === undefined) return;
     const now = this.stamp();
     this.drainFrom = now;
-    this.armBy(now, this.t.drainGrace);
+    this.armBy(now, this.config.drainGrace);
   }
 
   /**
@@ -194,18 +202,17 @@ export class HttpClocks implements TimerEntry {
   onTimeout(): void {
     const timers = this.timers;
     if (timers === undefined) return;
-    const owner = this.owner;
-    const t = this.t;
+    const t = this.config;
     const now = stamp(timers.now());
     /** The least time left before a deadline that has not passed. */
     let next = Number.POSITIVE_INFINITY;
-    if (this.rx !== RX_NONE && !owner.ending) {
+    if (this.rx !== RX_NONE && !this.ending) {
       const gone = diff(now, this.rxStart);
       if (this.rx === RX_HEAD && t.headerTimeout > 0) {
         const left = t.headerTimeout - gone;
         if (left <= 0) {
           this.rx = RX_NONE;
-          owner.requestTimedOut(true);
+          this.requestTimedOut(true);
           return;
         }
         next = left;
@@ -214,29 +221,29 @@ export class HttpClocks implements TimerEntry {
         const left = t.requestTimeout - gone;
         if (left <= 0) {
           this.rx = RX_NONE;
-          owner.requestTimedOut(false);
+          this.requestTimedOut(false);
           return;
         }
         if (left < next) next = left;
       }
     }
     if (t.handlerTimeout > 0) {
-      const res = owner.unstarted();
+      const res = this.unstarted();
       if (res !== undefined) {
         const left = t.handlerTimeout - diff(now, res.readyAt);
         if (left <= 0) {
           // The connection closes after the 503: what comes later needs no clock.
-          owner.handlerTimedOut(res);
+          this.handlerTimedOut(res);
           return;
         }
         if (left < next) next = left;
       }
     }
-    if (this.rx === RX_NONE && owner.quiet) {
+    if (this.rx === RX_NONE && this.quiet) {
       if (t.keepAliveTimeout > 0) {
         const left = t.keepAliveTimeout - diff(now, this.lastActive);
         if (left <= 0) {
-          owner.closeIdle('idle-timeout');
+          this.closeIdle('idle-timeout');
           return;
         }
         if (left < next) next = left;
@@ -244,7 +251,7 @@ export class HttpClocks implements TimerEntry {
       if (this.drainFrom !== NOT_DRAINING) {
         const left = t.drainGrace - diff(now, this.drainFrom);
         if (left <= 0) {
-          owner.closeIdle('shutdown');
+          this.closeIdle('shutdown');
           return;
         }
         if (left < next) next = left;

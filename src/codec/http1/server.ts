@@ -22,10 +22,10 @@ import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
 import { httpMetrics } from '../../common/http-metrics.js'; // metrics (issue 21)
 import { checkOptions, msOption, type OptionKeys, optionalInt } from '../../common/options.js';
 import { DRAINING } from '../../pipeline/events.js';
-import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
+import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
-import { type ClockOwner, type ClockTimeouts, HttpClocks, MAX_HTTP_TIMEOUT } from './clocks.js';
+import { type ClockTimeouts, HttpClocks, MAX_HTTP_TIMEOUT } from './clocks.js';
 import { HttpError, HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, ResponseStage } from './response.js';
 import { PendingSwitch, switchPipeline } from './switch.js';
@@ -182,9 +182,7 @@ export class HttpServerConfig implements ClockTimeouts {
  * await Server.listen({ port: 8080, pipeline: App });
  * ```
  */
-export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner, ClockOwner {
-  /** The checked options, shared with the other stages built from them. */
-  readonly config: HttpServerConfig;
+export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements ResponseOwner {
   /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
   private holdingReads = false;
   /** The streamed body being received (`streamBodies`), and the response of its request. */
@@ -203,8 +201,6 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   /** How many responses are owed (the list's length). */
   private owed = 0;
   private ctx: HandlerContext | undefined;
-  /** Keep-alive idle, head, request and handler timeouts, drain grace: one wheel timer (clocks.ts). */
-  private readonly clocks: HttpClocks;
   private served = 0;
   /** A response that closes the connection is queued: further requests are not answered. */
   private closing = false;
@@ -230,10 +226,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
      */
     readonly stage: ResponseStage = ResponseStage.thread,
   ) {
-    super();
-    const config = options instanceof HttpServerConfig ? options : new HttpServerConfig(options);
-    this.config = config;
-    this.clocks = new HttpClocks(this, config);
+    // Keep-alive idle, head, request and handler timeouts, drain grace: the base class, one
+    // wheel timer (clocks.ts).
+    super(options instanceof HttpServerConfig ? options : new HttpServerConfig(options));
     HttpDate.start();
   }
 
@@ -243,7 +238,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   override onActive(ctx: HandlerContext): void {
     this.ctx = ctx;
-    this.clocks.start(ctx.channel.timers);
+    this.startClocks(ctx.channel.timers);
     ctx.fireActive();
   }
 
@@ -259,7 +254,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (this.closing) return; // sent after a request that closes the connection: no answer
     // Whole: what arrives next is a next request. (Streamed, only its head is: the decoder says at
     // the end of the read whether its body is still awaited, or its last chunk comes.)
-    if (!msg.streamed) this.clocks.arrived();
+    if (!msg.streamed) this.arrived();
     this.inRead = true;
     this.served++;
     ctx.channel.countRequest();
@@ -305,7 +300,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     // The handler's clock runs from the whole request (a streamed one: its body's end) to the
     // start of its answer. Stamped after the call, for answers that did not start in it: a handler
     // that answers at once costs nothing here, and the call's own time is a few µs at most.
-    if (!res.headersSent && !msg.streamed) this.clocks.handlerStarts(res);
+    if (!res.headersSent && !msg.streamed) this.handlerStarts(res);
   }
 
   /** A piece of the streamed body being received: to its reader. */
@@ -317,10 +312,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       const res = this.bodyRes as HttpResponse;
       this.bodyIn = undefined;
       this.bodyRes = undefined;
-      const clocks = this.clocks;
-      clocks.arrived();
-      if (!res.headersSent) clocks.handlerStarts(res);
-      if (this.firstOwed === undefined) clocks.idleNow(); // answered before its body ended
+      this.arrived();
+      if (!res.headersSent) this.handlerStarts(res);
+      if (this.firstOwed === undefined) this.idleNow(); // answered before its body ended
       body.end(chunk.trailers);
     }
   }
@@ -331,7 +325,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.flushPending(ctx);
       // Coarse (the wheel's last tick, ≤ 20 ms old, see stamp): the keep-alive timeout is seconds
       // long, and a clock call per read was ~2% of a plaintext worker's time.
-      this.clocks.idleNow();
+      this.idleNow();
     }
     if (this.upgrade?.due === true) {
       // The bytes of this read that followed the upgrade request are held now: switch.
@@ -343,7 +337,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   override onUserEvent(ctx: HandlerContext, event: unknown): void {
     if (event === HttpRequestProgress.HEAD || event === HttpRequestProgress.BODY) {
-      this.clocks.arriving(event === HttpRequestProgress.HEAD);
+      this.arriving(event === HttpRequestProgress.HEAD);
       return;
     }
     if (event instanceof HttpExpectContinueEvent) {
@@ -371,7 +365,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * answer it — after the responses owed — and close.
    */
   private protocolError(ctx: HandlerContext, error: HttpParseError): void {
-    this.clocks.arrived();
+    this.arrived();
     const body = this.bodyIn;
     if (body !== undefined) {
       // The body of the request being answered was cut short (a timeout, a bad chunk, too large):
@@ -486,7 +480,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
-    this.clocks.stop();
+    this.stopClocks();
     this.upgrade = undefined;
     this.staged = 0;
     if (this.stage.stager === this) this.stage.stager = undefined;
@@ -516,7 +510,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       return;
     }
     // A request arriving is answered (with Connection: close), within its head and request timeouts.
-    if (this.clocks.receiving) return;
+    if (this.receiving) return;
     if (this.config.drainGrace === 0) {
       this.flushPending(ctx);
       ctx.close('shutdown');
@@ -524,7 +518,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // On the connection's clock: it closes then unless a request came meanwhile (its answer
     // closes the connection).
-    this.clocks.drainSoon();
+    this.drainSoon();
   }
 
   /**
@@ -731,7 +725,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (!this.inRead) {
       ctx.flush();
       // An answer that came later (a timer, a promise): idleness starts now.
-      if (this.firstOwed === undefined) this.clocks.idleNow();
+      if (this.firstOwed === undefined) this.idleNow();
     }
   }
 
@@ -782,7 +776,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.upgrade = undefined;
     // Our answers (the 101 among them) go before anything the new stages write.
     this.flushPending(ctx);
-    this.clocks.stop();
+    this.stopClocks();
     if (this.holdingReads) {
       this.holdingReads = false;
       ctx.channel.resumeReading(this);
@@ -792,20 +786,20 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     );
   }
 
-  // ---- ClockOwner: what the clocks see and do (clocks.ts) ----
+  // ---- HttpClocks: what the clocks see and do (clocks.ts) ----
 
   /** @internal Nothing owed nor being decided, not closing: idle unless a request arrives. */
-  get quiet(): boolean {
+  protected get quiet(): boolean {
     return this.firstOwed === undefined && !this.closing && this.upgrade === undefined;
   }
 
   /** @internal Nothing more is answered on this connection. */
-  get ending(): boolean {
+  protected get ending(): boolean {
     return this.closing;
   }
 
   /** @internal The oldest response whose request is whole and whose handler has not started it. */
-  unstarted(): HttpResponse | undefined {
+  protected unstarted(): HttpResponse | undefined {
     for (let res = this.firstOwed; res !== undefined; res = res.nextOwed) {
       if (!res.headersSent && res.readyAt >= 0) return res;
     }
@@ -813,13 +807,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   /** @internal Idle past the keep-alive timeout or the drain grace. */
-  closeIdle(reason: 'idle-timeout' | 'shutdown'): void {
+  protected closeIdle(reason: 'idle-timeout' | 'shutdown'): void {
     this.ctx?.close(reason);
   }
 
   /** @internal The request being received took too long: 408, after the responses owed, then close (RFC 9110 §15.5.9). */
-  requestTimedOut(head: boolean): void {
-    const t = this.clocks.t;
+  protected requestTimedOut(head: boolean): void {
+    const t = this.config;
     const error = head
       ? new HttpParseError(408, 'HPE_HEADER_TIMEOUT', `request head not complete within ${t.headerTimeout} ms`)
       : new HttpParseError(408, 'HPE_REQUEST_TIMEOUT', `request not complete within ${t.requestTimeout} ms`);
@@ -833,12 +827,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * now, as Go's http.TimeoutHandler answers — and closes the connection after it: the handler
    * may still be running, and what it writes later is dropped. @internal
    */
-  handlerTimedOut(res: HttpResponse): void {
+  protected handlerTimedOut(res: HttpResponse): void {
     const channel = (this.ctx as HandlerContext).channel;
     const peer = channel.remoteAddress;
     channel.logger.warn(
       `HTTP handler did not start its answer to ${res.req === undefined ? 'a request' : requestLine(res.req)} within ` +
-        `handlerTimeout (${this.clocks.t.handlerTimeout} ms) (connection ${channel.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}); answered 503, closing`,
+        `handlerTimeout (${this.config.handlerTimeout} ms) (connection ${channel.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}); answered 503, closing`,
     );
     this.closing = true;
     res.closeAfter = true;
