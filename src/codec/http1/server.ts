@@ -101,6 +101,13 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const SLAB_SIZE = 64 * 1024;
 const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
 
+// The bits of HttpServerHandler.states.
+const S_HOLDING_READS = 1;
+const S_CLOSING = 2;
+const S_DRAINING = 4;
+const S_CONTINUE_WAITING = 8;
+const S_IN_READ = 16;
+
 /** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
 function requestLine(req: HttpRequest): string {
   const url = req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url;
@@ -183,8 +190,11 @@ export class HttpServerConfig implements ClockTimeouts {
  * ```
  */
 export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements ResponseOwner {
-  /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
-  private holdingReads = false;
+  /**
+   * The connection's yes-or-no states, bits of one small integer rather than five fields (8 B each
+   * in every connection's handler): read and written through the accessors below.
+   */
+  private states = 0;
   /** The streamed body being received (`streamBodies`), and the response of its request. */
   private bodyIn: HttpRequestBody | undefined;
   private bodyRes: HttpResponse | undefined;
@@ -202,17 +212,11 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
   private owed = 0;
   private ctx: HandlerContext | undefined;
   private served = 0;
-  /** A response that closes the connection is queued: further requests are not answered. */
-  private closing = false;
-  private draining = false;
-  private continueWaiting = false;
   /**
    * An Upgrade or CONNECT request is being answered, which decides what the connection becomes:
    * the decoder has left the pipeline, and the bytes after the request wait (switch.ts).
    */
   private upgrade: PendingSwitch | undefined;
-  /** Between a read's first request and its read-complete: the connection flushes at the end. */
-  private inRead = false;
   /** Bytes of this read's responses staged in the stage's slab (from its `stageFrom`), written when the read completes. */
   private staged = 0;
 
@@ -230,6 +234,48 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
     // wheel timer (clocks.ts).
     super(options instanceof HttpServerConfig ? options : new HttpServerConfig(options));
     HttpDate.start();
+  }
+
+  private state(bit: number): boolean {
+    return (this.states & bit) !== 0;
+  }
+  private setState(bit: number, on: boolean): void {
+    this.states = on ? this.states | bit : this.states & ~bit;
+  }
+  /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
+  private get holdingReads(): boolean {
+    return this.state(S_HOLDING_READS);
+  }
+  private set holdingReads(on: boolean) {
+    this.setState(S_HOLDING_READS, on);
+  }
+  /** A response that closes the connection is queued: further requests are not answered. */
+  private get closing(): boolean {
+    return this.state(S_CLOSING);
+  }
+  private set closing(on: boolean) {
+    this.setState(S_CLOSING, on);
+  }
+  /** The server drains (see drain). */
+  private get draining(): boolean {
+    return this.state(S_DRAINING);
+  }
+  private set draining(on: boolean) {
+    this.setState(S_DRAINING, on);
+  }
+  /** A `100 Continue` waits for its request's turn. */
+  private get continueWaiting(): boolean {
+    return this.state(S_CONTINUE_WAITING);
+  }
+  private set continueWaiting(on: boolean) {
+    this.setState(S_CONTINUE_WAITING, on);
+  }
+  /** Between a read's first request and its read-complete: the connection flushes at the end. */
+  private get inRead(): boolean {
+    return this.state(S_IN_READ);
+  }
+  private set inRead(on: boolean) {
+    this.setState(S_IN_READ, on);
   }
 
   handlerAdded(ctx: HandlerContext): void {
