@@ -519,7 +519,9 @@ export class HttpResponse {
   queued: Buffer[] | undefined = undefined;
   /** @internal … and whether all of its output has been produced. */
   done = false;
-  /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
+  /** @internal The response owed after this one on its connection (the owner's list, in request order). */
+  nextOwed: HttpResponse | undefined = undefined;
+  /** @internal When its request was whole, for the handler timeout: a stamp of its clocks (clocks.ts; -1: not yet, or not timed). */
   readyAt = -1;
   /** @internal When its request arrived, on the loop's coarse clock, for the latency metric (issue 21; -1: not stamped). */
   arrivedAt = -1;
