@@ -34,7 +34,7 @@ import type { ChannelHandler, CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { claim, isLent } from '../pipeline/read-loan.js';
 import { type DeflateParams, PerMessageDeflate } from './deflate.js';
-import { writeFrame } from './encode.js';
+import { recycleSlabs, writeFrame } from './encode.js';
 import {
   applyMask,
   CLOSE_ABNORMAL,
@@ -138,11 +138,16 @@ let readCopyBase = 0;
 let bursts = 0;
 const deferred: WebSocket[] = [];
 
-function burstEnded(): void {
+function burstEnded(recycle: boolean): void {
   if (--bursts > 0) return;
   // A flush may run application code (onDrain) that sends again: outside any burst now, at once.
   for (let i = 0; i < deferred.length; i++) (deferred[i] as WebSocket).flushDeferred();
   deferred.length = 0;
+  // Every frame of the bursts is flushed now (the reading connection flushed before it ended
+  // its burst, the others just now; sends outside bursts flush at once): encode.ts may rewrite
+  // their memory. Not after a burst ended by a close or a removal (`recycle` false): the
+  // connection may not have flushed then.
+  if (recycle) recycleSlabs();
 }
 
 /**
@@ -156,7 +161,7 @@ export function beginSendBurst(): void {
 
 /** @internal Closes a burst opened by `beginSendBurst`: the deferred sends are flushed when none is left open. */
 export function endSendBurst(): void {
-  burstEnded();
+  burstEnded(true);
 }
 
 /**
@@ -373,7 +378,7 @@ export class WebSocket {
       payload = pmd.compress(typeof data === 'string' ? Buffer.from(data) : data);
       b0 |= RSV1;
     }
-    writeFrame(ctx, b0, payload, this.config.client);
+    writeFrame(ctx, b0, payload, this.config.client, ctx.writesToReleasingTransport);
     if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
     return ch.isWritable;
   }
@@ -467,7 +472,7 @@ export class WebSocket {
   /** @internal */
   detached(): void {
     this.release();
-    this.endBurst();
+    this.endBurst(false);
   }
 
   /** @internal */
@@ -502,9 +507,11 @@ export class WebSocket {
   /** @internal */
   readComplete(ctx: HandlerContext): void {
     this.flags &= ~BATCHING;
-    // The connection flushes what this burst wrote to it; then other connections' turn.
     ctx.fireReadComplete();
-    this.endBurst();
+    // What this burst wrote leaves now (the connection would flush it after this event anyway),
+    // before the burst ends and the encoder may rewrite its slabs (`burstEnded`).
+    if ((this.flags & CLOSED) === 0) ctx.flush();
+    this.endBurst(true);
   }
 
   /** @internal Flushes a send deferred to the end of the read bursts. */
@@ -521,10 +528,10 @@ export class WebSocket {
     }
   }
 
-  private endBurst(): void {
+  private endBurst(recycle: boolean): void {
     if ((this.flags & IN_BURST) === 0) return;
     this.flags &= ~IN_BURST;
-    burstEnded();
+    burstEnded(recycle);
   }
 
   /** @internal */
@@ -554,7 +561,7 @@ export class WebSocket {
   inactive(ctx: HandlerContext, reason: CloseReason): void {
     this.flags |= CLOSED;
     this.release();
-    this.endBurst();
+    this.endBurst(false);
     const x = this.x;
     const groups = x?.groups;
     if (x !== undefined && groups !== undefined) {
@@ -889,7 +896,7 @@ export class WebSocket {
     if (ctx === undefined || (this.flags & (CLOSE_SENT | CLOSED)) !== 0) return;
     const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     if (length > MAX_CONTROL_PAYLOAD) throw new RangeError('a control frame carries at most 125 bytes');
-    writeFrame(ctx, FIN | op, data, this.config.client);
+    writeFrame(ctx, FIN | op, data, this.config.client, ctx.writesToReleasingTransport);
     if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
   }
 
