@@ -70,7 +70,8 @@ function recyclableSpace(size: number, aligned: boolean): Buffer {
  * releases on flush: their memory may be rewritten.
  */
 export function recycleSlabs(): void {
-  rslabUsed = 0;
+  // None yet: `rslabUsed` stays at the end, so that the first frame makes one.
+  if (rslab !== undefined) rslabUsed = 0;
   for (let i = 0; i < retired.length; i++) if (spare.length < SPARE_MAX) spare.push(retired[i] as Buffer);
   retired.length = 0;
 }
