@@ -7,13 +7,15 @@
  * unanswered), and a reload (SIGUSR2) tells every open WebSocket 1001: the page reconnects by itself.
  *
  *   node dist/examples/ws-chat-server.js --host 127.0.0.1 --port 8080 [--workers N] [--redis URL] [--heartbeat MS]
+ *        [--admin-port P]
  *
  * A room is a pub/sub topic (`room:NAME`, docs/pubsub.md): every worker's clients of a room hear
  * each other — the workers relay through their master — and with `--redis redis://HOST:PORT`
  * every server sharing that Redis does too (two servers behind a load balancer). If Redis
  * restarts, the servers reconnect and resubscribe by themselves; what was published meanwhile is
  * lost (Redis pub/sub is at most once) and counted. A new client is told which process serves it
- * (`{"type":"hello","pid":…}`), and `GET /stats` answers the serving process's pub/sub counters.
+ * (`{"type":"hello","pid":…}`), and `GET /stats` answers the serving process's pub/sub counters;
+ * with `--admin-port` the master serves every worker's at `/metrics` (docs/operations.md).
  * Prints `listening on HOST:PORT`.
  */
 import { http, PubSub, type WebSocket, websocketRoute } from '../src/index.js';
@@ -22,11 +24,14 @@ import { CHAT_PAGE } from './ws-chat-page.js';
 
 const USAGE = `
 usage: node dist/examples/ws-chat-server.js [--host 127.0.0.1] [--port 8080] [--workers N] [--redis URL] [--heartbeat MS]
+       [--admin-port P]
 
 Serves a chat page at / and the chat itself at /ws (rooms: /ws?room=NAME). --workers 0 serves in
 this process; N makes it a master with N workers (default: one per CPU; SIGUSR2/SIGHUP reload,
 SIGTERM/SIGINT stop), whose clients meet through the master. --redis redis://[user:password@]host:port[/db]
 joins the rooms of every server using that Redis. GET /stats: this process's pub/sub counters.
+--admin-port P (with workers): the master's admin listener on HOST:P, /metrics with every worker's
+pub/sub counters, /healthz, /readyz (0: any free port, logged).
 `;
 
 const values = cli(USAGE, {
@@ -35,6 +40,7 @@ const values = cli(USAGE, {
   workers: { type: 'string', integer: [0, 1024] },
   redis: { type: 'string' },
   heartbeat: { type: 'string', default: '15000', integer: [1, 2 ** 31 - 1] },
+  'admin-port': { type: 'string', integer: [0, 65535] },
 });
 
 // Made in the master too (the same script), where nothing uses it: it connects on first use only.
@@ -103,6 +109,7 @@ const server = await listenOrExit('ws-chat-server', {
   host: values.host,
   port: values.port,
   ...(values.workers !== undefined ? { workers: values.workers } : {}),
+  ...(values['admin-port'] !== undefined ? { admin: { host: values.host, port: values['admin-port'] } } : {}),
   pipeline: http((req, res) => {
     if (req.path === '/ws') return chat(req, res);
     if (req.path === '/stats' && req.method === 'GET') {
