@@ -9,14 +9,17 @@ import type { Buffer } from 'node:buffer';
 import {
   ALNUM,
   COLON,
+  COMMA,
   charClass,
   H_CONNECTION,
   H_CONTENT_LENGTH,
   H_TRANSFER_ENCODING,
+  HTAB,
   listElement,
   lit,
   lowerEq,
   nextListElement,
+  SP,
   T_CHUNKED,
   T_CLOSE,
   T_KEEP_ALIVE,
@@ -130,11 +133,14 @@ export class HeadFacts {
     let p = vs;
     if (p < ve && buf[p] === OPEN_BRACKET) {
       p++;
-      while (p < ve && IP_LITERAL_CHAR[buf[p] as number] === 1) p++;
+      const literal = IP_LITERAL_CHAR;
+      while (p < ve && literal[buf[p] as number] === 1) p++;
       if (p === ve || buf[p] !== CLOSE_BRACKET) return this.fail(400, 'HPE_INVALID_HOST', 'invalid Host', p);
       p++;
     } else {
-      while (p < ve && REG_NAME_CHAR[buf[p] as number] === 1) p++;
+      // A local: an imported table is loaded through its module cell at every use.
+      const regName = REG_NAME_CHAR;
+      while (p < ve && regName[buf[p] as number] === 1) p++;
     }
     if (p === ve) return 0;
     if (buf[p] !== COLON) return this.fail(400, 'HPE_INVALID_HOST', 'invalid character in Host', p);
@@ -191,12 +197,30 @@ export class HeadFacts {
   }
 
   private connectionField(buf: Buffer, vs: number, ve: number): void {
-    for (let q = nextListElement(buf, vs, ve); q >= 0; q = nextListElement(buf, q, ve)) {
-      const { start, end } = listElement;
-      const n = end - start;
-      if (n === 5 && lowerEq(buf, start, T_CLOSE)) this.flags |= F_CONN_CLOSE;
-      else if (n === 10 && lowerEq(buf, start, T_KEEP_ALIVE)) this.flags |= F_CONN_KEEP_ALIVE;
-      else if (n === 7 && lowerEq(buf, start, T_UPGRADE)) this.flags |= F_CONN_UPGRADE;
+    // The list's elements (RFC 9110 §5.6.1: empty ones and OWS skipped), written out rather than
+    // through nextListElement and its shared result object: a Connection field comes with most
+    // requests, and the calls cost ~50 ns of a browser head's ~450.
+    let q = vs;
+    while (q < ve) {
+      const c = buf[q] as number;
+      if (c === COMMA || c === SP || c === HTAB) {
+        q++;
+        continue;
+      }
+      let e = q + 1;
+      while (e < ve && buf[e] !== COMMA) e++;
+      // Trailing OWS; buf[q] is neither, so the element is not empty.
+      let t = e;
+      while (buf[t - 1] === SP || buf[t - 1] === HTAB) t--;
+      const n = t - q;
+      if (n === 10) {
+        if (lowerEq(buf, q, T_KEEP_ALIVE)) this.flags |= F_CONN_KEEP_ALIVE;
+      } else if (n === 5) {
+        if (lowerEq(buf, q, T_CLOSE)) this.flags |= F_CONN_CLOSE;
+      } else if (n === 7) {
+        if (lowerEq(buf, q, T_UPGRADE)) this.flags |= F_CONN_UPGRADE;
+      }
+      q = e;
     }
   }
 }
