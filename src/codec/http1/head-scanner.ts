@@ -26,17 +26,9 @@
  * them into an HttpParseError at a stream offset and stops reading the connection.
  */
 import type { Buffer } from 'node:buffer';
-import { ALNUM, COLON, CR, charClass, FIELD_CHAR, HTAB, LF, lit, SP, TOKEN } from './chars.js';
+import { ALNUM, charClass, FIELD_CHAR, lit, TOKEN } from './chars.js';
 import { F_URL_AT, HeadFacts, SCAN_ERROR, SCAN_MORE } from './head-facts.js';
-import {
-  GET,
-  knownMethod,
-  KNOWN_METHOD_LONGEST as longestMethod,
-  M_CONNECT,
-  M_OTHER,
-  M_PRI,
-  methodPrefix,
-} from './methods.js';
+import { GET, KNOWN_METHOD_LONGEST, knownMethod, M_CONNECT, M_OTHER, M_PRI, methodPrefix } from './methods.js';
 
 export {
   F_CHUNKED,
@@ -61,11 +53,29 @@ export interface HeadLimits {
   readonly allowUnknownMethods: boolean;
 }
 
+// The byte values, tables and results this module uses, as its own constants: in optimised code
+// an imported binding (or an exported one) is a cell, loaded and checked against the temporal
+// dead zone at every use — half a dozen instructions each time, in the byte loops too — where a
+// module's own `const` is folded in as a constant.
+const HTAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const STAR = 0x2a;
 const DOT = 0x2e;
 const SLASH = 0x2f;
-const STAR = 0x2a;
+const COLON = 0x3a;
 const QUESTION = 0x3f;
 const AT = 0x40;
+const TOKEN_CHAR = TOKEN;
+const VALUE_CHAR = FIELD_CHAR;
+const MORE = SCAN_MORE;
+const ERROR = SCAN_ERROR;
+const URL_AT = F_URL_AT;
+const OTHER = M_OTHER;
+const CONNECT = M_CONNECT;
+const PRI = M_PRI;
+const longestMethod = KNOWN_METHOD_LONGEST;
 
 /** Visible ASCII: the request target after its first byte (llhttp's URL_CHAR plus `?` and `#`). */
 const VCHAR = charClass('', [[0x21, 0x7e]]);
@@ -95,26 +105,40 @@ const HTTP_SLASH = lit('HTTP/');
 
 /** ArrayBuffers up to this size keep their DataView for the next scan (the loop's read buffer is 64 KiB). */
 const KEEP_VIEW_LIMIT = 64 * 1024;
-let viewMemory: ArrayBufferLike | undefined;
-let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
-/** The Buffer scanned last, whose memory `view` covers. */
-let viewOf: Buffer | undefined;
+/**
+ * The DataView of the memory scanned last, the Buffer it was found for and that Buffer's offset
+ * in it: one object, this module's own constant, whose fields optimised code reads without
+ * checks (module-level `let`s would each be a context load and a dead-zone check).
+ */
+const scanned = {
+  /** The Buffer scanned last, when its memory's view is kept. */
+  of: undefined as Buffer | undefined,
+  memory: undefined as ArrayBufferLike | undefined,
+  view: new DataView(new ArrayBuffer(0)) as DataView<ArrayBufferLike>,
+  /** `of.byteOffset` — after `wordView(buf)`, `buf.byteOffset`. */
+  offset: 0,
+};
 
-/** A DataView on all of `buf`'s memory (index it with `buf.byteOffset + p`). */
+/**
+ * A DataView on all of `buf`'s memory (index it with `scanned.offset + p`, which this sets). Called
+ * when `buf` is not the Buffer scanned last: `buf.buffer` and `buf.byteOffset` are then read once
+ * (the first is a getter that V8 does not inline in Node 20, ~10–30 ns, a call into C++).
+ */
 function wordView(buf: Buffer): DataView<ArrayBufferLike> {
-  // Another Buffer than last time: `buf.buffer` is a getter that V8 does not inline in Node 20
-  // (~10–30 ns, a call into C++), so the same Buffer (the heads of one read) is checked first.
-  if (buf === viewOf) return view;
   const memory = buf.buffer;
-  if (memory !== viewMemory) {
-    const dv = new DataView(memory);
-    if (memory.byteLength > KEEP_VIEW_LIMIT) return dv;
-    viewMemory = memory;
-    view = dv;
+  scanned.offset = buf.byteOffset;
+  if (memory.byteLength > KEEP_VIEW_LIMIT) {
+    // Not kept: a large buffer scanned once is not held on to by this module.
+    scanned.of = undefined;
+    return new DataView(memory);
   }
-  viewOf = buf;
-  return view;
+  if (memory !== scanned.memory) {
+    scanned.memory = memory;
+    scanned.view = new DataView(memory);
+  }
+  scanned.of = buf;
+  return scanned.view;
 }
 
 // ---- where the scan is (states; request-line states are < S_FIELD_START) ----
@@ -157,7 +181,7 @@ export class HeadScanner extends HeadFacts {
   /** Starts a request head (`trailer` false) or a trailer section. */
   reset(trailer: boolean): this {
     this.methodName = '';
-    this.methodKind = M_OTHER;
+    this.methodKind = OTHER;
     this.urlStart = this.urlEnd = 0;
     this.minor = 0;
     this.nf = 0;
@@ -207,12 +231,11 @@ export class HeadScanner extends HeadFacts {
     const words = limit - 4;
     // The DataView of the last buffer (the heads of one read) without a call: `scan` is past
     // TurboFan's inlining budget.
-    const dv = buf === viewOf ? view : wordView(buf);
-    const off = buf.byteOffset;
-    // The tables as locals: an imported binding is loaded through its module cell at every use,
-    // in every iteration of the byte loops (~7% of a browser head's scan).
-    const token = TOKEN;
-    const fieldChar = FIELD_CHAR;
+    const dv = buf === scanned.of ? scanned.view : wordView(buf);
+    const off = scanned.offset;
+    // The tables as locals too: one load each here, not one per byte.
+    const token = TOKEN_CHAR;
+    const fieldChar = VALUE_CHAR;
     const vchar = VCHAR;
     let p = base + this.at;
     let s = this.s;
@@ -314,7 +337,7 @@ export class HeadScanner extends HeadFacts {
           } else {
             return this.fail(400, 'HPE_INVALID_HEADER_TOKEN', 'invalid header value char', p);
           }
-          if (!trailer && this.specialField(buf, ns, ne, vs, ve) === SCAN_ERROR) return SCAN_ERROR;
+          if (!trailer && this.specialField(buf, ns, ne, vs, ve) === ERROR) return ERROR;
           nf++;
           p++;
         }
@@ -351,13 +374,13 @@ export class HeadScanner extends HeadFacts {
             return this.fail(501, 'HPE_INVALID_METHOD', 'unknown method', base);
           } else {
             this.methodName = buf.toString('latin1', base, p);
-            this.methodKind = M_OTHER;
+            this.methodKind = OTHER;
           }
           p++;
           this.urlStart = p - base;
           // The target's form (RFC 9112 §3.2): authority for CONNECT, origin (`/…`) or asterisk,
           // or absolute (`scheme://authority…`) — llhttp's url.ts entry states.
-          if (this.methodKind === M_CONNECT) {
+          if (this.methodKind === CONNECT) {
             s = S_URL_SERVER;
             continue;
           }
@@ -402,7 +425,7 @@ export class HeadScanner extends HeadFacts {
               (buf[p + 7] === 0x31 || buf[p + 7] === 0x30) &&
               buf[p + 8] === CR &&
               buf[p + 9] === LF &&
-              this.methodKind !== M_PRI
+              this.methodKind !== PRI
             ) {
               // The usual version, `HTTP/1.1` or `HTTP/1.0`, and the line's end (S_VERSION reads
               // any other byte by byte).
@@ -448,8 +471,8 @@ export class HeadScanner extends HeadFacts {
           c = buf[p] as number;
           if (p === cap && c !== SP) return this.uriTooLong(o, base);
           if (c === AT) {
-            if ((this.flags & F_URL_AT) !== 0) return this.fail(400, 'HPE_INVALID_URL', 'double `@` in the URL', p);
-            this.flags |= F_URL_AT;
+            if ((this.flags & URL_AT) !== 0) return this.fail(400, 'HPE_INVALID_URL', 'double `@` in the URL', p);
+            this.flags |= URL_AT;
             p++;
           } else if (c === SLASH || c === QUESTION) {
             p++;
@@ -478,7 +501,7 @@ export class HeadScanner extends HeadFacts {
             (buf[p + 7] === 0x31 || buf[p + 7] === 0x30) &&
             buf[p + 8] === CR &&
             buf[p + 9] === LF &&
-            this.methodKind !== M_PRI
+            this.methodKind !== PRI
           ) {
             this.major = 1;
             this.minor = (buf[p + 7] as number) - 0x30;
@@ -497,7 +520,7 @@ export class HeadScanner extends HeadFacts {
             if (vi === 5) this.major = c - 0x30;
             else {
               this.minor = c - 0x30;
-              if (this.methodKind === M_PRI) {
+              if (this.methodKind === PRI) {
                 // llhttp pauses on `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` (HTTP/2 with prior
                 // knowledge): this server speaks HTTP/1.x only.
                 return this.fail(505, 'HPE_PAUSED_H2_UPGRADE', 'HTTP/2 connection preface: HTTP/2 is not supported', p);
@@ -580,7 +603,7 @@ export class HeadScanner extends HeadFacts {
             if (s === S_EMPTY_VALUE_LF) return this.fail(400, 'HPE_STRICT', 'expected LF after CR', p);
             return this.fail(400, 'HPE_LF_EXPECTED', 'missing LF after a header value', p);
           }
-          if (!trailer && this.specialField(buf, ns, ne, vs, ve) === SCAN_ERROR) return SCAN_ERROR;
+          if (!trailer && this.specialField(buf, ns, ne, vs, ve) === ERROR) return ERROR;
           nf++;
           p++;
           s = S_FIELD_START;
@@ -612,7 +635,7 @@ export class HeadScanner extends HeadFacts {
         p,
       );
     }
-    return SCAN_MORE;
+    return MORE;
   }
 
   private uriTooLong(o: HeadLimits, base: number): number {
