@@ -6,37 +6,52 @@
  * are announced. Heartbeats find dead clients (a ping after 15 s of silence, closed after two
  * unanswered), and a reload (SIGUSR2) tells every open WebSocket 1001: the page reconnects by itself.
  *
- *   node dist/examples/ws-chat-server.js --host 127.0.0.1 --port 8080 [--workers 1] [--heartbeat MS]
+ *   node dist/examples/ws-chat-server.js --host 127.0.0.1 --port 8080 [--workers N] [--redis URL] [--heartbeat MS]
  *
- * Rooms live in a worker: with `--workers N` above 1, clients of one room meet only if they reach
- * the same worker (a relay between workers — Redis pub/sub, say — would join them). The default is
- * one worker behind a master, which keeps reloads working. Prints `listening on HOST:PORT`.
+ * A room is a pub/sub topic (`room:NAME`, docs/pubsub.md): every worker's clients of a room hear
+ * each other — the workers relay through their master — and with `--redis redis://HOST:PORT`
+ * every server sharing that Redis does too (two servers behind a load balancer). If Redis
+ * restarts, the servers reconnect and resubscribe by themselves; what was published meanwhile is
+ * lost (Redis pub/sub is at most once) and counted. A new client is told which process serves it
+ * (`{"type":"hello","pid":…}`), and `GET /stats` answers the serving process's pub/sub counters.
+ * Prints `listening on HOST:PORT`.
  */
-import { http, type WebSocket, WebSocketGroup, websocketRoute } from '../src/index.js';
-import { announce, cli, listenOrExit } from './cli.js';
+import { http, PubSub, type WebSocket, websocketRoute } from '../src/index.js';
+import { announce, cli, listenOrExit, usageError } from './cli.js';
 import { CHAT_PAGE } from './ws-chat-page.js';
 
 const USAGE = `
-usage: node dist/examples/ws-chat-server.js [--host 127.0.0.1] [--port 8080] [--workers 1] [--heartbeat MS]
+usage: node dist/examples/ws-chat-server.js [--host 127.0.0.1] [--port 8080] [--workers N] [--redis URL] [--heartbeat MS]
 
 Serves a chat page at / and the chat itself at /ws (rooms: /ws?room=NAME). --workers 0 serves in
-this process; N (default 1) makes it a master with N workers (SIGUSR2/SIGHUP reload, SIGTERM/SIGINT stop).
+this process; N makes it a master with N workers (default: one per CPU; SIGUSR2/SIGHUP reload,
+SIGTERM/SIGINT stop), whose clients meet through the master. --redis redis://[user:password@]host:port[/db]
+joins the rooms of every server using that Redis. GET /stats: this process's pub/sub counters.
 `;
 
 const values = cli(USAGE, {
   host: { type: 'string', default: '127.0.0.1' },
   port: { type: 'string', default: '8080', integer: [0, 65535] },
-  workers: { type: 'string', default: '1', integer: [0, 1024] },
+  workers: { type: 'string', integer: [0, 1024] },
+  redis: { type: 'string' },
   heartbeat: { type: 'string', default: '15000', integer: [1, 2 ** 31 - 1] },
 });
+
+// Made in the master too (the same script), where nothing uses it: it connects on first use only.
+let pubsub: PubSub;
+try {
+  pubsub = new PubSub(values.redis !== undefined ? { redis: values.redis } : {});
+} catch (err) {
+  usageError(`--redis: ${(err as Error).message}`);
+}
 
 interface Member {
   readonly room: string;
   readonly name: string;
 }
 
-const rooms = new Map<string, WebSocketGroup>();
 const page = Buffer.from(CHAT_PAGE);
+const hello = JSON.stringify({ type: 'hello', pid: process.pid });
 
 /** A name or room from the query: printable, short. */
 function clean(value: string | null, fallback: string, max: number): string {
@@ -48,13 +63,10 @@ const chat = websocketRoute(
   (ws, req) => {
     const query = new URLSearchParams(req.queryString);
     const member: Member = { room: clean(query.get('room'), 'lobby', 64), name: clean(query.get('name'), 'guest', 32) };
-    let room = rooms.get(member.room);
-    if (room === undefined) {
-      room = new WebSocketGroup();
-      rooms.set(member.room, room);
-    }
-    room.publish(JSON.stringify({ type: 'joined', room: member.room, name: member.name }));
-    room.join(ws);
+    const topic = `room:${member.room}`;
+    pubsub.publish(topic, JSON.stringify({ type: 'joined', room: member.room, name: member.name }));
+    pubsub.join(topic, ws);
+    ws.send(hello);
     ws.data = member;
     ws.onMessage = onMessage;
     ws.onClose = onClose;
@@ -78,24 +90,28 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   }
   if (m === null || m.type !== 'message' || typeof m.text !== 'string') return;
   const { room, name } = this.data as Member;
-  rooms.get(room)?.publish(JSON.stringify({ type: 'message', room, from: name, text: m.text.slice(0, 4000) }));
+  pubsub.publish(`room:${room}`, JSON.stringify({ type: 'message', room, from: name, text: m.text.slice(0, 4000) }));
 }
 
 function onClose(this: WebSocket): void {
+  // The WebSocket has already left its topic (the last one out of a worker unsubscribes it).
   const { room, name } = this.data as Member;
-  const group = rooms.get(room);
-  if (group === undefined) return;
-  // The WebSocket has already left its groups.
-  if (group.size === 0) rooms.delete(room);
-  else group.publish(JSON.stringify({ type: 'left', room, name }));
+  pubsub.publish(`room:${room}`, JSON.stringify({ type: 'left', room, name }));
 }
 
 const server = await listenOrExit('ws-chat-server', {
   host: values.host,
   port: values.port,
-  workers: values.workers,
+  ...(values.workers !== undefined ? { workers: values.workers } : {}),
   pipeline: http((req, res) => {
     if (req.path === '/ws') return chat(req, res);
+    if (req.path === '/stats' && req.method === 'GET') {
+      res
+        .setHeader('Content-Type', 'application/json')
+        .setHeader('Cache-Control', 'no-store')
+        .end(JSON.stringify({ pid: process.pid, pubsub: pubsub.stats() }));
+      return;
+    }
     if (req.path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
       res.setHeader('Content-Type', 'text/html; charset=utf-8').setHeader('Cache-Control', 'no-store').end(page);
       return;

@@ -18,6 +18,11 @@
  * }
  * const server = await Server.listen({ host: '127.0.0.1', port: 7000, pipeline: EchoPipeline });
  * ```
+ *
+ * Start with {@link Server} (and {@link ServerHandle}), {@link Pipeline}, {@link http} and
+ * {@link websocket}; the guides are in the package's `docs/` folder (docs/api.md lists them).
+ *
+ * @module multireactor
  */
 
 export { Client, ClientConnection, type ClientOptions } from './client/client.js';
@@ -110,7 +115,14 @@ export {
   type LogLevel,
   silentLogger,
 } from './common/logger.js';
-export { type Timeout, type Timers, TimingWheel, type TimingWheelOptions } from './common/timing-wheel.js';
+export {
+  type Timeout,
+  type TimerEntry,
+  type Timers,
+  type TimerTarget,
+  TimingWheel,
+  type TimingWheelOptions,
+} from './common/timing-wheel.js';
 export * from './handlers/index.js';
 export type {
   ClusterStats,
@@ -135,6 +147,7 @@ export {
 } from './pipeline/handler.js';
 export { HandlerContext, Pipeline, type PipelineSpec } from './pipeline/pipeline.js';
 export type { ServerStage } from './pipeline/stages.js';
+export * from './pubsub/index.js';
 export {
   type CloseOptions,
   Server,

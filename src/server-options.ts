@@ -177,6 +177,21 @@ export function resolveOperations(options: OperationsOptions): ResolvedOperation
   };
 }
 
+/**
+ * Everything `Server.listen()` takes. Only `pipeline` is required; every other field has a default
+ * (named on the field, and all in one table in docs/tuning.md). The fields come in groups:
+ * where to listen (`host`/`port` or `path`), the stages before the user's pipeline (`tls`,
+ * `proxyProtocol`), accepting (`backlog`, `maxConnections`, …), each connection
+ * ({@link ConnectionOptions}: watermarks, read sizes, TCP options), the loop ({@link LoopOptions}),
+ * the workers and their supervision ({@link ClusterOptions}) and operations
+ * ({@link OperationsOptions}: pid file, control socket, admin listener).
+ *
+ * The whole object is checked before anything is opened: a value out of range, a key that names
+ * no option (with the nearest known one in the message), or a handler of the pipeline whose own
+ * options are bad — one pipeline is built on a channel that never opens — rejects `listen()` with
+ * `InvalidOptionError`. A master checks them too, although it never serves, so a typo fails at
+ * start rather than in every worker.
+ */
 export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOptions, OperationsOptions {
   /** Address to bind: an IPv4 or IPv6 literal. Default `'::'` (IPv4 too, dual-stack), or `'0.0.0.0'` without IPv6. */
   readonly host?: string;
@@ -268,6 +283,7 @@ export const SERVER_OPTIONS = {
   tls: true,
 } as const satisfies OptionKeys<ServerOptions>;
 
+/** How `close()` of a {@link ServerHandle} drains. */
 export interface CloseOptions {
   /** Override `drainTimeout` for this close, in ms. 0 aborts every connection at once. */
   readonly timeout?: number;

@@ -55,7 +55,21 @@ export interface SingleHandle {
   close(options?: CloseOptions): Promise<void>;
 }
 
-/** What `Server.listen()` resolves with; `role` tells which process this is. */
+/**
+ * What `Server.listen()` resolves with; `role` tells which process this is, and narrows the type:
+ *
+ * | member | `'single'` ({@link SingleHandle}) | `'master'` ({@link MasterHandle}) | `'worker'` ({@link WorkerHandle}) |
+ * | --- | --- | --- | --- |
+ * | `address()` | the bound address | the address the workers serve | the same |
+ * | `connections` | open now | all workers, as of the last `collectStats()` | this worker's, now |
+ * | `stats()` | this loop's counters | the workers' summed, as of the last `collectStats()` | this worker's counters |
+ * | `close(options?)` | drains, frees every descriptor | drains every worker, reaps them | drains and exits this process |
+ * | role-only | — | `collectStats()`, `workers()`, `reload()`, `upgrade()`, `stopped` | `slot`, `generation` |
+ *
+ * Every `close()` is graceful: accepting stops, each pipeline sees `ServerDrainingEvent` (HTTP
+ * answers the request in flight and closes), and connections still open after the drain timeout
+ * (`drainTimeout`, or `close({ timeout })`) are aborted. Calling it again returns the same promise.
+ */
 export type ServerHandle = SingleHandle | MasterHandle | WorkerHandle;
 
 class InProcessServer extends ServingHandle implements SingleHandle {
@@ -101,12 +115,43 @@ function openSingleSocket(options: ServerOptions, logger: Logger): { fd: number;
   return { fd, unix: undefined };
 }
 
-/** The server API. */
+/**
+ * The entry point: `Server.listen(options)` opens the listening socket and serves `options.pipeline`
+ * on every connection. One call plays three roles, chosen by where it runs (the handle's `role`):
+ *
+ * - `'master'` (`workers >= 1`, the default: one per CPU): this process binds the socket, forks the
+ *   workers — which run this same script and reach this same call — supervises, reloads (SIGUSR2)
+ *   and stops them. It serves no connection itself.
+ * - `'worker'`: a process forked by a master; it serves on the master's sockets.
+ * - `'single'` (`workers: 0`): this process serves alone, on a loop of its own.
+ *
+ * So code before `Server.listen()` runs in the master and in every worker; state kept in memory
+ * (a `Map` of sessions, a cache) is per worker. See {@link ServerHandle} for what each role's
+ * handle offers, and docs/master.md for reloads and signals.
+ *
+ * @example
+ * ```ts
+ * import { http, Server } from 'multireactor';
+ *
+ * const server = await Server.listen({
+ *   host: '127.0.0.1',
+ *   port: 8080,
+ *   workers: 2,
+ *   pipeline: http((req, res) => res.setHeader('Content-Type', 'text/plain').end(`hello from ${process.pid}\n`)),
+ * });
+ * if (server.role === 'master') {
+ *   console.log('listening on', server.address()); // { address: '127.0.0.1', family: 'IPv4', port: 8080 }
+ *   const { ok } = await server.reload(); // what SIGUSR2 does: new workers, no connection dropped
+ *   console.log('reloaded', ok);
+ * }
+ * ```
+ */
 export const Server = {
   /**
    * Starts serving; resolves once connections are being accepted (in a master: once every
-   * worker is ready). Rejects with `InvalidOptionError` for a bad option, `SyscallError` (e.g.
-   * `EADDRINUSE`) when binding fails, and an Error when workers cannot start.
+   * worker is ready). Rejects with `InvalidOptionError` for a bad option (before anything is
+   * opened), `SyscallError` (e.g. `EADDRINUSE`) when binding fails, and an Error when workers
+   * cannot start. A worker process serves one `listen()` call: a second one rejects.
    */
   async listen(options: ServerOptions): Promise<ServerHandle> {
     const { connection, cluster } = validateServerOptions(options);

@@ -52,6 +52,12 @@ import { connectSocket, defaultLookup, type LookupFunction } from './connector.j
 import { acquireLoop, type LoopLease } from './loops.js';
 import { findRequestHandler, type RequestOptions, type RequestResponseHandler } from './request-response.js';
 
+/**
+ * What `Client.connect()` takes (and, but for `signal`, a `Pool`). Only `port` and `pipeline` are
+ * required. The connection options ({@link ConnectionOptions}: watermarks, read sizes, TCP options
+ * such as `noDelay`, `keepAlive`) are the server's. Every field is checked before any socket is
+ * opened: a bad value or an unknown key rejects with `InvalidOptionError` naming it.
+ */
 export interface ClientOptions extends ConnectionOptions {
   /** An IPv4 or IPv6 literal, or a host name resolved with `dns.lookup` (every address tried in order). Default `'localhost'`. */
   readonly host?: string;
@@ -380,7 +386,35 @@ export async function openConnection(
   return client;
 }
 
-/** The client API. */
+/**
+ * Outgoing connections on the same loop as the server's (Netty's `Bootstrap` beside
+ * `ServerBootstrap`): a client connection is a `Connection` with a pipeline, exactly like an
+ * accepted one — the same handlers, codecs, backpressure and close reasons. Inside a worker it runs
+ * on the worker's loop (a proxy or gateway talks to its upstreams without leaving the loop);
+ * elsewhere on a standalone loop that closes with its last connection (docs/client.md).
+ *
+ * The socket is connected first; only then is the pipeline built, so handlers see `onActive` on a
+ * connected socket. For request/response protocols put a {@link RequestResponseHandler} last and
+ * call `conn.request()`, or use a {@link Pool}.
+ *
+ * @example
+ * ```ts
+ * import { Client, JsonLinesDecoder, JsonLinesEncoder, jsonIds, Pipeline, RequestResponseHandler } from 'multireactor';
+ *
+ * const conn = await Client.connect({
+ *   host: '127.0.0.1',
+ *   port: 7000,
+ *   pipeline: () =>
+ *     new Pipeline()
+ *       .addLast('decoder', new JsonLinesDecoder())
+ *       .addLast('encoder', new JsonLinesEncoder())
+ *       .addLast('requests', new RequestResponseHandler({ ids: jsonIds('uid') })),
+ * });
+ * const reply = await conn.request<{ text: string }>({ op: 'echo', text: 'hi' }, { timeout: 1000 });
+ * console.log(reply.text);
+ * await conn.close();
+ * ```
+ */
 export const Client = {
   /**
    * Connects and builds the pipeline; resolves once `onActive` ran. Rejects with

@@ -12,6 +12,10 @@ import { checkOptions, type OptionKeys, pickOptions } from '../common/options.js
 import { Pipeline } from '../pipeline/pipeline.js';
 import { RequestResponseHandler, type RequestResponseOptions } from './request-response.js';
 
+/**
+ * What {@link httpClient} takes: the codec's limits ({@link HttpClientCodecOptions}) and the
+ * request handler's. Checked when `httpClient()` is called (`InvalidOptionError`).
+ */
 export interface HttpClientOptions extends HttpClientCodecOptions {
   /** Requests in flight on one connection (pipelined). Default 1024. */
   readonly maxPending?: number;

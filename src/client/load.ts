@@ -48,6 +48,10 @@ import { EventLoop } from '../worker/loop.js';
 import { Client, type ClientConnection } from './client.js';
 import { Histogram } from './histogram.js';
 
+/**
+ * What {@link runLoad} (and `multireactor-load`) takes. Only `url` is required; checked before
+ * any connection opens (`InvalidOptionError` naming a bad field or an unknown key).
+ */
 export interface LoadOptions {
   /** `http://host:port/path` (HTTP), or `tcp://host:port` / `http://host:port` with `mode: 'echo'`. */
   readonly url: string;
@@ -104,6 +108,7 @@ export interface LatencySummary {
   readonly p999: number;
 }
 
+/** Failures of a load run by kind; each lost request counts once. */
 export interface LoadErrors {
   /** Connects refused (ECONNREFUSED). */
   refused: number;
@@ -117,6 +122,10 @@ export interface LoadErrors {
   protocol: number;
 }
 
+/**
+ * What {@link runLoad} resolves with: the options it ran with, throughput, latency and errors.
+ * As wrk does, answers still in flight at the end of `duration` are not counted.
+ */
 export interface LoadReport {
   readonly url: string;
   readonly mode: 'http' | 'echo' | 'ws';

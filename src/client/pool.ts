@@ -76,6 +76,12 @@ export interface ReconnectOptions {
   readonly jitter?: number;
 }
 
+/**
+ * What `new Pool()` takes: the client options of {@link ClientOptions} (but `signal`: the pool's
+ * `close()` cancels its connects), the request options of {@link RequestResponseOptions} for the
+ * handler added to each connection, and how the pool grows, shrinks, picks and retries. Checked in
+ * the constructor: a bad value or an unknown key throws `InvalidOptionError` naming it.
+ */
 export interface PoolOptions extends Omit<ClientOptions, 'signal'>, RequestResponseOptions {
   /** Most connections open (or opening) at once. Default 4. */
   readonly maxConnections?: number;
@@ -159,6 +165,37 @@ const RECONNECT_OPTIONS = {
 /** The keys of `close()`'s options. */
 const CLOSE_OPTIONS = { drain: true } as const;
 
+/**
+ * A pool of client connections to one server, for request/response protocols: `request(msg)`
+ * picks a connection with room, waits in a bounded queue when none has, and opens connections on
+ * demand up to `maxConnections`. Each connection gets the user's pipeline, then a
+ * {@link RequestResponseHandler} unless the pipeline has one (and with `heartbeat` a
+ * `HeartbeatHandler` before it, so that a server that stops answering pings is replaced).
+ *
+ * Contract: every request resolves or rejects — none is lost silently. A connection that dies
+ * rejects its requests in flight with `ChannelClosedError` (they may have reached the server: the
+ * pool never resends), and is replaced when work waits; failed connects back off exponentially
+ * with jitter, and while no connection is open a failed connect rejects the waiting requests with
+ * its error. `close()` rejects what waits or is in flight with `PoolClosedError`; `close({ drain })`
+ * first lets the requests already made finish.
+ *
+ * @example
+ * ```ts
+ * import { JsonLinesDecoder, JsonLinesEncoder, Pipeline, Pool } from 'multireactor';
+ *
+ * const pool = new Pool({
+ *   host: '127.0.0.1',
+ *   port: 7000,
+ *   pipeline: () => new Pipeline().addLast(new JsonLinesDecoder()).addLast(new JsonLinesEncoder()),
+ *   maxConnections: 4,
+ *   pipelining: 16, // requests in flight per connection before another one is used
+ *   timeout: 2000,
+ * });
+ * const reply = await pool.request({ op: 'get', key: 'a' });
+ * console.log(reply, pool.stats());
+ * await pool.close({ drain: 1000 });
+ * ```
+ */
 export class Pool {
   readonly maxConnections: number;
   readonly minConnections: number;

@@ -105,6 +105,7 @@ export function frameIds(): MessageIds {
   };
 }
 
+/** How a {@link RequestResponseHandler} pairs replies with requests, and its limits. */
 export interface RequestResponseOptions {
   /** How replies are matched: a `MessageIds`, or `'in-order'`. Default `jsonIds()` (the `uid` field). */
   readonly ids?: MessageIds | 'in-order';
@@ -114,6 +115,7 @@ export interface RequestResponseOptions {
   readonly timeout?: number;
 }
 
+/** Per-request options of `request()` (on the handler, a `ClientConnection` or a `Pool`). */
 export interface RequestOptions {
   /** Reject with `RequestTimeoutError` when no reply came within this many ms; 0 waits forever. Default: the handler's. */
   readonly timeout?: number;
@@ -174,6 +176,37 @@ class Pending {
 const DEFAULT_MAX_PENDING = 1024;
 const DEFAULT_TIMEOUT = 30_000;
 
+/**
+ * The last stage of a client pipeline for a request/response protocol: `request(msg)` writes `msg`
+ * and returns a promise of its reply. Replies are paired with requests by an id the server echoes
+ * (`ids: jsonIds()`, the default; `frameIds()`; or your own {@link MessageIds}), in any order, or
+ * by position (`ids: 'in-order'`: HTTP/1.1 pipelining, Redis).
+ *
+ * Contract: a reply whose request already timed out or was aborted is dropped (`stats.late`); a
+ * message that matches no request — a server push — is passed on to the next handler
+ * (`stats.unmatched`). A connection that closes rejects every pending request with
+ * `ChannelClosedError` (its `reason` is the close reason); a decoder error before this stage
+ * rejects them all and closes the connection, since the stream can no longer be trusted.
+ * Requests made in the same tick leave in one write (the flush is a microtask).
+ *
+ * @example
+ * ```ts
+ * import { Client, LineEncoder, LineFrameDecoder, Pipeline, RequestResponseHandler, StringDecoder } from 'multireactor';
+ *
+ * // A line protocol that answers in order (as Redis or memcached do).
+ * const conn = await Client.connect({
+ *   port: 7000,
+ *   pipeline: () =>
+ *     new Pipeline()
+ *       .addLast(new LineFrameDecoder())
+ *       .addLast(new StringDecoder())
+ *       .addLast(new LineEncoder())
+ *       .addLast(new RequestResponseHandler({ ids: 'in-order', timeout: 5000 })),
+ * });
+ * const [a, b] = await Promise.all([conn.request<string>('GET a'), conn.request<string>('GET b')]);
+ * console.log(a, b);
+ * ```
+ */
 export class RequestResponseHandler extends ChannelDuplexHandler {
   readonly maxPending: number;
   readonly timeout: number;

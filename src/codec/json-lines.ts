@@ -25,6 +25,7 @@ import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js
 /** JSON's insignificant whitespace (RFC 8259 §2): a line of only these is blank. */
 const BLANK = /^[ \t\r]*$/;
 
+/** The limit and parsing of `JsonLinesDecoder` (checked in its constructor: `InvalidOptionError`). */
 export interface JsonLinesDecoderOptions {
   /** Longest line accepted, in bytes, delimiter not counted. Default 1 MiB. */
   readonly maxLength?: number;
@@ -106,6 +107,7 @@ export class JsonLinesDecoder extends LineScanner {
   }
 }
 
+/** How `JsonLinesEncoder` stringifies messages. */
 export interface JsonLinesEncoderOptions {
   /** Passed to `JSON.stringify`. */
   readonly replacer?: (this: unknown, key: string, value: unknown) => unknown;

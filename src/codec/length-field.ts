@@ -26,13 +26,20 @@
  */
 import { Buffer } from 'node:buffer';
 import { CorruptedFrameError, InvalidOptionError, TooLongFrameError } from '../common/errors.js';
-import { bool, checkOptions, describeValue, intOption, type OptionKeys } from '../common/options.js';
+import { bool, checkOptions, describeValue, intOption, type OptionKeys, SharedResolutions } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type ByteCursor, ByteToMessageDecoder } from './byte-to-message-decoder.js';
 import { MessageToByteEncoder } from './message-to-byte-encoder.js';
 
+/** Byte order of a length field: `'big'` is network order (most significant byte first). */
 export type ByteOrder = 'big' | 'little';
 
+/**
+ * Where the length field is and how to read it, with the parameter names of Netty's
+ * `LengthFieldBasedFrameDecoder` (its worked examples, BEFORE/AFTER, are in docs/codecs.md).
+ * Checked in the constructor: `InvalidOptionError` for a bad value, an unknown key, or a
+ * `maxFrameLength` too small to hold the length field.
+ */
 export interface LengthFieldFrameDecoderOptions {
   /** Largest frame accepted, header included. Default 1 MiB. */
   readonly maxFrameLength?: number;
@@ -99,7 +106,8 @@ export function readLength(buf: Buffer, at: number, length: number, order: ByteO
   }
 }
 
-export class LengthFieldFrameDecoder extends ByteToMessageDecoder {
+/** A decoder's options, resolved once and shared by every decoder built from equal options. */
+interface FrameDecoderConfig {
   readonly maxFrameLength: number;
   readonly lengthFieldOffset: number;
   readonly lengthFieldLength: number;
@@ -107,103 +115,174 @@ export class LengthFieldFrameDecoder extends ByteToMessageDecoder {
   readonly initialBytesToStrip: number;
   readonly failFast: boolean;
   readonly byteOrder: ByteOrder;
-  private readonly lengthFieldEnd: number;
-  private discarding = false;
-  private bytesToDiscard = 0;
-  private tooLongFrameLength = 0;
+  readonly lengthFieldEnd: number;
+}
+
+const DECODER_CONFIGS = new SharedResolutions<LengthFieldFrameDecoderOptions, FrameDecoderConfig>((o) => {
+  const options = checkOptions('LengthFieldFrameDecoder', o, LENGTH_FIELD_FRAME_DECODER_OPTIONS);
+  const maxFrameLength = intOption('maxFrameLength', options.maxFrameLength ?? 1024 * 1024, 1);
+  const lengthFieldOffset = intOption('lengthFieldOffset', options.lengthFieldOffset ?? 0, 0);
+  const fieldLength = lengthFieldLength(options.lengthFieldLength ?? 4);
+  const lengthFieldEnd = lengthFieldOffset + fieldLength;
+  const config: FrameDecoderConfig = {
+    maxFrameLength,
+    lengthFieldOffset,
+    lengthFieldLength: fieldLength,
+    lengthAdjustment: intOption('lengthAdjustment', options.lengthAdjustment ?? 0, Number.MIN_SAFE_INTEGER),
+    initialBytesToStrip: intOption('initialBytesToStrip', options.initialBytesToStrip ?? 0, 0),
+    failFast: bool('failFast', options.failFast, true),
+    byteOrder: byteOrder(options.byteOrder ?? 'big'),
+    lengthFieldEnd,
+  };
+  if (lengthFieldEnd > maxFrameLength) {
+    throw new InvalidOptionError(
+      'maxFrameLength',
+      `must be at least lengthFieldOffset + lengthFieldLength (${lengthFieldEnd}), got ${maxFrameLength}`,
+    );
+  }
+  return config;
+});
+
+/** A too long frame being skipped: made when one is met, dropped when it is gone. */
+class Discarding {
+  constructor(
+    /** Bytes of it still to come. */
+    public bytesToDiscard: number,
+    /** Its length, for the error. */
+    readonly frameLength: number,
+  ) {}
+}
+
+/**
+ * Splits a byte stream into frames by a length field in each frame's header (Netty's
+ * `LengthFieldBasedFrameDecoder`, same parameters, checked against its javadoc's examples).
+ * Emits each frame as a `Buffer` the handlers may keep: a view of the read's bytes, copied at
+ * most once per read — and, as with Node's `'data'` chunks, a frame kept alive keeps that read's
+ * memory alive (`Buffer.from(frame)` to keep a small frame for long).
+ *
+ * A frame longer than `maxFrameLength` raises `TooLongFrameError` (a `DecoderError`: the
+ * connection goes on unless `decoderErrors: 'close'`) and its bytes are discarded, also those
+ * still to come; decoding resumes with the next frame. The decoder never holds more than
+ * `maxFrameLength` bytes for a connection. A negative or too short length raises
+ * `CorruptedFrameError` after skipping the length field.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddedChannel, LengthFieldFrameDecoder } from 'multireactor';
+ *
+ * // A 2-byte big-endian length, then the payload; strip the header from the frames emitted.
+ * const ch = new EmbeddedChannel([new LengthFieldFrameDecoder({ lengthFieldLength: 2, initialBytesToStrip: 2 })]);
+ * ch.writeInbound(Buffer.from([0x00, 0x05, 0x68, 0x65]), Buffer.from('llo')); // split across two reads
+ * console.log(ch.readInbound<Buffer>()?.toString()); // 'hello'
+ * ```
+ */
+export class LengthFieldFrameDecoder extends ByteToMessageDecoder {
+  /** The options, shared with every decoder built from equal ones (a connection keeps no copy). */
+  private readonly cfg: FrameDecoderConfig;
+  private discarding: Discarding | undefined = undefined;
 
   constructor(options: LengthFieldFrameDecoderOptions = {}) {
     super();
-    checkOptions('LengthFieldFrameDecoder', options, LENGTH_FIELD_FRAME_DECODER_OPTIONS);
-    this.maxFrameLength = intOption('maxFrameLength', options.maxFrameLength ?? 1024 * 1024, 1);
-    this.lengthFieldOffset = intOption('lengthFieldOffset', options.lengthFieldOffset ?? 0, 0);
-    this.lengthFieldLength = lengthFieldLength(options.lengthFieldLength ?? 4);
-    this.lengthAdjustment = intOption('lengthAdjustment', options.lengthAdjustment ?? 0, Number.MIN_SAFE_INTEGER);
-    this.initialBytesToStrip = intOption('initialBytesToStrip', options.initialBytesToStrip ?? 0, 0);
-    this.failFast = bool('failFast', options.failFast, true);
-    this.byteOrder = byteOrder(options.byteOrder ?? 'big');
-    this.lengthFieldEnd = this.lengthFieldOffset + this.lengthFieldLength;
-    if (this.lengthFieldEnd > this.maxFrameLength) {
-      throw new InvalidOptionError(
-        'maxFrameLength',
-        `must be at least lengthFieldOffset + lengthFieldLength (${this.lengthFieldEnd}), got ${this.maxFrameLength}`,
-      );
-    }
+    this.cfg = DECODER_CONFIGS.get(options);
+  }
+
+  get maxFrameLength(): number {
+    return this.cfg.maxFrameLength;
+  }
+  get lengthFieldOffset(): number {
+    return this.cfg.lengthFieldOffset;
+  }
+  get lengthFieldLength(): number {
+    return this.cfg.lengthFieldLength;
+  }
+  get lengthAdjustment(): number {
+    return this.cfg.lengthAdjustment;
+  }
+  get initialBytesToStrip(): number {
+    return this.cfg.initialBytesToStrip;
+  }
+  get failFast(): boolean {
+    return this.cfg.failFast;
+  }
+  get byteOrder(): ByteOrder {
+    return this.cfg.byteOrder;
   }
 
   protected override decode(_ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
-    if (this.discarding) {
-      this.discardTooLongFrame(input);
-      if (this.discarding) return;
+    if (this.discarding !== undefined) {
+      this.discardTooLongFrame(this.discarding, input);
+      if (this.discarding !== undefined) return;
     }
-    if (input.readable < this.lengthFieldEnd) return;
-    const raw = readLength(input.buf, input.start + this.lengthFieldOffset, this.lengthFieldLength, this.byteOrder);
+    const cfg = this.cfg;
+    const fieldEnd = cfg.lengthFieldEnd;
+    if (input.readable < fieldEnd) return;
+    const raw = readLength(input.buf, input.start + cfg.lengthFieldOffset, cfg.lengthFieldLength, cfg.byteOrder);
     if (raw < 0) {
-      input.skip(this.lengthFieldEnd);
+      input.skip(fieldEnd);
       throw new CorruptedFrameError(`negative pre-adjustment length field: ${raw}`);
     }
-    const frameLength = raw + this.lengthAdjustment + this.lengthFieldEnd;
-    if (frameLength < this.lengthFieldEnd) {
-      input.skip(this.lengthFieldEnd);
+    const frameLength = raw + cfg.lengthAdjustment + fieldEnd;
+    if (frameLength < fieldEnd) {
+      input.skip(fieldEnd);
       throw new CorruptedFrameError(
-        `adjusted frame length (${frameLength}) is less than lengthFieldEndOffset: ${this.lengthFieldEnd}`,
+        `adjusted frame length (${frameLength}) is less than lengthFieldEndOffset: ${fieldEnd}`,
       );
     }
-    if (frameLength > this.maxFrameLength) {
+    if (frameLength > cfg.maxFrameLength) {
       this.startDiscarding(input, frameLength);
       return;
     }
     if (input.readable < frameLength) return;
-    if (this.initialBytesToStrip > frameLength) {
+    const strip = cfg.initialBytesToStrip;
+    if (strip > frameLength) {
       input.skip(frameLength);
       throw new CorruptedFrameError(
-        `adjusted frame length (${frameLength}) is less than initialBytesToStrip: ${this.initialBytesToStrip}`,
+        `adjusted frame length (${frameLength}) is less than initialBytesToStrip: ${strip}`,
       );
     }
-    input.skip(this.initialBytesToStrip);
-    out.push(input.take(frameLength - this.initialBytesToStrip));
+    input.skip(strip);
+    out.push(input.take(frameLength - strip));
   }
 
   private startDiscarding(input: ByteCursor, frameLength: number): void {
     const missing = frameLength - input.readable;
-    this.tooLongFrameLength = frameLength;
     if (missing <= 0) {
       // The whole frame is here: skip it now.
       input.skip(frameLength);
-      this.bytesToDiscard = 0;
+      this.failIfNecessary(new Discarding(0, frameLength), true);
     } else {
       // Skip what we have and remember how much of the frame is still to come.
-      this.discarding = true;
-      this.bytesToDiscard = missing;
+      const d = new Discarding(missing, frameLength);
+      this.discarding = d;
       input.skip(input.readable);
+      this.failIfNecessary(d, true);
     }
-    this.failIfNecessary(true);
   }
 
-  private discardTooLongFrame(input: ByteCursor): void {
-    const n = Math.min(this.bytesToDiscard, input.readable);
+  private discardTooLongFrame(d: Discarding, input: ByteCursor): void {
+    const n = Math.min(d.bytesToDiscard, input.readable);
     input.skip(n);
-    this.bytesToDiscard -= n;
-    this.failIfNecessary(false);
+    d.bytesToDiscard -= n;
+    this.failIfNecessary(d, false);
   }
 
-  private failIfNecessary(firstDetection: boolean): void {
-    if (this.bytesToDiscard === 0) {
+  private failIfNecessary(d: Discarding, firstDetection: boolean): void {
+    const failFast = this.cfg.failFast;
+    if (d.bytesToDiscard === 0) {
       // The oversize frame is gone: reset, and report it unless failFast reported it already.
-      const length = this.tooLongFrameLength;
-      this.tooLongFrameLength = 0;
-      this.discarding = false;
-      if (!this.failFast || firstDetection) this.fail(length);
-    } else if (this.failFast && firstDetection) {
-      this.fail(this.tooLongFrameLength);
+      this.discarding = undefined;
+      if (!failFast || firstDetection) this.fail(d.frameLength);
+    } else if (failFast && firstDetection) {
+      this.fail(d.frameLength);
     }
   }
 
   private fail(frameLength: number): never {
-    throw new TooLongFrameError(frameLength, this.maxFrameLength, 'adjusted frame');
+    throw new TooLongFrameError(frameLength, this.cfg.maxFrameLength, 'adjusted frame');
   }
 }
 
+/** The header `LengthFieldPrepender` writes; it should match the peer's decoder. */
 export interface LengthFieldPrependerOptions {
   /** Size of the length field: 1, 2, 3, 4 or 8 bytes. Default 4. */
   readonly lengthFieldLength?: 1 | 2 | 3 | 4 | 8;
@@ -211,6 +290,7 @@ export interface LengthFieldPrependerOptions {
   readonly lengthAdjustment?: number;
   /** Whether the written length counts the length field itself. Default false. */
   readonly lengthIncludesLengthFieldLength?: boolean;
+  /** Byte order of the length field. Default `'big'` (network order). */
   readonly byteOrder?: ByteOrder;
 }
 
@@ -222,29 +302,58 @@ export const LENGTH_FIELD_PREPENDER_OPTIONS = {
   byteOrder: true,
 } as const satisfies OptionKeys<LengthFieldPrependerOptions>;
 
-/**
- * The matching encoder: writes `[length][payload]` for each outbound Buffer, Uint8Array or string.
- * The header and payload go out as two chunks, which the connection coalesces into one write.
- */
-export class LengthFieldPrepender extends MessageToByteEncoder<Uint8Array | string> {
+/** A prepender's options, resolved once and shared by every prepender built from equal options. */
+interface PrependerConfig {
   readonly lengthFieldLength: 1 | 2 | 3 | 4 | 8;
   readonly lengthAdjustment: number;
   readonly lengthIncludesLengthFieldLength: boolean;
   readonly byteOrder: ByteOrder;
-  private readonly max: number;
+  /** The largest length the field holds. */
+  readonly max: number;
+}
 
-  constructor(options: LengthFieldPrependerOptions = {}) {
-    super();
-    checkOptions('LengthFieldPrepender', options, LENGTH_FIELD_PREPENDER_OPTIONS);
-    this.lengthFieldLength = lengthFieldLength(options.lengthFieldLength ?? 4);
-    this.lengthAdjustment = intOption('lengthAdjustment', options.lengthAdjustment ?? 0, Number.MIN_SAFE_INTEGER);
-    this.lengthIncludesLengthFieldLength = bool(
+const PREPENDER_CONFIGS = new SharedResolutions<LengthFieldPrependerOptions, PrependerConfig>((o) => {
+  const options = checkOptions('LengthFieldPrepender', o, LENGTH_FIELD_PREPENDER_OPTIONS);
+  const fieldLength = lengthFieldLength(options.lengthFieldLength ?? 4);
+  return {
+    lengthFieldLength: fieldLength,
+    lengthAdjustment: intOption('lengthAdjustment', options.lengthAdjustment ?? 0, Number.MIN_SAFE_INTEGER),
+    lengthIncludesLengthFieldLength: bool(
       'lengthIncludesLengthFieldLength',
       options.lengthIncludesLengthFieldLength,
       false,
-    );
-    this.byteOrder = byteOrder(options.byteOrder ?? 'big');
-    this.max = this.lengthFieldLength === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * this.lengthFieldLength) - 1;
+    ),
+    byteOrder: byteOrder(options.byteOrder ?? 'big'),
+    max: fieldLength === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * fieldLength) - 1,
+  };
+});
+
+/**
+ * The matching encoder: writes `[length][payload]` for each outbound Buffer, Uint8Array or string.
+ * The header and payload go out as two chunks, which the connection coalesces into one write.
+ *
+ * It keeps no state of a connection: one instance may serve every pipeline (add the same one to
+ * each), and instances built per connection from equal options share their configuration.
+ */
+export class LengthFieldPrepender extends MessageToByteEncoder<Uint8Array | string> {
+  private readonly cfg: PrependerConfig;
+
+  constructor(options: LengthFieldPrependerOptions = {}) {
+    super();
+    this.cfg = PREPENDER_CONFIGS.get(options);
+  }
+
+  get lengthFieldLength(): 1 | 2 | 3 | 4 | 8 {
+    return this.cfg.lengthFieldLength;
+  }
+  get lengthAdjustment(): number {
+    return this.cfg.lengthAdjustment;
+  }
+  get lengthIncludesLengthFieldLength(): boolean {
+    return this.cfg.lengthIncludesLengthFieldLength;
+  }
+  get byteOrder(): ByteOrder {
+    return this.cfg.byteOrder;
   }
 
   protected override acceptOutboundMessage(msg: unknown): msg is Uint8Array | string {
@@ -252,16 +361,17 @@ export class LengthFieldPrepender extends MessageToByteEncoder<Uint8Array | stri
   }
 
   protected override encode(_ctx: HandlerContext, msg: Uint8Array | string): Uint8Array[] {
+    const cfg = this.cfg;
     const payload = typeof msg === 'string' ? Buffer.from(msg) : msg;
-    let length = payload.byteLength + this.lengthAdjustment;
-    if (this.lengthIncludesLengthFieldLength) length += this.lengthFieldLength;
+    let length = payload.byteLength + cfg.lengthAdjustment;
+    if (cfg.lengthIncludesLengthFieldLength) length += cfg.lengthFieldLength;
     if (length < 0) throw new RangeError(`adjusted frame length (${length}) is less than zero`);
-    if (length > this.max) {
-      throw new RangeError(`length ${length} does not fit in a ${this.lengthFieldLength}-byte length field`);
+    if (length > cfg.max) {
+      throw new RangeError(`length ${length} does not fit in a ${cfg.lengthFieldLength}-byte length field`);
     }
-    const header = Buffer.allocUnsafe(this.lengthFieldLength);
-    const big = this.byteOrder === 'big';
-    switch (this.lengthFieldLength) {
+    const header = Buffer.allocUnsafe(cfg.lengthFieldLength);
+    const big = cfg.byteOrder === 'big';
+    switch (cfg.lengthFieldLength) {
       case 1:
         header[0] = length;
         break;

@@ -17,6 +17,7 @@ import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** The limits of `LineFrameDecoder` (checked in its constructor: `InvalidOptionError`). */
 export interface LineFrameDecoderOptions {
   /** Longest line accepted, delimiter not counted. Default 8192. */
   readonly maxLength?: number;
@@ -258,6 +259,7 @@ export class LineFrameDecoder extends LineScanner {
   }
 }
 
+/** What ends a frame for `DelimiterFrameDecoder`, and its limit; `delimiters` and `maxFrameLength` are required. */
 export interface DelimiterFrameDecoderOptions {
   /** The delimiters (strings are UTF-8). A frame ends at whichever gives the shortest frame. */
   readonly delimiters: readonly (string | Uint8Array)[];
@@ -429,6 +431,7 @@ export class DelimiterFrameDecoder extends ByteToMessageDecoder {
   }
 }
 
+/** What `LineEncoder` appends, and how it encodes strings. */
 export interface LineEncoderOptions {
   /** Appended to every message. Default `'\n'`. */
   readonly lineSeparator?: string;

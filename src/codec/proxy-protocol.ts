@@ -37,6 +37,10 @@ import { AddressBlocks } from '../syscalls/sockaddr.js';
 import type { ProxyHeader } from './proxy-header.js';
 import { detectSignature, parseProxyHeader, Signature, V2_MAX_LENGTH } from './proxy-parse.js';
 
+/**
+ * What `ProxyProtocolDecoder` takes: whom to trust and how strictly. On a server, use
+ * `ServerOptions.proxyProtocol` instead (the server supplies the logger and counters).
+ */
 export interface ProxyProtocolOptions {
   /**
    * The proxies allowed to send a header: addresses and CIDR blocks, IPv4 and IPv6

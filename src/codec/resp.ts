@@ -65,6 +65,10 @@ export class RespProtocolError extends DecoderError {
   }
 }
 
+/**
+ * The limits of `RespDecoder`, each a bound on what one peer can make the decoder hold or do;
+ * past one the decoder raises `RespProtocolError` (the stream cannot be read further: close).
+ */
 export interface RespDecoderOptions {
   /** Longest bulk string, in bytes (Redis: `proto-max-bulk-len`, 512 MiB). Default 16 MiB. */
   readonly maxBulkLength?: number;

@@ -11,6 +11,10 @@ import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js'
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { type Encoded, MessageToByteEncoder } from './message-to-byte-encoder.js';
 
+/**
+ * The character encoding of `StringDecoder` and `StringEncoder`: a Buffer encoding name, checked in
+ * their constructors (`InvalidOptionError`).
+ */
 export interface StringCodecOptions {
   /** Default `'utf8'`. */
   readonly encoding?: BufferEncoding;

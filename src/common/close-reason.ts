@@ -29,6 +29,11 @@ export type CloseReason =
   | 'error'
   | 'shutdown';
 
+/**
+ * Every {@link CloseReason}: the keys of `stats().closed`, where each process counts its closes
+ * per reason, and the `reason` label values of the `connections_closed_total` metric — iterate
+ * this list to show them all, zeros included.
+ */
 export const CLOSE_REASONS: readonly CloseReason[] = [
   'peer-closed',
   'reset',

@@ -11,6 +11,14 @@
  */
 import { hostname } from 'node:os';
 
+/**
+ * Where the framework logs: a minimal interface that pino, winston, bunyan and `console` fit, so
+ * the framework's lines join the application's. Pass one as `ServerOptions.logger`
+ * (`LoopOptions.logger`); the default, {@link consoleLogger}, writes to stderr with the pid, and
+ * {@link jsonLogger} writes pino-shaped JSON lines. A pino logger may be passed as it is: its
+ * `child()` binds each worker's slot and generation, and an Error detail becomes its `err` field.
+ * `details` are what the framework has beyond the message: an Error, mostly.
+ */
 export interface Logger {
   debug(message: string, ...details: unknown[]): void;
   info(message: string, ...details: unknown[]): void;
@@ -53,8 +61,10 @@ export const silentLogger: Logger = {
 
 /** pino's numeric levels (what log processors that read pino's lines expect). */
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+/** A {@link jsonLogger} level, from the most verbose; each is written as pino's number (20–50). */
 export type LogLevel = keyof typeof LEVELS;
 
+/** What {@link jsonLogger} writes and where. */
 export interface JsonLoggerOptions {
   /** The lowest level written. Default `'info'` (`'debug'` when MULTIREACTOR_DEBUG is set). */
   readonly level?: LogLevel;

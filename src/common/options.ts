@@ -65,6 +65,67 @@ export function pickOptions<T extends object>(options: object, known: KnownKeys)
   return out as T;
 }
 
+/** One remembered resolution: the options as they were (own and inherited enumerable keys) and the result. */
+interface Resolution<R> {
+  readonly values: Record<string, unknown>;
+  readonly count: number;
+  readonly resolved: R;
+}
+
+/**
+ * Resolves the options of a handler or codec once for every instance built from equal options,
+ * so that a per-connection instance keeps one reference to a shared resolved object rather than a
+ * copy of every option — which an idle connection would hold for its whole life (50–200 B per
+ * handler). Equal means the same keys with identical values (`===`): options written inline in a
+ * pipeline factory (`new X({ maxLength: 4096 })` per connection) share one resolution as well as
+ * a hoisted object does, and an object changed since it was resolved is resolved again (checked
+ * as before). The last `keep` distinct resolutions are remembered; a lookup compares the keys of
+ * the options with each (a for…in, as `checkOptions` did per instance), and allocates nothing.
+ *
+ * `resolve` validates (it throws `InvalidOptionError` as constructors did) and builds the result,
+ * which must not change afterwards: every instance shares it.
+ */
+export class SharedResolutions<O extends object, R> {
+  private readonly recent: Resolution<R>[] = [];
+
+  constructor(
+    private readonly resolve: (options: O | undefined) => R,
+    private readonly keep = 8,
+  ) {}
+
+  /** The resolution of `options` (undefined as `{}`), shared with every earlier equal one. */
+  get(options: O | undefined): R {
+    const o: unknown = options ?? EMPTY;
+    // Not an options object: `resolve` says so (checkOptions throws).
+    if (o === null || typeof o !== 'object') return this.resolve(options);
+    const recent = this.recent;
+    for (let i = 0; i < recent.length; i++) {
+      const r = recent[i] as Resolution<R>;
+      if (sameValues(o, r)) return r.resolved;
+    }
+    const values: Record<string, unknown> = {};
+    let count = 0;
+    for (const key in o) {
+      values[key] = (o as Record<string, unknown>)[key];
+      count++;
+    }
+    const resolved = this.resolve(options);
+    if (recent.length >= this.keep) recent.shift();
+    recent.push({ values, count, resolved });
+    return resolved;
+  }
+}
+
+function sameValues(o: object, r: Resolution<unknown>): boolean {
+  let n = 0;
+  const values = r.values;
+  for (const key in o) {
+    if (!Object.hasOwn(values, key) || values[key] !== (o as Record<string, unknown>)[key]) return false;
+    n++;
+  }
+  return n === r.count;
+}
+
 function unknownOption(owner: string, path: string, key: string, known: KnownKeys): InvalidOptionError {
   const names = Object.keys(known);
   const near = nearestKey(key, names);

@@ -17,6 +17,28 @@
 import { performance } from 'node:perf_hooks';
 import { checkOptions, type OptionKeys } from './options.js';
 
+/**
+ * What a timer calls when it fires, instead of a closure: a connection or handler that keeps
+ * timers for its whole life passes itself, so that it needs no closure (56 B) and context (40 B)
+ * of its own per timer — the wheel calls its `onTimeout()`.
+ */
+export interface TimerTarget {
+  onTimeout(): void;
+}
+
+/**
+ * An object that is its own timer: the wheel links it into its slots through these fields, so it
+ * needs no `Timeout` object (64 B) either — for one that keeps one timer for its whole life (an
+ * idle handler of a connection). An entry belongs to one wheel; `wheelTick` starts at -1 (not
+ * armed), and the three fields are the wheel's alone.
+ */
+export interface TimerEntry extends TimerTarget {
+  /** @internal The tick it fires at, or -1. */
+  wheelTick: number;
+  /** @internal */ wheelPrev: TimerEntry | null;
+  /** @internal */ wheelNext: TimerEntry | null;
+}
+
 /** What a channel or handler uses to schedule work on its loop. */
 export interface Timers {
   /** The clock in milliseconds (monotonic). */
@@ -27,8 +49,18 @@ export interface Timers {
    * on a hot path, where a timer will compare against the stamp.
    */
   coarseNow(): number;
-  /** Calls `fn` once, `delayMs` from now (rounded up to the wheel's tick). */
-  schedule(delayMs: number, fn: () => void): Timeout;
+  /**
+   * Calls `fn` once, `delayMs` from now (rounded up to the wheel's tick): a function, or an object
+   * whose `onTimeout()` is called (see `TimerTarget`).
+   */
+  schedule(delayMs: number, fn: (() => void) | TimerTarget): Timeout;
+  /**
+   * Arms `entry` to fire (its `onTimeout()`) `delayMs` from now, moving it when it is armed
+   * already: a timer without a `Timeout` object (see `TimerEntry`).
+   */
+  arm(entry: TimerEntry, delayMs: number): void;
+  /** Disarms `entry`; harmless when it is not armed. */
+  disarm(entry: TimerEntry): void;
 }
 
 /** A scheduled timer. */
@@ -41,33 +73,49 @@ export interface Timeout {
   readonly pending: boolean;
 }
 
-class WheelTimeout implements Timeout {
-  deadline = 0;
-  /** The absolute tick this timer fires at. */
-  tick = 0;
-  slot = -1;
-  prev: WheelTimeout | null = null;
-  next: WheelTimeout | null = null;
+/** `WheelTimeout.tick` of a timer that is not pending (ticks count from the wheel's creation, ≥ 0). */
+const IDLE = -1;
+
+/**
+ * One timer: five fields, every one a pointer or a small integer. Its deadline is kept only as
+ * the tick it fires in, counted from the wheel's creation, so it stays a small integer (a Smi):
+ * a deadline in ms would be a double, which V8 keeps in a 16-byte box of its own per timer.
+ */
+class WheelTimeout implements Timeout, TimerEntry {
+  wheelTick = IDLE;
+  wheelPrev: TimerEntry | null = null;
+  wheelNext: TimerEntry | null = null;
 
   constructor(
     readonly wheel: TimingWheel,
-    public fn: (() => void) | null,
+    public fn: (() => void) | TimerTarget | null,
   ) {}
 
   get pending(): boolean {
-    return this.slot >= 0;
+    return this.wheelTick !== IDLE;
   }
 
   cancel(): void {
     // The callback stays: `reschedule` may bring the timer back without giving it again.
-    if (this.slot >= 0) this.wheel.unlink(this);
+    if (this.wheelTick !== IDLE) this.wheel.unlink(this);
   }
 
   reschedule(delayMs: number): void {
     this.wheel.reschedule(this, delayMs);
   }
+
+  onTimeout(): void {
+    const fn = this.fn;
+    if (fn === null) return;
+    if (typeof fn === 'function') fn();
+    else fn.onTimeout();
+  }
 }
 
+/**
+ * How a {@link TimingWheel} cuts time, reads its clock and reports. A `slots` that is not a power
+ * of two, or a `tickMs` that is not positive, throws `RangeError` in the constructor.
+ */
 export interface TimingWheelOptions {
   /** Tick length in ms. Default 20. */
   readonly tickMs?: number;
@@ -90,14 +138,43 @@ const TIMING_WHEEL_OPTIONS = {
   onError: true,
 } as const satisfies OptionKeys<TimingWheelOptions>;
 
+/**
+ * A hashed timing wheel (Varghese & Lauck; Netty's `HashedWheelTimer`): schedule and cancel in
+ * O(1), no Node timer per connection. Each loop has one (`channel.timers`), which drives idle
+ * detection, heartbeats, HTTP timeouts and close deadlines; a handler that needs a timer should
+ * use that one rather than `setTimeout`, so that tests on an `EmbeddedChannel` advance its fake
+ * clock instead of sleeping.
+ *
+ * Contract: a timer never fires early; it fires at the first `advance()` at or after its deadline
+ * rounded up to a tick — late by at most one tick (20 ms by default) plus the driver's own delay.
+ * A callback that schedules a timer (even with delay 0) never sees it fire in the same
+ * `advance()`. A callback's throw goes to `onError`, or is rethrown once the tick is done.
+ * Build one yourself only to drive it from your own clock.
+ *
+ * @example
+ * ```ts
+ * import { TimingWheel } from 'multireactor';
+ *
+ * let now = 0;
+ * const wheel = new TimingWheel({ tickMs: 10, clock: () => now });
+ * const timer = wheel.schedule(25, () => console.log('fired at', now));
+ * now = 20;
+ * wheel.advance(); // nothing yet: the deadline (25) rounds up to the tick ending at 30
+ * now = 30;
+ * wheel.advance(); // fired at 30
+ * timer.reschedule(100); // the same object, armed again
+ * ```
+ */
 export class TimingWheel implements Timers {
   readonly tickMs: number;
   private readonly mask: number;
-  private readonly heads: (WheelTimeout | null)[];
+  private readonly heads: (TimerEntry | null)[];
   private readonly clock: () => number;
   private readonly onActive: (() => void) | undefined;
   private readonly onError: ((err: unknown) => void) | undefined;
-  /** The last tick whose slot was processed. */
+  /** The clock's tick when the wheel was made: ticks are counted from it, so they stay small. */
+  private readonly base: number;
+  /** The last tick whose slot was processed (from `base`). */
   private tick: number;
   /** The latest clock reading (see coarseNow). */
   private lastNow: number;
@@ -112,12 +189,13 @@ export class TimingWheel implements Timers {
     this.tickMs = options.tickMs ?? 20;
     if (!(this.tickMs > 0)) throw new RangeError(`tickMs must be positive, got ${this.tickMs}`);
     this.mask = slots - 1;
-    this.heads = new Array<WheelTimeout | null>(slots).fill(null);
+    this.heads = new Array<TimerEntry | null>(slots).fill(null);
     this.clock = options.clock ?? (() => performance.now());
     this.onActive = options.onActive;
     this.onError = options.onError;
     this.lastNow = this.clock();
-    this.tick = Math.floor(this.lastNow / this.tickMs);
+    this.base = Math.floor(this.lastNow / this.tickMs);
+    this.tick = 0;
   }
 
   now(): number {
@@ -133,7 +211,7 @@ export class TimingWheel implements Timers {
     return this.count;
   }
 
-  schedule(delayMs: number, fn: () => void): Timeout {
+  schedule(delayMs: number, fn: (() => void) | TimerTarget): Timeout {
     const t = new WheelTimeout(this, fn);
     this.lastNow = this.clock();
     this.insert(t, this.lastNow + Math.max(0, delayMs));
@@ -144,41 +222,47 @@ export class TimingWheel implements Timers {
    * Moves a pending or fired timer to a new deadline without allocating (Netty-style idle
    * handlers reschedule on every expiry). Returns the same object.
    */
-  reschedule(timeout: Timeout, delayMs: number, fn?: () => void): Timeout {
+  reschedule(timeout: Timeout, delayMs: number, fn?: (() => void) | TimerTarget): Timeout {
     const t = timeout as WheelTimeout;
     if (t.wheel !== this) throw new Error('timer belongs to another wheel');
-    const moving = t.slot >= 0;
-    if (moving) this.unlink(t);
     if (fn !== undefined) t.fn = fn;
-    // A move never takes the wheel through empty, so it does not announce `onActive` again.
-    this.lastNow = this.clock();
-    this.insert(t, this.lastNow + Math.max(0, delayMs), !moving);
+    this.arm(t, delayMs);
     return t;
   }
 
-  private insert(t: WheelTimeout, deadline: number, announce = true): void {
-    t.deadline = deadline;
+  arm(entry: TimerEntry, delayMs: number): void {
+    const moving = entry.wheelTick !== IDLE;
+    if (moving) this.unlink(entry);
+    // A move never takes the wheel through empty, so it does not announce `onActive` again.
+    this.lastNow = this.clock();
+    this.insert(entry, this.lastNow + Math.max(0, delayMs), !moving);
+  }
+
+  disarm(entry: TimerEntry): void {
+    if (entry.wheelTick !== IDLE) this.unlink(entry);
+  }
+
+  private insert(t: TimerEntry, deadline: number, announce = true): void {
     // A deadline inside a tick already processed belongs to the next tick, not a turn later.
-    let tick = Math.ceil(deadline / this.tickMs);
+    let tick = Math.ceil(deadline / this.tickMs) - this.base;
     if (tick <= this.tick) tick = this.tick + 1;
     const slot = tick & this.mask;
-    t.tick = tick;
-    t.slot = slot;
-    t.prev = null;
+    t.wheelTick = tick;
+    t.wheelPrev = null;
     const head = this.heads[slot] ?? null;
-    t.next = head;
-    if (head !== null) head.prev = t;
+    t.wheelNext = head;
+    if (head !== null) head.wheelPrev = t;
     this.heads[slot] = t;
     if (this.count++ === 0 && announce) this.onActive?.();
   }
 
   /** @internal */
-  unlink(t: WheelTimeout): void {
-    if (t.prev !== null) t.prev.next = t.next;
-    else this.heads[t.slot] = t.next;
-    if (t.next !== null) t.next.prev = t.prev;
-    t.prev = t.next = null;
-    t.slot = -1;
+  unlink(t: TimerEntry): void {
+    if (t.wheelPrev !== null) t.wheelPrev.wheelNext = t.wheelNext;
+    else this.heads[t.wheelTick & this.mask] = t.wheelNext;
+    if (t.wheelNext !== null) t.wheelNext.wheelPrev = t.wheelPrev;
+    t.wheelPrev = t.wheelNext = null;
+    t.wheelTick = IDLE;
     this.count--;
   }
 
@@ -189,7 +273,7 @@ export class TimingWheel implements Timers {
    */
   advance(now: number = this.clock()): number {
     if (now > this.lastNow) this.lastNow = now;
-    const target = Math.floor(now / this.tickMs);
+    const target = Math.floor(now / this.tickMs) - this.base;
     if (target <= this.tick) return 0;
     // After a long stall every slot is due at most once: visit each slot once, not every tick.
     const steps = Math.min(target - this.tick, this.mask + 1);
@@ -202,28 +286,28 @@ export class TimingWheel implements Timers {
       const s = tick & this.mask;
       let t = this.heads[s] ?? null;
       while (t !== null) {
-        if (t.tick > target) {
-          t = t.next; // a later turn of the wheel
+        if (t.wheelTick > target) {
+          t = t.wheelNext; // a later turn of the wheel
           continue;
         }
-        const next = t.next;
-        const fn = t.fn;
+        const next = t.wheelNext;
         this.unlink(t);
         fired++;
-        if (fn !== null) {
-          try {
-            fn();
-          } catch (err) {
-            if (this.onError !== undefined) this.onError(err);
-            else if (!failed) {
-              failed = true;
-              failure = err;
-            }
+        try {
+          t.onTimeout();
+        } catch (err) {
+          if (this.onError !== undefined) this.onError(err);
+          else if (!failed) {
+            failed = true;
+            failure = err;
           }
         }
         // The callback may have cancelled or moved `next`: then walk the slot again from its
         // head (fired timers are gone from it, later-turn ones are skipped).
-        t = next !== null && next.slot === s ? next : (this.heads[s] ?? null);
+        t =
+          next !== null && next.wheelTick !== IDLE && (next.wheelTick & this.mask) === s
+            ? next
+            : (this.heads[s] ?? null);
       }
     }
     if (failed) throw failure;
@@ -235,10 +319,11 @@ export class TimingWheel implements Timers {
     for (let s = 0; s <= this.mask; s++) {
       let t = this.heads[s] ?? null;
       while (t !== null) {
-        const next = t.next;
-        t.prev = t.next = null;
-        t.slot = -1;
-        t.fn = null;
+        const next = t.wheelNext;
+        t.wheelPrev = t.wheelNext = null;
+        t.wheelTick = IDLE;
+        // A Timeout loses its callback: one revived by `reschedule` after a shutdown does nothing.
+        if (t instanceof WheelTimeout) t.fn = null;
         t = next;
       }
       this.heads[s] = null;

@@ -16,14 +16,19 @@
  * `isPing`/`pong`, the peer's pings are answered here and swallowed too.
  */
 import { InvalidOptionError } from '../common/errors.js';
-import { checkOptions, fnOption, intOption, msOption, type OptionKeys } from '../common/options.js';
+import { checkOptions, fnOption, intOption, type OptionKeys, SharedResolutions } from '../common/options.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
-import { type IdleStateEvent, IdleStateHandler } from './idle-state.js';
+import { IdleConfig, type IdleStateEvent, IdleStateHandler, idlePeriod, MAX_COUNTER } from './idle-state.js';
 
+/**
+ * One of two modes, checked in the constructor (`InvalidOptionError`): ping mode (`interval` and
+ * `ping`, optionally `missed` and `isPong`) or timeout mode (`timeout`). `isPing` with `pong`
+ * answers the peer's own pings in either mode.
+ */
 export interface HeartbeatOptions {
   /** Ping mode: ms of silence before a ping is sent. */
   readonly interval?: number;
-  /** Ping mode: pings that may go unanswered in a row; the next silence closes. Default 3. */
+  /** Ping mode: pings that may go unanswered in a row; the next silence closes. Default 3; at most 4,194,302. */
   readonly missed?: number;
   /** Ping mode: builds a ping message (encoded by the handlers before this one). */
   readonly ping?: () => unknown;
@@ -48,53 +53,121 @@ export const HEARTBEAT_OPTIONS = {
   pong: true,
 } as const satisfies OptionKeys<HeartbeatOptions>;
 
-export class HeartbeatHandler extends IdleStateHandler {
-  readonly mode: 'ping' | 'timeout';
-  readonly missed: number;
-  private unanswered = 0;
-  private readonly makePing: (() => unknown) | undefined;
-  private readonly isPong: ((msg: unknown) => boolean) | undefined;
-  private readonly isPing: ((msg: unknown) => boolean) | undefined;
-  private readonly makePong: ((ping: unknown) => unknown) | undefined;
+/** Resolved heartbeat options (reader-idle after the interval or timeout), shared like the idle ones. */
+class HeartbeatConfig extends IdleConfig {
+  constructor(
+    idle: number,
+    readonly mode: 'ping' | 'timeout',
+    readonly missed: number,
+    readonly makePing: (() => unknown) | undefined,
+    readonly isPong: ((msg: unknown) => boolean) | undefined,
+    readonly isPing: ((msg: unknown) => boolean) | undefined,
+    readonly makePong: ((ping: unknown) => unknown) | undefined,
+  ) {
+    super(idle, 0, 0, false);
+  }
+}
 
+const HEARTBEAT_CONFIGS = new SharedResolutions<HeartbeatOptions, HeartbeatConfig>((options) => {
+  if (options === undefined) {
+    throw new InvalidOptionError('heartbeat', 'give either interval (with ping) for ping mode, or timeout');
+  }
+  checkOptions('HeartbeatHandler', options, HEARTBEAT_OPTIONS);
+  const ping = options.interval !== undefined;
+  const timeout = options.timeout !== undefined;
+  if (ping === timeout) {
+    throw new InvalidOptionError('heartbeat', 'give either interval (with ping) for ping mode, or timeout');
+  }
+  const idle = ping ? idlePeriod('interval', options.interval, true) : idlePeriod('timeout', options.timeout, true);
+  // The count of unanswered pings lives in the idle handler's flags (`counter`).
+  const missed = intOption('missed', options.missed ?? 3, 0, MAX_COUNTER - 1);
+  if (ping && typeof options.ping !== 'function') {
+    throw new InvalidOptionError('ping', 'ping mode needs a function that builds the ping message');
+  }
+  if ((options.isPing === undefined) !== (options.pong === undefined)) {
+    throw new InvalidOptionError('isPing', 'isPing and pong go together');
+  }
+  return new HeartbeatConfig(
+    idle,
+    ping ? 'ping' : 'timeout',
+    missed,
+    fnOption('ping', options.ping),
+    fnOption('isPong', options.isPong),
+    fnOption('isPing', options.isPing),
+    fnOption('pong', options.pong),
+  );
+});
+
+/**
+ * Application-level liveness: finds a peer that vanished without FIN or RST — through NATs and
+ * proxies that TCP keepalive never reaches — and closes its connection (docs/heartbeat.md
+ * compares it with TCP keepalive and `userTimeout`).
+ *
+ * - Ping mode (`interval`, `ping`): after `interval` ms without hearing from the peer it writes
+ *   `ping()`; anything the peer sends counts as the answer. After `missed` unanswered pings in a
+ *   row the next silence closes the connection with reason `heartbeat`: a dead peer is found in
+ *   about `interval × (missed + 1)`.
+ * - Timeout mode (`timeout`), for servers whose clients ping on their own: a connection silent for
+ *   `timeout` ms is closed with reason `idle-timeout`.
+ *
+ * Pings are written from this handler towards the head: put the encoder that turns them into
+ * bytes before it. Pongs (`isPong`) and answered pings (`isPing`) are swallowed here; every other
+ * message is passed on. It runs on the channel's timing wheel, costing nothing per message.
+ *
+ * @example
+ * ```ts
+ * import { HeartbeatHandler, JsonLinesDecoder, JsonLinesEncoder, Pipeline } from 'multireactor';
+ *
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast('decoder', new JsonLinesDecoder())
+ *       .addLast('encoder', new JsonLinesEncoder()) // before the heartbeat: it encodes the pings
+ *       .addLast(
+ *         'heartbeat',
+ *         new HeartbeatHandler({
+ *           interval: 30_000,
+ *           missed: 2,
+ *           ping: () => ({ op: 'ping' }),
+ *           isPong: (msg) => (msg as { op?: unknown }).op === 'pong',
+ *         }),
+ *       );
+ *   }
+ * }
+ * ```
+ *
+ * Its options are resolved once and shared by every handler built from equal options:
+ * a connection keeps only its own state (when it last read, pings unanswered).
+ */
+export class HeartbeatHandler extends IdleStateHandler {
   constructor(options: HeartbeatOptions) {
-    if (options === undefined) {
-      throw new InvalidOptionError('heartbeat', 'give either interval (with ping) for ping mode, or timeout');
-    }
-    checkOptions('HeartbeatHandler', options, HEARTBEAT_OPTIONS);
-    const ping = options.interval !== undefined;
-    const timeout = options.timeout !== undefined;
-    if (ping === timeout) {
-      throw new InvalidOptionError('heartbeat', 'give either interval (with ping) for ping mode, or timeout');
-    }
-    const idle = ping ? msOption('interval', options.interval, true) : msOption('timeout', options.timeout, true);
-    super({ readerIdle: idle });
-    this.mode = ping ? 'ping' : 'timeout';
-    this.missed = intOption('missed', options.missed ?? 3, 0);
-    if (ping && typeof options.ping !== 'function') {
-      throw new InvalidOptionError('ping', 'ping mode needs a function that builds the ping message');
-    }
-    if ((options.isPing === undefined) !== (options.pong === undefined)) {
-      throw new InvalidOptionError('isPing', 'isPing and pong go together');
-    }
-    this.makePing = fnOption('ping', options.ping);
-    this.isPong = fnOption('isPong', options.isPong);
-    this.isPing = fnOption('isPing', options.isPing);
-    this.makePong = fnOption('pong', options.pong);
+    super(HEARTBEAT_CONFIGS.get(options));
+  }
+
+  private get hb(): HeartbeatConfig {
+    return this.cfg as HeartbeatConfig;
+  }
+
+  get mode(): 'ping' | 'timeout' {
+    return this.hb.mode;
+  }
+
+  get missed(): number {
+    return this.hb.missed;
   }
 
   /** Pings sent since the peer was last heard from. */
   get unansweredPings(): number {
-    return this.unanswered;
+    return this.counter;
   }
 
   override onRead(ctx: HandlerContext, msg: unknown): void {
     // Anything from the peer proves it is alive, pongs or not.
-    this.unanswered = 0;
+    if (this.counter !== 0) this.counter = 0;
     this.markRead();
-    if (this.isPong?.(msg)) return;
-    if (this.isPing?.(msg)) {
-      ctx.writeAndFlush((this.makePong as (ping: unknown) => unknown)(msg));
+    const hb = this.hb;
+    if (hb.isPong?.(msg)) return;
+    if (hb.isPing?.(msg)) {
+      ctx.writeAndFlush((hb.makePong as (ping: unknown) => unknown)(msg));
       return;
     }
     ctx.fireRead(msg);
@@ -102,15 +175,17 @@ export class HeartbeatHandler extends IdleStateHandler {
 
   protected override channelIdle(ctx: HandlerContext, event: IdleStateEvent): void {
     if (event.state !== 'reader-idle') return;
-    if (this.mode === 'timeout') {
+    const hb = this.hb;
+    if (hb.mode === 'timeout') {
       ctx.close('idle-timeout');
       return;
     }
-    if (this.unanswered >= this.missed) {
+    const unanswered = this.counter;
+    if (unanswered >= hb.missed) {
       ctx.close('heartbeat');
       return;
     }
-    this.unanswered++;
-    ctx.writeAndFlush((this.makePing as () => unknown)());
+    this.counter = unanswered + 1;
+    ctx.writeAndFlush((hb.makePing as () => unknown)());
   }
 }

@@ -4,17 +4,28 @@
  *
  * Driven by the loop's timing wheel: one wheel timer per enabled kind, re-armed in place
  * (`Timeout.reschedule`, no allocation). Reads do not touch the timers — a read burst only
- * records a timestamp (one clock read per burst, at `onReadComplete`) — and the timer, when it
- * fires, compares and re-arms itself for the remaining time. So a busy connection costs nothing
- * per message, and an idle one one wheel slot per period. The clock is the channel's
- * (`channel.timers`): in an `EmbeddedChannel`, tests advance it instead of sleeping.
+ * records a timestamp (at `onReadComplete`, the wheel's clock as it last read it: no clock call)
+ * — and the timer, when it fires, compares and re-arms itself for the remaining time. So a busy
+ * connection costs nothing per message, and an idle one one wheel slot per period. The clock is
+ * the channel's (`channel.timers`): in an `EmbeddedChannel`, tests advance it instead of sleeping.
+ * Times are accurate to a tick of the loop's wheel (20 ms by default).
+ *
+ * Memory: a handler lives as long as its connection, which is mostly idle, so it keeps little:
+ * its options are resolved once and shared by every handler built from equal options; the handler
+ * is its own reader timer (a `TimerEntry`: no Timeout object, the wheel calls its `onTimeout`),
+ * the writer and all-idle timers — rarely used —
+ * and what they need are made only when enabled; timestamps are kept as small integers (ms
+ * modulo 2^30: a double would be boxed per handler by V8), which is why a period may be at most
+ * 2^30 - 1 ms (12.4 days).
  */
 
-import { bool, checkOptions, msOption, type OptionKeys } from '../common/options.js';
-import type { Timeout, Timers } from '../common/timing-wheel.js';
+import { InvalidOptionError } from '../common/errors.js';
+import { bool, checkOptions, msOption, type OptionKeys, SharedResolutions } from '../common/options.js';
+import type { Timeout, TimerEntry, Timers, TimerTarget } from '../common/timing-wheel.js';
 import { ChannelDuplexHandler, type CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 
+/** Which kind of inactivity an {@link IdleStateEvent} reports: no read, no write, or neither. */
 export type IdleState = 'reader-idle' | 'writer-idle' | 'all-idle';
 
 /**
@@ -47,6 +58,10 @@ export class IdleStateEvent {
   }
 }
 
+/**
+ * The idle periods of an {@link IdleStateHandler}, in ms; set at least one. Checked in its
+ * constructor (`InvalidOptionError`).
+ */
 export interface IdleStateOptions {
   /** No read for this many ms fires `reader-idle`. 0 or absent: off. */
   readonly readerIdle?: number;
@@ -69,37 +84,151 @@ export const IDLE_STATE_OPTIONS = {
   observeOutput: true,
 } as const satisfies OptionKeys<IdleStateOptions>;
 
-function idleOption(name: string, v: number | undefined): number {
-  return v === undefined ? 0 : msOption(name, v);
+/** The longest period: times are kept modulo 2^30 ms (see the module comment). */
+export const MAX_IDLE_PERIOD = 2 ** 30 - 1;
+const STAMP_MASK = 0x3fffffff;
+
+/** A time as kept: whole ms modulo 2^30, a small integer. */
+function stamp(ms: number): number {
+  return ms & STAMP_MASK;
 }
 
-export class IdleStateHandler extends ChannelDuplexHandler {
-  readonly readerIdle: number;
-  readonly writerIdle: number;
-  readonly allIdle: number;
-  private readonly observeOutput: boolean;
-  private ctx: HandlerContext | undefined;
-  private timers: Timers | undefined;
-  private readerTimer: Timeout | undefined;
-  private writerTimer: Timeout | undefined;
-  private allTimer: Timeout | undefined;
-  private lastRead = 0;
-  private lastWrite = 0;
-  private reading = false;
-  private firstReader = true;
-  private firstWriter = true;
-  private firstAll = true;
-  private lastBytesWritten = 0;
-  private lastPending = 0;
-  private destroyed = false;
+/** Milliseconds from the stamp `last` to the time `now` (less than 2^30 apart). */
+function since(now: number, last: number): number {
+  return ((now & STAMP_MASK) - last) & STAMP_MASK;
+}
 
-  constructor(options: IdleStateOptions) {
+/** Checks an idle period: a number of ms, at most MAX_IDLE_PERIOD (`positive`: above 0). */
+export function idlePeriod(name: string, v: unknown, positive = false): number {
+  const ms = msOption(name, v, positive);
+  if (ms > MAX_IDLE_PERIOD) {
+    throw new InvalidOptionError(name, `must be at most ${MAX_IDLE_PERIOD} ms (12.4 days), got ${ms}`);
+  }
+  return ms;
+}
+
+/**
+ * Resolved idle options, shared by every handler built from equal options (`SharedResolutions`).
+ * @internal
+ */
+export class IdleConfig {
+  constructor(
+    readonly readerIdle: number,
+    readonly writerIdle: number,
+    readonly allIdle: number,
+    readonly observeOutput: boolean,
+  ) {}
+}
+
+const IDLE_CONFIGS = new SharedResolutions<IdleStateOptions, IdleConfig>((o) => {
+  const options = checkOptions('IdleStateHandler', o, IDLE_STATE_OPTIONS);
+  const period = (name: string, v: number | undefined) => (v === undefined ? 0 : idlePeriod(name, v));
+  return new IdleConfig(
+    period('readerIdle', options.readerIdle),
+    period('writerIdle', options.writerIdle),
+    period('allIdle', options.allIdle),
+    bool('observeOutput', options.observeOutput, false),
+  );
+});
+
+// Flags of a handler.
+/** A read burst is in progress (reads seen, onReadComplete not yet). */
+const READING = 1;
+const FIRST_READER = 2;
+const FIRST_WRITER = 4;
+const FIRST_ALL = 8;
+const DESTROYED = 16;
+/** Bits 8 and up of the flags: a count a subclass may keep there (`counter`), below 2^22. */
+const COUNTER_SHIFT = 8;
+/** The largest `counter`. */
+export const MAX_COUNTER = 2 ** 22 - 1;
+
+/** What only the writer-idle and all-idle kinds (and `observeOutput`) need: made when they are enabled. */
+class WriteTracking {
+  /** The last write, stamped. */
+  lastWrite: number;
+  writerTimer: Timeout | undefined = undefined;
+  allTimer: Timeout | undefined = undefined;
+  /** `observeOutput`: the outbound queue as last seen. */
+  lastBytesWritten = 0;
+  lastPending = 0;
+
+  constructor(now: number) {
+    this.lastWrite = now;
+  }
+}
+
+/** The writer-idle or all-idle timer's target. */
+class KindTimer implements TimerTarget {
+  constructor(
+    private readonly owner: IdleStateHandler,
+    private readonly all: boolean,
+  ) {}
+  onTimeout(): void {
+    if (this.all) this.owner.allIdleTimeout();
+    else this.owner.writerIdleTimeout();
+  }
+}
+
+/**
+ * Idle detection, as Netty's `IdleStateHandler`: fires an {@link IdleStateEvent} through
+ * `onUserEvent` when the connection has not read (`readerIdle`), not written (`writerIdle`) or
+ * neither (`allIdle`) for that many ms — once with `first: true`, then again each period while it
+ * stays idle. It closes nothing itself: a handler after it decides (or use `HeartbeatHandler`).
+ *
+ * Cheap on busy connections: reads only stamp a time once per read burst, and each kind has one
+ * timer on the channel's timing wheel, re-armed in place when it fires — nothing is allocated per
+ * message. On an `EmbeddedChannel` tests advance the fake clock (`advanceTime`).
+ *
+ * @example
+ * ```ts
+ * import { ChannelInboundHandler, type HandlerContext, IdleStateEvent, IdleStateHandler, LineFrameDecoder, Pipeline } from 'multireactor';
+ *
+ * class CloseWhenSilent extends ChannelInboundHandler {
+ *   override onUserEvent(ctx: HandlerContext, event: unknown): void {
+ *     if (event === IdleStateEvent.FIRST_READER_IDLE) ctx.close('idle-timeout');
+ *     else ctx.fireUserEvent(event);
+ *   }
+ * }
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast(new IdleStateHandler({ readerIdle: 60_000 }))
+ *       .addLast(new CloseWhenSilent())
+ *       .addLast(new LineFrameDecoder());
+ *   }
+ * }
+ * ```
+ *
+ * A subclass may take the events through `channelIdle` instead. The handler is its own reader-idle timer: the wheel calls its
+ * `onTimeout` method and links it through its `wheel*` fields, which a subclass must leave alone.
+ */
+export class IdleStateHandler extends ChannelDuplexHandler implements TimerEntry {
+  /** The options, shared with every handler built from equal ones. */
+  protected readonly cfg: IdleConfig;
+  private ctx: HandlerContext | undefined = undefined;
+  private timers: Timers | undefined = undefined;
+  /** @internal The reader-idle timer's place in the wheel (`TimerEntry`). */
+  wheelTick = -1;
+  /** @internal */ wheelPrev: TimerEntry | null = null;
+  /** @internal */ wheelNext: TimerEntry | null = null;
+  private flags = FIRST_READER | FIRST_WRITER | FIRST_ALL;
+  /** The end of the last read burst, stamped. */
+  private lastRead = 0;
+  private writes: WriteTracking | undefined = undefined;
+
+  constructor(options: IdleStateOptions | IdleConfig) {
     super();
-    checkOptions('IdleStateHandler', options, IDLE_STATE_OPTIONS);
-    this.readerIdle = idleOption('readerIdle', options.readerIdle);
-    this.writerIdle = idleOption('writerIdle', options.writerIdle);
-    this.allIdle = idleOption('allIdle', options.allIdle);
-    this.observeOutput = bool('observeOutput', options.observeOutput, false);
+    this.cfg = options instanceof IdleConfig ? options : IDLE_CONFIGS.get(options);
+  }
+
+  get readerIdle(): number {
+    return this.cfg.readerIdle;
+  }
+  get writerIdle(): number {
+    return this.cfg.writerIdle;
+  }
+  get allIdle(): number {
+    return this.cfg.allIdle;
   }
 
   handlerAdded(ctx: HandlerContext): void {
@@ -125,23 +254,37 @@ export class IdleStateHandler extends ChannelDuplexHandler {
     ctx.fireRead(msg);
   }
 
+  /**
+   * A small count a subclass keeps in this handler's flags rather than in a field of its own (a
+   * connection's handler stays small): 0 to MAX_COUNTER.
+   */
+  protected get counter(): number {
+    return this.flags >>> COUNTER_SHIFT;
+  }
+
+  protected set counter(n: number) {
+    this.flags = (this.flags & ((1 << COUNTER_SHIFT) - 1)) | (n << COUNTER_SHIFT);
+  }
+
   /** Records read activity (for subclasses that consume a message instead of passing it on). */
   protected markRead(): void {
-    this.reading = true;
-    this.firstReader = this.firstAll = true;
+    this.flags |= READING | FIRST_READER | FIRST_ALL;
   }
 
   override onReadComplete(ctx: HandlerContext): void {
-    if (this.reading && this.timers !== undefined) {
-      this.lastRead = this.timers.now();
-      this.reading = false;
+    if ((this.flags & READING) !== 0 && this.timers !== undefined) {
+      this.lastRead = stamp(this.timers.coarseNow());
+      this.flags &= ~READING;
     }
     ctx.fireReadComplete();
   }
 
   override write(ctx: HandlerContext, msg: unknown): void {
-    if (this.timers !== undefined) this.lastWrite = this.timers.now();
-    this.firstWriter = this.firstAll = true;
+    const writes = this.writes;
+    if (writes !== undefined) {
+      writes.lastWrite = stamp((this.timers as Timers).coarseNow());
+      this.flags |= FIRST_WRITER | FIRST_ALL;
+    }
     ctx.write(msg);
   }
 
@@ -152,39 +295,47 @@ export class IdleStateHandler extends ChannelDuplexHandler {
 
   private initialize(ctx: HandlerContext): void {
     // Called from handlerAdded and from onActive: the first one wins.
-    if (this.timers !== undefined || this.destroyed) return;
+    if (this.timers !== undefined || (this.flags & DESTROYED) !== 0) return;
     this.ctx = ctx;
     const timers = ctx.channel.timers;
     this.timers = timers;
-    const now = timers.now();
-    this.lastRead = this.lastWrite = now;
-    this.lastBytesWritten = ctx.channel.bytesWritten;
-    this.lastPending = ctx.channel.pendingWriteBytes;
-    if (this.readerIdle > 0) this.readerTimer = timers.schedule(this.readerIdle, this.onReaderTimer);
-    if (this.writerIdle > 0) this.writerTimer = timers.schedule(this.writerIdle, this.onWriterTimer);
-    if (this.allIdle > 0) this.allTimer = timers.schedule(this.allIdle, this.onAllTimer);
+    const now = stamp(timers.now());
+    this.lastRead = now;
+    const cfg = this.cfg;
+    if (cfg.readerIdle > 0) timers.arm(this, cfg.readerIdle);
+    if (cfg.writerIdle > 0 || cfg.allIdle > 0 || cfg.observeOutput) {
+      const writes = new WriteTracking(now);
+      this.writes = writes;
+      writes.lastBytesWritten = ctx.channel.bytesWritten;
+      writes.lastPending = ctx.channel.pendingWriteBytes;
+      if (cfg.writerIdle > 0) writes.writerTimer = timers.schedule(cfg.writerIdle, new KindTimer(this, false));
+      if (cfg.allIdle > 0) writes.allTimer = timers.schedule(cfg.allIdle, new KindTimer(this, true));
+    }
   }
 
   private destroy(): void {
-    this.destroyed = true;
-    this.readerTimer?.cancel();
-    this.writerTimer?.cancel();
-    this.allTimer?.cancel();
-    this.readerTimer = this.writerTimer = this.allTimer = undefined;
+    this.flags |= DESTROYED;
+    this.timers?.disarm(this);
+    const writes = this.writes;
+    if (writes !== undefined) {
+      writes.writerTimer?.cancel();
+      writes.allTimer?.cancel();
+      this.writes = undefined;
+    }
   }
 
   /**
    * Netty's `hasOutputChanged`: whether the outbound queue moved since the last check (bytes
    * left for the kernel, or its length changed). Only with `observeOutput`.
    */
-  private outputChanged(first: boolean): boolean {
-    if (!this.observeOutput) return false;
+  private outputChanged(writes: WriteTracking, first: boolean): boolean {
+    if (!this.cfg.observeOutput) return false;
     const ch = (this.ctx as HandlerContext).channel;
     const written = ch.bytesWritten;
     const pending = ch.pendingWriteBytes;
-    if (written !== this.lastBytesWritten || pending !== this.lastPending) {
-      this.lastBytesWritten = written;
-      this.lastPending = pending;
+    if (written !== writes.lastBytesWritten || pending !== writes.lastPending) {
+      writes.lastBytesWritten = written;
+      writes.lastPending = pending;
       // Progress since the last event: this period counts as active, unless it is the first.
       if (!first) return true;
     }
@@ -192,11 +343,12 @@ export class IdleStateHandler extends ChannelDuplexHandler {
   }
 
   /**
-   * Re-arms `timer` for what is left of `period` since the last activity, or — when the period
-   * has passed in silence — for a whole period, and returns true: the connection is idle.
+   * Re-arms `timer` for what is left of `period` since the last activity (`idleFor` ms ago), or —
+   * when the period has passed in silence — for a whole period, and returns true: the connection
+   * is idle.
    */
-  private due(timer: Timeout | undefined, period: number, last: number, busy: boolean): boolean {
-    const left = busy ? period : period - ((this.timers as Timers).now() - last);
+  private due(timer: Timeout | undefined, period: number, idleFor: number, busy: boolean): boolean {
+    const left = busy ? period : period - idleFor;
     if (left > 0) {
       timer?.reschedule(left);
       return false;
@@ -205,26 +357,43 @@ export class IdleStateHandler extends ChannelDuplexHandler {
     return true;
   }
 
-  private readonly onReaderTimer = (): void => {
-    if (!this.due(this.readerTimer, this.readerIdle, this.lastRead, this.reading)) return;
-    const first = this.firstReader;
-    this.firstReader = false;
+  /** @internal The reader-idle timer fired (`TimerEntry`). */
+  onTimeout(): void {
+    const timers = this.timers as Timers;
+    const period = this.cfg.readerIdle;
+    const left = (this.flags & READING) !== 0 ? period : period - since(timers.now(), this.lastRead);
+    if (left > 0) {
+      timers.arm(this, left);
+      return;
+    }
+    timers.arm(this, period);
+    const first = (this.flags & FIRST_READER) !== 0;
+    this.flags &= ~FIRST_READER;
     this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('reader-idle', first));
-  };
+  }
 
-  private readonly onWriterTimer = (): void => {
-    if (!this.due(this.writerTimer, this.writerIdle, this.lastWrite, false)) return;
-    const first = this.firstWriter;
-    this.firstWriter = false;
-    if (this.outputChanged(first)) return;
+  /** @internal The writer-idle timer fired. */
+  writerIdleTimeout(): void {
+    const writes = this.writes;
+    if (writes === undefined) return;
+    const now = (this.timers as Timers).now();
+    if (!this.due(writes.writerTimer, this.cfg.writerIdle, since(now, writes.lastWrite), false)) return;
+    const first = (this.flags & FIRST_WRITER) !== 0;
+    this.flags &= ~FIRST_WRITER;
+    if (this.outputChanged(writes, first)) return;
     this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('writer-idle', first));
-  };
+  }
 
-  private readonly onAllTimer = (): void => {
-    if (!this.due(this.allTimer, this.allIdle, Math.max(this.lastRead, this.lastWrite), this.reading)) return;
-    const first = this.firstAll;
-    this.firstAll = false;
-    if (this.outputChanged(first)) return;
+  /** @internal The all-idle timer fired. */
+  allIdleTimeout(): void {
+    const writes = this.writes;
+    if (writes === undefined) return;
+    const now = (this.timers as Timers).now();
+    const idleFor = Math.min(since(now, this.lastRead), since(now, writes.lastWrite));
+    if (!this.due(writes.allTimer, this.cfg.allIdle, idleFor, (this.flags & READING) !== 0)) return;
+    const first = (this.flags & FIRST_ALL) !== 0;
+    this.flags &= ~FIRST_ALL;
+    if (this.outputChanged(writes, first)) return;
     this.channelIdle(this.ctx as HandlerContext, IdleStateEvent.of('all-idle', first));
-  };
+  }
 }

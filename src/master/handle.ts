@@ -14,6 +14,11 @@ export interface WorkerSnapshot extends WorkerInfo {
   readonly state: WorkerState;
 }
 
+/**
+ * What `MasterHandle.collectStats()` gathers: each worker's report (asked over IPC, so a worker
+ * that does not answer in time is missing, not waited for) and the counters summed. The summed
+ * counters also become what `stats()` and `connections` return until the next call.
+ */
 export interface ClusterStats {
   /** Each ready worker's own report. */
   readonly workers: readonly WorkerSnapshot[];
@@ -23,7 +28,14 @@ export interface ClusterStats {
   readonly balance: { readonly minAccepted: number; readonly maxAccepted: number; readonly ratio: number };
 }
 
+/**
+ * How a reload went (`MasterHandle.reload()`, SIGUSR2, `multireactor reload`). A reload that
+ * fails — a new worker that did not report ready within `startTimeout` — stops there and keeps the
+ * workers not yet replaced serving: `ok` false, `error` says which slot and why, `replaced` lists
+ * the slots that were replaced before it.
+ */
 export interface ReloadResult {
+  /** Every slot due was replaced. */
   readonly ok: boolean;
   /** Slots whose worker was replaced, with the old and new pids. */
   readonly replaced: ReadonlyArray<{
@@ -33,10 +45,18 @@ export interface ReloadResult {
   }>;
   /** Why it stopped, when it failed. */
   readonly error?: string;
+  /** From the reload's start to its end, in ms. */
   readonly durationMs: number;
 }
 
-/** The handle `Server.listen()` returns in the master. */
+/**
+ * The handle `Server.listen()` returns in the master (`workers >= 1`): the process that binds the
+ * sockets, forks the workers and supervises them — restarting a crashed worker with a growing
+ * delay, and giving up on a slot in a crash loop. It serves no connection itself: its numbers come
+ * from the workers, over IPC (`collectStats()`). With `handleSignals` (the default) SIGUSR2 or
+ * SIGHUP reload, SIGTERM and SIGINT stop within `drainTimeout`, SIGQUIT stops with no deadline
+ * (docs/master.md).
+ */
 export interface MasterHandle {
   readonly role: 'master';
   /** The address the workers serve. */

@@ -45,6 +45,7 @@ import {
 } from './handle.js';
 import { type ParentWatch, watchParent } from './parent.js';
 import type { WorkerInfo } from './protocol.js';
+import { RelayHub } from './relay.js';
 import { type Balance, describeAddress, openGroupSocket, openMasterSockets, slotSockets } from './sockets.js';
 import { isUpgradedMaster, notifyPredecessor, spawnSuccessor, UPGRADE_ENV } from './upgrade.js';
 import { forkWorker, sendTo, type WorkerProc } from './worker-proc.js';
@@ -127,6 +128,8 @@ export class MasterServer implements MasterHandle, MasterView {
   private infoSeq = 0;
   private readonly infoWaiters = new Map<number, (info: WorkerInfo) => void>();
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** The workers' pub/sub relay (relay.ts): a socket pair per worker, on a loop of its own once the first one forks. */
+  private readonly relay: RelayHub;
 
   private constructor(
     private readonly options: ServerOptions,
@@ -140,6 +143,7 @@ export class MasterServer implements MasterHandle, MasterView {
     }
     this.script = script;
     this.args = options.workerArgs ?? process.argv.slice(2);
+    this.relay = new RelayHub(logger);
   }
 
   /**
@@ -204,12 +208,24 @@ export class MasterServer implements MasterHandle, MasterView {
   // ---- workers ----
 
   private fork(slot: Slot): WorkerProc {
+    const generation = slot.generation + 1;
+    // The worker's end of its relay goes down at the fork; the master's copy is closed right after.
+    const relayFd = this.relay.open(`worker slot ${slot.index} generation ${generation}`);
+    try {
+      return this.forkOn(slot, relayFd);
+    } finally {
+      sysClose(relayFd);
+    }
+  }
+
+  private forkOn(slot: Slot, relayFd: number): WorkerProc {
     const w = forkWorker({
       script: this.script,
       args: this.args,
       slot: slot.index,
       generation: ++slot.generation,
       fds: slot.fds,
+      relayFd,
       exclusive: this.balance === 'shared',
       startTimeout: this.cluster.startTimeout,
       dropEnv: [UPGRADE_ENV],
@@ -699,6 +715,7 @@ export class MasterServer implements MasterHandle, MasterView {
       this.retire(w, timeout);
     }
     await Promise.all(workers.map((w) => w.exited));
+    await this.relay.close();
     for (const fd of this.sockets.splice(0)) sysClose(fd);
     // The socket file goes with the socket — unless a successor serves on it now (upgrade).
     const unix = this.unixSocket;

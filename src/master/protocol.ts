@@ -20,6 +20,8 @@ export interface WorkerSpec {
   /** The socket is shared by every worker: register it with EPOLLEXCLUSIVE. */
   readonly exclusive: boolean;
   readonly masterPid: number;
+  /** Its end of the master's pub/sub relay (relay.ts), inherited after the listening sockets. */
+  readonly relay?: number;
 }
 
 /** Where the first inherited listening socket lands in a worker (stdio index = fd number). */
@@ -64,7 +66,12 @@ export function workerSpecFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerS
   const raw = env[WORKER_ENV];
   if (raw === undefined || raw === '') return undefined;
   const spec = JSON.parse(raw) as WorkerSpec;
-  if (!Number.isInteger(spec.slot) || !Array.isArray(spec.fds) || !spec.fds.every(Number.isInteger)) {
+  if (
+    !Number.isInteger(spec.slot) ||
+    !Array.isArray(spec.fds) ||
+    !spec.fds.every(Number.isInteger) ||
+    (spec.relay !== undefined && !Number.isInteger(spec.relay))
+  ) {
     throw new Error(`malformed ${WORKER_ENV}: ${raw}`);
   }
   return spec;

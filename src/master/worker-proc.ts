@@ -50,6 +50,8 @@ export interface ForkOptions {
   readonly fds: readonly number[];
   /** Every worker shares one socket (EPOLLEXCLUSIVE). */
   readonly exclusive: boolean;
+  /** The worker's end of the pub/sub relay (relay.ts): its descriptor after the listening sockets. */
+  readonly relayFd?: number;
   readonly startTimeout: number;
   /** Variables the worker must not inherit from the master. */
   readonly dropEnv: readonly string[];
@@ -70,6 +72,7 @@ export function forkWorker(o: ForkOptions): WorkerProc {
     fds: o.fds.map((_, i) => WORKER_FIRST_FD + i),
     exclusive: o.exclusive,
     masterPid: process.pid,
+    ...(o.relayFd !== undefined ? { relay: WORKER_FIRST_FD + o.fds.length } : {}),
   };
   const env: NodeJS.ProcessEnv = { ...process.env, [WORKER_ENV]: JSON.stringify(spec) };
   for (const name of o.dropEnv) delete env[name];
@@ -77,7 +80,7 @@ export function forkWorker(o: ForkOptions): WorkerProc {
   const forkedAt = performance.now();
   const startedAtMs = Date.now();
   const child = fork(o.script, [...o.args], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...o.fds],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', ...o.fds, ...(o.relayFd !== undefined ? [o.relayFd] : [])],
     env,
     execArgv: process.execArgv,
   });

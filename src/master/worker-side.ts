@@ -43,6 +43,16 @@ const specAtLoad = ((): WorkerSpec | undefined => {
     return undefined; // Server.listen reports it
   }
 })();
+// The relay's end (pub/sub, relay.ts) must not leak into processes this worker spawns either: a
+// grandchild holding it would keep the master from seeing this worker's end close.
+if (specAtLoad?.relay !== undefined) {
+  try {
+    setCloseOnExec(specAtLoad.relay);
+    setNonBlocking(specAtLoad.relay);
+  } catch {
+    // Not there (a spec written by hand): src/pubsub/ finds it unusable and says so.
+  }
+}
 if (specAtLoad !== undefined && armParentDeathSignal() && process.ppid !== specAtLoad.masterPid) {
   consoleLogger().warn(
     `worker ${process.pid}: master ${specAtLoad.masterPid} died before this worker started; exiting`,
@@ -50,13 +60,33 @@ if (specAtLoad !== undefined && armParentDeathSignal() && process.ppid !== specA
   process.exit(1);
 }
 
+/**
+ * This worker's end of its master's pub/sub relay (master/relay.ts), for src/pubsub/ (in-cluster
+ * mode): its descriptor, or undefined in a process that is not a worker forked by a master.
+ */
+export function relaySocket(): number | undefined {
+  return specAtLoad?.relay;
+}
+
+/**
+ * The handle `Server.listen()` returns in a worker process (a process forked by a master, running
+ * the same script). It serves on the master's listening sockets and never binds one, so a worker
+ * that exits or is replaced loses no connection waiting in the accept queue. Its lifetime belongs
+ * to the master: a reload or a stop drains it and it exits; if the master dies, even by SIGKILL,
+ * it drains and exits on its own. Use `slot` to tell workers apart (a replacement takes the same
+ * slot, with the next `generation`).
+ */
 export interface WorkerHandle {
   readonly role: 'worker';
   /** This worker's slot and generation (for logs and metrics). */
   readonly slot: number;
+  /** Counts the workers started for this slot: 1 for the first, one more for each replacement. */
   readonly generation: number;
+  /** The address the master listens on (the workers serve it together). */
   address(): SocketAddress;
+  /** Connections this worker has open now. */
   readonly connections: number;
+  /** This worker's counters (the master sums every worker's in `collectStats()`). */
   stats(): LoopStats;
   /** Drains this worker and exits the process (the master replaces it if it did not ask for it). */
   close(options?: { timeout?: number }): Promise<void>;

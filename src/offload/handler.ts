@@ -35,6 +35,11 @@ import type { HandlerContext } from '../pipeline/pipeline.js';
 import { OFFLOAD_OPTIONS, type OffloadOptions, type ResolvedOffloadOptions, resolveOffloadOptions } from './options.js';
 import { OffloadSession, type OffloadSessionStats, type SessionOwner } from './session.js';
 
+/**
+ * The pool and this connection's share of it ({@link OffloadOptions}), and how messages become
+ * tasks and results. Checked once per options object (the task module must exist): build every
+ * connection's handler from the same object.
+ */
 export interface OffloadHandlerOptions<I = unknown, O = unknown> extends OffloadOptions {
   /** The task's argument for a message. Default: the message itself (it must survive structured cloning). */
   readonly toTask?: (msg: I) => unknown;
@@ -64,6 +69,43 @@ export const OFFLOAD_HANDLER_OPTIONS = {
   filter: true,
 } as const satisfies OptionKeys<OffloadHandlerOptions>;
 
+/**
+ * A pipeline stage that runs each message it receives on the process's thread pool (piscina) and
+ * passes the results on — in the order the messages came, whatever order the threads finish in:
+ * Netty's "event loop + business thread pool" model, as a stage. Put it after the decoder; the
+ * stage after it gets results in `onRead`, and a task's failure in `onError` in its turn
+ * (`OffloadTaskError`; `OffloadOverloadedError` when `maxQueue` tasks already wait).
+ *
+ * Contract: a connection has at most `maxInFlight` tasks in flight, then it stops reading; its
+ * queued tasks are dropped when it closes (running ones finish and their results are discarded,
+ * unless `abortRunning`). Messages the `filter` keeps on the loop, errors from earlier stages, a
+ * half-close and the server's `DRAINING` wait their turn too, so nothing overtakes an answer still
+ * owed. Results arrive from a promise callback, not a read: after each batch the stage fires
+ * `onReadComplete` and flushes, as a read would. Arguments and results cross threads by
+ * structured clone; Buffers in arguments are transferred (`transfer: 'move'`, the default).
+ *
+ * @example
+ * ```ts
+ * import { ChannelInboundHandler, type HandlerContext, LineEncoder, LineFrameDecoder, OffloadHandler, type OffloadHandlerOptions, Pipeline } from 'multireactor';
+ *
+ * // tasks.js (compiled, next to this module) exports `default (line: Uint8Array) => string`, e.g. a slow hash.
+ * const HASH: OffloadHandlerOptions<Buffer, string> = { filename: new URL('./tasks.js', import.meta.url), maxThreads: 2 };
+ *
+ * class Reply extends ChannelInboundHandler<string> {
+ *   override onRead(ctx: HandlerContext, digest: string): void {
+ *     ctx.write(digest); // in request order
+ *   }
+ * }
+ * class HashPipeline extends Pipeline {
+ *   override initChannel(): void {
+ *     this.addLast(new LineFrameDecoder({ maxLength: 1024 }))
+ *       .addLast(new LineEncoder())
+ *       .addLast(new OffloadHandler(HASH)) // the same options object for every connection: checked once
+ *       .addLast(new Reply());
+ *   }
+ * }
+ * ```
+ */
 export class OffloadHandler<I = unknown, O = unknown> extends ChannelInboundHandler<I> implements SessionOwner {
   private readonly options: ResolvedOffloadOptions;
   private readonly toTask: ((msg: I) => unknown) | undefined;

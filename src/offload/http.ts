@@ -52,6 +52,11 @@ export type Offload = <R = unknown>(task: unknown, options?: { readonly name?: s
 /** An HTTP handler that may offload: `(req, res, offload) => …`. */
 export type OffloadingHttpHandler = (req: HttpRequest, res: HttpResponse, offload: Offload) => unknown;
 
+/**
+ * What {@link httpOffload} takes: every option of `http()`, the pool (`offload`, required) and the
+ * `Retry-After` of its 503s. Checked when `httpOffload()` is called (`InvalidOptionError`; the task
+ * module must exist).
+ */
 export interface HttpOffloadOptions extends HttpOptions {
   /** The pool, and each connection's share of it. */
   readonly offload: OffloadOptions;

@@ -15,6 +15,8 @@
  *
  * Arguments arrive structured-cloned: a Buffer sent by the loop arrives as a plain `Uint8Array`
  * (`Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)` makes it a Buffer again, without a copy).
+ *
+ * @module multireactor/offload-task
  */
 import { move as piscinaMove } from 'piscina';
 import { exclusive } from './transfer.js';

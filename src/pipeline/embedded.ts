@@ -17,6 +17,7 @@ import { type Channel, checkProxiedAddresses, type ProxiedAddresses, type Transp
 import type { ChannelHandler, CloseReason } from './handler.js';
 import { createPipeline, Pipeline, type PipelineSpec } from './pipeline.js';
 
+/** The fake clock and the simulated socket of an {@link EmbeddedChannel}. */
 export interface EmbeddedChannelOptions {
   /** Start time of the fake clock, in ms. Default 0. */
   readonly startTime?: number;
@@ -46,6 +47,28 @@ const EMBEDDED_ADDRESS: SocketAddress = { address: '127.0.0.1', family: 'IPv4', 
 
 let nextId = 1;
 
+/**
+ * A channel without a socket, for testing handlers and codecs (Netty's `EmbeddedChannel`): it runs
+ * a real pipeline on a fake transport and a fake clock, so a test needs no port, no process and
+ * no sleeping. `writeInbound(...)` fires reads (then one read-complete) into the pipeline, and
+ * whatever reaches the tail is kept for `readInbound()`; what handlers write and flush is kept for
+ * `readOutbound()` as it reached the head (an encoder's output, before any byte conversion;
+ * `readOutboundBytes()` joins it). Errors that reach the tail are kept in `errors`
+ * (`checkException()` rethrows the first). `advanceTime(ms)` moves the clock and fires the
+ * timers that came due (idle handlers, heartbeats, HTTP timeouts).
+ *
+ * @example
+ * ```ts
+ * import { EmbeddedChannel, LineEncoder, LineFrameDecoder, StringDecoder } from 'multireactor';
+ *
+ * const ch = new EmbeddedChannel([new LineFrameDecoder(), new StringDecoder(), new LineEncoder()]);
+ * ch.writeInbound(Buffer.from('hel'), Buffer.from('lo\nworld\n'));
+ * console.log(ch.readInbound(), ch.readInbound()); // 'hello' 'world'
+ * ch.writeOutbound('bye');
+ * console.log(ch.readOutboundBytes().toString()); // 'bye\n'
+ * ch.finish(); // closes it; true when messages are left unread
+ * ```
+ */
 export class EmbeddedChannel implements Channel, Transport {
   readonly id = nextId++;
   readonly pipeline: Pipeline;

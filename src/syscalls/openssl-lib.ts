@@ -119,10 +119,13 @@ export const c = {
   BIO_read: lib.func('int BIO_read(BIO *b, void *data, int dlen)'),
   BIO_write: lib.func('int BIO_write(BIO *b, const void *data, int dlen)'),
   BIO_ctrl_pending: lib.func('size_t BIO_ctrl_pending(BIO *b)'),
+  BIO_ctrl: lib.func('long BIO_ctrl(BIO *bp, int cmd, long larg, void *parg)'),
 
   SSL_new: lib.func('SSL *SSL_new(SSL_CTX *ctx)'),
   SSL_free: lib.func('void SSL_free(SSL *ssl)'),
   SSL_set_bio: lib.func('void SSL_set_bio(SSL *ssl, BIO *rbio, BIO *wbio)'),
+  SSL_set0_rbio: lib.func('void SSL_set0_rbio(SSL *s, BIO *rbio)'),
+  SSL_set0_wbio: lib.func('void SSL_set0_wbio(SSL *s, BIO *wbio)'),
   SSL_set_accept_state: lib.func('void SSL_set_accept_state(SSL *ssl)'),
   SSL_set_connect_state: lib.func('void SSL_set_connect_state(SSL *ssl)'),
   SSL_do_handshake: lib.func('int SSL_do_handshake(SSL *ssl)'),
@@ -188,6 +191,11 @@ export const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
 
 /** ssl.h: SSL_CTX_set_mode(3) bits. */
 export const SSL_MODE_RELEASE_BUFFERS = 0x10;
+
+/** bio.h: BIO_get_mem_ptr (a macro for BIO_ctrl) — the BUF_MEM of a memory BIO. */
+export const BIO_C_GET_BUF_MEM_PTR = 115;
+/** buffer.h: offset of `max` (the capacity) in `struct buf_mem_st { size_t length; char *data; size_t max; unsigned long flags; }`. */
+export const BUF_MEM_MAX_OFFSET = 16;
 
 // ssl.h: SSL_CTX_ctrl / SSL_ctrl commands behind macros.
 export const SSL_CTRL_EXTRA_CHAIN_CERT = 14; // SSL_CTX_add_extra_chain_cert

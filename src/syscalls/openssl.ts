@@ -17,6 +17,8 @@ import { Buffer } from 'node:buffer';
 import koffi from 'koffi';
 import { forgetCtx } from './openssl-callbacks.js';
 import {
+  BIO_C_GET_BUF_MEM_PTR,
+  BUF_MEM_MAX_OFFSET,
   c,
   ERR_REASON_MASK,
   ERR_SYSTEM_FLAG,
@@ -286,10 +288,10 @@ export function verifyErrorString(code: number): string {
 /** An SSL with two memory BIOs (ciphertext in, ciphertext out); null if OpenSSL is out of memory. */
 export interface SslConnection {
   readonly ssl: Ptr;
-  /** Ciphertext from the peer goes in here. */
-  readonly rbio: Ptr;
-  /** Ciphertext for the peer comes out of here. */
-  readonly wbio: Ptr;
+  /** Ciphertext from the peer goes in here (replaced by `renewReadBio`). */
+  rbio: Ptr;
+  /** Ciphertext for the peer comes out of here (replaced by `renewWriteBio`). */
+  wbio: Ptr;
 }
 
 let memMethod: Ptr | undefined;
@@ -319,6 +321,29 @@ export function newSsl(ctx: Ptr, server: boolean): SslConnection | null {
   return { ssl, rbio, wbio };
 }
 
+/**
+ * A memory BIO never gives memory back: its buffer keeps the capacity of the most it ever held
+ * (BUF_MEM_grow_clean grows it by a third at a time, and nothing shrinks it), so a connection that
+ * once carried a large write would keep that much for as long as it lives. These swap in a fresh,
+ * empty BIO (SSL_set0_rbio(3)/SSL_set0_wbio(3) free the one they replace); call them only when the
+ * BIO is empty. False, keeping the old one, if OpenSSL is out of memory.
+ */
+export function renewReadBio(conn: SslConnection): boolean {
+  const bio = c.BIO_new(memMethod as Ptr) as Ptr | null;
+  if (bio === null) return false;
+  c.SSL_set0_rbio(conn.ssl, bio);
+  conn.rbio = bio;
+  return true;
+}
+
+export function renewWriteBio(conn: SslConnection): boolean {
+  const bio = c.BIO_new(memMethod as Ptr) as Ptr | null;
+  if (bio === null) return false;
+  c.SSL_set0_wbio(conn.ssl, bio);
+  conn.wbio = bio;
+  return true;
+}
+
 /** Frees the SSL and its BIOs. */
 export function freeSsl(ssl: Ptr): void {
   c.SSL_free(ssl);
@@ -337,6 +362,19 @@ export function bioRead(bio: Ptr, into: Uint8Array, length: number): number {
 
 export function bioPending(bio: Ptr): number {
   return Number(c.BIO_ctrl_pending(bio));
+}
+
+const bufMem = new BigUint64Array(1);
+
+/**
+ * What a memory BIO keeps allocated for its data (its BUF_MEM's `max`), in bytes: not part of any
+ * hot path — for tests and diagnostics of what an idle connection holds.
+ */
+export function bioCapacity(bio: Ptr): number {
+  bufMem[0] = 0n;
+  c.BIO_ctrl(bio, BIO_C_GET_BUF_MEM_PTR, 0, bufMem);
+  const p = bufMem[0] as bigint;
+  return p === 0n ? 0 : Number(koffi.decode(p, BUF_MEM_MAX_OFFSET, 'size_t'));
 }
 
 export function sslDoHandshake(ssl: Ptr): number {

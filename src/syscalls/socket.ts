@@ -314,17 +314,28 @@ export function setNonBlocking(fd: number): void {
   if ((flags & O_NONBLOCK) === 0) check('fcntl(F_SETFL)', sys.fcntl(fd, F_SETFL, flags | O_NONBLOCK));
 }
 
-/** Per-socket TCP options; every field optional. Validate with {@link validateSocketOptions}. */
+/**
+ * Per-socket TCP options, part of `ServerOptions` and `ClientOptions` (through `ConnectionOptions`)
+ * and of `channel.setSocketOptions()`; every field optional. Checked when the server, client or
+ * call is built: a value out of the kernel's range or an unknown key throws `InvalidOptionError`
+ * there, rather than failing later in setsockopt(2) on a live connection.
+ */
 export interface SocketOptions {
   /** TCP_NODELAY: send small writes at once instead of waiting (Nagle). Default true. */
   readonly noDelay?: boolean;
-  /** SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT; `false` turns it off. */
+  /**
+   * SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT; `false` turns it off.
+   * Default: left as the socket comes (off on Linux).
+   */
   readonly keepAlive?: false | { readonly idle: number; readonly interval: number; readonly count: number };
-  /** TCP_USER_TIMEOUT in ms: how long sent data may stay unacknowledged before the kernel resets. */
+  /**
+   * TCP_USER_TIMEOUT in ms: how long sent data may stay unacknowledged before the kernel resets.
+   * Default: the kernel's retransmission limits (tcp_retries2, ~15 min).
+   */
   readonly userTimeout?: number;
-  /** SO_SNDBUF in bytes (the kernel doubles it for bookkeeping, socket(7)). */
+  /** SO_SNDBUF in bytes (the kernel doubles it for bookkeeping, socket(7)). Default: the kernel's autotuning. */
   readonly sendBufferSize?: number;
-  /** SO_RCVBUF in bytes. */
+  /** SO_RCVBUF in bytes; setting it turns off the kernel's receive autotuning (tcp(7)). Default: autotuned. */
   readonly receiveBufferSize?: number;
 }
 
@@ -398,6 +409,7 @@ export function applySocketOptions(fd: number, o: SocketOptions): number {
 
 /** Socket options as the kernel reports them (getsockopt). */
 export interface EffectiveSocketOptions {
+  /** TCP_NODELAY is set. */
   readonly noDelay: boolean;
   /** `false` when SO_KEEPALIVE is off; the probe timings otherwise (seconds). */
   readonly keepAlive: false | { readonly idle: number; readonly interval: number; readonly count: number };
@@ -405,6 +417,7 @@ export interface EffectiveSocketOptions {
   readonly userTimeout: number;
   /** SO_SNDBUF as the kernel reports it (twice what was asked, socket(7)). */
   readonly sendBufferSize: number;
+  /** SO_RCVBUF as the kernel reports it (likewise doubled). */
   readonly receiveBufferSize: number;
 }
 

@@ -149,6 +149,29 @@ export interface ClientTarget {
   readonly sessionKey: string;
 }
 
+/**
+ * One OpenSSL `SSL_CTX` built from checked options (plus one per SNI certificate): what a server's
+ * or client's `TlsHandler`s make their connections' SSL objects from, and where handshakes are
+ * counted (`stats`: handshakes, resumed, failures per reason, open). A server builds its own at
+ * `listen`, in every worker (a reload's workers read the certificate files anew). Build one with
+ * {@link TlsContext.client} to share a client session cache across connections (`ClientOptions.tls`
+ * takes a context); `close()` it when done — an SSL still open keeps its own reference, so closing
+ * under live connections is safe.
+ *
+ * @example
+ * ```ts
+ * import { Client, type HttpClientResponse, httpClient, TlsContext } from 'multireactor';
+ *
+ * const tls = TlsContext.client({ alpn: ['http/1.1'] }); // Node's root CAs; name checked
+ * for (let i = 0; i < 2; i++) {
+ *   const conn = await Client.connect({ host: 'example.com', port: 443, tls, pipeline: httpClient() });
+ *   const res = await conn.request<HttpClientResponse>({ path: '/' });
+ *   console.log(res.statusCode, tls.stats.resumed); // the second connection resumes the first's session
+ *   await conn.close();
+ * }
+ * tls.close();
+ * ```
+ */
 export class TlsContext {
   readonly isServer: boolean;
   /** ms the handshake may take; 0: no limit. */
@@ -160,6 +183,8 @@ export class TlsContext {
   readonly verifiesPeer: boolean;
   /** @internal Whether ALPN is configured (so sessions ask which protocol was selected). */
   readonly alpn: boolean;
+  /** @internal `releaseBuffers`: an idle connection gives back its record buffers and grown BIO buffers. */
+  readonly releaseBuffers: boolean;
   private main: Ptr | null;
   private readonly extra: Ptr[] = [];
   private readonly sniExact = new Map<string, Ptr>();
@@ -184,6 +209,7 @@ export class TlsContext {
     this.logger = logger;
     this.scratch = tlsScratch();
     this.alpn = common.alpn !== undefined;
+    this.releaseBuffers = common.releaseBuffers;
     this.verifiesPeer = server !== undefined ? server.requestCert : true;
     this.main = null;
     try {

@@ -23,9 +23,10 @@ export const MAX_RECORD_PLAINTEXT = 16384;
 /** SSL_read gets at least this much room, so that a whole record always fits in one call. */
 export const MIN_READ_ROOM = MAX_RECORD_PLAINTEXT + 1;
 const PLAIN_SIZE = 64 * 1024 + MIN_READ_ROOM;
-const SLAB_SIZE = 64 * 1024;
-/** A drain starts in a fresh slab when less than this is left (a TLS 1.3 record with overhead). */
+/** A drain starts in a fresh slab when less than this is left (a full record with its overhead: 16,406 bytes in TLS 1.3, 16,413 with TLS 1.2's AES-GCM). */
 const SLAB_MIN_ROOM = MAX_RECORD_PLAINTEXT + 256;
+/** Room for four full records: a large write, drained a record at a time, fills each slab. */
+const SLAB_SIZE = 4 * SLAB_MIN_ROOM;
 
 export class TlsScratch implements Lender {
   /** Where SSL_read writes; replaced when a consumer claims it. */

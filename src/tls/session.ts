@@ -6,6 +6,11 @@
 import type { Buffer } from 'node:buffer';
 import { X509Certificate } from 'node:crypto';
 
+/**
+ * What a TLS handshake negotiated, as handlers see it (`TlsHandler.session`, {@link tlsSession}):
+ * read once when the handshake completes, so it stays readable after the connection closed and its
+ * OpenSSL objects were freed. The peer's certificate is parsed (`peerCertificate`) only on first use.
+ */
 export class TlsSession {
   private cert: X509Certificate | undefined;
 

@@ -50,6 +50,10 @@ export class WebSocketOpenEvent {
   constructor(readonly ws: WebSocket) {}
 }
 
+/**
+ * What {@link connectWebSocket} takes: the WebSocket options ({@link WebSocketOptions}), what the
+ * handshake request says, and how to connect. Checked before connecting (`InvalidOptionError`).
+ */
 export interface WebSocketClientOptions extends WebSocketOptions {
   /** Subprotocols to offer, in order of preference. */
   readonly protocols?: readonly string[];
@@ -206,6 +210,9 @@ export class WebSocketClientHandshake extends ChannelInboundHandler {
       if (held !== undefined) {
         for (const b of held) ctx.fireRead(b);
         ctx.fireReadComplete();
+        // The connection flushes what a read burst wrote when its own read completes; this burst
+        // is not one of its reads: a reply sent from onMessage would wait for the next read.
+        ctx.flush();
       }
       if (!ctx.removed) pipeline.remove(ctx);
       channel.resumeReading(this);

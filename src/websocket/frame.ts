@@ -40,18 +40,28 @@ export const RSV1 = 0x40;
 /** RFC 6455 §5.5: control frames carry at most 125 bytes. */
 export const MAX_CONTROL_PAYLOAD = 125;
 
-/** Close codes (RFC 6455 §7.4.1). */
+/** 1000, a normal closure. Close codes: RFC 6455 §7.4.1. */
 export const CLOSE_NORMAL = 1000;
+/** 1001: the endpoint is going away — a server stopping or reloading, an idle timeout. */
 export const CLOSE_GOING_AWAY = 1001;
+/** 1002: the peer broke the protocol (a bad frame, an unmasked client frame, …). */
 export const CLOSE_PROTOCOL_ERROR = 1002;
+/** 1003: a kind of message the endpoint does not accept (binary on a text-only protocol). */
 export const CLOSE_UNSUPPORTED = 1003;
 /** Reported (never sent) when the close frame had no code. */
 export const CLOSE_NO_STATUS = 1005;
 /** Reported (never sent) when the connection ended without a close frame. */
 export const CLOSE_ABNORMAL = 1006;
+/** 1007: a text message (or close reason) that is not valid UTF-8. */
 export const CLOSE_INVALID_PAYLOAD = 1007;
+/**
+ * 1008: a policy violation — also what the backpressure policies `'close'` and `'wait'` (past
+ * `maxBufferedAmount`) send.
+ */
 export const CLOSE_POLICY = 1008;
+/** 1009: a frame or message over `maxPayload` / `maxMessageSize` (or inflating past it). */
 export const CLOSE_TOO_BIG = 1009;
+/** 1011: the server failed — an application callback threw. */
 export const CLOSE_INTERNAL_ERROR = 1011;
 
 /**

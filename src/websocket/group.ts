@@ -29,6 +29,7 @@ import { sharedFrame } from './encode.js';
 import { FIN, OP_BINARY, OP_TEXT, RSV1 } from './frame.js';
 import type { GroupMembership, WebSocket } from './websocket.js';
 
+/** What `WebSocketGroup.publish()` did: for how many members the message was queued, and how many were passed over. */
 export interface PublishResult {
   /** Members the message was queued for. */
   readonly sent: number;
@@ -36,6 +37,37 @@ export interface PublishResult {
   readonly skipped: number;
 }
 
+/**
+ * A set of WebSockets to broadcast to, within one worker (Netty's `ChannelGroup`, uWebSockets'
+ * topics): `publish()` encodes the frame once — compressed once per window size with
+ * permessage-deflate — and queues the same bytes for every member.
+ *
+ * Contract: a slow member does not hold up the others — each member's connection applies its own
+ * backpressure policy (`'drop'`: skipped, `'close'`: closed, `'wait'`: queued up to
+ * `maxBufferedAmount`), and `publish` says how many were skipped. A closed WebSocket leaves its
+ * groups by itself. Groups are per worker process: members connected to other workers do not
+ * hear a publish here (docs/websocket.md, "Groups", for reaching every worker).
+ *
+ * @example
+ * ```ts
+ * import { Server, WebSocketGroup, websocket } from 'multireactor';
+ *
+ * const rooms = new Map<string, WebSocketGroup>();
+ * await Server.listen({
+ *   port: 9001,
+ *   pipeline: websocket((ws, req) => {
+ *     const name = req.path; // one room per path
+ *     let room = rooms.get(name);
+ *     if (room === undefined) rooms.set(name, (room = new WebSocketGroup()));
+ *     room.join(ws);
+ *     ws.onMessage = (data, isBinary) => {
+ *       const { skipped } = room.publish(data, isBinary, ws); // everyone but the sender
+ *       if (skipped > 0) console.log(`${skipped} slow members passed over`);
+ *     };
+ *   }),
+ * });
+ * ```
+ */
 export class WebSocketGroup implements GroupMembership {
   private readonly members = new Set<WebSocket>();
 
@@ -69,13 +101,20 @@ export class WebSocketGroup implements GroupMembership {
       if (i >= 0) g.splice(i, 1);
       if (g.length === 1) ws.groups = g[0];
     }
+    if (this.members.size === 0) this.emptied();
     return true;
   }
 
   /** @internal A member closed. */
   removeOnClose(ws: WebSocket): void {
-    this.members.delete(ws);
+    if (this.members.delete(ws) && this.members.size === 0) this.emptied();
   }
+
+  /**
+   * Called when the last member left, by `leave` or by closing. A hook for subclasses: a pub/sub
+   * topic unsubscribes here (src/pubsub/). Does nothing by default.
+   */
+  protected emptied(): void {}
 
   /** Iterates over the members. */
   [Symbol.iterator](): IterableIterator<WebSocket> {

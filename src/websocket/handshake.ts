@@ -51,6 +51,10 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Called with each new WebSocket, before any of its messages: set `onMessage`, `onClose` … here. */
 export type ConnectionHandler = (ws: WebSocket, req: HttpRequest) => void;
 
+/**
+ * What {@link websocket} takes: the WebSocket's own options ({@link WebSocketOptions}) and the
+ * handshake's — who may connect (`origin`), which subprotocol, and its limits.
+ */
 export interface WebSocketServerOptions extends WebSocketOptions {
   /**
    * Accepts or refuses the page a browser connects from (`Origin`, undefined for non-browser
@@ -330,8 +334,36 @@ export class WebSocketHandshakeHandler extends ChannelInboundHandler {
 }
 
 /**
- * A pipeline factory for a port that speaks WebSocket only: the handshake on any path, then
- * `onConnection(ws, req)` for each connection. Options are checked now (`InvalidOptionError`).
+ * A pipeline factory for a port that speaks WebSocket only (RFC 6455, permessage-deflate): the
+ * opening handshake on any path, then `onConnection(ws, req)` for each connection — set the
+ * {@link WebSocket}'s callbacks there; no message is delivered before it returns. A handshake that
+ * is not valid is answered (400, 403 from `origin`, 426) and closed. Options are checked now,
+ * once, for every connection (`InvalidOptionError`). To serve WebSocket on a path of an HTTP
+ * server instead, use {@link websocketRoute}.
+ *
+ * @example
+ * ```ts
+ * import { Server, WebSocketGroup, websocket } from 'multireactor';
+ *
+ * const everyone = new WebSocketGroup(); // per worker: see docs/websocket.md for every worker
+ * await Server.listen({
+ *   port: 9001,
+ *   pipeline: websocket(
+ *     (ws, req) => {
+ *       ws.data = { name: req.query.name ?? 'anonymous' };
+ *       everyone.join(ws); // left again when it closes
+ *       ws.onMessage = (data, isBinary) => everyone.publish(data, isBinary, ws); // to everyone else
+ *       ws.onClose = (code, reason) => console.log('closed', code, reason);
+ *     },
+ *     {
+ *       perMessageDeflate: true,
+ *       heartbeat: { interval: 30_000 }, // ping after 30 s of silence; 2 unanswered pings close
+ *       maxMessageSize: 1024 * 1024,
+ *       origin: (origin) => origin === undefined || origin === 'https://example.com',
+ *     },
+ *   ),
+ * });
+ * ```
  */
 export function websocket(onConnection: ConnectionHandler, options: WebSocketServerOptions = {}): () => Pipeline {
   const server = new WebSocketServerConfig(onConnection, options);

@@ -17,6 +17,13 @@ import { type IdleStateEvent, IdleStateHandler } from '../handlers/idle-state.js
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import type { WebSocket } from './websocket.js';
 
+/**
+ * The stage `heartbeat` and `idleTimeout` put before a WebSocket (you do not build it yourself):
+ * any byte from the peer proves it alive; after `interval` ms of silence the WebSocket pings,
+ * and when `missed` pings in a row found the peer silent the connection is aborted (reason
+ * `heartbeat`) — a dead peer gets no lingering close. With `idleTimeout` instead, a silent
+ * connection is closed with 1001 (`idle-timeout`). Runs on the loop's timing wheel.
+ */
 export class WebSocketHeartbeat extends IdleStateHandler {
   private unanswered = 0;
 

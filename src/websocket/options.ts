@@ -8,6 +8,12 @@ import { DeflateConfig, type PerMessageDeflateOptions } from './deflate.js';
 /** What `send()` does when the connection's outbound queue is above its high watermark. */
 export type BackpressurePolicy = 'drop' | 'close' | 'wait';
 
+/**
+ * `WebSocketOptions.heartbeat`: ping after `interval` ms of silence from the peer (any byte
+ * counts as life); when `missed` pings in a row found it still silent, abort the connection
+ * (reason `heartbeat`, `onClose` gets 1006). Pings are control frames every conforming peer —
+ * browsers too — answers by itself.
+ */
 export interface WebSocketHeartbeatOptions {
   /** ms of silence from the peer before a ping is sent. */
   readonly interval: number;
@@ -15,6 +21,11 @@ export interface WebSocketHeartbeatOptions {
   readonly missed?: number;
 }
 
+/**
+ * The options of every WebSocket — server ({@link websocket}, {@link websocketRoute}) and client
+ * ({@link connectWebSocket}): limits, closing, backpressure, compression, liveness. Checked once
+ * when the factory is built (`InvalidOptionError`) and shared by its connections.
+ */
 export interface WebSocketOptions {
   /** Largest frame payload accepted, in bytes; more → close 1009. Default 16 MiB. */
   readonly maxPayload?: number;

@@ -39,8 +39,23 @@ export type WebSocketRouteOptions = Omit<WebSocketServerOptions, 'handshakeTimeo
 
 /**
  * A handler for the requests of one path of an `http()` server: answers the WebSocket handshake
- * and hands the connection to a WebSocket, `onConnection(ws, req)` as on a dedicated port.
- * Options are checked now (`InvalidOptionError`).
+ * and hands the connection to a WebSocket, `onConnection(ws, req)` as on a dedicated port (see
+ * {@link websocket}). A refused handshake is an ordinary HTTP response (a keep-alive connection
+ * goes on with HTTP); an accepted one goes out in its turn among the connection's responses, then
+ * the HTTP stages leave and the HTTP timeouts end: the WebSocket's own liveness (`heartbeat`,
+ * `idleTimeout`) takes over. Options are checked now (`InvalidOptionError`).
+ *
+ * @example
+ * ```ts
+ * import { http, router, Server, websocketRoute } from 'multireactor';
+ *
+ * const app = router();
+ * app.get('/', (req, res) => res.setHeader('Content-Type', 'text/html').end('<script>new WebSocket("/ws")</script>'));
+ * app.get('/ws', websocketRoute((ws) => {
+ *   ws.onMessage = (data, isBinary) => ws.send(data, isBinary); // echo
+ * }, { heartbeat: { interval: 15_000 } }));
+ * await Server.listen({ port: 8080, pipeline: http(app) });
+ * ```
  */
 export function websocketRoute(
   onConnection: ConnectionHandler,

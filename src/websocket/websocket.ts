@@ -141,6 +141,20 @@ function burstEnded(): void {
 }
 
 /**
+ * @internal Opens a burst that is no WebSocket's read: a relay delivering the messages of one read
+ * of its own (src/pubsub/) — sends made until the matching `endSendBurst` leave in one write per
+ * member. Every call must be paired.
+ */
+export function beginSendBurst(): void {
+  bursts++;
+}
+
+/** @internal Closes a burst opened by `beginSendBurst`: the deferred sends are flushed when none is left open. */
+export function endSendBurst(): void {
+  burstEnded();
+}
+
+/**
  * Read copies up to this size go into a shared block, bump-allocated and never reused (a full one
  * is replaced): one allocation per 64 KiB of reads instead of one per read (`Buffer.allocUnsafe`
  * of 4 KiB costs ~1 µs here, beyond Node's own 4 KiB pool). A message kept by the application
@@ -160,7 +174,14 @@ export type WebSocketState = 'open' | 'closing' | 'closed';
 
 /** Callbacks receive the WebSocket as `this` (so one function can serve every connection). */
 export type MessageCallback = (this: WebSocket, data: Buffer, isBinary: boolean) => void;
+/**
+ * `onClose(code, reason)`: called once, when the connection is gone — with the peer's code (1005
+ * when its close frame had none), the code we failed the connection with, or 1006 and the
+ * connection's close reason (`heartbeat`, `timeout`, `reset`, `idle-timeout`, …) when no close
+ * frame came.
+ */
 export type CloseCallback = (this: WebSocket, code: number, reason: string) => void;
+/** `onPing` / `onPong`: the payload of a control frame (at most 125 bytes; a ping is already answered). */
 export type ControlCallback = (this: WebSocket, data: Buffer) => void;
 
 /** Groups a WebSocket is in (group.ts keeps this up to date). */
@@ -169,6 +190,41 @@ export interface GroupMembership {
   removeOnClose(ws: WebSocket): void;
 }
 
+/**
+ * One WebSocket connection (RFC 6455), server or client side: `send`, `close`, `ping`, the
+ * callbacks `onMessage`, `onClose`, `onDrain`, `onPing`, `onPong`, and `data` for what the
+ * application keeps with it. It is also the connection's pipeline stage (frames, fragments, the
+ * closing handshake), which is why an idle WebSocket costs little memory.
+ *
+ * Contract:
+ * - `onMessage(data, isBinary)` gets each whole message; text is UTF-8 already validated (an
+ *   invalid byte fails the connection with 1007 in the read that brings it). With `copyMessages`
+ *   (the default) `data` is the application's to keep; with `copyMessages: false` it is lent for
+ *   the call only.
+ * - `send()` returns false when the message was not queued below the high watermark — dropped,
+ *   refused, or queued above it under `backpressure: 'wait'` (then wait for `onDrain`).
+ * - A protocol violation (1002), invalid UTF-8 (1007) or a size limit (1009) closes the
+ *   connection with that code; a server stop or reload closes it with 1001. `onClose` fires once.
+ * - Callbacks run on the loop, with the WebSocket as `this`; a callback that throws is logged and
+ *   fails the connection (1011), never the worker.
+ *
+ * @example
+ * ```ts
+ * import { Server, type WebSocket, websocket } from 'multireactor';
+ *
+ * function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+ *   if (isBinary) this.close(1003, 'text only');
+ *   else if (!this.send(data.toString().toUpperCase())) this.onDrain = () => console.log('drained');
+ * }
+ * await Server.listen({
+ *   port: 9001,
+ *   pipeline: websocket((ws) => {
+ *     ws.onMessage = onMessage; // one function for every connection: `this` is the WebSocket
+ *     ws.onClose = (code, reason) => console.log(code, reason, ws.channel.remoteAddress);
+ *   }),
+ * });
+ * ```
+ */
 export class WebSocket {
   /** A message arrived (text: UTF-8 bytes, already validated; `data.toString()` decodes it). */
   onMessage: MessageCallback | undefined = undefined;

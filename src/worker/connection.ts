@@ -21,9 +21,17 @@
  *
  * Errno discipline: every syscall result is compared with -EAGAIN/-EINTR as numbers; an
  * Error object is built only for failures a user must hear about.
+ *
+ * Memory: a server holds many idle connections, so an idle one holds little (docs/benchmarks.md,
+ * "Connections"). Its flags, the registered interest and the close reason share one integer; the
+ * outbound queue is taken from the loop when something is written and given back when it drained;
+ * what few connections need (holds on reading, a close timer, decoded addresses, byte counts past
+ * 2^29) lives in a side object made on first use; and every number field stays a small integer
+ * (a Smi), since a double field costs a 16-byte box per object in V8.
  */
 import { Buffer } from 'node:buffer';
 import { isOutboundView } from '../common/buffer-view.js';
+import { CLOSE_REASONS } from '../common/close-reason.js';
 import {
   ChannelClosedError,
   DecoderError,
@@ -33,7 +41,7 @@ import {
   UnsupportedMessageError,
 } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { Timeout, Timers } from '../common/timing-wheel.js';
+import type { Timeout, Timers, TimerTarget } from '../common/timing-wheel.js';
 import { type Channel, checkProxiedAddresses, type ProxiedAddresses, type Transport } from '../pipeline/channel.js';
 import type { CloseReason } from '../pipeline/handler.js';
 import { createPipeline, type Pipeline, type PipelineSpec } from '../pipeline/pipeline.js';
@@ -76,7 +84,7 @@ import {
 } from '../syscalls/socket.js';
 import { COALESCE_LIMIT, type EventLoop, type IoHandle, type ReadAgain } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
-import { OutboundQueue, pins } from './outbound-queue.js';
+import { type OutboundQueue, pins } from './outbound-queue.js';
 import { ERROR, HANGUP, READ_CLOSED, READABLE, WRITABLE } from './poller.js';
 
 // State bits.
@@ -109,6 +117,28 @@ const LINGERING = 1 << 12;
 const READ_HELD = 1 << 13;
 /** Any of these stops reading (except while lingering, which reads to discard). */
 const NO_READ = INPUT_SHUT | CLOSING | CLOSED | BACKPRESSURED | NO_AUTO_READ | READ_HELD;
+/** The last read filled less than half its size: one more such read shrinks the read size. */
+const SHRINK_NEXT = 1 << 14;
+/** Over the high watermark, until the queue drains below the low one (`isWritable` false). */
+const UNWRITABLE = 1 << 15;
+/** Level-triggered: the interest registered now — reading (READABLE | READ_CLOSED), writing (WRITABLE). */
+const WANT_READ = 1 << 16;
+const WANT_WRITE = 1 << 17;
+/** `open()` succeeded: `onClosed` will be called once the pipeline heard `onInactive`. */
+const OPENED = 1 << 18;
+/** The close reason (pending while closing, final once closed): its index in CLOSE_REASONS, plus 1. */
+const REASON_SHIFT = 20;
+const REASON_MASK = 15 << REASON_SHIFT;
+/** The read size: an index into the server's `readSizes` (at most 22 of them: options.ts). */
+const READ_SIZE_SHIFT = 24;
+const READ_SIZE_MASK = 31 << READ_SIZE_SHIFT;
+const REASON_CODE = Object.fromEntries(CLOSE_REASONS.map((r, i) => [r, i + 1])) as Record<CloseReason, number>;
+
+/**
+ * Byte counts stay below this in the connection's own fields, so that they remain small integers
+ * (Smis: 31 bits with pointer compression, 32 without); the rest is carried into `ConnectionExtras`.
+ */
+const COUNT_CARRY = 1 << 29;
 
 /** Whether the state allows reading: normally, or to discard while lingering. */
 function readable(state: number): boolean {
@@ -117,57 +147,78 @@ function readable(state: number): boolean {
 
 let nextChannelId = 1;
 
+/** What few connections need, made on first use (see the module comment). */
+class ConnectionExtras {
+  /** Who paused reading (`pauseReading`). */
+  readHolders: object[] | undefined = undefined;
+  /** The close timeout, then the linger timeout (`onTimeout`). */
+  closeTimer: Timeout | undefined = undefined;
+  /** The socket's peer as decoded on first use; until then only the packed words. */
+  remote: SocketAddress | undefined = undefined;
+  /** The socket's own address, looked up on first use or given (`setSocketAddresses`). */
+  local: SocketAddress | undefined = undefined;
+  /** What a stage reported of the real endpoints (`setProxiedAddresses`). */
+  proxied: ProxiedAddresses | undefined = undefined;
+  /** The rest of an IPv6 peer (sockaddr.ts `PackedAddress`). */
+  addrV6: PackedIPv6 | undefined = undefined;
+  /** Bytes read and written carried out of the connection's own counters (multiples of COUNT_CARRY). */
+  bytesReadCarried = 0;
+  bytesWrittenCarried = 0;
+}
+
 /** Options shared by every connection of a server (resolved once). */
 export interface ConnectionContext {
   readonly loop: EventLoop;
   readonly pipeline: PipelineSpec;
   readonly options: ResolvedConnectionOptions;
+  /**
+   * The connections' own address when the listener knows it without a syscall (bound to one
+   * address): shared by all of them, not kept per connection.
+   */
+  readonly local?: SocketAddress | undefined;
+  /** Who made the connections (a server), to find its own among a loop's handles (`madeBy`). */
+  readonly owner?: object | undefined;
   /** Stages put before the user's pipeline (PROXY protocol, TLS: pipeline/stages.ts). */
-  readonly stages?: readonly ServerStage[];
-  /** Called after the pipeline heard `onInactive`. */
+  readonly stages?: readonly ServerStage[] | undefined;
+  /**
+   * Called after the pipeline heard `onInactive`, once, for a connection whose `open()` returned
+   * true (one that failed to open is the caller's to account for).
+   */
   readonly onClosed?: (conn: Connection) => void;
 }
 
-export class Connection implements Channel, Transport, IoHandle, ReadAgain, PackedAddress {
+export class Connection implements Channel, Transport, IoHandle, ReadAgain, PackedAddress, TimerTarget {
   readonly id = nextChannelId++;
   token = 0;
-  bytesRead = 0;
-  bytesWritten = 0;
-  closeReason: CloseReason | undefined;
-  private fdValue: number;
-  private state = 0;
-  /** The interest currently registered (level-triggered mode). */
-  private interest = 0;
-  private readSize: number;
-  private shrinkNext = false;
-  /** What was written and not yet accepted by the kernel (outbound-queue.ts). */
-  private readonly out = new OutboundQueue();
-  private writable = true;
-  /** Who paused reading (`pauseReading`); usually none, made on first use. */
-  private readHolders: object[] | undefined;
-  private pendingCloseReason: CloseReason = 'local';
-  private closeTimer: Timeout | undefined;
-  /** The socket's peer as decoded on first use; until then only the packed words below. */
-  private remote: SocketAddress | undefined;
-  private local: SocketAddress | undefined;
-  /** What a stage reported of the real endpoints (`setProxiedAddresses`). */
-  private proxiedRef: ProxiedAddresses | undefined;
   /** @internal The socket's peer from accept/connect, packed (sockaddr.ts `PackedAddress`): no string until asked. */
   addrTag = 0;
   /** @internal */ addrW0 = 0;
-  /** @internal */ addrV6: PackedIPv6 | undefined = undefined;
-  private pipelineRef: Pipeline | undefined;
-  private readonly loop: EventLoop;
-  private readonly opts: ResolvedConnectionOptions;
+  private fdValue: number;
+  /** Flags, the registered interest, the close reason and the read size (the constants above). */
+  private state: number;
+  /** Bytes read and written, below COUNT_CARRY; the rest in `more`. */
+  private rx = 0;
+  private tx = 0;
+  /** What was written and not yet accepted by the kernel; taken from the loop while non-empty. */
+  private out: OutboundQueue | undefined = undefined;
+  private pipelineRef: Pipeline | undefined = undefined;
+  private more: ConnectionExtras | undefined = undefined;
+  private readonly ctx: ConnectionContext;
 
-  constructor(
-    private readonly ctx: ConnectionContext,
-    fd: number,
-  ) {
+  constructor(ctx: ConnectionContext, fd: number) {
+    this.ctx = ctx;
     this.fdValue = fd;
-    this.loop = ctx.loop;
-    this.opts = ctx.options;
-    this.readSize = ctx.options.initialReadSize;
+    this.state = ctx.options.initialReadIndex << READ_SIZE_SHIFT;
+  }
+
+  /** @internal Whether `owner` made this connection (`ConnectionContext.owner`: a server's, among a loop's handles). */
+  madeBy(owner: object): boolean {
+    return this.ctx.owner === owner;
+  }
+
+  private extras(): ConnectionExtras {
+    if (this.more === undefined) this.more = new ConnectionExtras();
+    return this.more;
   }
 
   /**
@@ -175,9 +226,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
    * that fails — a pipeline constructor that throws, or an fd the poller refuses.
    */
   open(): boolean {
-    const loop = this.loop;
-    this.interest = READABLE | READ_CLOSED;
-    const interest = loop.edge ? READABLE | WRITABLE | READ_CLOSED | loop.connectionFlags : this.interest;
+    const loop = this.ctx.loop;
+    this.state |= WANT_READ;
+    const interest = loop.edge ? READABLE | WRITABLE | READ_CLOSED | loop.connectionFlags : READABLE | READ_CLOSED;
     const r = loop.register(this, interest);
     if (r < 0) {
       loop.logger.error(`cannot register connection fd ${this.fdValue}`, new SyscallError('epoll_ctl', -r));
@@ -207,6 +258,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       this.closeNow('error');
       return false;
     }
+    this.state |= OPENED;
     this.pipelineRef.fireActive();
     this.endEvent();
     return true;
@@ -224,11 +276,43 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   get timers(): Timers {
-    return this.loop.timers;
+    return this.ctx.loop.timers;
   }
 
   get logger(): Logger {
-    return this.loop.logger;
+    return this.ctx.loop.logger;
+  }
+
+  get bytesRead(): number {
+    return this.more === undefined ? this.rx : this.rx + this.more.bytesReadCarried;
+  }
+
+  get bytesWritten(): number {
+    return this.more === undefined ? this.tx : this.tx + this.more.bytesWrittenCarried;
+  }
+
+  /** Set once the connection closed: why. */
+  get closeReason(): CloseReason | undefined {
+    return (this.state & CLOSED) === 0 ? undefined : this.reason;
+  }
+
+  /** The close reason kept in the state (pending while closing). */
+  private get reason(): CloseReason {
+    const code = (this.state & REASON_MASK) >>> REASON_SHIFT;
+    return code === 0 ? 'local' : (CLOSE_REASONS[code - 1] as CloseReason);
+  }
+
+  private set reason(r: CloseReason) {
+    this.state = (this.state & ~REASON_MASK) | (REASON_CODE[r] << REASON_SHIFT);
+  }
+
+  /** @internal The rest of an IPv6 peer (`PackedAddress`), kept with the rarely needed state. */
+  get addrV6(): PackedIPv6 | undefined {
+    return this.more?.addrV6;
+  }
+
+  set addrV6(v: PackedIPv6 | undefined) {
+    if (v !== undefined || this.more !== undefined) this.extras().addrV6 = v;
   }
 
   /**
@@ -238,48 +322,52 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
    */
   setSocketAddresses(peer: Uint8Array, peerLength: number, local?: SocketAddress): void {
     packSockaddr(peer, peerLength, this);
-    if (local !== undefined) this.local = local;
+    if (local !== undefined) this.extras().local = local;
   }
 
   get remoteAddress(): SocketAddress | undefined {
-    const p = this.proxiedRef;
+    const p = this.more?.proxied;
     if (p !== undefined && p.remote !== undefined) return p.remote;
     return this.socketRemoteAddress;
   }
 
   get localAddress(): SocketAddress | undefined {
-    const p = this.proxiedRef;
+    const p = this.more?.proxied;
     if (p !== undefined && p.local !== undefined) return p.local;
     return this.socketLocalAddress;
   }
 
   get socketRemoteAddress(): SocketAddress | undefined {
-    if (this.remote === undefined) {
+    let remote = this.more?.remote;
+    if (remote === undefined) {
       // Packed at accept/connect; getpeername only for a socket handed over without them.
-      if (this.addrTag !== 0) this.remote = unpackAddress(this);
-      else if (this.fdValue >= 0) this.remote = peerAddress(this.fdValue);
+      if (this.addrTag !== 0) remote = unpackAddress(this);
+      else if (this.fdValue >= 0) remote = peerAddress(this.fdValue);
+      if (remote !== undefined) this.extras().remote = remote;
     }
-    return this.remote;
+    return remote;
   }
 
   get proxied(): ProxiedAddresses | undefined {
-    return this.proxiedRef;
+    return this.more?.proxied;
   }
 
   setProxiedAddresses(proxied: ProxiedAddresses): void {
     checkProxiedAddresses(proxied);
-    this.proxiedRef = proxied;
+    this.extras().proxied = proxied;
   }
 
   get socketLocalAddress(): SocketAddress | undefined {
-    if (this.local === undefined && this.fdValue >= 0) {
-      try {
-        this.local = localAddress(this.fdValue);
-      } catch {
-        return undefined;
-      }
+    const known = this.more?.local ?? this.ctx.local;
+    if (known !== undefined || this.fdValue < 0) return known;
+    // A wildcard listener or a client connection: getsockname once, remembered.
+    try {
+      const local = localAddress(this.fdValue);
+      if (local !== undefined) this.extras().local = local;
+      return local;
+    } catch {
+      return undefined;
     }
-    return this.local;
   }
 
   get isActive(): boolean {
@@ -287,7 +375,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   get isWritable(): boolean {
-    return this.writable && (this.state & (CLOSED | CLOSING | OUTPUT_SHUT | SHUTDOWN_PENDING)) === 0;
+    return (this.state & (UNWRITABLE | CLOSED | CLOSING | OUTPUT_SHUT | SHUTDOWN_PENDING)) === 0;
   }
 
   get isInputShutdown(): boolean {
@@ -299,7 +387,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   get pendingWriteBytes(): number {
-    return this.out.bytes;
+    return this.out === undefined ? 0 : this.out.bytes;
   }
 
   get autoRead(): boolean {
@@ -318,8 +406,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   pauseReading(holder: object): void {
-    if (this.readHolders === undefined) this.readHolders = [];
-    const holders = this.readHolders;
+    const more = this.extras();
+    if (more.readHolders === undefined) more.readHolders = [];
+    const holders = more.readHolders;
     if (holders.includes(holder)) return;
     holders.push(holder);
     if (holders.length === 1) {
@@ -329,11 +418,14 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   resumeReading(holder: object): void {
-    const holders = this.readHolders;
+    const more = this.more;
+    const holders = more?.readHolders;
     const i = holders === undefined ? -1 : holders.indexOf(holder);
     if (i < 0) return;
     (holders as object[]).splice(i, 1);
     if ((holders as object[]).length === 0) {
+      // Let the array go: a connection paused once (a response piling up) is usually not again.
+      (more as ConnectionExtras).readHolders = undefined;
       this.state &= ~READ_HELD;
       this.readingMayResume();
     }
@@ -381,7 +473,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   countRequest(): void {
-    this.loop.stats.requests++;
+    this.ctx.loop.stats.requests++;
   }
 
   /** Closes with RST instead of FIN (SO_LINGER 0): the peer sees ECONNRESET. */
@@ -428,21 +520,24 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       this.discardLoop();
       return;
     }
-    const loop = this.loop;
-    const cap = this.opts.maxReadPerWakeup;
+    const loop = this.ctx.loop;
+    const opts = this.ctx.options;
+    const cap = opts.maxReadPerWakeup;
+    const sizes = opts.readSizes;
     const pipeline = this.pipelineRef as Pipeline;
     let total = 0;
     let eof = false;
     for (;;) {
-      const want = this.readSize;
+      const want = sizes[(this.state & READ_SIZE_MASK) >>> READ_SIZE_SHIFT] as number;
       // Fetched each time: a decoder may have claimed the previous buffer (read-loan.ts).
       const buf = loop.readBuffer;
       const n = sysRead(this.fdValue, buf, want);
       if (n > 0) {
         total += n;
-        this.bytesRead += n;
+        this.rx += n;
+        if (this.rx >= COUNT_CARRY) this.carryRead();
         loop.stats.bytesIn += n;
-        this.adaptReadSize(n, want);
+        this.adaptReadSize(n, want, sizes.length - 1);
         pipeline.fireRead(loop.readView(n));
         if ((this.state & NO_READ) !== 0) break;
         if (n < want && (this.state & FIN_QUEUED) === 0) {
@@ -479,38 +574,53 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       pipeline.fireReadComplete();
       // Answers written during this read go out now, in one write, without each handler having
       // to flush (writes from timers or promises still need writeAndFlush).
-      if (this.out.bytes > 0 && (this.state & (WRITE_BLOCKED | CLOSED)) === 0) this.doWrite();
+      if (this.out !== undefined && (this.state & (WRITE_BLOCKED | CLOSED)) === 0) this.doWrite();
     }
     if (eof && (this.state & CLOSED) === 0) this.onInputEof();
   }
 
-  private adaptReadSize(n: number, want: number): void {
+  private carryRead(): void {
+    this.extras().bytesReadCarried += this.rx;
+    this.rx = 0;
+  }
+
+  private carryWritten(): void {
+    this.extras().bytesWrittenCarried += this.tx;
+    this.tx = 0;
+  }
+
+  /** Adapts the read size (`readSizes` index `i`, of at most `last`) to a read of `n` of `want` bytes. */
+  private adaptReadSize(n: number, want: number, last: number): void {
+    const state = this.state;
+    const i = (state & READ_SIZE_MASK) >>> READ_SIZE_SHIFT;
     if (n === want) {
-      this.shrinkNext = false;
-      if (want < this.opts.maxReadSize) this.readSize = Math.min(want * 4, this.opts.maxReadSize);
-    } else if (n <= want >>> 1 && want > this.opts.minReadSize) {
-      // Shrink only after two under-filled reads in a row, so that one small message between
-      // large ones does not cost the next large read.
-      if (this.shrinkNext) {
-        this.readSize = Math.max(want >>> 1, this.opts.minReadSize);
-        this.shrinkNext = false;
+      // Filled: four times larger (two doublings), up to maxReadSize.
+      this.state =
+        i < last
+          ? (state & ~(READ_SIZE_MASK | SHRINK_NEXT)) | (Math.min(i + 2, last) << READ_SIZE_SHIFT)
+          : state & ~SHRINK_NEXT;
+    } else if (n <= want >>> 1 && i > 0) {
+      // Shrink (halve) only after two under-filled reads in a row, so that one small message
+      // between large ones does not cost the next large read.
+      if ((state & SHRINK_NEXT) !== 0) {
+        this.state = (state & ~(READ_SIZE_MASK | SHRINK_NEXT)) | ((i - 1) << READ_SIZE_SHIFT);
       } else {
-        this.shrinkNext = true;
+        this.state = state | SHRINK_NEXT;
       }
-    } else {
-      this.shrinkNext = false;
+    } else if ((state & SHRINK_NEXT) !== 0) {
+      this.state = state & ~SHRINK_NEXT;
     }
   }
 
   private scheduleRead(): void {
     if ((this.state & READ_SCHEDULED) !== 0) return;
     this.state |= READ_SCHEDULED;
-    this.loop.scheduleRead(this);
+    this.ctx.loop.scheduleRead(this);
   }
 
   private onInputEof(): void {
     this.state |= INPUT_SHUT;
-    if (this.opts.allowHalfOpen) {
+    if (this.ctx.options.allowHalfOpen) {
       this.pipeline.fireInputShutdown();
       if ((this.state & OUTPUT_SHUT) !== 0) this.closeNow('peer-closed');
       else this.interestChanged();
@@ -550,8 +660,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
     if (msg instanceof Uint8Array) chunk = msg;
     else if (typeof msg === 'string') chunk = Buffer.from(msg);
     else throw new UnsupportedMessageError(describe(msg));
+    const loop = this.ctx.loop;
     if ((this.state & (CLOSED | CLOSING | OUTPUT_SHUT | SHUTDOWN_PENDING)) !== 0) {
-      this.loop.stats.droppedWrites++;
+      loop.stats.droppedWrites++;
       return;
     }
     // `.length`, not `.byteLength` (equal for bytes): V8 inlines the former; the latter is a
@@ -561,15 +672,16 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
     // A view of the shared read buffer (echoing what was read) is overwritten by the next read:
     // copy it before it waits in the queue. An outbound view (the HTTP stage's slab) is known not
     // to be one, which spares the `chunk.buffer` getter call (~30 ns, buffer-view.ts).
-    if (!isOutboundView(chunk) && chunk.buffer === this.loop.readArrayBuffer) chunk = Buffer.from(chunk);
+    if (!isOutboundView(chunk) && chunk.buffer === loop.readArrayBuffer) chunk = Buffer.from(chunk);
     else if ((this.state & WRITE_BLOCKED) !== 0 && pins(chunk, n)) chunk = Buffer.from(chunk);
-    const out = this.out;
+    let out = this.out;
+    if (out === undefined) out = this.out = loop.takeOutboundQueue();
     out.push(chunk);
-    if (out.bytes > this.opts.highWaterMark && this.writable) {
-      this.writable = false;
+    if (out.bytes > this.ctx.options.highWaterMark && (this.state & UNWRITABLE) === 0) {
+      this.state |= UNWRITABLE;
       if ((this.state & BACKPRESSURED) === 0) {
         this.state |= BACKPRESSURED;
-        this.loop.stats.readPauses++;
+        loop.stats.readPauses++;
         this.interestChanged();
       }
       this.pipeline.fireWritabilityChanged(false);
@@ -577,18 +689,19 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   transportFlush(): void {
-    if (this.out.bytes === 0 || (this.state & (WRITE_BLOCKED | CLOSED)) !== 0) return;
+    if (this.out === undefined || (this.state & (WRITE_BLOCKED | CLOSED)) !== 0) return;
     this.doWrite();
   }
 
   private onWritable(): void {
     this.state &= ~WRITE_BLOCKED;
-    if (this.out.bytes > 0) this.doWrite();
+    if (this.out !== undefined) this.doWrite();
   }
 
+  /** Sends what is queued (the queue exists: it is made non-empty and given back once empty). */
   private doWrite(): void {
-    const loop = this.loop;
-    const out = this.out;
+    const loop = this.ctx.loop;
+    const out = this.out as OutboundQueue;
     while (out.bytes > 0) {
       let attempted: number;
       let n: number;
@@ -610,9 +723,13 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
         n = writevBuffers(this.fdValue, out.array, out.headIndex, count, out.firstOffset);
       }
       if (n >= 0) {
-        this.consume(n);
-        this.bytesWritten += n;
+        this.tx += n;
+        if (this.tx >= COUNT_CARRY) this.carryWritten();
         loop.stats.bytesOut += n;
+        this.consume(out, n);
+        // A handler that heard the connection turn writable may have closed it: the queue went
+        // back to the loop with it, and may already be another connection's.
+        if (this.out !== out) return;
         if (n < attempted) {
           this.blocked();
           break;
@@ -625,28 +742,33 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
         return;
       }
     }
-    if (out.bytes === 0) this.drained();
+    if (out.bytes === 0) {
+      // Empty: the loop keeps the queue for the next connection that writes.
+      this.out = undefined;
+      loop.giveBackOutboundQueue(out);
+      this.drained();
+    }
   }
 
   private blocked(): void {
     this.state |= WRITE_BLOCKED;
     // What waits for a slow peer may wait long: it should hold its own bytes only.
-    this.out.detachPinned();
-    if (this.loop.edge) this.loop.rearm(this, WRITABLE);
+    (this.out as OutboundQueue).detachPinned();
+    const loop = this.ctx.loop;
+    if (loop.edge) loop.rearm(this, WRITABLE);
     else this.interestChanged();
   }
 
   /** Drops `n` written bytes from the front of the queue and updates writability. */
-  private consume(n: number): void {
-    const out = this.out;
+  private consume(out: OutboundQueue, n: number): void {
     out.consume(n);
-    if (out.bytes <= this.opts.lowWaterMark) {
+    if (out.bytes <= this.ctx.options.lowWaterMark) {
       if ((this.state & BACKPRESSURED) !== 0) {
         this.state &= ~BACKPRESSURED;
         this.readingMayResume();
       }
-      if (!this.writable) {
-        this.writable = true;
+      if ((this.state & UNWRITABLE) !== 0) {
+        this.state &= ~UNWRITABLE;
         this.pipelineRef?.fireWritabilityChanged(true);
       }
     }
@@ -668,7 +790,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   private readingMayResume(): void {
     if (!readable(this.state)) return;
     // Edge-triggered, the readiness we skipped while paused will not be reported again.
-    if (this.loop.edge) this.scheduleRead();
+    if (this.ctx.loop.edge) this.scheduleRead();
     else this.interestChanged();
   }
 
@@ -678,13 +800,17 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
 
   /** Level-triggered: make the registered interest match the state (one epoll_ctl when it changed). */
   private updateInterest(): void {
-    if (this.loop.edge || (this.state & CLOSED) !== 0) return;
+    const state = this.state;
+    const loop = this.ctx.loop;
+    if (loop.edge || (state & CLOSED) !== 0) return;
     let want = 0;
-    if (readable(this.state)) want |= READABLE | READ_CLOSED;
-    if ((this.state & WRITE_BLOCKED) !== 0 && this.out.bytes > 0) want |= WRITABLE;
-    if (want === this.interest) return;
-    this.interest = want;
-    const r = this.loop.modify(this, want);
+    if (readable(state)) want |= WANT_READ;
+    if ((state & WRITE_BLOCKED) !== 0 && this.out !== undefined) want |= WANT_WRITE;
+    if (want === (state & (WANT_READ | WANT_WRITE))) return;
+    this.state = (state & ~(WANT_READ | WANT_WRITE)) | want;
+    const interest =
+      ((want & WANT_READ) !== 0 ? READABLE | READ_CLOSED : 0) | ((want & WANT_WRITE) !== 0 ? WRITABLE : 0);
+    const r = loop.modify(this, interest);
     if (r < 0) this.failIo('epoll_ctl', -r);
   }
 
@@ -693,21 +819,38 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   transportClose(reason: CloseReason): void {
     if ((this.state & (CLOSED | CLOSING)) !== 0) return;
     this.state |= CLOSING;
-    this.pendingCloseReason = reason;
-    if (this.out.bytes === 0) {
+    this.reason = reason;
+    if (this.out === undefined) {
       this.finishClose();
       return;
     }
     if ((this.state & WRITE_BLOCKED) === 0) this.doWrite();
-    if ((this.state & CLOSED) !== 0) return;
-    // The peer may never read: give it closeTimeout, then drop what is left.
-    this.closeTimer = this.loop.timers.schedule(this.opts.closeTimeout, () => this.closeNow('aborted'));
+    // Closed, or drained and lingering (finishClose armed the timer as the linger timer).
+    if ((this.state & (CLOSED | LINGERING)) !== 0) return;
+    // The peer may never read: give it closeTimeout, then drop what is left (`onTimeout`).
+    this.armCloseTimer(this.ctx.options.closeTimeout);
     this.interestChanged();
+  }
+
+  /** Arms the close timer (the connection is its target: see `onTimeout`). */
+  private armCloseTimer(ms: number): void {
+    const more = this.extras();
+    if (more.closeTimer === undefined) more.closeTimer = this.ctx.loop.timers.schedule(ms, this);
+    else more.closeTimer.reschedule(ms);
+  }
+
+  /**
+   * @internal The close timer fired: a graceful close whose queue did not drain in closeTimeout
+   * is aborted; a lingering one (see `finishClose`) closes with the reason it was asked for.
+   */
+  onTimeout(): void {
+    if ((this.state & CLOSED) !== 0) return;
+    this.closeNow((this.state & LINGERING) !== 0 ? this.reason : 'aborted');
   }
 
   transportShutdownOutput(): void {
     if ((this.state & (CLOSED | CLOSING | OUTPUT_SHUT | SHUTDOWN_PENDING)) !== 0) return;
-    if (this.out.bytes === 0) {
+    if (this.out === undefined) {
       this.doShutdownOutput();
       return;
     }
@@ -723,8 +866,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
    * `lingerTimeout`, whichever comes first.
    */
   private finishClose(): void {
-    const reason = this.pendingCloseReason;
-    if ((this.state & INPUT_SHUT) !== 0 || this.opts.lingerTimeout === 0) {
+    const reason = this.reason;
+    const lingerTimeout = this.ctx.options.lingerTimeout;
+    if ((this.state & INPUT_SHUT) !== 0 || lingerTimeout === 0) {
       this.closeNow(reason);
       return;
     }
@@ -734,24 +878,25 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       return;
     }
     this.state |= LINGERING | OUTPUT_SHUT;
-    this.closeTimer?.cancel();
-    this.closeTimer = this.loop.timers.schedule(this.opts.lingerTimeout, () => this.closeNow(reason));
+    // The close timer, if armed, becomes the linger timer (`onTimeout` tells them apart).
+    this.armCloseTimer(lingerTimeout);
     // Edge-triggered, what is already queued raised its edge long ago: go and read it.
-    if (this.loop.edge) this.scheduleRead();
+    if (this.ctx.loop.edge) this.scheduleRead();
     else this.interestChanged();
   }
 
   /** Lingering: read and drop until the peer's FIN, an error, or the linger timer. */
   private discardLoop(): void {
-    const loop = this.loop;
+    const loop = this.ctx.loop;
     let total = 0;
     for (;;) {
       const n = sysRead(this.fdValue, loop.readBuffer, loop.readBuffer.length);
       if (n > 0) {
-        this.bytesRead += n;
+        this.rx += n;
+        if (this.rx >= COUNT_CARRY) this.carryRead();
         loop.stats.bytesIn += n;
         total += n;
-        if (total >= this.opts.maxReadPerWakeup) {
+        if (total >= this.ctx.options.maxReadPerWakeup) {
           if (loop.edge) this.scheduleRead();
           loop.yieldAfterBatch();
           return;
@@ -765,7 +910,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
       if (n === -EINTR) continue;
       // EOF, or the peer reset after our FIN: either way the conversation is over, and the
       // close keeps the reason it was asked for.
-      this.closeNow(this.pendingCloseReason);
+      this.closeNow(this.reason);
       return;
     }
   }
@@ -784,17 +929,25 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   closeNow(reason: CloseReason): void {
     if ((this.state & CLOSED) !== 0) return;
     this.state = (this.state | CLOSED) & ~CLOSING;
-    this.closeTimer?.cancel();
-    this.closeTimer = undefined;
-    const loop = this.loop;
+    const more = this.more;
+    if (more !== undefined && more.closeTimer !== undefined) {
+      more.closeTimer.cancel();
+      more.closeTimer = undefined;
+    }
+    const loop = this.ctx.loop;
     const fd = this.fdValue;
     if (fd >= 0) {
       loop.deregister(this, true);
       sysClose(fd);
       this.fdValue = -1;
     }
-    this.out.clear();
-    this.closeReason = reason;
+    const out = this.out;
+    if (out !== undefined) {
+      this.out = undefined;
+      out.clear();
+      loop.giveBackOutboundQueue(out);
+    }
+    this.reason = reason;
     loop.stats.closed[reason]++;
     loop.stats.active--;
     if ((this.state & IN_EVENT) !== 0) this.state |= INACTIVE_PENDING;
@@ -804,17 +957,17 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   private fireInactive(): void {
     this.state &= ~INACTIVE_PENDING;
     try {
-      this.pipelineRef?.fireInactive(this.closeReason ?? 'local');
+      this.pipelineRef?.fireInactive(this.reason);
     } finally {
-      this.ctx.onClosed?.(this);
+      if ((this.state & OPENED) !== 0) this.ctx.onClosed?.(this);
     }
   }
 
   // ---- tail of the pipeline ----
 
   unhandledError(error: unknown): void {
-    const loop = this.loop;
-    if (error instanceof DecoderError && this.opts.decoderErrors === 'continue') {
+    const loop = this.ctx.loop;
+    if (error instanceof DecoderError && this.ctx.options.decoderErrors === 'continue') {
       // The decoder already skipped the bad input (a too-long frame, an invalid JSON line) and
       // goes on with the next message; nobody downstream wanted to hear of it.
       loop.stats.decoderErrors++;
@@ -834,8 +987,9 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   }
 
   unhandledMessage(_msg: unknown): void {
-    this.loop.stats.unhandledMessages++;
-    this.loop.warnOnce(
+    const loop = this.ctx.loop;
+    loop.stats.unhandledMessages++;
+    loop.warnOnce(
       'unhandled-message',
       'an inbound message reached the end of a pipeline unhandled (is a handler missing?); further ones are only counted',
     );

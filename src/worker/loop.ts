@@ -3,7 +3,7 @@
  * connections share. Runs inside Node's own event loop (see EpollPoller), so a worker process
  * keeps timers, IPC and promises.
  *
- * Dispatch: every registered descriptor has a handle and a token (a 32-bit counter that never
+ * Dispatch: every registered descriptor has a handle and a token (a 30-bit counter that never
  * repeats for a reused fd number); the poller reports `(fd, token, events)` and the loop drops an
  * event whose token is no longer the handle's — the stale-event guard.
  */
@@ -16,6 +16,7 @@ import { TimingWheel } from '../common/timing-wheel.js';
 import { endLoan, type Lender, lend } from '../pipeline/read-loan.js';
 import { EpollPoller } from './epoll-poller.js';
 import { type LoopOptions, type ResolvedLoopOptions, resolveLoopOptions } from './options.js';
+import { OutboundQueue } from './outbound-queue.js';
 import { PollPoller } from './poll-poller.js';
 import type { Poller } from './poller.js';
 import { EDGE } from './poller.js';
@@ -99,6 +100,7 @@ export function newStats(): LoopStats {
   };
 }
 
+/** What `new EventLoop()` takes: {@link LoopOptions} and the size of its read buffer. */
 export interface EventLoopOptions extends LoopOptions {
   /** Size of the shared read buffer (the largest single read). Default 64 KiB. */
   readonly readBufferSize?: number;
@@ -107,6 +109,26 @@ export interface EventLoopOptions extends LoopOptions {
 /** Outbound chunks totalling at most this many bytes are copied into one send() instead of a writev(). */
 export const COALESCE_LIMIT = 16 * 1024;
 
+/**
+ * One reactor: a poller (epoll, or poll(2)) with the descriptors registered on it, a timing wheel
+ * (`timers`) and the read buffer its connections share. It runs inside Node's own event loop —
+ * woken by a libuv poll handle on the epoll descriptor — so timers, IPC and promises keep working
+ * beside it. `Server.listen()` makes one per serving process; you make one only to run client
+ * connections on a loop with options of your own (`ClientOptions.loop`, `LoadOptions.loop`), and
+ * then you close it, after its connections (docs/client.md, "Which loop").
+ *
+ * @example
+ * ```ts
+ * import { Client, EventLoop, type HttpClientResponse, httpClient } from 'multireactor';
+ *
+ * const loop = new EventLoop({ trigger: 'edge', maxEventsPerWait: 256 });
+ * const conn = await Client.connect({ host: '127.0.0.1', port: 8080, pipeline: httpClient(), loop });
+ * const res = await conn.request<HttpClientResponse>({ path: '/plaintext' });
+ * console.log(res.statusCode, res.text(), loop.stats.bytesIn);
+ * await conn.close();
+ * await loop.close(); // ours to close: the standalone loop would close itself
+ * ```
+ */
 export class EventLoop implements Lender {
   readonly options: ResolvedLoopOptions;
   readonly poller: Poller;
@@ -134,6 +156,14 @@ export class EventLoop implements Lender {
   private readAgain: ReadAgain[] = [];
   private readAgainScheduled = false;
   private tickTimer: NodeJS.Timeout | undefined;
+  /**
+   * An empty outbound queue for the next connection that writes. A connection holds a queue only
+   * while it has bytes the kernel has not taken — an idle one none — and gives it back here when
+   * it drains; one spare is enough for a loop that answers each read before the next (the
+   * connections of one batch write and flush in turn), more are made only for connections that
+   * wait for their peer.
+   */
+  private spareQueue: OutboundQueue | undefined = new OutboundQueue();
   private readonly warned = new Set<string>();
   private closeHooks: Set<() => void> | undefined;
   private closed = false;
@@ -195,13 +225,35 @@ export class EventLoop implements Lender {
     return true;
   }
 
+  /** @internal An empty outbound queue for a connection about to write (see `spareQueue`). */
+  takeOutboundQueue(): OutboundQueue {
+    const q = this.spareQueue;
+    if (q === undefined) return new OutboundQueue();
+    this.spareQueue = undefined;
+    return q;
+  }
+
+  /** @internal A connection's queue drained (or it closed): kept as the spare if there is none. */
+  giveBackOutboundQueue(q: OutboundQueue): void {
+    if (this.spareQueue === undefined) this.spareQueue = q;
+  }
+
   /** Registers `handle` for `interest`; returns 0 or -errno. Assigns a fresh token. */
   register(handle: IoHandle, interest: number): number {
-    this.nextToken = (this.nextToken + 1) >>> 0 || 1;
+    // 30 bits, not the 32 the event's data has room for: a token stays a small integer (a Smi)
+    // in every handle, where a larger one would make V8 box the field (16 B per connection).
+    this.nextToken = (this.nextToken + 1) & 0x3fffffff || 1;
     handle.token = this.nextToken;
     const r = this.poller.register(handle.fd, handle.token, interest);
     if (r === 0) this.handles[handle.fd] = handle;
     return r;
+  }
+
+  /** @internal The handles registered now (a copy), for whoever must visit them all (a drain). */
+  registeredHandles(): IoHandle[] {
+    const out: IoHandle[] = [];
+    for (const h of this.handles) if (h !== undefined) out.push(h);
+    return out;
   }
 
   /** Changes the interest of a registered handle; returns 0 or -errno. */

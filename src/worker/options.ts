@@ -8,6 +8,13 @@ import { bool, describeValue, intOption, type OptionKeys, oneOf } from '../commo
 import { SOCKET_OPTIONS, type SocketOptions, validateSocketOptions } from '../syscalls/socket.js';
 import type { PollerKind } from './poller.js';
 
+/**
+ * How every connection of a server (or a client) reads, writes and closes, with the TCP options of
+ * {@link SocketOptions}; part of `ServerOptions` and `ClientOptions`. The watermarks give
+ * backpressure: above `highWaterMark` queued bytes the channel turns unwritable and stops reading
+ * until the peer has taken down to `lowWaterMark`, so a slow reader cannot make the worker buffer
+ * without bound. Checked when the server or client is built (`InvalidOptionError`).
+ */
 export interface ConnectionOptions extends SocketOptions {
   /** Keep a connection open after the peer's FIN so the pipeline can still write. Default false. */
   readonly allowHalfOpen?: boolean;
@@ -39,6 +46,7 @@ export interface ConnectionOptions extends SocketOptions {
   readonly lingerTimeout?: number;
 }
 
+/** How a loop polls and keeps time; part of `ServerOptions`, and what `new EventLoop()` takes. */
 export interface LoopOptions {
   /** Readiness backend. Default `'epoll'`; `'poll'` is the portable fallback. */
   readonly poller?: PollerKind;
@@ -95,6 +103,31 @@ export interface ResolvedConnectionOptions {
   readonly decoderErrors: 'continue' | 'close';
   readonly lingerTimeout: number;
   readonly socket: SocketOptions;
+  /**
+   * @internal The read sizes a connection adapts between, ascending: from initialReadSize doubling
+   * up to maxReadSize and halving down to minReadSize (at most 22). A connection keeps an index into
+   * it in its state bits rather than a size of its own (Netty's AdaptiveRecvByteBufAllocator keeps a
+   * table too): up two steps (×4) after a read that filled its size, down one (÷2) after two in a row
+   * that filled at most half.
+   */
+  readonly readSizes: readonly number[];
+  /** @internal The index of initialReadSize in `readSizes`. */
+  readonly initialReadIndex: number;
+}
+
+/** The read sizes of `readSizes` (see there), and where initialReadSize is among them. */
+function readSizeTable(min: number, initial: number, max: number): { sizes: number[]; initialIndex: number } {
+  const below: number[] = [];
+  for (let w = initial; w > min; ) {
+    w = Math.max(w >>> 1, min);
+    below.push(w);
+  }
+  const above: number[] = [];
+  for (let w = initial; w < max; ) {
+    w = Math.min(w * 2, max);
+    above.push(w);
+  }
+  return { sizes: [...below.reverse(), initial, ...above], initialIndex: below.length };
 }
 
 /**
@@ -122,6 +155,7 @@ export function resolveConnectionOptions(
     minReadSize,
     maxReadSize,
   );
+  const table = readSizeTable(minReadSize, initialReadSize, maxReadSize);
   return {
     allowHalfOpen: bool('allowHalfOpen', o.allowHalfOpen, false),
     highWaterMark,
@@ -140,6 +174,8 @@ export function resolveConnectionOptions(
       ...(o.sendBufferSize !== undefined ? { sendBufferSize: o.sendBufferSize } : {}),
       ...(o.receiveBufferSize !== undefined ? { receiveBufferSize: o.receiveBufferSize } : {}),
     },
+    readSizes: table.sizes,
+    initialReadIndex: table.initialIndex,
   };
 }
 

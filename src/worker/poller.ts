@@ -37,6 +37,7 @@ export const EDGE = 0x80000000;
 
 export type Dispatch = (fd: number, token: number, events: number) => void;
 
+/** A loop's readiness backend (`LoopOptions.poller`): epoll(7), or poll(2) as the portable fallback. */
 export type PollerKind = 'epoll' | 'poll';
 
 export interface Poller {

@@ -6,7 +6,8 @@
  * which Debian package to install, when /usr/bin/chromium is missing.
  *
  * Also, without a browser: the example's route answers a plain GET with 426, and a `ws` client of
- * another room does not hear this one.
+ * another room does not hear this one. And with a redis-server started here: two tabs on two
+ * servers sharing that Redis (two machines behind a load balancer) chat through it.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,6 +19,7 @@ import { expect } from 'chai';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import WsClient from 'ws';
 import { startListening, waitFor } from './helpers.js';
+import { RedisServer, requireRedis, stopAll } from './redis-support.js';
 
 const CHAT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ws-chat-server.js');
 const CHROMIUM = '/usr/bin/chromium';
@@ -35,6 +37,8 @@ const FLAGS = [
 describe('examples/ws-chat-server', function () {
   this.timeout(60_000);
   let child: ChildProcess | undefined;
+  /** More servers (the two-server case). */
+  const others: ChildProcess[] = [];
   let context: BrowserContext | undefined;
   let profile: string | undefined;
   const clients: WsClient[] = [];
@@ -45,12 +49,15 @@ describe('examples/ws-chat-server', function () {
     context = undefined;
     if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
     profile = undefined;
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
+    for (const c of [child, ...others.splice(0)]) {
+      if (c !== undefined && c.exitCode === null && c.signalCode === null) {
+        const exited = once(c, 'exit');
+        c.kill('SIGTERM');
+        await exited;
+      }
     }
     child = undefined;
+    await stopAll();
   });
 
   async function start(): Promise<number> {
@@ -131,5 +138,63 @@ describe('examples/ws-chat-server', function () {
     await hears(bob, 'alice: after the reload');
     await say(bob, 'still here');
     await hears(alice, 'bob: still here');
+  });
+  it('two tabs on two servers sharing a Redis chat through it', async function () {
+    if (!existsSync(CHROMIUM)) {
+      console.error('    (skipped: no /usr/bin/chromium — apt-get install -y chromium)');
+      this.skip();
+    }
+    requireRedis(this);
+    const redis = await RedisServer.start();
+    const ports: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const started = await startListening([
+        CHAT,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--workers',
+        '2',
+        '--redis',
+        redis.url,
+      ]);
+      others.push(started.child);
+      ports.push(started.port);
+    }
+    profile = mkdtempSync(join(tmpdir(), 'mr-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+    });
+    const tab = async (port: number, name: string): Promise<Page> => {
+      const page = await (context as BrowserContext).newPage();
+      await page.goto(`http://127.0.0.1:${port}/?room=machines&name=${name}`);
+      await page.waitForFunction("document.body.dataset.state === 'open'");
+      return page;
+    };
+    const alice = await tab(ports[0] as number, 'alice');
+    const bob = await tab(ports[1] as number, 'bob');
+    // Both servers have subscribed the room with Redis (a worker does so when its first client joins).
+    await waitFor(
+      () => redis.cli('PUBSUB', 'NUMSUB', 'room:machines').trim().split('\n')[1] === '2',
+      'both servers subscribed',
+      10_000,
+    );
+    const say = async (page: Page, text: string) => {
+      await page.fill('#text', text);
+      await page.press('#text', 'Enter');
+    };
+    const hears = (page: Page, line: string) =>
+      page.waitForFunction(
+        `[...document.querySelectorAll('#log li')].some((li) => li.textContent === ${JSON.stringify(line)})`,
+        undefined,
+        { timeout: 10_000 },
+      );
+    await say(alice, 'hello from server one');
+    await hears(bob, 'alice: hello from server one');
+    await say(bob, 'hi from server two');
+    await hears(alice, 'bob: hi from server two');
   });
 });

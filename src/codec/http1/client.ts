@@ -34,6 +34,7 @@ export interface HttpClientRequest {
   readonly body?: string | Uint8Array;
 }
 
+/** What `HttpClientCodec` takes: the response decoder's limits and the default `Host`. */
 export interface HttpClientCodecOptions extends HttpResponseDecoderOptions {
   /**
    * The `Host` header of requests that carry none (RFC 9112 §3.2 requires one). Default: the

@@ -1,6 +1,7 @@
 /**
- * The clocks of one HTTP/1.1 connection, owned by the server stage: keep-alive idle, the head and
- * request timeouts, the handler timeout, and the drain grace.
+ * The clocks of one HTTP/1.1 connection: keep-alive idle, the head and request timeouts, the
+ * handler timeout, and the drain grace — the base class of the server stage, which says what the
+ * connection is doing and acts when a deadline passes.
  *
  * Which runs depends on what the connection is doing, which only the server stage knows whole:
  * the keep-alive timeout runs between requests — nothing owed and no byte of a next request
@@ -15,31 +16,26 @@
  * the nearest one (the idle handler's technique). It is moved earlier only when a new deadline
  * comes before the one it is armed for: with the defaults (keep-alive 5 s, the others longer),
  * never in steady traffic.
+ *
+ * Memory: the clocks live as long as their connection, which is mostly idle, so they keep little.
+ * They are their own timer (a `TimerEntry`: the wheel links them through their `wheel*` fields and
+ * calls their `onTimeout`, so there is no Timeout object, closure or context per connection);
+ * they are fields of the server stage (its base class), not an object of their own; and every time
+ * is kept as a small integer — whole ms modulo 2^30, as the idle handler keeps its stamps: a
+ * double (the clock reads fractions) would be boxed in a heap number per field. Hence a
+ * timeout may be at most 2^29 - 1 ms (6.2 days): `MAX_HTTP_TIMEOUT`, checked with the options.
  */
-import type { Timeout, Timers } from '../../common/timing-wheel.js';
+import type { TimerEntry, Timers } from '../../common/timing-wheel.js';
+import { ChannelInboundHandler } from '../../pipeline/handler.js';
 import type { HttpResponse } from './response.js';
 
-/** What the clocks need to know of the server stage, and what they make it do. */
-export interface ClockOwner {
-  /** Nothing is owed nor being decided (an upgrade), and the connection is not closing: idle, if nothing arrives. */
-  readonly quiet: boolean;
-  /** A response that closes the connection is queued: nothing more is answered, nothing more is timed. */
-  readonly ending: boolean;
-  /** The oldest response whose request is whole (`readyAt` set) and whose answer has not started. */
-  unstarted(): HttpResponse | undefined;
-  /** The request arriving was too slow: its head (`head`) or all of it. */
-  requestTimedOut(head: boolean): void;
-  /** `res`'s handler did not start answering in time. */
-  handlerTimedOut(res: HttpResponse): void;
-  /** Idle past the keep-alive timeout, or past the drain grace. */
-  closeIdle(reason: 'idle-timeout' | 'shutdown'): void;
-}
-
+/** The timeouts, in ms (0: off), each at most `MAX_HTTP_TIMEOUT`. */
 export interface ClockTimeouts {
   readonly keepAliveTimeout: number;
   readonly headerTimeout: number;
   readonly requestTimeout: number;
   readonly handlerTimeout: number;
+  readonly drainGrace: number;
 }
 
 // What the connection is receiving.
@@ -50,163 +46,217 @@ const RX_HEAD = 1;
 /** Its head is complete, its body arriving: the request timeout runs on. */
 const RX_BODY = 2;
 
-const NEVER = Number.POSITIVE_INFINITY;
+/**
+ * The longest timeout the clocks keep (6.2 days): times are whole ms modulo 2^30, and two of them
+ * compare right while less than 2^29 ms apart (see `diff` and the module comment).
+ */
+export const MAX_HTTP_TIMEOUT = 2 ** 29 - 1;
+const STAMP_MASK = 0x3fffffff;
+/** The longest the timer is armed for at once (3.1 days): a longer wait fires early and re-arms. */
+const MAX_ARM = 2 ** 28;
 
-export class HttpClocks {
-  private timers: Timers | undefined;
-  private timer: Timeout | undefined;
-  /** When `timer` fires; NEVER while it is not pending. */
-  private armedAt = NEVER;
-  /** What is arriving (RX_*), and since when (the read of its first byte). */
+/** A time as kept: whole ms modulo 2^30, a small integer. */
+function stamp(ms: number): number {
+  return ms & STAMP_MASK;
+}
+
+/**
+ * `a - b` in ms, for stamps less than 2^29 ms apart either way: the difference modulo 2^30,
+ * sign-extended from its bit 29 — negative when `a` is earlier (a coarse reading may be a tick
+ * older than a stamp taken from the real clock).
+ */
+function diff(a: number, b: number): number {
+  return ((a - b) << 2) >> 2;
+}
+
+/** `drainFrom` while the connection is not draining (stamps are never negative). */
+const NOT_DRAINING = -1;
+
+/**
+ * The clocks of an HTTP/1.1 server connection, as the base class of its server stage
+ * (`HttpServerHandler`), which implements the abstract members: what the connection is doing, and
+ * what to do when a deadline passes. It is its own timer on the wheel (`TimerEntry`): a subclass
+ * leaves the `wheel*` fields and `onTimeout` alone.
+ */
+export abstract class HttpClocks<C extends ClockTimeouts> extends ChannelInboundHandler implements TimerEntry {
+  private timers: Timers | undefined = undefined;
+  /** @internal The timer's place in the wheel (`TimerEntry`): -1 while it is not armed. */
+  wheelTick = -1;
+  /** @internal */ wheelPrev: TimerEntry | null = null;
+  /** @internal */ wheelNext: TimerEntry | null = null;
+  /** When the timer fires (a stamp), while it is armed. */
+  private armedAt = 0;
+  /** What is arriving (RX_*), and since when (the read of its first byte, stamped). */
   private rx = RX_NONE;
   private rxStart = 0;
   /** When the connection last became idle: its last answer went out, or its last request came in. */
   private lastActive = 0;
-  /** Draining: when an idle connection closes. */
-  private drainAt = NEVER;
+  /** Draining: since when (the grace runs from it); NOT_DRAINING otherwise. */
+  private drainFrom = NOT_DRAINING;
 
   constructor(
-    private readonly owner: ClockOwner,
-    readonly t: ClockTimeouts,
-  ) {}
+    /** The checked options, shared with the other stages built from them. */
+    readonly config: C,
+  ) {
+    super();
+  }
+
+  /** Nothing is owed nor being decided (an upgrade), and the connection is not closing: idle, if nothing arrives. */
+  protected abstract get quiet(): boolean;
+  /** A response that closes the connection is queued: nothing more is answered, nothing more is timed. */
+  protected abstract get ending(): boolean;
+  /** The oldest response whose request is whole (`readyAt` set) and whose answer has not started. */
+  protected abstract unstarted(): HttpResponse | undefined;
+  /** The request arriving was too slow: its head (`head`) or all of it. */
+  protected abstract requestTimedOut(head: boolean): void;
+  /** `res`'s handler did not start answering in time. */
+  protected abstract handlerTimedOut(res: HttpResponse): void;
+  /** Idle past the keep-alive timeout, or past the drain grace. */
+  protected abstract closeIdle(reason: 'idle-timeout' | 'shutdown'): void;
 
   /** The connection is open: the keep-alive timeout runs from now. */
-  start(timers: Timers): void {
+  protected startClocks(timers: Timers): void {
     this.timers = timers;
-    this.idleFrom(timers.now());
+    this.idleFrom(stamp(timers.now()));
   }
 
   /** The connection closed, or left HTTP: no clock any more. */
-  stop(): void {
-    this.timer?.cancel();
-    this.armedAt = NEVER;
+  protected stopClocks(): void {
+    this.timers?.disarm(this);
     this.timers = undefined;
   }
 
   /** A request is being received (its head or its body). */
-  get receiving(): boolean {
+  protected get receiving(): boolean {
     return this.rx !== RX_NONE;
   }
 
   /**
    * The time for a stamp: the wheel's coarse clock (free, at most a tick old) while our timer is
-   * pending — the wheel ticks then —, else a real clock read (the coarse one may be old).
+   * armed — the wheel ticks then —, else a real clock read (the coarse one may be old).
    */
   private stamp(): number {
     const timers = this.timers as Timers;
-    return this.armedAt === NEVER ? timers.now() : timers.coarseNow();
+    return stamp(this.wheelTick === -1 ? timers.now() : timers.coarseNow());
   }
 
   /** The connection may be idle from now: if nothing is owed or arriving, the keep-alive timeout runs. */
-  idleNow(): void {
-    if (this.t.keepAliveTimeout > 0 && this.timers !== undefined) this.idleFrom(this.stamp());
+  protected idleNow(): void {
+    if (this.config.keepAliveTimeout > 0 && this.timers !== undefined) this.idleFrom(this.stamp());
   }
 
-  private idleFrom(t: number): void {
-    this.lastActive = t;
-    if (this.t.keepAliveTimeout > 0) this.armBy(t + this.t.keepAliveTimeout);
+  private idleFrom(now: number): void {
+    this.lastActive = now;
+    if (this.config.keepAliveTimeout > 0) this.armBy(now, this.config.keepAliveTimeout);
   }
 
   /** The decoder says a request is arriving: its first bytes came (`head`), or its body is awaited. */
-  arriving(head: boolean): void {
-    if (this.timers === undefined || this.owner.ending) return; // nothing more is answered
-    if (head || this.rx === RX_NONE) this.rxStart = this.stamp();
+  protected arriving(head: boolean): void {
+    if (this.timers === undefined || this.ending) return; // nothing more is answered
+    const now = this.stamp();
+    if (head || this.rx === RX_NONE) this.rxStart = now;
     this.rx = head ? RX_HEAD : RX_BODY;
-    const start = this.rxStart;
-    if (head && this.t.headerTimeout > 0) this.armBy(start + this.t.headerTimeout);
-    if (this.t.requestTimeout > 0) this.armBy(start + this.t.requestTimeout);
+    const gone = diff(now, this.rxStart);
+    if (head && this.config.headerTimeout > 0) this.armBy(now, this.config.headerTimeout - gone);
+    if (this.config.requestTimeout > 0) this.armBy(now, this.config.requestTimeout - gone);
   }
 
   /** The request being received is whole (or was answered with an error): nothing is arriving. */
-  arrived(): void {
+  protected arrived(): void {
     this.rx = RX_NONE;
   }
 
   /** `res`'s request is whole: its handler has `handlerTimeout` to start answering. */
-  handlerStarts(res: HttpResponse): void {
-    if (this.t.handlerTimeout === 0 || this.timers === undefined) return;
-    const t = this.stamp();
-    res.readyAt = t;
-    this.armBy(t + this.t.handlerTimeout);
+  protected handlerStarts(res: HttpResponse): void {
+    if (this.config.handlerTimeout === 0 || this.timers === undefined) return;
+    const now = this.stamp();
+    res.readyAt = now;
+    this.armBy(now, this.config.handlerTimeout);
   }
 
-  /** The server drains: an idle connection closes after `grace` ms. */
-  drainIn(grace: number): void {
+  /** The server drains: an idle connection closes after `drainGrace` ms. */
+  protected drainSoon(): void {
     if (this.timers === undefined) return;
-    this.drainAt = this.stamp() + grace;
-    this.armBy(this.drainAt);
-  }
-
-  /** Makes sure the timer fires no later than `deadline` (a compare, unless it must move earlier). */
-  private armBy(deadline: number): void {
-    if (deadline >= this.armedAt) return;
-    const timers = this.timers as Timers;
-    const delay = deadline - (this.armedAt === NEVER ? timers.now() : timers.coarseNow());
-    this.armedAt = deadline;
-    if (this.timer === undefined) this.timer = timers.schedule(delay, this.onTimer);
-    else this.timer.reschedule(delay);
+    const now = this.stamp();
+    this.drainFrom = now;
+    this.armBy(now, this.config.drainGrace);
   }
 
   /**
-   * The timer fired: act on the deadline that passed — the request arriving too slowly (408), a
-   * handler that did not start its answer (503), the keep-alive or drain grace of an idle
-   * connection (close) — or re-arm for the nearest one.
+   * Makes sure the timer fires no later than `delay` ms after `now` (a stamp): a compare, unless
+   * it must move earlier.
    */
-  private readonly onTimer = (): void => {
-    this.armedAt = NEVER;
+  private armBy(now: number, delay: number): void {
+    const timers = this.timers as Timers;
+    if (delay > MAX_ARM) delay = MAX_ARM;
+    if (this.wheelTick !== -1 && diff(this.armedAt, now) <= delay) return;
+    this.armedAt = stamp(now + delay);
+    timers.arm(this, delay);
+  }
+
+  /**
+   * @internal The timer fired (`TimerEntry`): act on the deadline that passed — the request
+   * arriving too slowly (408), a handler that did not start its answer (503), the keep-alive or
+   * drain grace of an idle connection (close) — or re-arm for the nearest one.
+   */
+  onTimeout(): void {
     const timers = this.timers;
     if (timers === undefined) return;
-    const owner = this.owner;
-    const t = this.t;
-    const now = timers.now();
-    let next = NEVER;
-    if (this.rx !== RX_NONE && !owner.ending) {
+    const t = this.config;
+    const now = stamp(timers.now());
+    /** The least time left before a deadline that has not passed. */
+    let next = Number.POSITIVE_INFINITY;
+    if (this.rx !== RX_NONE && !this.ending) {
+      const gone = diff(now, this.rxStart);
       if (this.rx === RX_HEAD && t.headerTimeout > 0) {
-        const at = this.rxStart + t.headerTimeout;
-        if (at <= now) {
+        const left = t.headerTimeout - gone;
+        if (left <= 0) {
           this.rx = RX_NONE;
-          owner.requestTimedOut(true);
+          this.requestTimedOut(true);
           return;
         }
-        next = at;
+        next = left;
       }
       if (t.requestTimeout > 0) {
-        const at = this.rxStart + t.requestTimeout;
-        if (at <= now) {
+        const left = t.requestTimeout - gone;
+        if (left <= 0) {
           this.rx = RX_NONE;
-          owner.requestTimedOut(false);
+          this.requestTimedOut(false);
           return;
         }
-        if (at < next) next = at;
+        if (left < next) next = left;
       }
     }
     if (t.handlerTimeout > 0) {
-      const res = owner.unstarted();
+      const res = this.unstarted();
       if (res !== undefined) {
-        const at = res.readyAt + t.handlerTimeout;
-        if (at <= now) {
+        const left = t.handlerTimeout - diff(now, res.readyAt);
+        if (left <= 0) {
           // The connection closes after the 503: what comes later needs no clock.
-          owner.handlerTimedOut(res);
+          this.handlerTimedOut(res);
           return;
         }
-        if (at < next) next = at;
+        if (left < next) next = left;
       }
     }
-    if (this.rx === RX_NONE && owner.quiet) {
+    if (this.rx === RX_NONE && this.quiet) {
       if (t.keepAliveTimeout > 0) {
-        const at = this.lastActive + t.keepAliveTimeout;
-        if (at <= now) {
-          owner.closeIdle('idle-timeout');
+        const left = t.keepAliveTimeout - diff(now, this.lastActive);
+        if (left <= 0) {
+          this.closeIdle('idle-timeout');
           return;
         }
-        if (at < next) next = at;
+        if (left < next) next = left;
       }
-      if (this.drainAt <= now) {
-        owner.closeIdle('shutdown');
-        return;
+      if (this.drainFrom !== NOT_DRAINING) {
+        const left = t.drainGrace - diff(now, this.drainFrom);
+        if (left <= 0) {
+          this.closeIdle('shutdown');
+          return;
+        }
+        if (left < next) next = left;
       }
-      if (this.drainAt < next) next = this.drainAt;
     }
-    if (next !== NEVER) this.armBy(next);
-  };
+    if (next !== Number.POSITIVE_INFINITY) this.armBy(now, next);
+  }
 }

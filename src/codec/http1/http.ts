@@ -56,10 +56,32 @@ export function splitHttpOptions(
 }
 
 /**
- * A pipeline factory: an `HttpRequestDecoder` then an `HttpServerHandler` calling `handler` — a
- * function `(req, res) => …`, or a `router()` — for each request. Options are validated now, so a
- * bad limit fails `listen()`, not each connection; the decoder's are checked once and shared by
- * every connection's decoder.
+ * The HTTP/1.1 server as a pipeline factory for `Server.listen({ pipeline })`: an
+ * `HttpRequestDecoder` then an `HttpServerHandler` calling `handler` — a function `(req, res) => …`,
+ * or a `router()` — for each request. Keep-alive, pipelining with answers in request order, limits
+ * answered 400/408/413/414/431 and a close, `Expect: 100-continue` and upgrades (docs/http.md).
+ *
+ * The handler may answer at once or later (a returned promise is watched: a rejection, like a
+ * throw, becomes a 500 and is logged; the worker never dies of it). Options are checked now, once
+ * — `InvalidOptionError` for a bad value or an unknown key — so a bad limit fails `http()` and
+ * `listen()`, not each connection; every connection shares the checked object.
+ *
+ * @example
+ * ```ts
+ * import { http, Server } from 'multireactor';
+ *
+ * await Server.listen({
+ *   port: 8080,
+ *   pipeline: http(
+ *     (req, res) => {
+ *       if (req.path === '/plaintext') res.setHeader('Content-Type', 'text/plain').end('Hello, World!');
+ *       else if (req.path === '/json') res.json({ message: 'Hello, World!' });
+ *       else res.writeHead(404).end();
+ *     },
+ *     { keepAliveTimeout: 10_000, maxBodySize: 64 * 1024 },
+ *   ),
+ * });
+ * ```
  */
 export function http(handler: HttpHandler | Router, options: HttpOptions = {}): () => Pipeline {
   const fn = handler instanceof Router ? handler.handle : handler;

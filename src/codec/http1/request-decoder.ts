@@ -48,6 +48,11 @@ import {
 import { HttpHeaders } from './headers.js';
 import { HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 
+/**
+ * Limits and strictness of the request decoder (part of `http()`'s options). A request past a
+ * limit is answered with the status named on the field, and its connection closed: the decoder
+ * never holds more than the limits allow.
+ */
 export interface HttpRequestDecoderOptions {
   /** Longest request head (request line and header fields, line ends included) in bytes; longer → 431. Default 16 KiB. */
   readonly maxHeaderSize?: number;
@@ -172,9 +177,10 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   /** The checked options, shared with the other decoders built from them. */
   readonly config: HttpDecoderConfig;
   private phase = P_IDLE;
-  /** Stream offset of `input.start` when `decode` was entered, minus `input.start`. */
-  private origin = 0;
-  /** Bytes consumed from the stream so far. */
+  /**
+   * Bytes consumed from the stream so far; during a `decode`, the stream offset of `input.buf[0]`
+   * (what an error's offset counts from). One field for both: a connection's decoder lives long.
+   */
   private consumed = 0;
   /**
    * What the server stage was told of the request being received (see signalProgress): 0 nothing,
@@ -215,12 +221,11 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
   }
 
   protected override decode(ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
-    const entry = input.start;
-    this.origin = this.consumed - entry;
+    this.consumed -= input.start;
     try {
       this.step(ctx, input, out);
     } finally {
-      this.consumed += input.start - entry;
+      this.consumed += input.start;
     }
   }
 
@@ -504,7 +509,7 @@ export class HttpRequestDecoder extends ByteToMessageDecoder {
 
   /** Records an error at `p` (an index in `input.buf`), drops the rest of the stream, and returns the error to throw. */
   private fail(input: ByteCursor, status: number, code: string, message: string, p: number): HttpParseError {
-    const offset = this.origin + p;
+    const offset = this.consumed + p;
     this.phase = P_DEAD;
     this.req = undefined;
     this.head = undefined;

@@ -62,7 +62,14 @@ export interface BodyReadOptions {
 /** `application/json`, or any `+json` media type (RFC 6839), with or without parameters. */
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
-/** One decoded request: head, complete body, trailers. */
+/**
+ * One decoded request, as the `(req, res)` handler gets it: method, target (`url`, `path`,
+ * `query`), `headers` (bytes, decoded on first use), the whole `body` — or, with `streamBodies`,
+ * `bodyStream` to read as it arrives — and, after a router matched, `params`. The body is the
+ * handler's to keep; it is bounded by `maxBodySize` before the handler runs. `text()` and `json()`
+ * reject with an `HttpError` that the server answers with its status (400, 413, 415) when the
+ * handler lets it propagate.
+ */
 export class HttpRequest {
   /**
    * The route's parameters when a router matched the request (`/users/:id` → `{ id: '42' }`),

@@ -88,6 +88,7 @@ export class HttpClientResponse {
   }
 }
 
+/** Limits of the client-side response decoder; a response past one raises `HttpResponseError`. */
 export interface HttpResponseDecoderOptions {
   /** Longest response head (status line and fields, line ends included), in bytes. Default 64 KiB. */
   readonly maxHeaderSize?: number;
@@ -150,6 +151,15 @@ export const EXPECT_NORMAL = 0;
 export const EXPECT_HEAD = 1;
 export const EXPECT_CONNECT = 2;
 
+/**
+ * The client side's HTTP/1.1 response decoder: bytes → `HttpClientResponse`, one per response,
+ * body complete and de-chunked, framed as RFC 9112 §6.3 says (no body for HEAD, 1xx, 204, 304;
+ * chunked; Content-Length; or until the server closes). Interim 1xx responses are skipped; after
+ * a `101` or a 2xx to CONNECT every byte is passed on raw. Malformed input raises one
+ * `HttpResponseError` and the rest of the stream is discarded — there is no telling where the
+ * next response would start. Usually built by `HttpClientCodec` (`httpClient()`), which tells it
+ * which requests were HEAD or CONNECT.
+ */
 export class HttpResponseDecoder extends ByteToMessageDecoder {
   readonly maxHeaderSize: number;
   readonly maxHeaders: number;

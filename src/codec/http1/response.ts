@@ -50,6 +50,7 @@ export interface ResponseOwner {
 /** What `res.takeConnection` runs once the connection is switched: adds the new protocol's stages. */
 export type ConnectionInstaller = (pipeline: Pipeline, channel: Channel) => void;
 
+/** Options of `res.takeConnection()` (docs/http.md, "Upgrade and CONNECT"). */
 export interface TakeConnectionOptions {
   /**
    * Close the switched connection after this many ms without a read (reason `idle-timeout`).
@@ -494,7 +495,19 @@ const HEAD = 64;
 /** The request spoke HTTP/1.0. */
 const HTTP10 = 128;
 
-/** A response being built by a handler: `(req, res) => res.end('hello')`. */
+/**
+ * A response being built by a handler: `(req, res) => res.end('hello')`. Set the status and
+ * headers (`status()`, `setHeader()`, `writeHead()`), then either `end(body)` — the length is
+ * known, so `Content-Length` is set — or stream with `write()` (chunked, unless a
+ * `Content-Length` was set) and finish with `end()`. `json(value)` does it all for JSON.
+ *
+ * Contract: responses leave in request order, whenever each handler finishes; headers are
+ * validated when set (an invalid name or a CR/LF in a value throws there). A Buffer body passed
+ * to `write()`, or over 4 KiB to `end()`, is written as it is, not copied: do not change it until
+ * sent. `write()` returns `writable`: false means the output is piling up (a slow reader, or an
+ * earlier pipelined response still being answered) — await `drained()` before writing more.
+ * A handler that never answers gets 503 after `handlerTimeout`; one that throws, 500.
+ */
 export class HttpResponse {
   /** The status code; 200 unless set. */
   statusCode = 200;
@@ -512,7 +525,9 @@ export class HttpResponse {
    * output produced before this response's turn (responses leave in request order)…
    */
   queued: Buffer[] | undefined = undefined;
-  /** @internal When its request was whole, for the handler timeout (-1: not yet, or not timed). */
+  /** @internal The response owed after this one on its connection (the owner's list, in request order). */
+  nextOwed: HttpResponse | undefined = undefined;
+  /** @internal When its request was whole, for the handler timeout: a stamp of its clocks (clocks.ts; -1: not yet, or not timed). */
   readyAt = -1;
   /** @internal When its request arrived, on the loop's coarse clock, for the latency metric (issue 21; -1: not stamped). */
   arrivedAt = -1;

@@ -25,6 +25,7 @@ import type { HttpResponse } from './response.js';
 /** A route's handler: the server's `(req, res)`, with `req.params` set. */
 export type RouteHandler = (req: HttpRequest, res: HttpResponse) => unknown;
 
+/** How {@link router} matches paths, and what answers a path no route has. */
 export interface RouterOptions {
   /** `/users/` matches `/users` (and the reverse). Default false. */
   readonly ignoreTrailingSlash?: boolean;
@@ -162,7 +163,32 @@ export class Router {
   }
 }
 
-/** A new router: declare routes, then `http(app)`. See docs/http.md, "Routing". */
+/**
+ * A new router: declare routes, then `http(app)`. Paths take `:name` parameters (percent-decoded
+ * in `req.params`) and a trailing `*`; the query string is not part of the match (`req.query`).
+ * The router answers what no route does: 404 (or `notFound`), 405 with `Allow` for a path known
+ * under other methods, HEAD from the GET route, OPTIONS with `Allow`. Declaring a route twice,
+ * or for a method HTTP/1.1 servers do not know, throws. See docs/http.md, "Routing".
+ *
+ * @example
+ * ```ts
+ * import { http, router, Server } from 'multireactor';
+ *
+ * const users = new Map<string, { name: string }>([['1', { name: 'Ada' }]]);
+ * const app = router({ ignoreTrailingSlash: true });
+ * app.get('/users/:id', (req, res) => {
+ *   const user = users.get(req.params.id ?? '');
+ *   if (user === undefined) res.status(404).json({ error: 'no such user' });
+ *   else res.json(user);
+ * });
+ * app.post('/users', async (req, res) => {
+ *   const body = await req.json<{ name: string }>();
+ *   users.set(String(users.size + 1), body);
+ *   res.status(201).json(body);
+ * });
+ * await Server.listen({ port: 8080, pipeline: http(app) });
+ * ```
+ */
 export function router(options: RouterOptions = {}): Router {
   return new Router(options);
 }

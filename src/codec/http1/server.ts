@@ -22,10 +22,10 @@ import { ChannelClosedError, InvalidOptionError } from '../../common/errors.js';
 import { httpMetrics } from '../../common/http-metrics.js'; // metrics (issue 21)
 import { checkOptions, msOption, type OptionKeys, optionalInt } from '../../common/options.js';
 import { DRAINING } from '../../pipeline/events.js';
-import { ChannelInboundHandler, type CloseReason } from '../../pipeline/handler.js';
+import type { CloseReason } from '../../pipeline/handler.js';
 import type { HandlerContext } from '../../pipeline/pipeline.js';
 import { HttpBodyChunk, HttpRequestBody } from './body.js';
-import { type ClockOwner, type ClockTimeouts, HttpClocks } from './clocks.js';
+import { type ClockTimeouts, HttpClocks, MAX_HTTP_TIMEOUT } from './clocks.js';
 import { HttpError, HttpExpectContinueEvent, HttpParseError, HttpRequest, HttpRequestProgress } from './request.js';
 import { type ConnectionInstaller, HttpDate, HttpResponse, type ResponseOwner, ResponseStage } from './response.js';
 import { PendingSwitch, switchPipeline } from './switch.js';
@@ -33,6 +33,11 @@ import { PendingSwitch, switchPipeline } from './switch.js';
 /** The application: answer `req` through `res` (now or later; a returned promise is awaited for errors). */
 export type HttpHandler = (req: HttpRequest, res: HttpResponse) => unknown;
 
+/**
+ * The server stage's timeouts and limits (part of `http()`'s options). Every timeout runs on the
+ * loop's timing wheel, so it fires within one tick (20 ms by default) after its deadline; each is
+ * at most 2^29 - 1 ms (6.2 days).
+ */
 export interface HttpServerHandlerOptions {
   /**
    * Close a keep-alive connection idle for this long, in ms: nothing owed and no byte of a next
@@ -96,10 +101,26 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const SLAB_SIZE = 64 * 1024;
 const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
 
+// The bits of HttpServerHandler.states.
+const S_HOLDING_READS = 1;
+const S_CLOSING = 2;
+const S_DRAINING = 4;
+const S_CONTINUE_WAITING = 8;
+const S_IN_READ = 16;
+
 /** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
 function requestLine(req: HttpRequest): string {
   const url = req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url;
   return `"${req.method} ${url} HTTP/${req.httpVersion}"`;
+}
+
+/** A number of ms, at most MAX_HTTP_TIMEOUT (clocks.ts). */
+function timeoutOption(name: string, v: unknown): number {
+  const ms = msOption(name, v);
+  if (ms > MAX_HTTP_TIMEOUT) {
+    throw new InvalidOptionError(name, `must be at most ${MAX_HTTP_TIMEOUT} ms (6.2 days), got ${ms}`);
+  }
+  return ms;
 }
 
 /**
@@ -121,13 +142,15 @@ export class HttpServerConfig implements ClockTimeouts {
   constructor(options: HttpServerHandlerOptions = {}) {
     // Only undefined means "the default": null or any other non-number is an error.
     const o = checkOptions('HttpServerHandler', options, HTTP_SERVER_HANDLER_OPTIONS);
-    this.keepAliveTimeout = o.keepAliveTimeout === undefined ? 5000 : msOption('keepAliveTimeout', o.keepAliveTimeout);
-    this.headerTimeout = optionalInt('headerTimeout', o.headerTimeout, 30_000, 0);
-    this.requestTimeout = optionalInt('requestTimeout', o.requestTimeout, 300_000, 0);
-    this.handlerTimeout = optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0);
+    // Every timeout at most MAX_HTTP_TIMEOUT (6.2 days): the clocks keep times as small integers.
+    this.keepAliveTimeout =
+      o.keepAliveTimeout === undefined ? 5000 : timeoutOption('keepAliveTimeout', o.keepAliveTimeout);
+    this.headerTimeout = optionalInt('headerTimeout', o.headerTimeout, 30_000, 0, MAX_HTTP_TIMEOUT);
+    this.requestTimeout = optionalInt('requestTimeout', o.requestTimeout, 300_000, 0, MAX_HTTP_TIMEOUT);
+    this.handlerTimeout = optionalInt('handlerTimeout', o.handlerTimeout, 120_000, 0, MAX_HTTP_TIMEOUT);
     this.maxRequests = optionalInt('maxRequestsPerConnection', o.maxRequestsPerConnection, 0, 0);
     this.maxPipelined = optionalInt('maxPipelinedRequests', o.maxPipelinedRequests, 64, 1);
-    this.drainGrace = o.drainGrace === undefined ? 300 : msOption('drainGrace', o.drainGrace);
+    this.drainGrace = o.drainGrace === undefined ? 300 : timeoutOption('drainGrace', o.drainGrace);
     const onError: unknown = o.onHandlerError;
     if (onError !== undefined && typeof onError !== 'function') {
       throw new InvalidOptionError('onHandlerError', `must be a function, got ${typeof onError}`);
@@ -136,33 +159,64 @@ export class HttpServerConfig implements ClockTimeouts {
   }
 }
 
-export class HttpServerHandler extends ChannelInboundHandler implements ResponseOwner, ClockOwner {
-  /** The checked options, shared with the other stages built from them. */
-  readonly config: HttpServerConfig;
-  /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
-  private holdingReads = false;
+/**
+ * The HTTP/1.1 server stage: calls the application's `(req, res)` handler for each request the
+ * `HttpRequestDecoder` before it emits, and writes the responses back in request order (RFC 9112
+ * §9.3.2: a response that finishes early waits for the earlier ones). Responses of one read leave
+ * in one write, when the read completes. `http()` builds it with the decoder; build it yourself to
+ * put handlers of your own around it (a PROXY protocol or TLS stage goes before the decoder).
+ *
+ * It owns the connection's life: keep-alive and its idle timeout, header/request/handler
+ * timeouts (408, 503), `Connection: close`, draining on a server stop (the request in flight is
+ * answered with `Connection: close`), and the switch to another protocol (`res.takeConnection`).
+ * A decoder error is answered with its status and closes the connection; a handler that throws
+ * or rejects gets a 500 and the connection goes on — unless the response had started, then the
+ * connection is aborted. Options are checked in the constructor (`InvalidOptionError`).
+ *
+ * @example
+ * ```ts
+ * import { HttpRequestDecoder, HttpServerHandler, Pipeline, Server } from 'multireactor';
+ *
+ * // What http() builds, by hand: handlers of your own may go before the decoder.
+ * class App extends Pipeline {
+ *   override initChannel(): void {
+ *     const answer = new HttpServerHandler((req, res) => res.end(`${req.method} ${req.path}\n`), {
+ *       keepAliveTimeout: 5000,
+ *     });
+ *     this.addLast('decoder', new HttpRequestDecoder({ maxBodySize: 1024 * 1024 })).addLast('http', answer);
+ *   }
+ * }
+ * await Server.listen({ port: 8080, pipeline: App });
+ * ```
+ */
+export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements ResponseOwner {
+  /**
+   * The connection's yes-or-no states, bits of one small integer rather than five fields (8 B each
+   * in every connection's handler): read and written through the accessors below.
+   */
+  private states = 0;
   /** The streamed body being received (`streamBodies`), and the response of its request. */
   private bodyIn: HttpRequestBody | undefined;
   private bodyRes: HttpResponse | undefined;
   /** Streaming handlers waiting for their response to be writable (`res.drained()`). */
   private drainWaiters: Array<{ readonly res: HttpResponse; readonly resolve: () => void }> | undefined;
-  /** The responses owed, in request order; their output waits in them until their turn (`queued`, `done`). */
-  private readonly queue: HttpResponse[] = [];
+  /**
+   * The responses owed, in request order, linked through their `nextOwed`; their output waits in
+   * them until their turn (`queued`, `done`). A list rather than an array: an idle connection owes
+   * nothing, and an emptied array would keep its elements store (~140 B with the array) for the
+   * connection's life; linking costs no allocation per request either.
+   */
+  private firstOwed: HttpResponse | undefined = undefined;
+  private lastOwed: HttpResponse | undefined = undefined;
+  /** How many responses are owed (the list's length). */
+  private owed = 0;
   private ctx: HandlerContext | undefined;
-  /** Keep-alive idle, head, request and handler timeouts, drain grace: one wheel timer (clocks.ts). */
-  private readonly clocks: HttpClocks;
   private served = 0;
-  /** A response that closes the connection is queued: further requests are not answered. */
-  private closing = false;
-  private draining = false;
-  private continueWaiting = false;
   /**
    * An Upgrade or CONNECT request is being answered, which decides what the connection becomes:
    * the decoder has left the pipeline, and the bytes after the request wait (switch.ts).
    */
   private upgrade: PendingSwitch | undefined;
-  /** Between a read's first request and its read-complete: the connection flushes at the end. */
-  private inRead = false;
   /** Bytes of this read's responses staged in the stage's slab (from its `stageFrom`), written when the read completes. */
   private staged = 0;
 
@@ -176,11 +230,52 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
      */
     readonly stage: ResponseStage = ResponseStage.thread,
   ) {
-    super();
-    const config = options instanceof HttpServerConfig ? options : new HttpServerConfig(options);
-    this.config = config;
-    this.clocks = new HttpClocks(this, config);
+    // Keep-alive idle, head, request and handler timeouts, drain grace: the base class, one
+    // wheel timer (clocks.ts).
+    super(options instanceof HttpServerConfig ? options : new HttpServerConfig(options));
     HttpDate.start();
+  }
+
+  private state(bit: number): boolean {
+    return (this.states & bit) !== 0;
+  }
+  private setState(bit: number, on: boolean): void {
+    this.states = on ? this.states | bit : this.states & ~bit;
+  }
+  /** Reading is paused by us: `maxPipelinedRequests` requests are in progress. */
+  private get holdingReads(): boolean {
+    return this.state(S_HOLDING_READS);
+  }
+  private set holdingReads(on: boolean) {
+    this.setState(S_HOLDING_READS, on);
+  }
+  /** A response that closes the connection is queued: further requests are not answered. */
+  private get closing(): boolean {
+    return this.state(S_CLOSING);
+  }
+  private set closing(on: boolean) {
+    this.setState(S_CLOSING, on);
+  }
+  /** The server drains (see drain). */
+  private get draining(): boolean {
+    return this.state(S_DRAINING);
+  }
+  private set draining(on: boolean) {
+    this.setState(S_DRAINING, on);
+  }
+  /** A `100 Continue` waits for its request's turn. */
+  private get continueWaiting(): boolean {
+    return this.state(S_CONTINUE_WAITING);
+  }
+  private set continueWaiting(on: boolean) {
+    this.setState(S_CONTINUE_WAITING, on);
+  }
+  /** Between a read's first request and its read-complete: the connection flushes at the end. */
+  private get inRead(): boolean {
+    return this.state(S_IN_READ);
+  }
+  private set inRead(on: boolean) {
+    this.setState(S_IN_READ, on);
   }
 
   handlerAdded(ctx: HandlerContext): void {
@@ -189,7 +284,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   override onActive(ctx: HandlerContext): void {
     this.ctx = ctx;
-    this.clocks.start(ctx.channel.timers);
+    this.startClocks(ctx.channel.timers);
     ctx.fireActive();
   }
 
@@ -205,7 +300,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (this.closing) return; // sent after a request that closes the connection: no answer
     // Whole: what arrives next is a next request. (Streamed, only its head is: the decoder says at
     // the end of the read whether its body is still awaited, or its last chunk comes.)
-    if (!msg.streamed) this.clocks.arrived();
+    if (!msg.streamed) this.arrived();
     this.inRead = true;
     this.served++;
     ctx.channel.countRequest();
@@ -236,7 +331,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
-    if (this.queue.push(res) >= this.config.maxPipelined && !this.holdingReads) {
+    if (this.enqueue(res) >= this.config.maxPipelined && !this.holdingReads) {
       this.holdingReads = true;
       ctx.channel.pauseReading(this);
     }
@@ -251,7 +346,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     // The handler's clock runs from the whole request (a streamed one: its body's end) to the
     // start of its answer. Stamped after the call, for answers that did not start in it: a handler
     // that answers at once costs nothing here, and the call's own time is a few µs at most.
-    if (!res.headersSent && !msg.streamed) this.clocks.handlerStarts(res);
+    if (!res.headersSent && !msg.streamed) this.handlerStarts(res);
   }
 
   /** A piece of the streamed body being received: to its reader. */
@@ -263,10 +358,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       const res = this.bodyRes as HttpResponse;
       this.bodyIn = undefined;
       this.bodyRes = undefined;
-      const clocks = this.clocks;
-      clocks.arrived();
-      if (!res.headersSent) clocks.handlerStarts(res);
-      if (this.queue.length === 0) clocks.idleNow(); // answered before its body ended
+      this.arrived();
+      if (!res.headersSent) this.handlerStarts(res);
+      if (this.firstOwed === undefined) this.idleNow(); // answered before its body ended
       body.end(chunk.trailers);
     }
   }
@@ -277,7 +371,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.flushPending(ctx);
       // Coarse (the wheel's last tick, ≤ 20 ms old, see stamp): the keep-alive timeout is seconds
       // long, and a clock call per read was ~2% of a plaintext worker's time.
-      this.clocks.idleNow();
+      this.idleNow();
     }
     if (this.upgrade?.due === true) {
       // The bytes of this read that followed the upgrade request are held now: switch.
@@ -289,12 +383,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   override onUserEvent(ctx: HandlerContext, event: unknown): void {
     if (event === HttpRequestProgress.HEAD || event === HttpRequestProgress.BODY) {
-      this.clocks.arriving(event === HttpRequestProgress.HEAD);
+      this.arriving(event === HttpRequestProgress.HEAD);
       return;
     }
     if (event instanceof HttpExpectContinueEvent) {
       // Interim responses may not overtake earlier responses: send it when this request is next.
-      if (this.queue.length === 0) {
+      if (this.firstOwed === undefined) {
         this.writeOrdered(ctx, CONTINUE);
         ctx.flush();
       } else this.continueWaiting = true;
@@ -317,7 +411,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * answer it — after the responses owed — and close.
    */
   private protocolError(ctx: HandlerContext, error: HttpParseError): void {
-    this.clocks.arrived();
+    this.arrived();
     const body = this.bodyIn;
     if (body !== undefined) {
       // The body of the request being answered was cut short (a timeout, a bad chunk, too large):
@@ -328,7 +422,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.bodyRes = undefined;
       body.fail(error);
       this.closing = true;
-      if (!res.finished && !res.headersSent && this.queue.includes(res)) {
+      if (!res.finished && !res.headersSent && this.owes(res)) {
         this.answerError(res, error);
         res.superseded = true; // the handler, still reading the body, learns of it there
         return;
@@ -338,7 +432,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
         return;
       }
       // Answered already (the rest of its body was being dropped): close once what is owed is out.
-      const last = this.queue.at(-1);
+      const last = this.lastOwed;
       if (last !== undefined) last.closeAfter = true;
       else {
         this.flushPending(ctx);
@@ -351,7 +445,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (this.closing) return;
     this.closing = true;
     const res = new HttpResponse(this, undefined, false);
-    this.queue.push(res);
+    this.enqueue(res);
     this.answerError(res, error);
     ctx.channel.countRequest();
   }
@@ -371,10 +465,41 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     ctx.fireWritabilityChanged(writable);
   }
 
+  /** Appends `res` to the responses owed; returns how many are owed now. */
+  private enqueue(res: HttpResponse): number {
+    const last = this.lastOwed;
+    if (last === undefined) this.firstOwed = res;
+    else last.nextOwed = res;
+    this.lastOwed = res;
+    return ++this.owed;
+  }
+
+  /** Takes the oldest response owed off the list (there is one). */
+  private dequeue(): HttpResponse {
+    const res = this.firstOwed as HttpResponse;
+    const next = res.nextOwed;
+    res.nextOwed = undefined; // a response a handler still holds keeps none after it alive
+    this.firstOwed = next;
+    if (next === undefined) this.lastOwed = undefined;
+    this.owed--;
+    return res;
+  }
+
+  /** Whether `res` is still owed (not answered, its connection not closed). */
+  private owes(res: HttpResponse): boolean {
+    for (let r = this.firstOwed; r !== undefined; r = r.nextOwed) if (r === res) return true;
+    return false;
+  }
+
+  /** Owes nothing any more: the connection closed or closes now. */
+  private dropOwed(): void {
+    while (this.firstOwed !== undefined) this.dequeue();
+  }
+
   /** ResponseOwner: `res` is the response being sent and the connection is under its high watermark. */
   isWritable(res: HttpResponse): boolean {
     const ctx = this.ctx;
-    return ctx !== undefined && this.queue[0] === res && ctx.channel.isWritable;
+    return ctx !== undefined && this.firstOwed === res && ctx.channel.isWritable;
   }
 
   /** ResponseOwner: resolves once `res` is writable, or the connection closed. */
@@ -401,12 +526,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
   }
 
   override onInactive(ctx: HandlerContext, reason: CloseReason): void {
-    this.clocks.stop();
+    this.stopClocks();
     this.upgrade = undefined;
     this.staged = 0;
     if (this.stage.stager === this) this.stage.stager = undefined;
     // Responses that finish later write into a closed channel: dropped, counted by the transport.
-    this.queue.length = 0;
+    this.dropOwed();
     if (this.bodyIn !== undefined) {
       this.bodyIn.fail(new ChannelClosedError('the connection closed before the request body was complete', reason));
       this.bodyIn = undefined;
@@ -424,14 +549,14 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (this.draining) return;
     this.draining = true;
     const ctx = this.ctx as HandlerContext;
-    const last = this.queue.at(-1);
+    const last = this.lastOwed;
     if (last !== undefined) {
       this.closing = true;
       last.closeAfter = true; // says Connection: close, if its head is not out yet
       return;
     }
     // A request arriving is answered (with Connection: close), within its head and request timeouts.
-    if (this.clocks.receiving) return;
+    if (this.receiving) return;
     if (this.config.drainGrace === 0) {
       this.flushPending(ctx);
       ctx.close('shutdown');
@@ -439,7 +564,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     }
     // On the connection's clock: it closes then unless a request came meanwhile (its answer
     // closes the connection).
-    this.clocks.drainIn(this.config.drainGrace);
+    this.drainSoon();
   }
 
   /**
@@ -505,7 +630,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * joins the read's batch in the slab; any other gets a Buffer of its own, through `output`.
    */
   outputEncoded(res: HttpResponse, length: number, last: boolean): void {
-    const head = this.queue[0];
+    const head = this.firstOwed;
     if (head === undefined) return; // the connection closed meanwhile
     const stage = this.stage;
     if (head !== res || !this.inRead) {
@@ -570,9 +695,8 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** ResponseOwner: bytes of `res`, written now if it is the oldest unfinished response. */
   output(res: HttpResponse, bytes: Buffer, last: boolean): void {
-    const queue = this.queue;
     const ctx = this.ctx as HandlerContext;
-    const head = queue[0];
+    const head = this.firstOwed;
     if (head === undefined) return; // the connection closed meanwhile
     if (head === res) {
       if (bytes.length > 0) this.writeOrdered(ctx, bytes);
@@ -584,7 +708,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       this.advance(ctx);
       return;
     }
-    if (!queue.includes(res)) return; // answered after its connection closed
+    if (!this.owes(res)) return; // answered after its connection closed
     if (bytes.length > 0) {
       if (res.queued === undefined) res.queued = [bytes];
       else res.queued.push(bytes);
@@ -594,10 +718,9 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
 
   /** The head response finished: write the ones after it that are ready, then flush or close. */
   private advance(ctx: HandlerContext): void {
-    const queue = this.queue;
     let closeNow = false;
     for (;;) {
-      const done = queue.shift() as HttpResponse;
+      const done = this.dequeue();
       httpMetrics.record(done.statusCode, done.arrivedAt, ctx.channel.timers.coarseNow()); // metrics (issue 21)
       // Answered before its streamed body was read: the rest of the body is read and dropped, so
       // that the requests after it can be.
@@ -617,7 +740,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
         else this.awaitTake(ctx);
         break;
       }
-      const next = queue[0];
+      const next = this.firstOwed;
       if (next === undefined) break;
       if (this.continueWaiting && next.queued === undefined && !next.headersSent) {
         this.continueWaiting = false;
@@ -630,13 +753,13 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
       if (!next.done) break;
     }
     if (closeNow) {
-      queue.length = 0;
+      this.dropOwed();
       this.upgrade = undefined;
       this.flushPending(ctx);
       ctx.close('local'); // flushes first
       return;
     }
-    if (this.holdingReads && queue.length <= this.config.maxPipelined >> 1) {
+    if (this.holdingReads && this.owed <= this.config.maxPipelined >> 1) {
       // Hysteresis: one pause and one resume (an epoll_ctl each) per half of the limit answered.
       this.holdingReads = false;
       ctx.channel.resumeReading(this);
@@ -648,7 +771,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     if (!this.inRead) {
       ctx.flush();
       // An answer that came later (a timer, a promise): idleness starts now.
-      if (queue.length === 0) this.clocks.idleNow();
+      if (this.firstOwed === undefined) this.idleNow();
     }
   }
 
@@ -699,7 +822,7 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     this.upgrade = undefined;
     // Our answers (the 101 among them) go before anything the new stages write.
     this.flushPending(ctx);
-    this.clocks.stop();
+    this.stopClocks();
     if (this.holdingReads) {
       this.holdingReads = false;
       ctx.channel.resumeReading(this);
@@ -709,32 +832,34 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
     );
   }
 
-  // ---- ClockOwner: what the clocks see and do (clocks.ts) ----
+  // ---- HttpClocks: what the clocks see and do (clocks.ts) ----
 
   /** @internal Nothing owed nor being decided, not closing: idle unless a request arrives. */
-  get quiet(): boolean {
-    return this.queue.length === 0 && !this.closing && this.upgrade === undefined;
+  protected get quiet(): boolean {
+    return this.firstOwed === undefined && !this.closing && this.upgrade === undefined;
   }
 
   /** @internal Nothing more is answered on this connection. */
-  get ending(): boolean {
+  protected get ending(): boolean {
     return this.closing;
   }
 
   /** @internal The oldest response whose request is whole and whose handler has not started it. */
-  unstarted(): HttpResponse | undefined {
-    for (const res of this.queue) if (!res.headersSent && res.readyAt >= 0) return res;
+  protected unstarted(): HttpResponse | undefined {
+    for (let res = this.firstOwed; res !== undefined; res = res.nextOwed) {
+      if (!res.headersSent && res.readyAt >= 0) return res;
+    }
     return undefined;
   }
 
   /** @internal Idle past the keep-alive timeout or the drain grace. */
-  closeIdle(reason: 'idle-timeout' | 'shutdown'): void {
+  protected closeIdle(reason: 'idle-timeout' | 'shutdown'): void {
     this.ctx?.close(reason);
   }
 
   /** @internal The request being received took too long: 408, after the responses owed, then close (RFC 9110 §15.5.9). */
-  requestTimedOut(head: boolean): void {
-    const t = this.clocks.t;
+  protected requestTimedOut(head: boolean): void {
+    const t = this.config;
     const error = head
       ? new HttpParseError(408, 'HPE_HEADER_TIMEOUT', `request head not complete within ${t.headerTimeout} ms`)
       : new HttpParseError(408, 'HPE_REQUEST_TIMEOUT', `request not complete within ${t.requestTimeout} ms`);
@@ -748,12 +873,12 @@ export class HttpServerHandler extends ChannelInboundHandler implements Response
    * now, as Go's http.TimeoutHandler answers — and closes the connection after it: the handler
    * may still be running, and what it writes later is dropped. @internal
    */
-  handlerTimedOut(res: HttpResponse): void {
+  protected handlerTimedOut(res: HttpResponse): void {
     const channel = (this.ctx as HandlerContext).channel;
     const peer = channel.remoteAddress;
     channel.logger.warn(
       `HTTP handler did not start its answer to ${res.req === undefined ? 'a request' : requestLine(res.req)} within ` +
-        `handlerTimeout (${this.clocks.t.handlerTimeout} ms) (connection ${channel.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}); answered 503, closing`,
+        `handlerTimeout (${this.config.handlerTimeout} ms) (connection ${channel.id}${peer ? ` from ${peer.address}:${peer.port}` : ''}); answered 503, closing`,
     );
     this.closing = true;
     res.closeAfter = true;

@@ -628,4 +628,102 @@ describe('ByteToMessageDecoder', () => {
       expect((ch.readInbound() as Buffer).toString('hex')).to.equal('0102');
     });
   });
+
+  describe('what an idle decoder holds', () => {
+    /** The decoder's private cumulation (these tests check that an idle one holds none). */
+    const cumOf = (d: ByteToMessageDecoder) => (d as unknown as { cum: { buf: Buffer } | null }).cum?.buf ?? null;
+
+    it('no cumulation once a partial frame is completed, and none after whole frames', () => {
+      const decoder = new LenPrefixDecoder();
+      const ch = new EmbeddedChannel([decoder]);
+      ch.writeInbound(frame([1, 2]));
+      expect(cumOf(decoder)).to.equal(null);
+      ch.writeInbound(Buffer.from([3, 7]));
+      expect(cumOf(decoder), 'a partial frame is kept').to.not.equal(null);
+      expect(decoder.pendingBytes).to.equal(2);
+      ch.writeInbound(Buffer.from([8, 9]));
+      expect(cumOf(decoder), 'emptied: let go').to.equal(null);
+      expect(decoder.pendingBytes).to.equal(0);
+      expect(hex(drain(ch))).to.deep.equal(['0102', '070809']);
+      // And it is made again on the next partial frame, decoding as before.
+      ch.writeInbound(Buffer.from([2, 5]));
+      expect(cumOf(decoder)).to.not.equal(null);
+      ch.writeInbound(Buffer.from([6, 1]));
+      expect(hex(drain(ch))).to.deep.equal(['0506']);
+      expect(decoder.pendingBytes).to.equal(1);
+    });
+
+    it('a cumulation that frames were taken from is not reused: the frames stay intact', () => {
+      const a = new LenPrefixDecoder();
+      const b = new LenPrefixDecoder();
+      const cha = new EmbeddedChannel([a]);
+      const chb = new EmbeddedChannel([b]);
+      cha.writeInbound(Buffer.from([3, 1]));
+      const buffer = cumOf(a);
+      expect(buffer).to.not.equal(null);
+      cha.writeInbound(Buffer.from([2, 3]));
+      const [taken] = drain(cha);
+      expect(taken?.toString('hex')).to.equal('010203');
+      expect(taken?.buffer, 'a view of the cumulation').to.equal(buffer?.buffer);
+      expect(cumOf(a)).to.equal(null);
+      // b's next partial frame gets another buffer, and writing it leaves a's frame alone.
+      chb.writeInbound(Buffer.from([4, 9, 9]));
+      expect(cumOf(b)).to.not.equal(buffer);
+      chb.writeInbound(Buffer.from([9, 9]));
+      expect(hex(drain(chb))).to.deep.equal(['09090909']);
+      expect(taken?.toString('hex')).to.equal('010203');
+    });
+
+    it('a cumulation only skipped through (no frame kept from it) goes to the pool and comes back', () => {
+      /** Skips `[len][len bytes]` records, emitting their lengths only: nothing refers to the bytes. */
+      class Skipper extends ByteToMessageDecoder {
+        protected override decode(_ctx: HandlerContext, input: ByteCursor, out: unknown[]): void {
+          if (input.readable < 1) return;
+          const len = input.buf[input.start] as number;
+          if (input.readable < 1 + len) return;
+          input.skip(1 + len);
+          out.push(len);
+        }
+      }
+      const a = new Skipper();
+      const b = new Skipper();
+      const cha = new EmbeddedChannel([a]);
+      const chb = new EmbeddedChannel([b]);
+      cha.writeInbound(Buffer.from([3, 1]));
+      const buffer = cumOf(a);
+      cha.writeInbound(Buffer.from([2, 3]));
+      expect(cha.readInbound()).to.equal(3);
+      expect(cumOf(a)).to.equal(null);
+      chb.writeInbound(Buffer.from([5, 1, 2]));
+      expect(cumOf(b), "a's emptied cumulation").to.equal(buffer);
+      chb.writeInbound(Buffer.from([3, 4, 5]));
+      expect(chb.readInbound()).to.equal(5);
+    });
+
+    it('decoders nested in one another (a frame decoded again downstream, another connection fed from a handler) each decode their own bytes', () => {
+      const rand = mulberry32(17);
+      // Outer: 2-byte length frames, each holding a stream of 1-byte length frames for the inner.
+      const inner = payloads(rand, 60, 20);
+      const innerStream = Buffer.concat(inner.map((p) => frame(p)));
+      const outerFrames: Buffer[] = [];
+      for (let at = 0; at < innerStream.length; ) {
+        const n = Math.min(innerStream.length - at, 1 + Math.floor(rand() * 90));
+        outerFrames.push(innerStream.subarray(at, at + n));
+        at += n;
+      }
+      const stream = Buffer.concat(outerFrames.map((f) => frame16(f)));
+      // A third decoder on another channel is fed from a handler while the outer one decodes.
+      const side = new EmbeddedChannel([new LenPrefixDecoder()]);
+      class Tee extends ChannelInboundHandler {
+        override onRead(ctx: HandlerContext, msg: unknown): void {
+          side.writeInbound(Buffer.from(msg as Buffer));
+          ctx.fireRead(msg);
+        }
+      }
+      const ch = new EmbeddedChannel([new Len16Decoder(), new Tee(), new LenPrefixDecoder()]);
+      feed(ch, stream, randomSizes(rand, 70));
+      expect(hex(drain(ch))).to.deep.equal(hex(inner));
+      expect(hex(drain(side))).to.deep.equal(hex(inner));
+    });
+  });
 });

@@ -192,4 +192,59 @@ describe('LengthFieldFrameDecoder / LengthFieldPrepender (basics)', () => {
       );
     });
   });
+
+  describe('what a decoder and an encoder hold', () => {
+    interface Held {
+      cfg: unknown;
+      discarding: unknown;
+    }
+    const held = (h: object) => h as unknown as Held;
+
+    it('instances built from equal options share the resolved options; the getters read them', () => {
+      const options = { lengthFieldLength: 2, initialBytesToStrip: 2 } as const;
+      const a = new LengthFieldFrameDecoder(options);
+      const b = new LengthFieldFrameDecoder({ lengthFieldLength: 2, initialBytesToStrip: 2 });
+      expect(held(a).cfg).to.equal(held(b).cfg);
+      expect(held(new LengthFieldFrameDecoder({ lengthFieldLength: 4 })).cfg).to.not.equal(held(a).cfg);
+      expect([a.lengthFieldLength, a.initialBytesToStrip, a.maxFrameLength, a.failFast, a.byteOrder]).to.deep.equal([
+        2,
+        2,
+        1024 * 1024,
+        true,
+        'big',
+      ]);
+      const p = new LengthFieldPrepender({ lengthFieldLength: 2 });
+      expect(held(p).cfg).to.equal(held(new LengthFieldPrepender({ lengthFieldLength: 2 })).cfg);
+      expect([p.lengthFieldLength, p.lengthAdjustment, p.lengthIncludesLengthFieldLength, p.byteOrder]).to.deep.equal([
+        2,
+        0,
+        false,
+        'big',
+      ]);
+    });
+
+    it('one prepender may serve several pipelines', () => {
+      const shared = new LengthFieldPrepender({ lengthFieldLength: 1 });
+      const one = new EmbeddedChannel([shared]);
+      const two = new EmbeddedChannel([shared]);
+      one.writeOutbound('ab');
+      two.writeOutbound('xyz');
+      expect(one.readOutboundBytes().toString('latin1')).to.equal('\x02ab');
+      expect(two.readOutboundBytes().toString('latin1')).to.equal('\x03xyz');
+    });
+
+    it('the state of a too long frame being skipped is made when one comes and dropped when it is gone', () => {
+      const decoder = new LengthFieldFrameDecoder({ lengthFieldLength: 1, maxFrameLength: 8, failFast: false });
+      const ch = new EmbeddedChannel([decoder]);
+      expect(held(decoder).discarding).to.equal(undefined);
+      ch.writeInbound(Buffer.from([20, 1, 2, 3]));
+      expect(held(decoder).discarding, 'skipping 17 more bytes').to.not.equal(undefined);
+      expect(ch.errors).to.deep.equal([]);
+      ch.writeInbound(Buffer.alloc(17), Buffer.from([1, 0x61]));
+      expect(held(decoder).discarding).to.equal(undefined);
+      expect(ch.errors).to.have.length(1);
+      expect(ch.errors[0]).to.be.instanceOf(TooLongFrameError);
+      expect((ch.readInbound() as Buffer).toString('hex')).to.equal('0161');
+    });
+  });
 });

@@ -16,6 +16,7 @@ import {
   type OptionKeys,
   oneOf,
   pickOptions,
+  SharedResolutions,
 } from '../../../src/common/options.js';
 import { thrownBy } from '../../support.js';
 
@@ -159,5 +160,66 @@ describe('common/options: values say what they must be and what they got', () =>
     expect(invalid(() => fnOption('lookup', 'dns')).message).to.equal(
       "option lookup: must be a function, got the string 'dns'",
     );
+  });
+});
+
+describe('common/options: SharedResolutions', () => {
+  /** Resolves Sample options, counting how often it had to. */
+  function counting() {
+    const calls: unknown[] = [];
+    const cache = new SharedResolutions<Sample, { port: number; host: string }>((o) => {
+      calls.push(o);
+      const options = checkOptions('Sample', o, SAMPLE_KEYS);
+      return { port: intOption('port', options.port ?? 80, 0, 65535), host: options.host ?? 'localhost' };
+    });
+    return { cache, calls };
+  }
+
+  it('equal options share one resolution: the same object, inline literals and undefined alike', () => {
+    const { cache, calls } = counting();
+    const a = cache.get({ port: 8080 });
+    const b = cache.get({ port: 8080 });
+    expect(b).to.equal(a);
+    expect(calls).to.have.length(1);
+    const none = cache.get(undefined);
+    expect(cache.get({})).to.equal(none);
+    expect(none).to.deep.equal({ port: 80, host: 'localhost' });
+    expect(calls).to.have.length(2);
+  });
+
+  it('different values, an extra key, or an object changed since are resolved again', () => {
+    const { cache, calls } = counting();
+    const options: { port: number; host?: string } = { port: 1 };
+    const first = cache.get(options);
+    expect(cache.get({ port: 2 })).to.deep.equal({ port: 2, host: 'localhost' });
+    expect(cache.get({ port: 1, host: 'x' })).to.deep.equal({ port: 1, host: 'x' });
+    expect(cache.get({ port: 1, host: undefined } as unknown as Sample)).to.not.equal(first);
+    options.port = 3;
+    expect(cache.get(options)).to.deep.equal({ port: 3, host: 'localhost' });
+    expect(calls).to.have.length(5);
+  });
+
+  it('invalid options throw every time and are not remembered', () => {
+    const { cache, calls } = counting();
+    expect(() => cache.get({ port: -1 })).to.throw(InvalidOptionError);
+    expect(() => cache.get({ port: -1 })).to.throw(InvalidOptionError);
+    expect(() => cache.get({ prot: 1 } as Sample)).to.throw(/did you mean 'port'/);
+    expect(() => cache.get(null as unknown as Sample)).to.throw(InvalidOptionError);
+    expect(calls).to.have.length(4);
+  });
+
+  it('remembers the last few resolutions only', () => {
+    const calls: unknown[] = [];
+    const cache = new SharedResolutions<{ n: number }, number>((o) => {
+      calls.push(o);
+      return o?.n ?? 0;
+    }, 2);
+    cache.get({ n: 1 });
+    cache.get({ n: 2 });
+    cache.get({ n: 1 });
+    expect(calls).to.have.length(2);
+    cache.get({ n: 3 }); // forgets n: 1
+    cache.get({ n: 1 });
+    expect(calls).to.have.length(4);
   });
 });

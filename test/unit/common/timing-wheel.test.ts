@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { type Timeout, TimingWheel, type TimingWheelOptions } from '../../../src/common/timing-wheel.js';
+import {
+  type Timeout,
+  type TimerEntry,
+  TimingWheel,
+  type TimingWheelOptions,
+} from '../../../src/common/timing-wheel.js';
 import { prng } from '../../support.js';
 
 const TICK = 10;
@@ -593,5 +598,142 @@ describe('common/timing-wheel: coarseNow', () => {
     expect(wheel.coarseNow()).to.equal(40);
     wheel.advance(35); // a driver passing an older time never moves it back
     expect(wheel.coarseNow()).to.equal(40);
+  });
+});
+
+describe('common/timing-wheel: targets instead of closures', () => {
+  /** Counts its firings; the wheel calls `onTimeout` on it. */
+  class Target {
+    fired: number[] = [];
+    constructor(readonly clock: { now: number }) {}
+    onTimeout(): void {
+      this.fired.push(this.clock.now);
+    }
+  }
+
+  it('calls onTimeout() of the object it was given, at the deadline, once', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const target = new Target(clock);
+    const t = wheel.schedule(25, target);
+    expect(t.pending).to.equal(true);
+    for (let now = 0; now <= 100; now += 5) advanceTo(now);
+    expect(target.fired).to.deep.equal([30]);
+    expect(t.pending).to.equal(false);
+  });
+
+  it('reschedule keeps the target; cancel stops it; a function may replace it and back', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const target = new Target(clock);
+    const t = wheel.schedule(20, target);
+    t.reschedule(50);
+    advanceTo(40);
+    expect(target.fired).to.deep.equal([]);
+    advanceTo(50);
+    expect(target.fired).to.deep.equal([50]);
+    t.reschedule(10);
+    t.cancel();
+    advanceTo(100);
+    expect(target.fired).to.deep.equal([50]);
+    let calls = 0;
+    wheel.reschedule(t, 10, () => calls++);
+    advanceTo(110);
+    expect(calls).to.equal(1);
+    wheel.reschedule(t, 10, target);
+    advanceTo(120);
+    expect(target.fired).to.deep.equal([50, 120]);
+  });
+
+  it('an onTimeout that throws goes to onError like a callback', () => {
+    const errors: unknown[] = [];
+    const { wheel, advanceTo } = makeWheel({ onError: (e) => errors.push(e) });
+    const boom = new Error('boom');
+    wheel.schedule(10, {
+      onTimeout() {
+        throw boom;
+      },
+    });
+    let after = 0;
+    wheel.schedule(10, () => after++);
+    advanceTo(10);
+    expect(errors).to.deep.equal([boom]);
+    expect(after).to.equal(1);
+  });
+
+  it('ticks count from the wheel: a clock far from zero (Date.now style) fires every timer at its tick', () => {
+    const start = 1_765_000_000_000; // ms since 1970: ticks of it would not be small integers
+    const { wheel, clock, advanceTo } = makeWheel({}, start);
+    const target = new Target(clock);
+    const timers = [wheel.schedule(5, target), wheel.schedule(95, target), wheel.schedule(1000, target)];
+    for (let now = start; now <= start + 1100; now += 5) advanceTo(now);
+    expect(target.fired.map((t) => t - start)).to.deep.equal([10, 100, 1000]);
+    expect(timers.every((t) => !t.pending)).to.equal(true);
+  });
+});
+
+describe('common/timing-wheel: objects that are their own timer (arm, disarm)', () => {
+  /** A TimerEntry: the wheel's three fields and onTimeout. */
+  class Entry implements TimerEntry {
+    wheelTick = -1;
+    wheelPrev: TimerEntry | null = null;
+    wheelNext: TimerEntry | null = null;
+    fired: number[] = [];
+    constructor(readonly clock: { now: number }) {}
+    onTimeout(): void {
+      this.fired.push(this.clock.now);
+    }
+  }
+
+  it('arm links it in: it fires once at its tick, and is unlinked (wheelTick -1) before its onTimeout runs', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const e = new Entry(clock);
+    let armedInside: number | undefined;
+    e.onTimeout = () => {
+      armedInside = e.wheelTick;
+      e.fired.push(clock.now);
+    };
+    wheel.arm(e, 25);
+    expect(wheel.size).to.equal(1);
+    expect(e.wheelTick).to.be.greaterThan(0);
+    for (let now = 0; now <= 100; now += 5) advanceTo(now);
+    expect(e.fired).to.deep.equal([30]);
+    expect(armedInside).to.equal(-1);
+    expect(e.wheelTick).to.equal(-1);
+    expect(wheel.size).to.equal(0);
+  });
+
+  it('arm moves an armed entry, disarm removes it (twice is harmless), and entries share slots with Timeouts', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const a = new Entry(clock);
+    const b = new Entry(clock);
+    let timeouts = 0;
+    wheel.arm(a, 20);
+    wheel.arm(b, 20);
+    wheel.schedule(20, () => timeouts++);
+    wheel.arm(a, 60); // moved
+    wheel.disarm(b);
+    wheel.disarm(b);
+    expect(wheel.size).to.equal(2);
+    advanceTo(20);
+    expect([a.fired, b.fired, timeouts]).to.deep.equal([[], [], 1]);
+    advanceTo(60);
+    expect(a.fired).to.deep.equal([60]);
+    expect(b.fired).to.deep.equal([]);
+  });
+
+  it('an entry re-arming itself in onTimeout fires again a period later; clear() unlinks it', () => {
+    const { wheel, clock, advanceTo } = makeWheel();
+    const e = new Entry(clock);
+    e.onTimeout = () => {
+      e.fired.push(clock.now);
+      wheel.arm(e, 30);
+    };
+    wheel.arm(e, 30);
+    for (let now = 0; now <= 100; now += 10) advanceTo(now);
+    expect(e.fired).to.deep.equal([30, 60, 90]);
+    wheel.clear();
+    expect(e.wheelTick).to.equal(-1);
+    expect(wheel.size).to.equal(0);
+    advanceTo(200);
+    expect(e.fired).to.deep.equal([30, 60, 90]);
   });
 });

@@ -115,6 +115,7 @@ describe('HeartbeatHandler', () => {
       ['timeout', { timeout: -5 }],
       ['ping', { interval: 10 }],
       ['missed', { interval: 10, ping: () => 1, missed: -1 }],
+      ['missed', { interval: 10, ping: () => 1, missed: 2 ** 22 }],
       ['isPing', { timeout: 10, isPing: () => true }],
     ];
     for (const [name, o] of bad) {
@@ -125,5 +126,47 @@ describe('HeartbeatHandler', () => {
           .that.contains(`option ${name}:`);
       });
     }
+  });
+
+  describe('what a handler holds', () => {
+    const cfgOf = (h: HeartbeatHandler) => (h as unknown as { cfg: unknown }).cfg;
+
+    it('handlers built from equal options (one object or literals) share the resolved options', () => {
+      const ping = () => 'PING';
+      const options = { interval: 100, ping };
+      const a = new HeartbeatHandler(options);
+      const b = new HeartbeatHandler(options);
+      const c = new HeartbeatHandler({ interval: 100, ping });
+      const d = new HeartbeatHandler({ interval: 100, ping: () => 'PING' });
+      expect(cfgOf(a)).to.equal(cfgOf(b));
+      expect(cfgOf(c)).to.equal(cfgOf(a));
+      expect(cfgOf(d), 'another ping function').to.not.equal(cfgOf(a));
+      expect([a.mode, a.missed, a.readerIdle, new HeartbeatHandler({ timeout: 5 }).mode]).to.deep.equal([
+        'ping',
+        3,
+        100,
+        'timeout',
+      ]);
+    });
+
+    it('two handlers sharing options keep their own state', () => {
+      const options = { interval: 100, missed: 1, ping: () => 'PING', isPong: (m: unknown) => m === 'PONG' };
+      const one = setup(options);
+      const two = setup(options);
+      advance(one.ch, 100);
+      expect(one.hb.unansweredPings).to.equal(1);
+      expect(two.hb.unansweredPings).to.equal(0);
+      two.ch.writeInbound('PONG');
+      advance(two.ch, 100);
+      expect(two.hb.unansweredPings).to.equal(1);
+      advance(one.ch, 100);
+      expect(one.watch.reason).to.equal('heartbeat');
+      expect(two.ch.isActive).to.equal(true);
+    });
+
+    it('rejects an interval or timeout past 2^30 - 1 ms', () => {
+      expect(() => new HeartbeatHandler({ timeout: 2 ** 30 })).to.throw(InvalidOptionError, /option timeout:.*at most/);
+      expect(() => new HeartbeatHandler({ interval: 2 ** 31, ping: () => 1 })).to.throw(InvalidOptionError, /interval/);
+    });
   });
 });

@@ -142,4 +142,69 @@ describe('IdleStateHandler', () => {
     expect(IdleStateEvent.of('writer-idle', false)).to.equal(IdleStateEvent.WRITER_IDLE);
     expect(IdleStateEvent.of('all-idle', true)).to.equal(IdleStateEvent.FIRST_ALL_IDLE);
   });
+
+  describe('what a handler holds', () => {
+    interface Held {
+      cfg: unknown;
+      wheelTick: number;
+      writes: unknown;
+      lastRead: number;
+    }
+    const held = (h: IdleStateHandler) => h as unknown as Held;
+
+    it('handlers built from equal options share them; reader-idle alone makes no write tracking', () => {
+      const a = new IdleStateHandler({ readerIdle: 100 });
+      const b = new IdleStateHandler({ readerIdle: 100 });
+      const c = new IdleStateHandler({ readerIdle: 200 });
+      expect(held(a).cfg).to.equal(held(b).cfg);
+      expect(held(c).cfg).to.not.equal(held(a).cfg);
+      expect([a.readerIdle, a.writerIdle, a.allIdle, c.readerIdle]).to.deep.equal([100, 0, 0, 200]);
+      const ch = new EmbeddedChannel([a]);
+      expect(held(a).wheelTick, 'the handler is its own reader timer, armed').to.not.equal(-1);
+      expect(held(a).writes).to.equal(undefined);
+      expect(ch.timers.size).to.equal(1);
+      ch.writeOutbound('x'); // writes are not stamped when nothing watches them
+      expect(held(a).writes).to.equal(undefined);
+      ch.close();
+      expect(held(a).wheelTick, 'disarmed on close').to.equal(-1);
+      expect(ch.timers.size).to.equal(0);
+    });
+
+    it('writer-idle or all-idle make the write tracking when enabled, and closing lets it go', () => {
+      const h = new IdleStateHandler({ writerIdle: 100, allIdle: 50 });
+      const ch = new EmbeddedChannel([h]);
+      expect(held(h).writes).to.not.equal(undefined);
+      expect(held(h).wheelTick, 'no reader timer').to.equal(-1);
+      expect(ch.timers.size).to.equal(2);
+      ch.close();
+      expect(held(h).writes).to.equal(undefined);
+      expect(ch.timers.size).to.equal(0);
+    });
+
+    it('times are kept as small integers, exact on a clock far past 2^31 ms (ms modulo 2^30)', () => {
+      const start = 2 ** 40 + 12_345; // a clock reading no Smi holds
+      const log = new EventLog();
+      const h = new IdleStateHandler({ readerIdle: 100, allIdle: 300 });
+      const ch = new EmbeddedChannel([h, log], { startTime: start });
+      expect(Number.isInteger(held(h).lastRead) && held(h).lastRead < 2 ** 30).to.equal(true);
+      advance(ch, 60);
+      ch.writeInbound('x'); // read at +60
+      advance(ch, 99);
+      expect(log.events).to.deep.equal([]);
+      advance(ch, 1); // +160 = 60 + 100
+      expect(log.events.map((e) => [e.at - start, e.event])).to.deep.equal([[160, IdleStateEvent.FIRST_READER_IDLE]]);
+      advance(ch, 200); // all-idle at 60 + 300
+      expect(log.events.map((e) => [e.at - start, e.event])).to.deep.equal([
+        [160, IdleStateEvent.FIRST_READER_IDLE],
+        [260, IdleStateEvent.READER_IDLE],
+        [360, IdleStateEvent.FIRST_ALL_IDLE],
+        [360, IdleStateEvent.READER_IDLE],
+      ]);
+    });
+
+    it('rejects a period past 2^30 - 1 ms', () => {
+      expect(() => new IdleStateHandler({ readerIdle: 2 ** 30 })).to.throw(InvalidOptionError, /at most/);
+      expect(new IdleStateHandler({ readerIdle: 2 ** 30 - 1 }).readerIdle).to.equal(2 ** 30 - 1);
+    });
+  });
 });

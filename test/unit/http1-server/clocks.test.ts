@@ -9,7 +9,7 @@ import { type HttpOptions, http } from '../../../src/codec/http1/http.js';
 import type { HttpResponse } from '../../../src/codec/http1/response.js';
 import { type HttpHandler, HttpServerHandler, type HttpServerHandlerOptions } from '../../../src/codec/http1/server.js';
 import { InvalidOptionError } from '../../../src/common/errors.js';
-import type { Timeout } from '../../../src/common/timing-wheel.js';
+import type { TimerEntry, TimerTarget } from '../../../src/common/timing-wheel.js';
 import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
 import { DRAINING } from '../../../src/pipeline/events.js';
 import { thrownBy } from '../../support.js';
@@ -279,27 +279,41 @@ describe('HTTP server clocks', () => {
       const { ch } = setup(echo);
       const wheel = ch.timers;
       let schedules = 0;
-      let reschedules = 0;
+      let arms = 0;
       const schedule = wheel.schedule.bind(wheel);
-      const reschedule = wheel.reschedule.bind(wheel);
-      wheel.schedule = (ms: number, fn: () => void) => {
+      const arm = wheel.arm.bind(wheel);
+      wheel.schedule = (ms: number, fn: (() => void) | TimerTarget) => {
         schedules++;
         return schedule(ms, fn);
       };
-      wheel.reschedule = (t: Timeout, ms: number, fn?: () => void) => {
-        reschedules++;
-        return reschedule(t, ms, fn);
+      wheel.arm = (entry: TimerEntry, ms: number) => {
+        arms++;
+        arm(entry, ms);
       };
       for (let i = 0; i < 1000; i++) {
         ch.writeInbound(bytes(get(`/${i}`) + get(`/${i}b`)));
         ch.advanceTime(3);
       }
-      expect(schedules, 'armed once, at the start, for the keep-alive timeout').to.equal(0);
-      expect(reschedules, 'the keep-alive deadline re-armed itself as it came (every ~5 s)').to.be.at.most(2);
+      expect(schedules, 'no Timeout object: the clocks are their own wheel entry').to.equal(0);
+      expect(arms, 'the keep-alive deadline re-armed itself as it came (every ~5 s)').to.be.at.most(2);
       for (let i = 0; i < 20; i++) trickle(ch, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab', 10, 10);
       expect(wheel.size, 'one timer').to.equal(1);
       expect(schedules).to.equal(0);
       expect(ch.isActive).to.equal(true);
+    });
+
+    it('keeps its times as small integers from a clock far from 0, with fractions', () => {
+      // 2^31 + a fraction: stamps are taken modulo 2^30, and compare right across the wrap.
+      const ch = new EmbeddedChannel(http(echo, { keepAliveTimeout: 1000, headerTimeout: 2000 }), {
+        startTime: 2 ** 31 - 500.25,
+      });
+      ch.advanceTime(600); // across 2^31
+      trickle(ch, get('/wrap'), 5, 300); // longer than keepAliveTimeout, within headerTimeout
+      expect(ch.readOutboundBytes().toString('latin1')).to.contain('/wrap 0');
+      ch.advanceTime(999);
+      expect(ch.isActive).to.equal(true);
+      ch.advanceTime(2);
+      expect(ch.isActive).to.equal(false);
     });
   });
 
@@ -328,6 +342,21 @@ describe('HTTP server clocks', () => {
         expect(thrownBy(() => http(() => {}, options))).to.be.instanceOf(InvalidOptionError);
       }
       expect(() => http(() => {}, { [name]: 0 })).not.to.throw();
+    }
+    // Times are kept as small integers, modulo 2^30 ms (clocks.ts): at most 2^29 - 1 ms, 6.2 days.
+    for (const name of [
+      'keepAliveTimeout',
+      'headerTimeout',
+      'requestTimeout',
+      'handlerTimeout',
+      'drainGrace',
+    ] as const) {
+      expect(() => http(() => {}, { [name]: 2 ** 29 - 1 }), name).not.to.throw();
+      const err = thrownBy(() => http(() => {}, { [name]: 2 ** 29 }));
+      expect(err, name).to.be.instanceOf(InvalidOptionError);
+      expect((err as Error).message)
+        .to.contain(name)
+        .and.contain('536870911');
     }
   });
 });

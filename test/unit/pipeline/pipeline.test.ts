@@ -582,6 +582,40 @@ describe('Pipeline', () => {
       expect(ch.isActive).to.equal(true);
     });
 
+    it('an error thrown where the chain ends (the transport reporting an unhandled error) leaves the pipeline once', () => {
+      // Head and tail are one context and the handlers a ring through it: an error from the
+      // tail's end must not go round again.
+      const log: string[] = [];
+      class Failing extends EmbeddedChannel {
+        reports = 0;
+        override unhandledError(): void {
+          this.reports++;
+          throw new Error('report failed');
+        }
+      }
+      const ch = new Failing([new Rec('A', log)]);
+      log.length = 0;
+      expect(() => ch.pipeline.fireError(new Error('boom'))).to.throw('report failed');
+      // Once for boom; once more for A, whose onError the failure left through (a handler whose
+      // onError throws passes its own error on) — and then it is out, not round the ring again.
+      expect(ch.reports).to.equal(2);
+      expect(log).to.deep.equal(['A:error:boom']);
+    });
+
+    it('an error thrown at the head (the transport refusing a write) goes inbound from the first handler', () => {
+      const log: string[] = [];
+      class Refusing extends EmbeddedChannel {
+        override transportWrite(): void {
+          throw new Error('refused');
+        }
+      }
+      const ch = new Refusing([new Rec('A', log), new Rec('B', log)]);
+      log.length = 0;
+      ch.pipeline.write('m');
+      expect(log).to.deep.equal(['B:write', 'A:write', 'A:error:refused', 'B:error:refused']);
+      expect((ch.errors[0] as Error).message).to.equal('refused');
+    });
+
     it('checkException rethrows the errors that reached the tail, first first', () => {
       const first = new Error('first');
       const second = new Error('second');

@@ -101,6 +101,84 @@ describe('TlsHandler (embedded)', () => {
     expect(c.app.take().equals(big)).to.equal(true);
   });
 
+  it('keeps no large buffer after a large transfer: memory BIOs never shrink, so they are replaced', () => {
+    for (const releaseBuffers of [true, false]) {
+      const { server: s, client: c } = connectedPair(server({ releaseBuffers }), client());
+      // An ordinary handshake and a small answer grow neither BIO past what it keeps (4 KiB).
+      s.channel.writeOutbound('small answer');
+      transfer(s.channel, c.channel);
+      expect(c.app.take().toString()).to.equal('small answer');
+      const small = s.tls.bioCapacity;
+      expect(small.read).to.be.below(4096);
+      expect(small.write).to.be.below(4096);
+      // 1 MiB out, in one write: it goes into the write BIO a record at a time, never whole.
+      const big = Buffer.alloc(1024 * 1024, 'x');
+      s.channel.writeOutbound(big);
+      transfer(s.channel, c.channel, 'joined');
+      expect(c.app.take().length).to.equal(big.length);
+      // 1 MiB in, in one read: the read BIO takes it whole (one BIO_write per read).
+      c.channel.writeOutbound(big);
+      transfer(c.channel, s.channel, 'joined');
+      expect(s.app.take().length).to.equal(big.length);
+      const after = s.tls.bioCapacity;
+      if (releaseBuffers) {
+        // Both were replaced once empty: what an idle connection keeps is what a fresh BIO has.
+        expect(after).to.deep.equal({ read: 0, write: 0 });
+      } else {
+        expect(after.write).to.be.below(32 * 1024); // one record's worth, not 1 MiB
+        expect(after.read).to.be.at.least(big.length); // bounded by the largest read
+      }
+    }
+  });
+
+  it('lets a handler write and close from the writability event a large write raises', () => {
+    // Records reach the connection one at a time, so its writability event fires in the middle of
+    // the write: what the handler does then waits until the write is out, in order.
+    class WriteAndCloseWhenFull extends ChannelInboundHandler {
+      override onWritabilityChanged(ctx: HandlerContext, writable: boolean): void {
+        if (!writable) {
+          ctx.write('after');
+          ctx.close();
+          ctx.write('too late'); // after close: dropped
+        }
+        ctx.fireWritabilityChanged(writable);
+      }
+    }
+    const before = liveObjects.ssl;
+    const s = side(server(), undefined, [new WriteAndCloseWhenFull()], { highWaterMark: 20_000 });
+    const c = side(client(), LOCALHOST);
+    pump(c, s);
+    const big = Buffer.alloc(1024 * 1024, 'y');
+    s.channel.writeAndFlush(big);
+    expect(s.channel.isActive).to.equal(false);
+    expect(s.channel.errors).to.deep.equal([]);
+    const wire = Buffer.concat(s.channel.outbound.map((m) => Buffer.from(m as Uint8Array)));
+    expect(recordTypes(wire).length).to.equal(64 + 1 + 1); // the write, 'after', close_notify
+    transfer(s.channel, c.channel, 'joined');
+    expect(c.app.take().equals(Buffer.concat([big, Buffer.from('after')]))).to.equal(true);
+    expect(c.app.inactive).to.equal('peer-closed');
+    c.channel.close();
+    expect(liveObjects.ssl).to.equal(before);
+  });
+
+  it('stops writing, and frees the SSL, when the channel is aborted in the middle of a large write', () => {
+    class AbortWhenFull extends ChannelInboundHandler {
+      override onWritabilityChanged(ctx: HandlerContext, writable: boolean): void {
+        if (!writable) ctx.channel.abort();
+        ctx.fireWritabilityChanged(writable);
+      }
+    }
+    const before = liveObjects.ssl;
+    const s = side(server(), undefined, [new AbortWhenFull()], { highWaterMark: 20_000 });
+    const c = side(client(), LOCALHOST);
+    pump(c, s);
+    s.channel.writeAndFlush(Buffer.alloc(1024 * 1024, 'z'));
+    expect(s.channel.isActive).to.equal(false);
+    expect(s.channel.errors).to.deep.equal([]);
+    c.channel.close();
+    expect(liveObjects.ssl).to.equal(before);
+  });
+
   it('gathers small writes into one record per flush', () => {
     const { server: s, client: c } = connectedPair(server(), client());
     for (let i = 0; i < 10; i++) s.channel.write(`part ${i};`);

@@ -41,6 +41,8 @@ describe('worker/options: resolveConnectionOptions', () => {
       decoderErrors: 'continue',
       lingerTimeout: 5000,
       socket: { noDelay: true },
+      readSizes: [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536],
+      initialReadIndex: 5,
     });
     expect(resolveConnectionOptions({})).to.deep.equal(resolveConnectionOptions());
   });
@@ -85,6 +87,8 @@ describe('worker/options: resolveConnectionOptions', () => {
         sendBufferSize: 4096,
         receiveBufferSize: 8192,
       },
+      readSizes: [16, 25, 50, 100, 200],
+      initialReadIndex: 3,
     });
   });
 
