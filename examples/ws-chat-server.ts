@@ -7,26 +7,35 @@
  * unanswered), and a reload (SIGUSR2) tells every open WebSocket 1001: the page reconnects by itself.
  *
  *   node dist/examples/ws-chat-server.js --host 127.0.0.1 --port 8080 [--workers N] [--redis URL] [--heartbeat MS]
+ *        [--admin-port P] [--tls-cert FILE --tls-key FILE]
  *
  * A room is a pub/sub topic (`room:NAME`, docs/pubsub.md): every worker's clients of a room hear
  * each other — the workers relay through their master — and with `--redis redis://HOST:PORT`
  * every server sharing that Redis does too (two servers behind a load balancer). If Redis
  * restarts, the servers reconnect and resubscribe by themselves; what was published meanwhile is
  * lost (Redis pub/sub is at most once) and counted. A new client is told which process serves it
- * (`{"type":"hello","pid":…}`), and `GET /stats` answers the serving process's pub/sub counters.
- * Prints `listening on HOST:PORT`.
+ * (`{"type":"hello","pid":…}`), and `GET /stats` answers the serving process's pub/sub counters;
+ * with `--admin-port` the master serves every worker's at `/metrics` (docs/operations.md).
+ * With `--tls-cert` and `--tls-key` (PEM files) it serves https:// and wss:// on the one port (ALPN
+ * http/1.1): the page, loaded over https:, opens its WebSocket with wss: (a browser refuses ws:
+ * from a secure page as mixed content). Prints `listening on HOST:PORT`.
  */
 import { http, PubSub, type WebSocket, websocketRoute } from '../src/index.js';
 import { announce, cli, listenOrExit, usageError } from './cli.js';
+import { tlsOptions } from './tls-files.js';
 import { CHAT_PAGE } from './ws-chat-page.js';
 
 const USAGE = `
 usage: node dist/examples/ws-chat-server.js [--host 127.0.0.1] [--port 8080] [--workers N] [--redis URL] [--heartbeat MS]
+       [--admin-port P] [--tls-cert FILE --tls-key FILE]
 
 Serves a chat page at / and the chat itself at /ws (rooms: /ws?room=NAME). --workers 0 serves in
 this process; N makes it a master with N workers (default: one per CPU; SIGUSR2/SIGHUP reload,
 SIGTERM/SIGINT stop), whose clients meet through the master. --redis redis://[user:password@]host:port[/db]
 joins the rooms of every server using that Redis. GET /stats: this process's pub/sub counters.
+--admin-port P (with workers): the master's admin listener on HOST:P, /metrics with every worker's
+pub/sub counters, /healthz, /readyz (0: any free port, logged). --tls-cert/--tls-key (PEM files):
+serve the page over https:// and the chat over wss://.
 `;
 
 const values = cli(USAGE, {
@@ -35,7 +44,14 @@ const values = cli(USAGE, {
   workers: { type: 'string', integer: [0, 1024] },
   redis: { type: 'string' },
   heartbeat: { type: 'string', default: '15000', integer: [1, 2 ** 31 - 1] },
+  'admin-port': { type: 'string', integer: [0, 65535] },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 });
+// Read here, in every process (each worker as it starts: a reload serves the files as they are then).
+const tls = tlsOptions(values['tls-cert'], values['tls-key'], ['http/1.1']);
+/** The scheme of the page's own origin (RFC 6454): what a browser sends as `Origin`. */
+const pageScheme = tls.tls !== undefined ? 'https' : 'http';
 
 // Made in the master too (the same script), where nothing uses it: it connects on first use only.
 let pubsub: PubSub;
@@ -75,7 +91,7 @@ const chat = websocketRoute(
     heartbeat: { interval: values.heartbeat, missed: 2 },
     maxMessageSize: 64 * 1024,
     // The page is served from this host: a page of another site may not use the chat.
-    origin: (origin, req) => origin === undefined || origin === `http://${req.headers.get('host') ?? ''}`,
+    origin: (origin, req) => origin === undefined || origin === `${pageScheme}://${req.headers.get('host') ?? ''}`,
   },
 );
 
@@ -103,6 +119,8 @@ const server = await listenOrExit('ws-chat-server', {
   host: values.host,
   port: values.port,
   ...(values.workers !== undefined ? { workers: values.workers } : {}),
+  ...(values['admin-port'] !== undefined ? { admin: { host: values.host, port: values['admin-port'] } } : {}),
+  ...tls,
   pipeline: http((req, res) => {
     if (req.path === '/ws') return chat(req, res);
     if (req.path === '/stats' && req.method === 'GET') {

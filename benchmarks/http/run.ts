@@ -63,6 +63,12 @@ const values = scriptCli(import.meta.url, {
   port: { type: 'string', default: '18080', integer: [1, 65535] },
   /** wrk (the default when installed) or multireactor-load (the default without wrk). */
   load: { type: 'string' },
+  /**
+   * Another checkout (its `npm run build` done): its multireactor runs as server `compare`, and the
+   * table adds the median of the per-round ratios of this build's CPU per request to its — an A/B
+   * of two builds under the same load, interleaved (`--servers multireactor,compare`).
+   */
+  compare: { type: 'string' },
 });
 
 const PORT = values.port;
@@ -97,6 +103,26 @@ const SERVERS: Record<string, ServerSpec> = {
         {
           stdio: ['ignore', 'ignore', 'inherit'],
         },
+      ),
+  },
+  compare: {
+    key: 'compare',
+    label: `multireactor (${values.compare ?? 'compare'})`,
+    start: (scenario) =>
+      spawn(
+        process.execPath,
+        [
+          join(
+            values.compare ?? '',
+            'dist',
+            scenario.app ? join('benchmarks', 'http', 'bench-app.js') : join('examples', 'plaintext-server.js'),
+          ),
+          '--port',
+          String(PORT),
+          '--workers',
+          WORKERS,
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
       ),
   },
   uws: {
@@ -278,7 +304,8 @@ const servers = values.servers
     (k) =>
       (k !== 'cepoll' || values.cepoll !== undefined) &&
       (k !== 'nginx' || hasNginx()) &&
-      (k !== 'uws' || values.uws !== undefined),
+      (k !== 'uws' || values.uws !== undefined) &&
+      (k !== 'compare' || values.compare !== undefined),
   )
   .map((k) => {
     const s = SERVERS[k];
@@ -301,7 +328,9 @@ for (const sc of scenarios) {
   const scenario = SCENARIOS[sc];
   if (scenario === undefined) throw new Error(`unknown scenario ${sc}`);
   for (let round = 1; round <= values.rounds; round++) {
-    for (const server of servers) {
+    // Which server goes first alternates between rounds: a load that drifts during a round then
+    // hits each server early and late alike.
+    for (const server of round % 2 === 1 ? servers : [...servers].reverse()) {
       if (server.skips?.includes(sc) === true) continue;
       await assertPortFree(PORT);
       const child = server.start(scenario);
@@ -362,6 +391,26 @@ for (const sc of scenarios) {
   }
 }
 console.log(lines.join('\n'));
+if (values.compare !== undefined) {
+  // The A/B: this build's CPU per request over the other's, round by round (both ran in the same
+  // round, one after the other), then the median and range of those ratios.
+  const ab = [
+    '',
+    `| scenario | this build / ${values.compare}: CPU per request, median of the rounds' ratios (range) |`,
+    '|---|---:|',
+  ];
+  for (const sc of scenarios) {
+    const a = results.get(`${sc}/multireactor`)?.us;
+    const b = results.get(`${sc}/compare`)?.us;
+    if (a === undefined || b === undefined) continue;
+    const ratios = a.map((x, i) => x / (b[i] as number)).filter((r) => Number.isFinite(r));
+    const sorted = [...ratios].sort((x, y) => x - y);
+    ab.push(
+      `| ${SCENARIOS[sc]?.label} | ${median(ratios).toFixed(2)}× (${(sorted[0] as number).toFixed(2)}–${(sorted[sorted.length - 1] as number).toFixed(2)}) |`,
+    );
+  }
+  console.log(ab.join('\n'));
+}
 
 if (values.svg !== undefined) {
   const colors: Record<string, string> = {

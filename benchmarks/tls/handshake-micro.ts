@@ -17,8 +17,8 @@
  *
  *   node dist/benchmarks/tls/handshake-micro.js [--rounds 9] [--connections 500]
  */
+
 import { Buffer } from 'node:buffer';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ import { c as bindings } from '../../src/syscalls/openssl-lib.js';
 import type { ClientTarget } from '../../src/tls/context.js';
 import { scriptCli } from '../common/cli.js';
 import { median } from '../common/measure.js';
+import { makeBenchCertificate } from './certificate.js';
 
 const values = scriptCli(import.meta.url, {
   rounds: { type: 'string', default: '9', integer: [1, 1000] },
@@ -49,20 +50,9 @@ const work = mkdtempSync(join(tmpdir(), 'mr-tls-micro-'));
 let cert: Buffer;
 let key: Buffer;
 try {
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30'].concat([
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(work, 'key.pem'),
-      '-out',
-      join(work, 'cert.pem'),
-    ]),
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(work, 'cert.pem'));
-  key = readFileSync(join(work, 'key.pem'));
+  const files = makeBenchCertificate(work);
+  cert = readFileSync(files.cert);
+  key = readFileSync(files.key);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -13,8 +13,9 @@
  * Answers of 64 KiB and more use `--large-connections` connections (a build that keeps a whole
  * answer's ciphertext per connection would need gigabytes otherwise).
  */
+
 import { Buffer } from 'node:buffer';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +24,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { scriptCli } from '../common/cli.js';
 import { median, stopTree, waitForPort } from '../common/measure.js';
+import { makeBenchCertificate } from './certificate.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
@@ -36,20 +38,7 @@ const values = scriptCli(import.meta.url, {
 
 const PORT = Number(values.port);
 const work = mkdtempSync(join(tmpdir(), 'mr-tls-mem-'));
-const CERT = join(work, 'cert.pem');
-const KEY = join(work, 'key.pem');
-execFileSync(
-  'openssl',
-  ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30'].concat([
-    '-subj',
-    '/CN=localhost',
-    '-keyout',
-    KEY,
-    '-out',
-    CERT,
-  ]),
-  { stdio: 'ignore' },
-);
+const { cert: CERT, key: KEY } = makeBenchCertificate(work);
 
 interface Variant {
   readonly label: string;

@@ -27,6 +27,7 @@
  * Targets (issue 18): keep-alive CPU per request ≤ nginx's; a full handshake ≤ 1.2× nginx's CPU;
  * both far below node:https.
  */
+
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
@@ -45,6 +46,7 @@ import {
   waitForPort,
 } from '../common/measure.js';
 import { barChartSvg, writeSvg } from '../common/svg.js';
+import { makeBenchCertificate } from './certificate.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const values = scriptCli(import.meta.url, {
@@ -72,21 +74,8 @@ const PORT = Number(values.port);
 const WORKERS = values.workers;
 const url = (tls: boolean, port: number) => `${tls ? 'https' : 'http'}://127.0.0.1:${port}/plaintext`;
 const work = mkdtempSync(join(tmpdir(), 'mr-tls-bench-'));
-const CERT = join(work, 'cert.pem');
-const KEY = join(work, 'key.pem');
 // The certificate of the reference nginx setup (bench-ref/nginx-tls.conf): P-256, self-signed.
-execFileSync(
-  'openssl',
-  ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30'].concat([
-    '-subj',
-    '/CN=localhost',
-    '-keyout',
-    KEY,
-    '-out',
-    CERT,
-  ]),
-  { stdio: 'ignore' },
-);
+const { cert: CERT, key: KEY } = makeBenchCertificate(work);
 
 interface Scenario {
   readonly label: string;

@@ -13,13 +13,15 @@
  * - **Echo** (`mode: 'echo'`): frames of a 2-byte big-endian length and `size` payload bytes
  *   (the protocol of `examples/echo-server.ts --framing length`), each echoed whole; an echo of
  *   another length counts as `badStatus`.
- * - **WebSocket** (`mode: 'ws'`, `ws://host:port/path`): after the opening handshake, binary
- *   messages of `size` bytes (masked, as a client must), each echoed by the server
- *   (`examples/ws-echo-server.ts`); `deflate` offers permessage-deflate.
+ * - **WebSocket** (`mode: 'ws'`, `ws://host:port/path` or `wss://…` over TLS): after the opening
+ *   handshake, binary messages of `size` bytes (masked, as a client must), each echoed by the
+ *   server (`examples/ws-echo-server.ts`); `deflate` offers permessage-deflate. With `wss://` every
+ *   connection of the run shares one client `TlsContext` (so reconnects resume their sessions),
+ *   made from `tls` and freed at the end; its handshake is part of connecting, not of latency.
  *
  * Latency — from writing a request to decoding its answer — goes into a fixed-memory
  * `Histogram` (µs); the clock is read once per read burst, not per response. Errors are counted
- * by kind: `refused` (connect refused), `reset` (a connection reset or closed by the server with
+ * by kind: `refused` (connect refused), `tls` (a failed TLS handshake, wss:// only), `reset` (a connection reset or closed by the server with
  * requests in flight: each lost request counts), `timeout` (connects, and requests without an
  * answer after `timeout`: the connection is dropped and replaced), `badStatus`, `protocol` (a
  * response that does not parse) and `other`. A connection that fails is replaced after a short
@@ -43,7 +45,10 @@ import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js'
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
 import { ECONNREFUSED } from '../syscalls/constants.js';
 import { ipFamily } from '../syscalls/sockaddr.js';
-import { WebSocketOpenEvent, websocketClientPipeline } from '../websocket/client.js';
+import { TlsContext } from '../tls/context.js';
+import { TlsHandshakeError } from '../tls/errors.js';
+import type { TlsClientOptions } from '../tls/options.js';
+import { WebSocketOpenEvent, websocketClientPipeline, websocketClientTls } from '../websocket/client.js';
 import { EventLoop } from '../worker/loop.js';
 import { Client, type ClientConnection } from './client.js';
 import { Histogram } from './histogram.js';
@@ -75,6 +80,13 @@ export interface LoadOptions {
   readonly size?: number;
   /** `ws` mode: offer permessage-deflate. Default false. */
   readonly deflate?: boolean;
+  /**
+   * `ws` mode with a `wss://` URL: the TLS client options (as `Client.connect` takes them; ALPN
+   * `http/1.1` unless given), e.g. `{ ca }` for a private CA or `{ rejectUnauthorized: false }`
+   * for a test server's self-signed certificate, or a `TlsContext.client(…)` to use as it is.
+   * Default (absent or `true`): Node's root CAs, the host checked. Not allowed with other URLs.
+   */
+  readonly tls?: TlsClientOptions | TlsContext | true;
   /** The loop to run on; default a loop of its own, closed at the end. */
   readonly loop?: EventLoop;
 }
@@ -93,6 +105,7 @@ export const LOAD_OPTIONS = {
   size: true,
   loop: true,
   deflate: true,
+  tls: true,
 } as const satisfies OptionKeys<LoadOptions>;
 
 /** Latencies in ms. */
@@ -120,6 +133,8 @@ export interface LoadErrors {
   badStatus: number;
   /** Responses that did not parse. */
   protocol: number;
+  /** TLS handshakes that failed (wss://): a certificate that does not verify, a peer that speaks no TLS. */
+  tls: number;
 }
 
 /**
@@ -142,6 +157,8 @@ export interface LoadReport {
   readonly errors: LoadErrors;
   /** Connections opened over the run (reconnects included). */
   readonly connects: number;
+  /** Why the first failed TLS handshake failed (OpenSSL's reason), when one did. */
+  readonly tlsFailure?: string;
 }
 
 /** What every connection of one run shares. */
@@ -159,6 +176,7 @@ interface Run {
   bytesRead: number;
   bytesWritten: number;
   connects: number;
+  tlsFailure: string | undefined;
 }
 
 /**
@@ -294,7 +312,7 @@ function parseTarget(url: string, mode: 'http' | 'echo' | 'ws'): { host: string;
     mode === 'http'
       ? u.protocol === 'http:'
       : mode === 'ws'
-        ? u.protocol === 'ws:'
+        ? u.protocol === 'ws:' || u.protocol === 'wss:'
         : u.protocol === 'tcp:' || u.protocol === 'http:';
   if (!okProtocol) {
     throw new InvalidOptionError(
@@ -302,12 +320,12 @@ function parseTarget(url: string, mode: 'http' | 'echo' | 'ws'): { host: string;
       mode === 'http'
         ? 'must be http://host:port/path (https is not supported)'
         : mode === 'ws'
-          ? 'must be ws://host:port/path (wss is not supported)'
+          ? 'must be ws://host:port/path or wss://host:port/path'
           : 'must be tcp://host:port',
     );
   }
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const port = u.port === '' ? (mode === 'echo' ? 0 : 80) : Number(u.port);
+  const port = u.port === '' ? (mode === 'echo' ? 0 : u.protocol === 'wss:' ? 443 : 80) : Number(u.port);
   if (port === 0) throw new InvalidOptionError('url', 'needs a port');
   return { host, port, path: `${u.pathname || '/'}${u.search}` };
 }
@@ -365,6 +383,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const size = intOption('size', options.size ?? 64, 0, mode === 'ws' ? 16 * 1024 * 1024 : 0xffff);
   const echo = mode === 'echo';
   const ws = mode === 'ws';
+  if (!ws && options.tls !== undefined) throw new InvalidOptionError('tls', 'is for wss:// URLs (mode ws)');
+  // Checked (and the PEMs parsed, by building the context) before the loop or a connection exists.
+  const tlsGiven = ws ? websocketClientTls(options.url, options.tls) : undefined;
+  const tls =
+    tlsGiven === undefined || tlsGiven instanceof TlsContext
+      ? tlsGiven
+      : TlsContext.client(tlsGiven, options.loop?.logger);
+  /** Made here (not given): freed at the end. */
+  const ownTls = tls !== options.tls ? tls : undefined;
   const run: Run = {
     running: true,
     depth,
@@ -373,11 +400,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     echo,
     ws,
     histogram: new Histogram(),
-    errors: { refused: 0, reset: 0, timeout: 0, badStatus: 0, protocol: 0 },
+    errors: { refused: 0, reset: 0, timeout: 0, badStatus: 0, protocol: 0, tls: 0 },
     requests: 0,
     bytesRead: 0,
     bytesWritten: 0,
     connects: 0,
+    tlsFailure: undefined,
   };
   const ownLoop = options.loop === undefined;
   const loop = options.loop ?? new EventLoop();
@@ -413,12 +441,23 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     while (run.running) {
       let conn: ClientConnection;
       try {
-        conn = await Client.connect({ host, port, loop, pipeline, connectTimeout: timeout, signal: stop.signal });
+        conn = await Client.connect({
+          host,
+          port,
+          loop,
+          pipeline,
+          connectTimeout: timeout,
+          signal: stop.signal,
+          ...(tls !== undefined ? { tls } : {}),
+        });
       } catch (err) {
         if (!run.running) return;
         if (err instanceof SyscallError && err.errno === ECONNREFUSED) run.errors.refused++;
         else if (err instanceof ConnectTimeoutError) run.errors.timeout++;
-        else run.errors.reset++;
+        else if (err instanceof TlsHandshakeError) {
+          run.errors.tls++;
+          run.tlsFailure ??= err.message;
+        } else run.errors.reset++;
         await new Promise<void>((resolve) => {
           const t = setTimeout(() => {
             sleeping.delete(t);
@@ -457,6 +496,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   for (const c of open) void c.abort();
   await Promise.all(slots);
   if (ownLoop) await loop.close();
+  ownTls?.close();
   return {
     url: options.url,
     mode,
@@ -470,5 +510,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     latency,
     errors,
     connects: run.connects,
+    ...(run.tlsFailure !== undefined ? { tlsFailure: run.tlsFailure } : {}),
   };
 }

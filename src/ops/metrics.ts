@@ -17,6 +17,7 @@ import { HTTP_LATENCY_BOUNDS_MS, HTTP_STATUS_CLASSES } from '../common/http-metr
 import type { MasterView, WorkerStatus } from '../master/handle.js';
 import type { WorkerInfo } from '../master/protocol.js';
 import type { OffloadPoolStats } from '../offload/pool.js';
+import type { PubSubStats } from '../pubsub/pubsub.js';
 import { Exposition, type Labels, type MetricType } from './prometheus.js';
 
 /** One measurement: its name without the prefixes, its type and help. */
@@ -87,6 +88,29 @@ const PER_WORKER: readonly Def[] = [
     help: 'Offloaded tasks running on a thread now (in flight), by pool.',
   },
   { name: 'offload_threads', type: 'gauge', help: 'Threads of the offload pool alive now, by pool.' },
+  {
+    name: 'pubsub_messages_total',
+    type: 'counter',
+    help: "Pub/sub messages by event: published (publish() calls), delivered (local WebSocket sends and listener calls), skipped (refused by a member's backpressure policy or closing), received (from other processes), missed (gaps in other processes' sequence numbers), dropped (never handed to the broker: queue full), unconfirmed (written to a broker connection that broke), forwarded (handed to the broker).",
+  },
+  {
+    name: 'pubsub_broker_reconnects_total',
+    type: 'counter',
+    help: "Pub/sub connections to the broker (Redis, or the master's relay) established again after a loss.",
+  },
+  { name: 'pubsub_broker_errors_total', type: 'counter', help: 'Error replies from Redis to pub/sub commands.' },
+  {
+    name: 'pubsub_broker_connected',
+    type: 'gauge',
+    help: 'Pub/sub instances connected to their broker now (compare with multireactor_pubsub_instances).',
+  },
+  { name: 'pubsub_instances', type: 'gauge', help: 'PubSub instances in use (started) in the workers.' },
+  {
+    name: 'pubsub_queued_messages',
+    type: 'gauge',
+    help: 'Pub/sub messages waiting for the broker now (while it is away).',
+  },
+  { name: 'pubsub_subscriptions', type: 'gauge', help: 'Topics and patterns with local subscribers now, by kind.' },
   { name: 'resident_memory_bytes', type: 'gauge', help: 'Resident set size of the worker processes.' },
   { name: 'heap_used_bytes', type: 'gauge', help: 'V8 heap in use in the worker processes.' },
   {
@@ -97,6 +121,17 @@ const PER_WORKER: readonly Def[] = [
 ];
 
 const COUNTER_OUTCOMES = ['completed', 'failed', 'overloaded', 'aborted', 'dropped'] as const;
+/** The `event` label of `pubsub_messages_total`: a counter of `PubSubStats` each. */
+const PUBSUB_EVENTS = [
+  'published',
+  'delivered',
+  'skipped',
+  'received',
+  'missed',
+  'dropped',
+  'unconfirmed',
+  'forwarded',
+] as const satisfies ReadonlyArray<keyof PubSubStats>;
 
 /** One sample of a worker: its measurement, the suffix (histograms), labels and value. */
 interface Sample {
@@ -190,6 +225,25 @@ export function counterSamples(info: WorkerInfo): Sample[] {
       });
     }
   }
+  const pubsub = pubSubs(info);
+  if (pubsub.length > 0) {
+    // A process may run several PubSubs (one per Redis, say): summed, as the process's figures.
+    for (const event of PUBSUB_EVENTS) {
+      let n = 0;
+      for (const p of pubsub) n += p[event];
+      out.push({ name: 'pubsub_messages_total', suffix: '', labels: [['event', event]], value: n });
+    }
+    let reconnects = 0;
+    let errors = 0;
+    for (const p of pubsub) {
+      reconnects += p.reconnects;
+      errors += p.errors;
+    }
+    out.push(
+      { name: 'pubsub_broker_reconnects_total', suffix: '', labels: [], value: reconnects },
+      { name: 'pubsub_broker_errors_total', suffix: '', labels: [], value: errors },
+    );
+  }
   return out;
 }
 
@@ -208,7 +262,33 @@ function gaugeSamples(info: WorkerInfo): Sample[] {
       { name: 'offload_threads', suffix: '', labels, value: p.threads },
     );
   }
+  const pubsub = pubSubs(info);
+  if (pubsub.length > 0) {
+    let connected = 0;
+    let queued = 0;
+    let topics = 0;
+    let patterns = 0;
+    for (const p of pubsub) {
+      if (p.connected) connected++;
+      queued += p.queued;
+      topics += p.topics;
+      patterns += p.patterns;
+    }
+    out.push(
+      { name: 'pubsub_instances', suffix: '', labels: [], value: pubsub.length },
+      { name: 'pubsub_broker_connected', suffix: '', labels: [], value: connected },
+      { name: 'pubsub_queued_messages', suffix: '', labels: [], value: queued },
+      { name: 'pubsub_subscriptions', suffix: '', labels: [['kind', 'topic']], value: topics },
+      { name: 'pubsub_subscriptions', suffix: '', labels: [['kind', 'pattern']], value: patterns },
+    );
+  }
   return out;
+}
+
+/** The worker's PubSubs (src/pubsub reports them under `pubsub`; none before the first is used). */
+function pubSubs(info: WorkerInfo): readonly PubSubStats[] {
+  const list = info.reports?.pubsub;
+  return Array.isArray(list) ? (list as PubSubStats[]) : [];
 }
 
 function offloadPools(info: WorkerInfo): readonly OffloadPoolStats[] {

@@ -10,6 +10,12 @@
  * ws.send('hello');
  * ```
  *
+ * `wss://` runs the same over the TLS stage (src/tls/): the connection is TLS from its first byte
+ * (RFC 6455 §3: "wss" is WebSocket over TLS, default port 443), with the options of `tls` — by
+ * default Node's root CAs, the server's certificate checked against the URL's host, SNI sent for a
+ * host name (not for an IP literal, RFC 6066 §3), and ALPN `http/1.1` offered, since the opening
+ * handshake is an HTTP/1.1 request (RFC 8441 would be needed for WebSockets over HTTP/2).
+ *
  * Like a browser's, a WebSocket resolved here delivers nothing before the code that awaited it
  * has run: frames that came with the 101 (or right after) wait until the next turn of the event
  * loop, so `onMessage` set after `await` misses nothing. For pipelines of one's own (the load
@@ -22,9 +28,12 @@ import { Client } from '../client/client.js';
 import { HttpClientCodec } from '../codec/http1/client.js';
 import { HttpClientResponse, HttpResponseError } from '../codec/http1/response-decoder.js';
 import { ChannelClosedError, InvalidOptionError, ReactorError } from '../common/errors.js';
+import type { OptionKeys } from '../common/options.js';
 import type { Timeout } from '../common/timing-wheel.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
+import { TlsContext } from '../tls/context.js';
+import { resolveTlsClientOptions, type TlsClientOptions } from '../tls/options.js';
 import type { EventLoop } from '../worker/loop.js';
 import type { ConnectionOptions } from '../worker/options.js';
 import type { DeflateParams } from './deflate.js';
@@ -69,18 +78,29 @@ export interface WebSocketClientOptions extends WebSocketOptions {
   readonly loop?: EventLoop;
   /** Connection options (`keepAlive`, `userTimeout`, watermarks …), as for `Client.connect`. */
   readonly connection?: ConnectionOptions;
+  /**
+   * TLS for a `wss://` URL (docs/tls.md), as `Client.connect` takes it: options, `true` (the same as
+   * leaving it out: Node's root CAs, the certificate checked against the URL's host), or a
+   * `TlsContext.client(…)` shared by many connections (used as it is). Options without `alpn` get
+   * `alpn: ['http/1.1']`; SNI is the URL's host unless it is an IP literal (`servername` overrides
+   * it). Only for `wss://`: with `ws://` it is an `InvalidOptionError` (a plaintext URL with TLS
+   * options is a mistake either way round). Trusting a private CA: `{ ca: readFileSync('ca.pem') }`.
+   */
+  readonly tls?: TlsClientOptions | TlsContext | true;
 }
 
-const CLIENT_KEYS = [
-  ...WEBSOCKET_OPTION_KEYS,
-  'protocols',
-  'origin',
-  'headers',
-  'handshakeTimeout',
-  'connectTimeout',
-  'loop',
-  'connection',
-];
+/** The client's own keys beside the WebSocket options (kept in step with the interface by `tsc`). */
+const CLIENT_OWN_KEYS = {
+  protocols: true,
+  origin: true,
+  headers: true,
+  handshakeTimeout: true,
+  connectTimeout: true,
+  loop: true,
+  connection: true,
+  tls: true,
+} as const satisfies OptionKeys<Omit<WebSocketClientOptions, keyof WebSocketOptions>>;
+const CLIENT_KEYS = [...WEBSOCKET_OPTION_KEYS, ...Object.keys(CLIENT_OWN_KEYS)];
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** The checked client options. */
@@ -280,25 +300,67 @@ export class WebSocketClientHandshake extends ChannelInboundHandler {
   }
 }
 
-/** `ws://host:port/path` → where to connect and what to ask for. */
-export function parseWebSocketUrl(url: string): { host: string; port: number; path: string; hostHeader: string } {
+/**
+ * `ws://host:port/path` or `wss://…` (also `http:`/`https:`, RFC 6455 §3's equivalents) → where to
+ * connect, what to ask for, and whether over TLS (`secure`). The default port is 80, 443 for
+ * `wss:`; `hostHeader` carries the port only when it is not the default (RFC 6455 §4.1, item 4).
+ */
+export function parseWebSocketUrl(url: string): {
+  host: string;
+  port: number;
+  path: string;
+  hostHeader: string;
+  secure: boolean;
+} {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     throw new InvalidOptionError('url', `not a URL: ${JSON.stringify(url)}`);
   }
-  if (u.protocol === 'wss:')
-    throw new InvalidOptionError('url', 'wss:// needs the TLS stage, which this client does not have yet');
-  if (u.protocol !== 'ws:' && u.protocol !== 'http:')
-    throw new InvalidOptionError('url', 'must be ws://host:port/path');
+  const secure = u.protocol === 'wss:' || u.protocol === 'https:';
+  if (!secure && u.protocol !== 'ws:' && u.protocol !== 'http:')
+    throw new InvalidOptionError('url', 'must be ws://host:port/path or wss://host:port/path');
   if (u.hash !== '') throw new InvalidOptionError('url', 'must not have a fragment (RFC 6455 §3)');
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const port = u.port === '' ? 80 : Number(u.port);
-  return { host, port, path: `${u.pathname || '/'}${u.search}`, hostHeader: u.host };
+  const port = u.port === '' ? (secure ? 443 : 80) : Number(u.port);
+  // URL drops a scheme's default port (ws 80, wss 443), so u.host is what §4.1 wants in Host.
+  return { host, port, path: `${u.pathname || '/'}${u.search}`, hostHeader: u.host, secure };
 }
 
-/** A client pipeline factory: the HTTP codec, then the handshake (for pipelines of one's own). */
+const HTTP1_ALPN: readonly string[] = ['http/1.1'];
+
+/**
+ * The `tls` option of `Client.connect` (or `Pool`) for a WebSocket URL and `options.tls`: undefined
+ * for `ws://`; for `wss://` the options given (or `{}` for absent/`true`) with ALPN `http/1.1` unless
+ * they name their own, or the given `TlsContext` as it is. Checks the TLS options (structure; the
+ * PEMs when the context is built) and throws `InvalidOptionError` for `tls` with a `ws://` URL. For
+ * pipelines of one's own ({@link websocketClientPipeline}), which leave TLS to the connection.
+ */
+export function websocketClientTls(
+  url: string,
+  tls: TlsClientOptions | TlsContext | true | undefined,
+): TlsClientOptions | TlsContext | undefined {
+  const { secure } = parseWebSocketUrl(url);
+  if (!secure) {
+    if (tls !== undefined) throw new InvalidOptionError('tls', 'is for wss:// URLs; this one is ws:// (plaintext)');
+    return undefined;
+  }
+  if (tls instanceof TlsContext) {
+    if (tls.isServer) throw new InvalidOptionError('tls', 'is a server context: use TlsContext.client()');
+    return tls;
+  }
+  const given: TlsClientOptions = tls === undefined || tls === true ? {} : tls;
+  resolveTlsClientOptions(given);
+  return given.alpn !== undefined ? given : { ...given, alpn: HTTP1_ALPN };
+}
+
+/**
+ * A client pipeline factory: the HTTP codec, then the handshake (for pipelines of one's own). What
+ * concerns the connection itself (`tls`, `loop`, `connection`, `connectTimeout`) is checked here
+ * but given to `Client.connect`/`Pool`: for `wss://`, connect with `tls: websocketClientTls(url,
+ * options.tls)`, whose handshake completes before this pipeline hears `onActive`.
+ */
 export function websocketClientPipeline(
   url: string,
   options: WebSocketClientOptions = {},
@@ -306,15 +368,22 @@ export function websocketClientPipeline(
 ): () => Pipeline {
   const client = new WebSocketClientConfig(options);
   const { path, hostHeader } = parseWebSocketUrl(url);
+  websocketClientTls(url, options.tls);
   return () =>
     new Pipeline()
       .addLast('http-client', new HttpClientCodec({ host: hostHeader }))
       .addLast('ws-handshake', new WebSocketClientHandshake(client, path, hostHeader, settle));
 }
 
-/** Connects and resolves with an open WebSocket (see the module comment); rejects with why not. */
+/**
+ * Connects and resolves with an open WebSocket (see the module comment); rejects with why not:
+ * `InvalidOptionError` before connecting, the connect's errors, `TlsHandshakeError` for `wss://`
+ * when the TLS handshake failed (a certificate that does not verify, a peer that speaks no TLS),
+ * `WebSocketHandshakeError`, or `ChannelClosedError`.
+ */
 export async function connectWebSocket(url: string, options: WebSocketClientOptions = {}): Promise<WebSocket> {
   const target = parseWebSocketUrl(url);
+  const tls = websocketClientTls(url, options.tls);
   let resolve!: (ws: WebSocket) => void;
   let reject!: (err: unknown) => void;
   const opened = new Promise<WebSocket>((res, rej) => {
@@ -325,6 +394,9 @@ export async function connectWebSocket(url: string, options: WebSocketClientOpti
     if (ws !== undefined) resolve(ws);
     else reject(err);
   });
+  // When the connect itself rejects (a failed TLS handshake) that error is the one thrown; should
+  // the handshake stage have settled too, its rejection must not go unhandled.
+  opened.catch(() => {});
   await Client.connect({
     ...(options.connection ?? {}),
     host: target.host,
@@ -332,6 +404,7 @@ export async function connectWebSocket(url: string, options: WebSocketClientOpti
     pipeline,
     ...(options.connectTimeout !== undefined ? { connectTimeout: options.connectTimeout } : {}),
     ...(options.loop !== undefined ? { loop: options.loop } : {}),
+    ...(tls !== undefined ? { tls } : {}),
   });
   return opened;
 }

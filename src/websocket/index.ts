@@ -11,6 +11,7 @@ export {
   WebSocketHandshakeError,
   WebSocketOpenEvent,
   websocketClientPipeline,
+  websocketClientTls,
 } from './client.js';
 export type { PerMessageDeflateOptions } from './deflate.js';
 export {

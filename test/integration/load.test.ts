@@ -37,7 +37,7 @@ function expectOrdered(r: LoadReport): void {
   expect(l.p50).to.be.greaterThan(0);
 }
 
-const NO_ERRORS = { refused: 0, reset: 0, timeout: 0, badStatus: 0, protocol: 0 };
+const NO_ERRORS = { refused: 0, reset: 0, timeout: 0, badStatus: 0, protocol: 0, tls: 0 };
 
 describe('multireactor-load', function () {
   this.timeout(30_000);

@@ -22,6 +22,7 @@ import { expect } from 'chai';
 import WsClient from 'ws';
 import type { PubSubStats } from '../../src/pubsub/pubsub.js';
 import { startListening, waitFor } from './helpers.js';
+import { type ParsedFamily, parseExposition, prometheusParserMissing, sampleValue } from './ops-support.js';
 import { RedisServer, requireRedis, stopAll } from './redis-support.js';
 
 const CHAT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ws-chat-server.js');
@@ -65,10 +66,23 @@ describe('examples/ws-chat-server: rooms across workers and servers', function (
     await stopAll();
   });
 
+  /** The log (stderr) of each server started, by its port. */
+  const logs = new Map<number, () => string>();
+
   async function server(...args: string[]): Promise<number> {
     const started = await startListening([CHAT, '--host', '127.0.0.1', '--port', '0', ...args]);
     children.push(started.child);
+    logs.set(started.port, started.stderr);
     return started.port;
+  }
+
+  /** The master's /metrics, parsed by prometheus_client (its admin port is in the log). */
+  async function metrics(port: number): Promise<ParsedFamily[]> {
+    const m = /admin on 127\.0\.0\.1:(\d+)/.exec(logs.get(port)?.() ?? '');
+    if (m === null) throw new Error(`no admin listener in the log of the server on ${port}`);
+    const r = await fetch(`http://127.0.0.1:${m[1]}/metrics`, { headers: { connection: 'close' } });
+    expect(r.status).to.equal(200);
+    return parseExposition(await r.text());
   }
 
   async function chatter(port: number, room: string, name: string): Promise<Chatter> {
@@ -122,8 +136,8 @@ describe('examples/ws-chat-server: rooms across workers and servers', function (
     return (await r.json()) as { pid: number; pubsub: PubSubStats };
   }
 
-  it('without Redis: clients on worker 0 and worker 1 hear each other through the master, also after a reload', async () => {
-    const port = await server('--workers', '2');
+  it('without Redis: clients on worker 0 and worker 1 hear each other through the master, also after a reload; /metrics counts it', async () => {
+    const port = await server('--workers', '2', '--admin-port', '0');
     const [a, b] = (await onEveryWorker(port, 'lobby', 2, 'c')) as [Chatter, Chatter];
     expect(a.pid).to.not.equal(b.pid);
     await live(a, b);
@@ -135,6 +149,26 @@ describe('examples/ws-chat-server: rooms across workers and servers', function (
     expect(said(a, b.name)).to.deep.equal(['from the second worker']);
     const s = await stats(port);
     expect(s.pubsub).to.include({ mode: 'cluster', connected: true, dropped: 0, missed: 0 });
+    if (prometheusParserMissing() === undefined) {
+      // Every worker's counters, per worker and summed, through the master's admin listener.
+      const f = await metrics(port);
+      const total = (event: string) => sampleValue(f, 'multireactor_pubsub_messages_total', { event }) ?? -1;
+      for (const worker of ['0', '1']) {
+        expect(sampleValue(f, 'multireactor_worker_pubsub_instances', { worker })).to.equal(1);
+        expect(sampleValue(f, 'multireactor_worker_pubsub_broker_connected', { worker })).to.equal(1);
+        expect(sampleValue(f, 'multireactor_worker_pubsub_subscriptions', { worker, kind: 'topic' })).to.equal(1);
+        expect(
+          sampleValue(f, 'multireactor_worker_pubsub_messages_total', { worker, event: 'received' }) ?? 0,
+        ).to.be.above(0);
+      }
+      // Two joins, the probes and two messages were published; each reached the other worker.
+      expect(total('published')).to.be.at.least(4);
+      expect(total('received')).to.be.at.least(3);
+      expect(total('delivered')).to.be.at.least(total('published'));
+      expect([total('missed'), total('dropped'), total('unconfirmed')]).to.deep.equal([0, 0, 0]);
+    } else {
+      console.log(`      (/metrics part skipped: ${prometheusParserMissing()})`);
+    }
 
     // A reload replaces both workers: each new one gets a relay of its own from the master.
     const old = new Set([a.pid, b.pid]);

@@ -93,7 +93,7 @@ describe('examples/ws-echo-server', function () {
       size: 32,
     });
     expect(r.requests).to.be.greaterThan(100);
-    expect(r.errors).to.deep.equal({ refused: 0, reset: 0, timeout: 0, badStatus: 0, protocol: 0 });
+    expect(r.errors).to.deep.equal({ refused: 0, reset: 0, timeout: 0, badStatus: 0, protocol: 0, tls: 0 });
     expect(r.connects).to.equal(4);
   });
 });

@@ -46,9 +46,15 @@ export const T_CHUNKED = lit('chunked');
 export const T_CLOSE = lit('close');
 export const T_KEEP_ALIVE = lit('keep-alive');
 
+/**
+ * LOWER as this module's own constant, for lowerEq: an exported binding used in optimised code is
+ * a cell, loaded and checked against the temporal dead zone at every use.
+ */
+const lowerCase = LOWER;
+
 /** Whether `buf[at, at + word.length)` equals the lower-case `word`, ignoring ASCII case. */
 export function lowerEq(buf: Uint8Array, at: number, word: Uint8Array): boolean {
-  for (let i = 0; i < word.length; i++) if (LOWER[buf[at + i] as number] !== word[i]) return false;
+  for (let i = 0; i < word.length; i++) if (lowerCase[buf[at + i] as number] !== word[i]) return false;
   return true;
 }
 

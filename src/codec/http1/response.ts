@@ -482,6 +482,19 @@ export function writeEncoded(target: Buffer, at: number): number {
  * response (the 16 KiB benchmark: ~1.2× the CPU per request of writing it as it is).
  */
 const INLINE_BODY_LIMIT = 4 * 1024;
+// What a response is and did, as bits of one field (HttpResponse.state): a response is made per
+// request, and eight booleans were eight fields of its object (64 of its 152 bytes).
+const HEADERS_SENT = 1;
+const FINISHED = 2;
+const CHUNKED = 4;
+const CLOSE_AFTER = 8;
+const DONE = 16;
+const SUPERSEDED = 32;
+/** The request was HEAD: headers as for GET, no body. */
+const HEAD = 64;
+/** The request spoke HTTP/1.0. */
+const HTTP10 = 128;
+
 /**
  * A response being built by a handler: `(req, res) => res.end('hello')`. Set the status and
  * headers (`status()`, `setHeader()`, `writeHead()`), then either `end(body)` — the length is
@@ -499,37 +512,25 @@ export class HttpResponse {
   /** The status code; 200 unless set. */
   statusCode = 200;
   /** The reason phrase; the standard one for the code unless set. */
-  statusMessage: string | undefined;
-  /** True once the status line and headers were produced. */
-  headersSent = false;
-  /** True once `end()` was called. */
-  finished = false;
+  statusMessage: string | undefined = undefined;
+  /** HEADERS_SENT, FINISHED… (above). */
+  private state: number;
   /**
    * The header fields: a shared list (see FieldList) until something needs the response's own.
    * Lines are encoded — and fields validated — at setHeader.
    */
   private fields: FieldList = NO_FIELDS;
-  private chunked = false;
-  /** Close the connection after this response (set by the owner or a `Connection: close` header). */
-  closeAfter: boolean;
   /**
    * @internal The owner's bookkeeping, kept here rather than in an object of its own per response:
    * output produced before this response's turn (responses leave in request order)…
    */
   queued: Buffer[] | undefined = undefined;
-  /** @internal … and whether all of its output has been produced. */
-  done = false;
   /** @internal The response owed after this one on its connection (the owner's list, in request order). */
   nextOwed: HttpResponse | undefined = undefined;
   /** @internal When its request was whole, for the handler timeout: a stamp of its clocks (clocks.ts; -1: not yet, or not timed). */
   readyAt = -1;
   /** @internal When its request arrived, on the loop's coarse clock, for the latency metric (issue 21; -1: not stamped). */
   arrivedAt = -1;
-  /**
-   * @internal The server answered in the handler's stead (its timeout, its body's error): what
-   * the handler does with this response now is ignored rather than thrown at it.
-   */
-  superseded = false;
 
   /** @internal */
   constructor(
@@ -539,9 +540,49 @@ export class HttpResponse {
     /** The connection stays open after this response unless something decides otherwise. */
     keepAlive: boolean,
   ) {
-    this.closeAfter = !keepAlive;
-    this.head = req?.method === 'HEAD';
-    this.http10 = req?.httpVersion === '1.0';
+    let state = keepAlive ? 0 : CLOSE_AFTER;
+    if (req !== undefined) {
+      if (req.method === 'HEAD') state |= HEAD;
+      if (req.httpVersion === '1.0') state |= HTTP10;
+    }
+    this.state = state;
+  }
+
+  /** True once the status line and headers were produced. */
+  get headersSent(): boolean {
+    return (this.state & HEADERS_SENT) !== 0;
+  }
+
+  /** True once `end()` was called. */
+  get finished(): boolean {
+    return (this.state & FINISHED) !== 0;
+  }
+
+  /** Close the connection after this response (set by the owner or a `Connection: close` header). */
+  get closeAfter(): boolean {
+    return (this.state & CLOSE_AFTER) !== 0;
+  }
+  set closeAfter(close: boolean) {
+    this.state = close ? this.state | CLOSE_AFTER : this.state & ~CLOSE_AFTER;
+  }
+
+  /** @internal All of its output has been produced (the owner's bookkeeping, with `queued`). */
+  get done(): boolean {
+    return (this.state & DONE) !== 0;
+  }
+  set done(done: boolean) {
+    this.state = done ? this.state | DONE : this.state & ~DONE;
+  }
+
+  /**
+   * @internal The server answered in the handler's stead (its timeout, its body's error): what
+   * the handler does with this response now is ignored rather than thrown at it.
+   */
+  get superseded(): boolean {
+    return (this.state & SUPERSEDED) !== 0;
+  }
+  set superseded(superseded: boolean) {
+    this.state = superseded ? this.state | SUPERSEDED : this.state & ~SUPERSEDED;
   }
 
   /** @internal This status switches the connection: 101 to an Upgrade, 2xx to a CONNECT. */
@@ -549,10 +590,6 @@ export class HttpResponse {
     const status = this.statusCode;
     return this.req?.method === 'CONNECT' ? status >= 200 && status < 300 : status === 101;
   }
-  /** The request was HEAD: headers as for GET, no body. */
-  private readonly head: boolean;
-  /** The request spoke HTTP/1.0. */
-  private readonly http10: boolean;
 
   /** Sets a header, replacing one of the same name (any case). Arrays become repeated fields. */
   setHeader(name: string, value: string | number | readonly string[]): this {
@@ -698,8 +735,8 @@ export class HttpResponse {
     }
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (!this.headersSent) this.emit(this.encodeHead(-1, undefined), false);
-    if (data.byteLength === 0 || this.head || !this.hasBody()) return this.writable;
-    if (this.chunked) {
+    if (data.byteLength === 0 || (this.state & HEAD) !== 0 || !this.hasBody()) return this.writable;
+    if ((this.state & CHUNKED) !== 0) {
       this.owner.output(this, Buffer.from(`${data.byteLength.toString(16)}\r\n`, 'latin1'), false);
       this.owner.output(this, Buffer.from(data.buffer, data.byteOffset, data.byteLength), false);
       this.owner.output(this, CRLF, false);
@@ -711,11 +748,12 @@ export class HttpResponse {
 
   /** Finishes the response, with an optional last piece of body. */
   end(body?: string | Uint8Array): void {
-    if (this.finished) return;
-    if (!this.headersSent) {
-      this.finished = true;
+    const state = this.state;
+    if ((state & FINISHED) !== 0) return;
+    if ((state & HEADERS_SENT) === 0) {
+      this.state = state | FINISHED;
       const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-      const sendsBody = length > 0 && !this.head && this.hasBody();
+      const sendsBody = length > 0 && (state & HEAD) === 0 && this.hasBody();
       if (!sendsBody || length <= INLINE_BODY_LIMIT) {
         this.emit(this.encodeHead(length, sendsBody ? body : undefined), true);
         return;
@@ -728,8 +766,8 @@ export class HttpResponse {
       return;
     }
     if (body !== undefined) this.write(body);
-    this.finished = true;
-    this.owner.output(this, this.chunked && !this.head ? LAST_CHUNK : EMPTY, true);
+    this.state |= FINISHED;
+    this.owner.output(this, (this.state & (CHUNKED | HEAD)) === CHUNKED ? LAST_CHUNK : EMPTY, true);
   }
 
   /**
@@ -784,8 +822,8 @@ export class HttpResponse {
     if (list.shared) {
       if (list.joined.length > 0) stage.part(list.joined);
     } else stage.fields(list);
-    if (list.closes) this.closeAfter = true;
-    if (list.hasEncoding) this.chunked = list.chunked;
+    if (list.closes) this.state |= CLOSE_AFTER;
+    if (list.hasEncoding && list.chunked) this.state |= CHUNKED;
     const hasLength = list.hasLength;
     const hasEncoding = list.hasEncoding;
     const connection = list.connection;
@@ -794,20 +832,20 @@ export class HttpResponse {
     let framing: Buffer = CRLF;
     if (this.hasBody() && !hasLength && !hasEncoding) {
       if (bodyLength >= 0) length = bodyLength;
-      else if (this.http10)
-        this.closeAfter = true; // the end of the body is the end of the connection
+      else if ((this.state & HTTP10) !== 0)
+        this.state |= CLOSE_AFTER; // the end of the body is the end of the connection
       else {
-        this.chunked = true;
+        this.state |= CHUNKED;
         framing = CHUNKED_END_OF_HEAD;
       }
     }
     if (connection !== undefined) {
       const addClose = this.closeAfter && !/\bclose\b/i.test(connection);
       stage.part(Buffer.from(`Connection: ${connection}${addClose ? ', close' : ''}\r\n`, 'latin1'));
-    } else if (this.closeAfter) stage.part(CONNECTION_CLOSE);
-    else if (this.http10) stage.part(CONNECTION_KEEP_ALIVE);
+    } else if ((this.state & CLOSE_AFTER) !== 0) stage.part(CONNECTION_CLOSE);
+    else if ((this.state & HTTP10) !== 0) stage.part(CONNECTION_KEEP_ALIVE);
     if (length < 0) stage.part(framing);
-    this.headersSent = true;
+    this.state |= HEADERS_SENT;
     return stage.finish(length, body, bodyLength);
   }
 }

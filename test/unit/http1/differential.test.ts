@@ -96,6 +96,22 @@ function llhttp(bytes: Buffer): Verdict {
   return { messages, error: r instanceof Error ? (r as Error & { code: string }).code : undefined };
 }
 
+/**
+ * Memory the bytes can be placed in, as a server's reads are: the loop's read buffer (64 KiB,
+ * reused for every read, which the head scanner keeps a DataView of) and a larger one (whose view
+ * it does not keep).
+ */
+const READ_BUFFER = Buffer.alloc(64 * 1024);
+const LARGE = Buffer.alloc(256 * 1024);
+
+/** `bytes` copied to a random offset of one of those memories, as a view there. */
+function placed(bytes: Buffer, rnd: () => number): Buffer {
+  const memory = rnd() < 0.5 ? READ_BUFFER : LARGE;
+  const at = Math.floor(rnd() * (memory.length - bytes.length));
+  bytes.copy(memory, at);
+  return memory.subarray(at, at + bytes.length);
+}
+
 function ours(bytes: Buffer, rnd?: () => number): Verdict {
   const writes = rnd === undefined ? [bytes] : splitChunks(bytes, rnd, 1 + Math.floor(rnd() * 64));
   const { rec } = decode(writes, { requireHostHeader: false });
@@ -279,6 +295,20 @@ describe('head scanner against llhttp (node:http’s parser): differential', fun
       fields += reference.messages[0]?.headers.length ?? 0;
     }
     expect(fields).to.be.greaterThan(80_000);
+  });
+
+  it('10,000 varied and mutated heads: the same reading at any offset of the memory they arrive in', () => {
+    // The scanner reads words of four bytes through a DataView on the memory of the buffer it is
+    // given: the outcome must not depend on where in that memory the bytes are, nor which memory.
+    const rnd = prng(0x0ff5e7);
+    const next = generator(rnd);
+    for (let i = 0; i < 10_000; i++) {
+      const head = next();
+      const bytes = Buffer.from(i % 2 === 0 ? head : mutate(rnd, head), 'latin1');
+      const whole = ours(bytes);
+      const there = ours(placed(bytes, rnd));
+      expect(there, `head ${i}: ${JSON.stringify(bytes.toString('latin1'))}`).to.deep.equal(whole);
+    }
   });
 
   it('10,000 mutated heads: the same verdict as llhttp (complete, incomplete or rejected)', () => {
