@@ -43,6 +43,8 @@ const values = scriptCli(import.meta.url, {
   'idle-count': { type: 'string', default: '10000' },
   members: { type: 'string', default: '1000' },
   json: { type: 'boolean', default: false },
+  /** Another checkout (its root, built): its multireactor runs as one more server, `compare`, for A/B runs. */
+  compare: { type: 'string', default: '' },
 });
 
 const port = Number(values.port);
@@ -64,7 +66,7 @@ const gcArgs = (memory: boolean) => (memory ? ['--expose-gc', '-r', preload] : [
 const wsModules = existsSync(join(modules, 'ws')) ? modules : join(repo, 'node_modules');
 const hasUws = existsSync(join(modules, '@trufflesuite', 'uws-js-unofficial'));
 
-const SERVERS: readonly ServerSpec[] = [
+const SERVERS: ServerSpec[] = [
   {
     key: 'multireactor',
     label: 'multireactor',
@@ -109,7 +111,28 @@ const SERVERS: readonly ServerSpec[] = [
   },
 ];
 
-const servers = values.servers.split(',').map((k) => {
+if (values.compare !== '') {
+  const other = join(values.compare, 'dist', 'benchmarks', 'ws', 'server.js');
+  if (!existsSync(other)) throw new Error(`--compare: ${other} not found (build that checkout first)`);
+  SERVERS.push({
+    key: 'compare',
+    label: `multireactor (${values.compare})`,
+    command: (kind, workers, memory) => ({
+      args: [
+        ...gcArgs(memory),
+        other,
+        '--mode',
+        kind,
+        '--port',
+        String(port),
+        '--workers',
+        String(memory ? 0 : workers),
+      ],
+      env: process.env,
+    }),
+  });
+}
+const servers = [...values.servers.split(','), ...(values.compare !== '' ? ['compare'] : [])].map((k) => {
   const s = SERVERS.find((x) => x.key === k);
   if (s === undefined) throw new Error(`unknown server ${k}; known: ${SERVERS.map((x) => x.key).join(', ')}`);
   return s;
@@ -322,8 +345,8 @@ const lines: string[] = [];
 lines.push(
   `WebSocket benchmark — ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Linux ${release()}, Node ${process.version}, ${values.rounds} rounds of ${duration} s, medians (preliminary: shared machine)`,
   '',
-  `| scenario | ${servers.map((s) => s.label).join(' | ')} | multireactor / ws | multireactor / uWS |`,
-  `|---|${servers.map(() => '---|').join('')}---|---|`,
+  `| scenario | ${servers.map((s) => s.label).join(' | ')} | multireactor / ws | multireactor / uWS |${values.compare !== '' ? ' multireactor / compare |' : ''}`,
+  `|---|${servers.map(() => '---|').join('')}---|---|${values.compare !== '' ? '---|' : ''}`,
 );
 const fmt = (n: number, big: boolean) =>
   Number.isNaN(n) ? '—' : big ? Math.round(n).toLocaleString('en') : n.toFixed(2);
@@ -342,8 +365,20 @@ for (const [name, byServer] of Object.entries(results)) {
     const theirs = m(other, (x) => x.cpuUs);
     return Number.isNaN(ours / theirs) ? '—' : `${(ours / theirs).toFixed(2)}×`;
   };
-  lines.push(`| ${sc.title} | ${cells.join(' | ')} | ${ratio('ws')} | ${ratio('uws')} |`);
+  // A/B: the median of the rounds' own ratios (each round runs both within seconds of each other).
+  const paired = (other: string) => {
+    const a = byServer.multireactor ?? [];
+    const b = byServer[other] ?? [];
+    const r = median(a.slice(0, b.length).map((x, i) => x.cpuUs / (b[i] as Sample).cpuUs));
+    return Number.isNaN(r) ? '—' : `${r.toFixed(3)}×`;
+  };
+  lines.push(
+    `| ${sc.title} | ${cells.join(' | ')} | ${ratio('ws')} | ${ratio('uws')} |${values.compare !== '' ? ` ${paired('compare')} |` : ''}`,
+  );
 }
 if (skipped.size > 0) lines.push('', ...[...skipped].map(([k, why]) => `skipped ${k}: ${why}`));
-lines.push('', 'Ratios compare server CPU per message (per delivery; RSS per connection for idle): lower is better.');
+lines.push(
+  '',
+  "Ratios compare server CPU per message (per delivery; RSS per connection for idle): lower is better; against `--compare`, the median of the rounds' ratios.",
+);
 console.log(values.json ? JSON.stringify(results) : lines.join('\n'));

@@ -151,6 +151,13 @@ export function checkProxiedAddresses(proxied: ProxiedAddresses): void {
  * the real connection and by `EmbeddedChannel`.
  */
 export interface Transport {
+  /**
+   * True when, once `transportFlush` (or `transportClose`) returns, the transport holds no chunk
+   * written before it that is a view of a much larger buffer: it has sent it, or copied what it
+   * has to keep (a worker connection: src/worker/connection.ts). A stage writing straight to such a
+   * transport may then rewrite the memory of its flushed views (the WebSocket encoder's slab).
+   */
+  readonly releasesOnFlush?: boolean;
   transportWrite(msg: unknown): void;
   transportFlush(): void;
   transportClose(reason: CloseReason): void;

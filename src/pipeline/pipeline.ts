@@ -192,6 +192,15 @@ export class HandlerContext {
     }
   }
 
+  /**
+   * @internal Whether this handler's writes go straight to a transport that releases them on flush
+   * (`Transport.releasesOnFlush`): no handler between that implements `write`.
+   */
+  get writesToReleasingTransport(): boolean {
+    const c = this.prevOut(M_WRITE);
+    return (c.bits & SENTINEL) !== 0 && (c as PipelineSentinel).owner.transport.releasesOnFlush === true;
+  }
+
   // ---- outbound: to the previous handler ----
 
   write(msg: unknown): void {

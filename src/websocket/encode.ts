@@ -39,10 +39,57 @@ function slabSpace(size: number, aligned: boolean): Buffer {
 }
 
 /**
- * Writes one frame to `ctx` (towards the head): `b0` is FIN | RSV | opcode, `payload` a string
- * (UTF-8) or bytes. Masked frames (the client's) get a fresh key. Returns the bytes queued.
+ * Slabs that are rewritten: the frames of a read burst written straight to a worker connection,
+ * which sends or copies them when flushed (Transport.releasesOnFlush). A fresh 64 KiB slab every
+ * 16 echoed 4 KiB messages made V8 count ~500 MB/s of external memory — a full (mark-compact)
+ * collection every ~60 ms, and the kernel zeroing fresh pages: more CPU than the echo itself
+ * (perf, benchmarks/ws echo 4 KiB). `recycleSlabs` is called once every view written from them
+ * has been flushed; until then a full one is set aside.
  */
-export function writeFrame(ctx: HandlerContext, b0: number, payload: Uint8Array | string, masked: boolean): number {
+let rslab: Buffer | undefined;
+let rslabUsed = SLAB_SIZE;
+const retired: Buffer[] = [];
+const spare: Buffer[] = [];
+/** Slabs kept for reuse beyond the current one (a burst larger than that allocates). */
+const SPARE_MAX = 2;
+
+function recyclableSpace(size: number, aligned: boolean): Buffer {
+  let at = aligned ? (rslabUsed + 7) & ~7 : rslabUsed;
+  if (at + size > SLAB_SIZE) {
+    if (rslab !== undefined) retired.push(rslab);
+    rslab = spare.pop() ?? Buffer.allocUnsafeSlow(SLAB_SIZE);
+    at = 0;
+  }
+  slabAt = at;
+  rslabUsed = at + size;
+  return rslab as Buffer;
+}
+
+/**
+ * @internal Every frame written with `recycle` so far has been flushed to a transport that
+ * releases on flush: their memory may be rewritten.
+ */
+export function recycleSlabs(): void {
+  // None yet: `rslabUsed` stays at the end, so that the first frame makes one.
+  if (rslab !== undefined) rslabUsed = 0;
+  for (let i = 0; i < retired.length; i++) if (spare.length < SPARE_MAX) spare.push(retired[i] as Buffer);
+  retired.length = 0;
+}
+
+/**
+ * Writes one frame to `ctx` (towards the head): `b0` is FIN | RSV | opcode, `payload` a string
+ * (UTF-8) or bytes. Masked frames (the client's) get a fresh key. `recycle`: the frame may go
+ * into memory that `recycleSlabs` lets be rewritten — only when it is written straight to a
+ * transport that releases on flush and flushed before the next `recycleSlabs`. Returns the
+ * bytes queued.
+ */
+export function writeFrame(
+  ctx: HandlerContext,
+  b0: number,
+  payload: Uint8Array | string,
+  masked: boolean,
+  recycle = false,
+): number {
   let bytes: Uint8Array;
   let length: number;
   if (typeof payload === 'string') {
@@ -64,8 +111,9 @@ export function writeFrame(ctx: HandlerContext, b0: number, payload: Uint8Array 
   }
   let buf: Buffer;
   let at: number;
-  if (total <= SLAB_MAX) {
-    buf = slabSpace(total, masked);
+  const inSlab = total <= SLAB_MAX;
+  if (inSlab) {
+    buf = recycle ? recyclableSpace(total, masked) : slabSpace(total, masked);
     at = slabAt;
   } else {
     buf = Buffer.allocUnsafe(total);
@@ -83,7 +131,7 @@ export function writeFrame(ctx: HandlerContext, b0: number, payload: Uint8Array 
     if (typeof payload === 'string') buf.write(payload, p, length, 'utf8');
     else buf.set(bytes, p);
   }
-  ctx.write(buf === slab ? outboundView(buf.buffer, buf.byteOffset + at, total) : buf);
+  ctx.write(inSlab ? outboundView(buf.buffer, buf.byteOffset + at, total) : buf);
   return total;
 }
 

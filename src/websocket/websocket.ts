@@ -34,7 +34,7 @@ import type { ChannelHandler, CloseReason } from '../pipeline/handler.js';
 import type { HandlerContext } from '../pipeline/pipeline.js';
 import { claim, isLent } from '../pipeline/read-loan.js';
 import { type DeflateParams, PerMessageDeflate } from './deflate.js';
-import { writeFrame } from './encode.js';
+import { recycleSlabs, writeFrame } from './encode.js';
 import {
   applyMask,
   CLOSE_ABNORMAL,
@@ -90,6 +90,11 @@ const F_PHASE_SHIFT = 6;
 // The message being read (`mBits`): its opcode, and whether it is compressed.
 const M_OP = 0x0f;
 const M_DEFLATED = 0x10;
+/**
+ * `parts` is the whole message's memory, reserved when its single frame began in a read that did
+ * not hold all of it, and filled as the rest arrives (`mSize` bytes so far): see `payload`.
+ */
+const M_ACCUM = 0x20;
 
 /**
  * What a WebSocket needs only now and then — callbacks most applications leave unset, a header or
@@ -133,11 +138,16 @@ let readCopyBase = 0;
 let bursts = 0;
 const deferred: WebSocket[] = [];
 
-function burstEnded(): void {
+function burstEnded(recycle: boolean): void {
   if (--bursts > 0) return;
   // A flush may run application code (onDrain) that sends again: outside any burst now, at once.
   for (let i = 0; i < deferred.length; i++) (deferred[i] as WebSocket).flushDeferred();
   deferred.length = 0;
+  // Every frame of the bursts is flushed now (the reading connection flushed before it ended
+  // its burst, the others just now; sends outside bursts flush at once): encode.ts may rewrite
+  // their memory. Not after a burst ended by a close or a removal (`recycle` false): the
+  // connection may not have flushed then.
+  if (recycle) recycleSlabs();
 }
 
 /**
@@ -151,7 +161,7 @@ export function beginSendBurst(): void {
 
 /** @internal Closes a burst opened by `beginSendBurst`: the deferred sends are flushed when none is left open. */
 export function endSendBurst(): void {
-  burstEnded();
+  burstEnded(true);
 }
 
 /**
@@ -167,6 +177,14 @@ let copyBlockUsed = COPY_BLOCK_SIZE;
 
 /** From this many bytes of a read left, claim the loop's read buffer instead of copying them. */
 const CLAIM_THRESHOLD = 16 * 1024;
+/**
+ * A single-frame message up to this size that a read cuts is collected in memory reserved for
+ * the whole frame (its header announced the length): each byte copied once, where it stays —
+ * instead of a copy of each read's part and a join of the parts at the end. Bounded so that a
+ * header announcing a large frame does not reserve memory the peer never sends: beyond it, parts
+ * and a join (a peer can hold at most this much reserved per connection without sending it).
+ */
+const ACCUM_MAX = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** The state a WebSocket is in, as the browser API names them. */
@@ -360,7 +378,7 @@ export class WebSocket {
       payload = pmd.compress(typeof data === 'string' ? Buffer.from(data) : data);
       b0 |= RSV1;
     }
-    writeFrame(ctx, b0, payload, this.config.client);
+    writeFrame(ctx, b0, payload, this.config.client, ctx.writesToReleasingTransport);
     if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
     return ch.isWritable;
   }
@@ -454,7 +472,7 @@ export class WebSocket {
   /** @internal */
   detached(): void {
     this.release();
-    this.endBurst();
+    this.endBurst(false);
   }
 
   /** @internal */
@@ -489,9 +507,11 @@ export class WebSocket {
   /** @internal */
   readComplete(ctx: HandlerContext): void {
     this.flags &= ~BATCHING;
-    // The connection flushes what this burst wrote to it; then other connections' turn.
     ctx.fireReadComplete();
-    this.endBurst();
+    // What this burst wrote leaves now (the connection would flush it after this event anyway),
+    // before the burst ends and the encoder may rewrite its slabs (`burstEnded`).
+    if ((this.flags & CLOSED) === 0) ctx.flush();
+    this.endBurst(true);
   }
 
   /** @internal Flushes a send deferred to the end of the read bursts. */
@@ -508,10 +528,10 @@ export class WebSocket {
     }
   }
 
-  private endBurst(): void {
+  private endBurst(recycle: boolean): void {
     if ((this.flags & IN_BURST) === 0) return;
     this.flags &= ~IN_BURST;
-    burstEnded();
+    burstEnded(recycle);
   }
 
   /** @internal */
@@ -541,7 +561,7 @@ export class WebSocket {
   inactive(ctx: HandlerContext, reason: CloseReason): void {
     this.flags |= CLOSED;
     this.release();
-    this.endBurst();
+    this.endBurst(false);
     const x = this.x;
     const groups = x?.groups;
     if (x !== undefined && groups !== undefined) {
@@ -695,21 +715,56 @@ export class WebSocket {
       c.set(n === buf.length ? buf : buf.subarray(p, p + n), at);
       if (masked) applyMask(c, at, at + n, this.fKey, phase);
     } else {
-      // A whole message in this read, with `copyMessages: false` and a callback to hand it to: it
-      // is unmasked where it lies and lent for the callback only (no copy, no allocation).
-      const lend =
-        !this.config.copyMessages &&
-        n === this.fLeft &&
+      const mBits = this.mBits;
+      const parts = this.parts;
+      let mem: Buffer;
+      let s: number;
+      let piece = false;
+      if ((mBits & M_ACCUM) !== 0) {
+        // The rest of a frame whose memory is reserved (below).
+        mem = parts as Buffer;
+        s = this.mSize;
+        mem.set(n === buf.length ? buf : buf.subarray(p, p + n), s);
+      } else if (
+        n < this.fLeft &&
+        this.fLeft <= ACCUM_MAX &&
         (bits & F_FIN) !== 0 &&
-        this.parts === undefined &&
-        (this.mBits & M_DEFLATED) === 0 &&
-        this.onMessage !== undefined;
-      const mem = lend ? (buf as Buffer) : own(buf, p, e);
-      const s = lend ? p : p - readCopyBase;
+        parts === undefined &&
+        this.mSize === 0
+      ) {
+        // The first bytes of a single-frame message that this read cuts: reserve its memory.
+        mem = reserve(this.fLeft);
+        s = 0;
+        mem.set(buf.subarray(p, p + n), 0);
+        this.parts = mem;
+        this.mBits = mBits | M_ACCUM;
+      } else {
+        // A whole message in this read, with `copyMessages: false` and a callback to hand it to:
+        // it is unmasked where it lies and lent for the callback only (no copy, no allocation).
+        const copy = this.config.copyMessages;
+        const lend =
+          !copy &&
+          n === this.fLeft &&
+          (bits & F_FIN) !== 0 &&
+          parts === undefined &&
+          (mBits & M_DEFLATED) === 0 &&
+          this.onMessage !== undefined;
+        if (lend) {
+          mem = buf as Buffer;
+          s = p;
+        } else {
+          // Lending, the frames after this piece will be lent where they lie: copy only this
+          // piece, not the rest of the read.
+          mem = own(buf, p, copy ? e : p + n);
+          s = p - readCopyBase;
+          if (!copy) readCopy = undefined;
+        }
+        piece = true;
+      }
       const t = s + n;
       if (masked) applyMask(mem, s, t, this.fKey, phase);
       // Uncompressed text: validated as it arrives (compressed text once inflated).
-      if (this.mBits === OP_TEXT) {
+      if ((mBits & (M_OP | M_DEFLATED)) === OP_TEXT) {
         const u = validateUtf8(this.utf8, mem, s, t);
         if (u === UTF8_REJECT) {
           this.fail(CLOSE_INVALID_PAYLOAD, 'invalid UTF-8 in a text message');
@@ -717,11 +772,12 @@ export class WebSocket {
         }
         this.utf8 = u;
       }
-      const piece = s === 0 && t === mem.length ? mem : bufferView(mem.buffer, mem.byteOffset + s, n);
-      const parts = this.parts;
-      if (parts === undefined) this.parts = piece;
-      else if (Array.isArray(parts)) parts.push(piece);
-      else this.parts = [parts, piece];
+      if (piece) {
+        const view = s === 0 && t === mem.length ? mem : bufferView(mem.buffer, mem.byteOffset + s, n);
+        if (parts === undefined) this.parts = view;
+        else if (Array.isArray(parts)) parts.push(view);
+        else this.parts = [parts, view];
+      }
       this.mSize += n;
     }
     this.fBits = (bits & ~(3 << F_PHASE_SHIFT)) | (((phase + n) & 3) << F_PHASE_SHIFT);
@@ -840,7 +896,7 @@ export class WebSocket {
     if (ctx === undefined || (this.flags & (CLOSE_SENT | CLOSED)) !== 0) return;
     const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     if (length > MAX_CONTROL_PAYLOAD) throw new RangeError('a control frame carries at most 125 bytes');
-    writeFrame(ctx, FIN | op, data, this.config.client);
+    writeFrame(ctx, FIN | op, data, this.config.client, ctx.writesToReleasingTransport);
     if ((this.flags & BATCHING) === 0) this.flushSoon(ctx);
   }
 
@@ -931,6 +987,21 @@ export class WebSocket {
     this.pmd?.close();
     this.dropMessage();
   }
+}
+
+/**
+ * `size` bytes of memory of our own for a message being collected (see ACCUM_MAX): from the shared
+ * copy block when small (8-byte aligned, for the word-wise mask), else a Buffer of its own.
+ */
+function reserve(size: number): Buffer {
+  if (size > COPY_BLOCK_MAX) return Buffer.allocUnsafe(size);
+  if (copyBlockUsed + size > COPY_BLOCK_SIZE) {
+    copyBlock = Buffer.allocUnsafeSlow(COPY_BLOCK_SIZE);
+    copyBlockUsed = 0;
+  }
+  const at = copyBlockUsed;
+  copyBlockUsed = (at + size + 7) & ~7;
+  return bufferView((copyBlock as Buffer).buffer, at, size);
 }
 
 /**

@@ -655,6 +655,16 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
 
   // ---- writing ----
 
+  /**
+   * @internal What `transportFlush` and `transportClose` leave queued is what they could not send,
+   * and a queue that waits (`blocked`) copies out every view that pins a larger buffer (as do
+   * writes made while it waits): after a flush, no queued chunk is a view of someone's slab.
+   * A getter, not a field: no memory per connection.
+   */
+  get releasesOnFlush(): boolean {
+    return true;
+  }
+
   transportWrite(msg: unknown): void {
     let chunk: Uint8Array;
     if (msg instanceof Uint8Array) chunk = msg;

@@ -13,7 +13,7 @@ import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
 import { DeflateConfig } from '../../../src/websocket/deflate.js';
 import { WebSocketConfig, type WebSocketOptions } from '../../../src/websocket/options.js';
 import { WebSocket, WebSocketHandler } from '../../../src/websocket/websocket.js';
-import { prng, randomSplit } from '../../support.js';
+import { prng, randomSplit, splitChunks } from '../../support.js';
 import { closeOf, encodeFrame, type ParsedFrame, parseFrames } from '../../ws-frames.js';
 
 interface Harness {
@@ -95,6 +95,50 @@ describe('websocket stage', () => {
         expect(h.ch.isActive).to.equal(true);
       });
     }
+
+    for (const copyMessages of [true, false]) {
+      it(`collects messages cut by reads in one piece of memory, kept intact by later reads (copyMessages: ${copyMessages})`, () => {
+        const h = harness({ copyMessages });
+        const kept: Buffer[] = [];
+        // Kept as handed out: with copyMessages the application owns it, lent it is copied here.
+        h.ws.onMessage = (d) => {
+          kept.push(copyMessages ? d : Buffer.from(d));
+        };
+        const rnd = prng(19);
+        const sent: Buffer[] = [];
+        const frames: Buffer[] = [];
+        // Around the sizes that are collected whole (up to 16 KiB) and the shared block's 8 KiB,
+        // text with 2-, 3- and 4-byte code points (cut inside them by the reads).
+        for (const n of [1000, 4096, 4097, 8191, 8192, 8193, 12_000, 16_383, 16_384, 16_385, 40_000, 3, 4096]) {
+          const str = Array.from({ length: n }, () => 'aé€😀'[Math.floor(rnd() * 4)]).join('');
+          const data = Buffer.from(str).subarray(0, n);
+          const isText = Buffer.from(data.toString()).equals(data);
+          sent.push(data);
+          frames.push(isText ? text(data) : binary(data));
+        }
+        const stream = Buffer.concat(frames);
+        // Reads of up to 6,000 bytes: most messages are cut, several reads hold the end of one
+        // and whole others.
+        for (const piece of splitChunks(stream, prng(7), 6000)) h.ch.writeInbound(Buffer.from(piece));
+        expect(h.ch.isActive).to.equal(true);
+        expect(kept.length).to.equal(sent.length);
+        kept.forEach((m, i) => {
+          expect(m.equals(sent[i] as Buffer), `message ${i}`).to.equal(true);
+        });
+      });
+    }
+
+    it('fails invalid UTF-8 in a text message collected across reads', () => {
+      const h = harness();
+      const data = Buffer.alloc(5000, 0x61);
+      data[4000] = 0xff;
+      const frame = text(data);
+      h.ch.writeInbound(frame.subarray(0, 3000));
+      expect(h.ch.isActive).to.equal(true);
+      h.ch.writeInbound(frame.subarray(3000));
+      expect(h.out().map((f) => [f.opcode, closeOf(f).code])).to.deep.equal([[8, 1007]]);
+      expect(h.messages).to.have.length(0);
+    });
 
     it('joins fragments, answering a ping that comes between them before the message is complete', () => {
       const h = harness();

@@ -6,6 +6,9 @@
 import { Buffer, isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { EmbeddedChannel } from '../../../src/pipeline/embedded.js';
+import type { HandlerContext } from '../../../src/pipeline/pipeline.js';
+import { recycleSlabs, writeFrame } from '../../../src/websocket/encode.js';
 import {
   applyMask,
   headerLength,
@@ -17,6 +20,7 @@ import {
 } from '../../../src/websocket/frame.js';
 import { isValidUtf8, UTF8_ACCEPT, UTF8_REJECT, validateUtf8 } from '../../../src/websocket/utf8.js';
 import { prng } from '../../support.js';
+import { parseFrames } from '../../ws-frames.js';
 
 const SEQUENCES = JSON.parse(readFileSync('/work/shared/vectors/autobahn/utf8-sequences.json', 'utf8')) as Array<{
   group: string;
@@ -148,6 +152,36 @@ describe('websocket/frame', () => {
     }
     // 3,000 draws of 32 random bits: a repeat is possible but rare.
     expect(seen.size).to.be.greaterThan(2990);
+  });
+
+  it('recyclable slabs: the first frame after a recycle with no slab yet makes one; a recycle reuses its memory', () => {
+    let ctx: HandlerContext | undefined;
+    const ch = new EmbeddedChannel([
+      {
+        handlerAdded(c: HandlerContext) {
+          ctx = c;
+        },
+      },
+    ]);
+    const c = ctx as HandlerContext;
+    // Before any recyclable frame in this process (unit tests write none through a connection).
+    recycleSlabs();
+    const payloads = [Buffer.from('first'), Buffer.alloc(3000, 0x61), Buffer.from('third')];
+    const written: Buffer[] = [];
+    for (const p of payloads) {
+      writeFrame(c, 0x82, p, false, true);
+      c.flush();
+      const frame = ch.readOutbound<Buffer>() as Buffer;
+      written.push(frame);
+      // Checked (and copied) before the recycle, as a connection sends it before one.
+      const parsed = parseFrames(Buffer.from(frame));
+      expect(parsed.map((f) => [f.opcode, f.payload.equals(p)])).to.deep.equal([[2, true]]);
+      recycleSlabs();
+    }
+    // The same memory each time, from its start: what was flushed is rewritten.
+    expect(written[1]?.buffer).to.equal(written[0]?.buffer);
+    expect(written[2]?.byteOffset).to.equal(written[0]?.byteOffset);
+    ch.close();
   });
 
   it('knows which close codes may be sent (RFC 6455 §7.4)', () => {
