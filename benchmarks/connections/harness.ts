@@ -31,20 +31,41 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 const started = new Set<ChildProcess>();
 
-/** SIGKILL to every process started here, and to what they forked (their trees, by pid). */
+/** Whether `pid` still runs: not gone and not a zombie (state Z in /proc/PID/stat, proc(5)). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * SIGKILL to every process started here, and to what they forked (their trees, by pid), then waits
+ * (at most 5 s) until they have exited. kill(2) only queues the signal: a process tearing down a
+ * large address space keeps running for a while (on a busy 2-core machine, past this process'
+ * own exit), and whoever looks right after Ctrl-C must find nothing left. Synchronous, because it
+ * also runs from the 'exit' event, where nothing asynchronous runs any more.
+ */
 export function killEverything(): void {
+  const killed: number[] = [];
   for (const c of started) {
     if (c.pid === undefined) continue;
     // The tree first: a master's workers would be reparented to init once it dies.
     for (const pid of tree(c.pid).reverse()) {
       try {
         process.kill(pid, 'SIGKILL');
+        killed.push(pid);
       } catch {
         // already gone
       }
     }
   }
   started.clear();
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + 5000;
+  while (killed.some(running) && Date.now() < deadline) Atomics.wait(nap, 0, 0, 10);
 }
 /** Stops every process started here when this one exits, fails or gets a signal (Ctrl-C). */
 export function killEverythingOnExit(): void {
