@@ -66,23 +66,28 @@ const gcArgs = (memory: boolean) => (memory ? ['--expose-gc', '-r', preload] : [
 const wsModules = existsSync(join(modules, 'ws')) ? modules : join(repo, 'node_modules');
 const hasUws = existsSync(join(modules, '@trufflesuite', 'uws-js-unofficial'));
 
+/** Our server script (this checkout's, or `--compare`'s), in `kind` mode; 0 workers (one process) for memory. */
+const ourServer =
+  (script: string): ServerSpec['command'] =>
+  (kind, workers, memory) => ({
+    args: [
+      ...gcArgs(memory),
+      script,
+      '--mode',
+      kind,
+      '--port',
+      String(port),
+      '--workers',
+      String(memory ? 0 : workers),
+    ],
+    env: process.env,
+  });
+
 const SERVERS: ServerSpec[] = [
   {
     key: 'multireactor',
     label: 'multireactor',
-    command: (kind, workers, memory) => ({
-      args: [
-        ...gcArgs(memory),
-        join(dist, 'benchmarks', 'ws', 'server.js'),
-        '--mode',
-        kind,
-        '--port',
-        String(port),
-        '--workers',
-        String(memory ? 0 : workers),
-      ],
-      env: process.env,
-    }),
+    command: ourServer(join(dist, 'benchmarks', 'ws', 'server.js')),
   },
   {
     key: 'ws',
@@ -117,19 +122,7 @@ if (values.compare !== '') {
   SERVERS.push({
     key: 'compare',
     label: `multireactor (${values.compare})`,
-    command: (kind, workers, memory) => ({
-      args: [
-        ...gcArgs(memory),
-        other,
-        '--mode',
-        kind,
-        '--port',
-        String(port),
-        '--workers',
-        String(memory ? 0 : workers),
-      ],
-      env: process.env,
-    }),
+    command: ourServer(other),
   });
 }
 const servers = [...values.servers.split(','), ...(values.compare !== '' ? ['compare'] : [])].map((k) => {
