@@ -28,7 +28,7 @@ import net from 'node:net';
 import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scriptCli } from '../common/cli.js';
+import { scriptCli, usageError } from '../common/cli.js';
 import { assertPortFree, cpuSeconds, median, stopTree, tree, waitForPort } from '../common/measure.js';
 import { type Case9, selectCases } from './autobahn9-cases.js';
 import { type CaseOutcome, runCase9 } from './autobahn9-client.js';
@@ -101,10 +101,16 @@ const SERVERS: ServerSpec[] = [
 
 const wanted = values.servers.split(',').map((k) => {
   const s = SERVERS.find((x) => x.key === k.trim());
-  if (s === undefined) throw new Error(`unknown server ${k}; known: ${SERVERS.map((x) => x.key).join(', ')}`);
+  if (s === undefined) usageError(`--servers: unknown server ${k}; known: ${SERVERS.map((x) => x.key).join(', ')}`);
   return s;
 });
-const cases = selectCases(values.cases.split(','));
+const cases = (() => {
+  try {
+    return selectCases(values.cases.split(','));
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+})();
 
 /** A free ephemeral port on 127.0.0.1 (for a reference server when --port 0: they cannot report one). */
 async function freePort(): Promise<number> {
