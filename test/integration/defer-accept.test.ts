@@ -168,6 +168,27 @@ describe('deferAccept (TCP_DEFER_ACCEPT)', () => {
     expect(await request(silent)).to.match(/^HTTP\/1\.1 200/);
   });
 
+  it('a client still deferred when the server closes was never accepted: its first bytes get a reset', async () => {
+    const server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      deferAccept: 30,
+      pipeline: http((_q, r) => r.end('ok')),
+    });
+    const silent = await silentClient(server.address().port, sockets);
+    opened.forget(server);
+    await server.close();
+    // The kernel drops a request socket whose listener is gone (tcp_v4_rcv, net/ipv4/tcp_ipv4.c),
+    // silently; the client's next segment finds no socket and is answered with RST.
+    const failed = new Promise((resolve) => silent.once('close', resolve));
+    const error = new Promise<string>((resolve) =>
+      silent.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? '')),
+    );
+    silent.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await error).to.equal('ECONNRESET');
+    await failed;
+  });
+
   it('a master: every worker holds sockets with it, a reloaded (SIGUSR2) worker too, and the deferred client reaches the new one', async function () {
     this.timeout(30_000);
     cluster = await Cluster.start([], process.env, undefined, undefined, [APP, '--workers', '2', '--defer', '30']);
