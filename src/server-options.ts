@@ -229,7 +229,7 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
    * or an `http()`/`websocket()` pipeline, whose clients always speak first; off for any other
    * pipeline, where a protocol whose server speaks first (a greeting) would stall for the period.
    * A TCP option: `true` or seconds with a Unix socket `path` are refused. Sockets inherited from
-   * systemd (LISTEN_FDS) keep their own `DeferAcceptSec=` unless this is given (docs/deploy.md).
+   * systemd (LISTEN_FDS) keep their own `DeferAcceptSec=` unless this is given (docs/tuning.md).
    */
   readonly deferAccept?: boolean | number;
   /** accept4 calls per wake-up. Default 64. */
