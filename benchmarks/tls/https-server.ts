@@ -8,7 +8,7 @@
  * `releaseBuffers: false`. With `--memory-signal` (and node's --expose-gc), SIGWINCH makes a serving
  * process collect garbage twice and print `mem {"rss":…,"heapUsed":…,"external":…}` (bytes).
  * `--defer-accept true|false|SECONDS` sets `deferAccept` (default: not given, so the server's
- * default, on for http() and TLS): an A/B of TCP_DEFER_ACCEPT within one build.
+ * default, on for http() and TLS): an A/B of TCP_DEFER_ACCEPT within one build (run.ts --ab-args).
  *
  *   node dist/benchmarks/tls/https-server.js --cert FILE --key FILE [--port 18443] [--workers 2]
  *        [--no-resumption] [--plain] [--no-release-buffers] [--memory-signal] [--defer-accept V]

@@ -20,7 +20,8 @@
  * the measured run), and wrk's p50/p99 latency. `--ab DIR` adds another build of
  * multireactor (DIR holds its checkout, built) as one more server, for A/B comparisons;
  * `--ab-args "ARGS"` passes more arguments to that server's https-server.js — with `--ab .` an A/B
- * of one option within this build (`--ab . --ab-args "--defer-accept false"`).
+ * of one option within this build (`--ab . --ab-args="--defer-accept false"`: with `=`, as the value
+ * starts with a dash).
  *
  *   apt-get install wrk nginx openssl     # benchmark tools only; tests never need wrk or nginx
  *   npm run build
