@@ -226,8 +226,9 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
    * ClientHello ready to read, instead of once to accept and again to read. A client that connects
    * and sends nothing is not refused: when the period ends (the kernel rounds it up to its SYN-ACK
    * retransmission schedule: 1, 3, 7, 15, … s) it is accepted anyway. Default: `true` with `tls`
-   * or an `http()`/`websocket()` pipeline, whose clients always speak first; off for any other
-   * pipeline, where a protocol whose server speaks first (a greeting) would stall for the period.
+   * or an `http()`/`httpOffload()`/`websocket()` pipeline, whose clients always speak first; off
+   * for any other pipeline, where a protocol whose server speaks first (a greeting) would stall for
+   * the period.
    * A TCP option: `true` or seconds with a Unix socket `path` are refused. Sockets inherited from
    * systemd (LISTEN_FDS) keep their own `DeferAcceptSec=` unless this is given (docs/tuning.md).
    */
@@ -305,7 +306,7 @@ export const DEFAULT_DEFER_ACCEPT = 1;
  * The TCP_DEFER_ACCEPT seconds for the listening sockets (0: off), the default applied; throws
  * InvalidOptionError for a bad value. The default is on only where the first bytes are always the
  * client's: a TLS listener (the ClientHello opens every connection, RFC 8446 §2, whatever protocol
- * runs inside) and a pipeline marked as such (`http()`, `websocket()`: pipeline/speaks-first.ts).
+ * runs inside) and a pipeline marked as such (`http()`, `httpOffload()`, `websocket()`: pipeline/speaks-first.ts).
  * For those, deferring costs a client nothing — its first bytes are what the server waits for —
  * and saves each new connection a wake-up of the worker. Any other pipeline may be a protocol
  * whose server greets first, whose clients would wait out the period (tcp(7): the connection is

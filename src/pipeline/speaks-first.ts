@@ -4,8 +4,8 @@
  * harmless when the protocol starts with the client's bytes — an HTTP request (RFC 9112 §2.1: the
  * client sends the request, the server only answers) — and a stall of the whole deferral period
  * for one where the server speaks first (an SMTP greeting, MySQL's handshake packet). The factories
- * that know it (`http()`, `websocket()`) mark what they return; a pipeline nobody marked is not
- * assumed either way.
+ * that know it (`http()`, `httpOffload()`, `websocket()`) mark what they return; a pipeline nobody
+ * marked is not assumed either way.
  */
 import type { PipelineSpec } from './pipeline.js';
 
