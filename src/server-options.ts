@@ -7,6 +7,7 @@ import { InvalidOptionError } from './common/errors.js';
 import { bool, checkOptions, describeValue, intOption, type OptionKeys, oneOf, optionalInt } from './common/options.js';
 import { controlPathForPidFile } from './ops/protocol.js';
 import type { PipelineSpec } from './pipeline/pipeline.js';
+import { clientSpeaksFirst } from './pipeline/speaks-first.js';
 import type { ServerStage } from './pipeline/stages.js';
 import { tryPipeline } from './pipeline/trial.js';
 import { closeStages, type ServerProxyProtocolOptions, serverStages } from './server-stages.js';
@@ -218,6 +219,20 @@ export interface ServerOptions extends ConnectionOptions, LoopOptions, ClusterOp
   readonly reusePort?: boolean;
   /** IPV6_V6ONLY for an IPv6 host (`::` then accepts IPv6 only). Default false. */
   readonly ipv6Only?: boolean;
+  /**
+   * Accept a connection only once its first bytes have arrived: TCP_DEFER_ACCEPT on the listening
+   * sockets (tcp(7); nginx's `listen … deferred`). Seconds (an integer, 0 = off, at most 3600) or
+   * `true` for 1 s, nginx's value. A worker then wakes once per new connection, with the request or
+   * ClientHello ready to read, instead of once to accept and again to read. A client that connects
+   * and sends nothing is not refused: when the period ends (the kernel rounds it up to its SYN-ACK
+   * retransmission schedule: 1, 3, 7, 15, … s) it is accepted anyway. Default: `true` with `tls`
+   * or an `http()`/`httpOffload()`/`websocket()` pipeline, whose clients always speak first; off
+   * for any other pipeline, where a protocol whose server speaks first (a greeting) would stall for
+   * the period.
+   * A TCP option: `true` or seconds with a Unix socket `path` are refused. Sockets inherited from
+   * systemd (LISTEN_FDS) keep their own `DeferAcceptSec=` unless this is given (docs/tuning.md).
+   */
+  readonly deferAccept?: boolean | number;
   /** accept4 calls per wake-up. Default 64. */
   readonly maxAcceptsPerWakeup?: number;
   /** Pause after EMFILE/ENFILE, in ms. Default 100. */
@@ -275,6 +290,7 @@ export const SERVER_OPTIONS = {
   backlog: true,
   reusePort: true,
   ipv6Only: true,
+  deferAccept: true,
   maxAcceptsPerWakeup: true,
   acceptBackoffMs: true,
   maxConnections: true,
@@ -282,6 +298,33 @@ export const SERVER_OPTIONS = {
   proxyProtocol: true,
   tls: true,
 } as const satisfies OptionKeys<ServerOptions>;
+
+/** `deferAccept: true`: 1 s, as nginx's `deferred` (the shortest period: one SYN-ACK retransmit). */
+export const DEFAULT_DEFER_ACCEPT = 1;
+
+/**
+ * The TCP_DEFER_ACCEPT seconds for the listening sockets (0: off), the default applied; throws
+ * InvalidOptionError for a bad value. The default is on only where the first bytes are always the
+ * client's: a TLS listener (the ClientHello opens every connection, RFC 8446 §2, whatever protocol
+ * runs inside) and a pipeline marked as such (`http()`, `httpOffload()`, `websocket()`: pipeline/speaks-first.ts).
+ * For those, deferring costs a client nothing — its first bytes are what the server waits for —
+ * and saves each new connection a wake-up of the worker. Any other pipeline may be a protocol
+ * whose server greets first, whose clients would wait out the period (tcp(7): the connection is
+ * accepted only when the timeout ends), so it stays off unless asked for.
+ */
+export function resolveDeferAccept(options: ServerOptions): number {
+  const v: unknown = options.deferAccept;
+  if (v === undefined) {
+    if (options.path !== undefined) return 0;
+    return options.tls !== undefined || clientSpeaksFirst(options.pipeline) ? DEFAULT_DEFER_ACCEPT : 0;
+  }
+  if (v === true) return DEFAULT_DEFER_ACCEPT;
+  if (v === false) return 0;
+  if (typeof v !== 'number') {
+    throw new InvalidOptionError('deferAccept', `must be true, false or seconds (0 to 3600), got ${describeValue(v)}`);
+  }
+  return intOption('deferAccept', v, 0, 3600);
+}
 
 /** How `close()` of a {@link ServerHandle} drains. */
 export interface CloseOptions {
@@ -365,6 +408,12 @@ export function validateServerOptions(options: ServerOptions): {
         "SO_REUSEPORT does not apply to a Unix socket: every worker shares the one socket (balance: 'shared')",
       );
     }
+  }
+  if (resolveDeferAccept(options) > 0 && options.path !== undefined) {
+    throw new InvalidOptionError(
+      'deferAccept',
+      'TCP_DEFER_ACCEPT is a TCP option: a Unix socket `path` has no handshake to defer (leave it unset, or false)',
+    );
   }
   if (options.socketMode !== undefined) {
     if (options.path === undefined) throw new InvalidOptionError('socketMode', 'applies to a Unix socket `path` only');

@@ -23,6 +23,7 @@ import { Pipeline } from './pipeline/pipeline.js';
 import {
   type CloseOptions,
   DEFAULT_SOCKET_MODE,
+  resolveDeferAccept,
   type ServerOptions,
   servingOptions,
   validateServerOptions,
@@ -111,6 +112,7 @@ function openSingleSocket(options: ServerOptions, logger: Logger): { fd: number;
     backlog: options.backlog ?? 511,
     reusePort: options.reusePort ?? false,
     ipv6Only: options.ipv6Only ?? false,
+    deferAccept: resolveDeferAccept(options),
   });
   return { fd, unix: undefined };
 }

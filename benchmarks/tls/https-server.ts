@@ -7,9 +7,11 @@
  * N bytes (at most 16 MiB: idle-memory.ts's large answers); `--no-release-buffers` sets
  * `releaseBuffers: false`. With `--memory-signal` (and node's --expose-gc), SIGWINCH makes a serving
  * process collect garbage twice and print `mem {"rss":…,"heapUsed":…,"external":…}` (bytes).
+ * `--defer-accept true|false|SECONDS` sets `deferAccept` (default: not given, so the server's
+ * default, on for http() and TLS): an A/B of TCP_DEFER_ACCEPT within one build (run.ts --ab-args).
  *
  *   node dist/benchmarks/tls/https-server.js --cert FILE --key FILE [--port 18443] [--workers 2]
- *        [--no-resumption] [--plain] [--no-release-buffers] [--memory-signal]
+ *        [--no-resumption] [--plain] [--no-release-buffers] [--memory-signal] [--defer-accept V]
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
@@ -25,7 +27,11 @@ const values = scriptCli(import.meta.url, {
   plain: { type: 'boolean', default: false },
   'no-release-buffers': { type: 'boolean', default: false },
   'memory-signal': { type: 'boolean', default: false },
+  'defer-accept': { type: 'string' },
 });
+const defer = values['defer-accept'];
+const deferAccept =
+  defer === undefined ? undefined : defer === 'true' ? true : defer === 'false' ? false : Number(defer);
 if (!values.plain && (values.cert === undefined || values.key === undefined)) {
   console.error('--cert and --key are required');
   process.exit(2);
@@ -38,6 +44,7 @@ const server = await Server.listen({
   host: '127.0.0.1',
   port: Number(values.port),
   workers: Number(values.workers),
+  ...(deferAccept === undefined ? {} : { deferAccept }),
   ...(values.plain
     ? {}
     : {

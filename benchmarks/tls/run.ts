@@ -18,7 +18,10 @@
  * (an idle one costs nothing); medians over the rounds, with their spread. Reports requests/s,
  * server CPU time per request (utime+stime of every process of the server's tree, from /proc, over
  * the measured run), and wrk's p50/p99 latency. `--ab DIR` adds another build of
- * multireactor (DIR holds its checkout, built) as one more server, for A/B comparisons.
+ * multireactor (DIR holds its checkout, built) as one more server, for A/B comparisons;
+ * `--ab-args "ARGS"` passes more arguments to that server's https-server.js — with `--ab .` an A/B
+ * of one option within this build (`--ab . --ab-args="--defer-accept false"`: with `=`, as the value
+ * starts with a dash).
  *
  *   apt-get install wrk nginx openssl     # benchmark tools only; tests never need wrk or nginx
  *   npm run build
@@ -59,6 +62,7 @@ const values = scriptCli(import.meta.url, {
   scenarios: { type: 'string', default: 'keepalive,close,close-full,plain-keepalive,plain-close' },
   port: { type: 'string', default: '18443' }, // the first server's; the others take the next ones
   ab: { type: 'string' },
+  'ab-args': { type: 'string' },
   svg: { type: 'string' },
 });
 
@@ -133,12 +137,13 @@ ${tls}    default_type text/plain;
 `;
 }
 
-const node = (script: string, scenario: Scenario, port: number) =>
+const node = (script: string, scenario: Scenario, port: number, extra: readonly string[] = []) =>
   spawn(
     process.execPath,
     [script, '--cert', CERT, '--key', KEY, '--port', String(port), '--workers', WORKERS].concat(
       scenario.full ? ['--no-resumption'] : [],
       scenario.tls ? [] : ['--plain'],
+      extra,
     ),
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
@@ -169,10 +174,11 @@ const SERVERS: Record<string, ServerSpec> = {
 if (values.ab !== undefined) {
   // Another build of multireactor (its checkout, built): one more server, for A/B comparisons.
   const dir = resolve(values.ab);
+  const extra = values['ab-args']?.split(' ').filter((a) => a !== '') ?? [];
   SERVERS.ab = {
     key: 'ab',
-    label: `multireactor (${basename(dir)})`,
-    start: (sc, port) => node(join(dir, 'dist/benchmarks/tls/https-server.js'), sc, port),
+    label: `multireactor (${basename(dir)}${extra.length > 0 ? ` ${extra.join(' ')}` : ''})`,
+    start: (sc, port) => node(join(dir, 'dist/benchmarks/tls/https-server.js'), sc, port, extra),
   };
 }
 

@@ -111,6 +111,8 @@ export class MasterServer implements MasterHandle, MasterView {
   private readonly live = new Set<WorkerProc>();
   private addr!: SocketAddress;
   private balance: Balance;
+  /** TCP_DEFER_ACCEPT seconds of our listening sockets, for a socket opened later to join them. */
+  private deferAccept = 0;
   private readonly script: string;
   private readonly args: readonly string[];
   private stopping: Promise<void> | undefined;
@@ -183,9 +185,16 @@ export class MasterServer implements MasterHandle, MasterView {
 
   private openSockets(): void {
     const n = this.cluster.workers;
-    const { addr, balance, unix } = openMasterSockets(this.options, n, this.balance, this.logger, this.sockets);
+    const { addr, balance, unix, deferAccept } = openMasterSockets(
+      this.options,
+      n,
+      this.balance,
+      this.logger,
+      this.sockets,
+    );
     this.addr = addr;
     this.balance = balance;
+    this.deferAccept = deferAccept;
     this.unixSocket = unix;
     for (let i = 0; i < n; i++) {
       this.slots.push({
@@ -455,7 +464,7 @@ export class MasterServer implements MasterHandle, MasterView {
    */
   private forkForReload(slot: Slot): WorkerProc {
     if (slot.abandoned && this.balance === 'reuseport' && slot.fds.length === 0) {
-      const fd = openGroupSocket(this.addr, this.options);
+      const fd = openGroupSocket(this.addr, this.options, this.deferAccept);
       this.sockets.push(fd);
       slot.fds = [fd];
     }

@@ -4,9 +4,16 @@
  */
 import { lstatSync } from 'node:fs';
 import type { Logger } from '../common/logger.js';
-import { DEFAULT_SOCKET_MODE, type ServerOptions } from '../server-options.js';
+import { DEFAULT_SOCKET_MODE, resolveDeferAccept, type ServerOptions } from '../server-options.js';
 import { describeAddress, type SocketAddress } from '../syscalls/sockaddr.js';
-import { localAddress, openServerSocket, openUnixListenSocket, type UnixListenSocket } from '../syscalls/socket.js';
+import {
+  localAddress,
+  openServerSocket,
+  openUnixListenSocket,
+  readDeferAccept,
+  setDeferAccept,
+  type UnixListenSocket,
+} from '../syscalls/socket.js';
 import { hasReusePort, takeListenFds } from './listen-fds.js';
 import { isUpgradedMaster } from './upgrade.js';
 
@@ -16,8 +23,11 @@ export type Balance = 'reuseport' | 'shared';
 
 /**
  * Opens (or inherits) the sockets for `n` slots. Each descriptor is pushed to `into` as soon as it
- * is open, so that the caller closes them all if a later step throws. Returns the address served
- * and the balance in effect (inherited sockets without SO_REUSEPORT force `shared`).
+ * is open, so that the caller closes them all if a later step throws. Returns the address served,
+ * the balance in effect (inherited sockets without SO_REUSEPORT force `shared`) and the
+ * TCP_DEFER_ACCEPT seconds of the sockets, for any socket opened later to join them
+ * (`openGroupSocket`). The workers accept from these very sockets, and reloaded workers get them
+ * again, so what is set here holds for every generation of workers.
  */
 export function openMasterSockets(
   options: ServerOptions,
@@ -25,8 +35,9 @@ export function openMasterSockets(
   balance: Balance,
   logger: Logger,
   into: number[],
-): { addr: SocketAddress; balance: Balance; unix?: UnixListenSocket } {
+): { addr: SocketAddress; balance: Balance; deferAccept: number; unix?: UnixListenSocket } {
   const inherited = takeListenFds();
+  const deferAccept = resolveDeferAccept(options);
   if (inherited.length > 0) {
     into.push(...inherited);
     const addr = localAddress(inherited[0] as number);
@@ -37,20 +48,25 @@ export function openMasterSockets(
     // systemd's (RemoveOnStop=), or — handed over by upgrade() — ours to remove now.
     if (addr.family === 'Unix') {
       const file = isUpgradedMaster() ? socketFileOf(addr.address) : undefined;
+      if (options.deferAccept !== undefined && deferAccept > 0) {
+        logger.warn('deferAccept: the inherited socket is a Unix socket, which has no TCP handshake to defer: ignored');
+      }
       return {
         addr,
         balance: 'shared',
+        deferAccept: 0,
         ...(file ? { unix: { fd: inherited[0] as number, path: addr.address, file, replacedStale: false } } : {}),
       };
     }
+    const defer = inheritedDeferAccept(inherited, options, deferAccept, logger);
     if (balance === 'reuseport' && inherited.length < n) {
       if (!hasReusePort(inherited[0] as number)) {
         logger.warn('inherited sockets lack SO_REUSEPORT: balancing with one shared socket instead');
-        return { addr, balance: 'shared' };
+        return { addr, balance: 'shared', deferAccept: defer };
       }
-      while (into.length < n) into.push(openGroupSocket(addr, options));
+      while (into.length < n) into.push(openGroupSocket(addr, options, defer));
     }
-    return { addr, balance };
+    return { addr, balance, deferAccept: defer };
   }
   if (options.path !== undefined) {
     const unix = openUnixListenSocket({
@@ -60,7 +76,7 @@ export function openMasterSockets(
     });
     into.push(unix.fd);
     if (unix.replacedStale) logger.warn(`${options.path}: replaced a stale socket file (nothing listened on it)`);
-    return { addr: localAddress(unix.fd), balance: 'shared', unix };
+    return { addr: localAddress(unix.fd), balance: 'shared', deferAccept: 0, unix };
   }
   // The first socket refuses an address something already listens on ('exclusive', see
   // openListenSocket): without that, SO_REUSEPORT would let this master join another server's
@@ -73,23 +89,52 @@ export function openMasterSockets(
     reusePort: options.reusePort === true ? true : 'exclusive',
     backlog: options.backlog ?? 511,
     ipv6Only: options.ipv6Only ?? false,
+    deferAccept,
   });
   into.push(first);
   const addr = localAddress(first);
   // reuseport: the rest bound to the port the first one got (port 0 picks it).
-  while (balance === 'reuseport' && into.length < n) into.push(openGroupSocket(addr, options));
-  return { addr, balance };
+  while (balance === 'reuseport' && into.length < n) into.push(openGroupSocket(addr, options, deferAccept));
+  return { addr, balance, deferAccept };
 }
 
-/** One more socket in our own SO_REUSEPORT group on `addr` (the first socket opened it). */
-export function openGroupSocket(addr: SocketAddress, options: ServerOptions): number {
+/**
+ * One more socket in our own SO_REUSEPORT group on `addr` (the first socket opened it), with the
+ * group's TCP_DEFER_ACCEPT: the kernel hashes each new connection to one socket of the group, so a
+ * socket without it would accept a share of the connections early.
+ */
+export function openGroupSocket(addr: SocketAddress, options: ServerOptions, deferAccept: number): number {
   return openServerSocket({
     host: addr.address,
     port: addr.port,
     reusePort: true,
     backlog: options.backlog ?? 511,
     ipv6Only: options.ipv6Only ?? false,
+    deferAccept,
   });
+}
+
+/**
+ * TCP_DEFER_ACCEPT on inherited TCP sockets; returns the seconds in effect (as the kernel reports
+ * them), for the sockets we open to join them. Who made them decides:
+ * - a predecessor master (`upgrade()`): they are ours, and get this server's value — default
+ *   included — as if opened here (the old workers still draining on them see it too, harmlessly:
+ *   it changes when new connections are accepted, not how);
+ * - systemd: the unit's `DeferAcceptSec=` made them, and is kept unless `deferAccept` is given —
+ *   the operator's socket unit is where that is configured, and a default must not undo it; an
+ *   explicit option is the program's word and wins (logged when it changes the socket).
+ * The kernel takes the option on a socket that already listens: it is read per arriving ACK.
+ */
+function inheritedDeferAccept(fds: readonly number[], options: ServerOptions, seconds: number, logger: Logger): number {
+  const ours = isUpgradedMaster();
+  if (!ours && options.deferAccept === undefined) return readDeferAccept(fds[0] as number);
+  for (const fd of fds) {
+    const had = readDeferAccept(fd);
+    setDeferAccept(fd, seconds);
+    const now = readDeferAccept(fd);
+    if (!ours && now !== had) logger.info(`deferAccept: inherited socket ${fd} changed from ${had} s to ${now} s`);
+  }
+  return readDeferAccept(fds[0] as number);
 }
 
 /**

@@ -42,6 +42,7 @@ import { type HttpHandler, HttpServerHandler } from '../codec/http1/server.js';
 import { intOption, type OptionKeys } from '../common/options.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
+import { markClientSpeaksFirst } from '../pipeline/speaks-first.js';
 import { OffloadAbortedError, OffloadOverloadedError } from './errors.js';
 import { type OffloadOptions, type ResolvedOffloadOptions, resolveOffloadOptions } from './options.js';
 import { OffloadSession, type OffloadSessionStats, type SessionOwner } from './session.js';
@@ -171,12 +172,13 @@ export function httpOffload(handler: OffloadingHttpHandler, options: HttpOffload
   const { decoder, server } = splitHttpOptions('httpOffload', options, HTTP_OFFLOAD_OPTIONS);
   const offload = resolveOffloadOptions(options.offload, 'httpOffload options.offload');
   const retryAfter = String(intOption('retryAfter', options.retryAfter ?? 1, 0));
-  return () => {
+  // HTTP: the client speaks first, so listeners may defer accepting (as for http()).
+  return markClientSpeaksFirst(() => {
     const conn = new HttpOffloadConnection(offload, retryAfter);
     const serve: HttpHandler = (req, res) => conn.serve(handler, req, res);
     return new Pipeline()
       .addLast('offload', conn)
       .addLast('http-decoder', new HttpRequestDecoder(decoder))
       .addLast('http', new HttpServerHandler(serve, server));
-  };
+  });
 }

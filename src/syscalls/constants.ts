@@ -110,6 +110,8 @@ export const TCP_NODELAY = 1;
 export const TCP_KEEPIDLE = 4;
 export const TCP_KEEPINTVL = 5;
 export const TCP_KEEPCNT = 6;
+/** Wake a listener only when data arrives (tcp(7); seconds in, SYN-ACK retransmits inside the kernel). */
+export const TCP_DEFER_ACCEPT = 9;
 export const TCP_USER_TIMEOUT = 18;
 export const MSG_PEEK = 0x2;
 export const MSG_DONTWAIT = 0x40;

@@ -35,6 +35,7 @@ import {
   SOCK_NONBLOCK,
   SOCK_STREAM,
   SOL_SOCKET,
+  TCP_DEFER_ACCEPT,
   TCP_KEEPCNT,
   TCP_KEEPIDLE,
   TCP_KEEPINTVL,
@@ -83,6 +84,8 @@ export interface ListenSocketOptions {
   readonly reusePort: boolean | 'exclusive';
   /** IPV6_V6ONLY for `::`; false (the default) makes `::` accept IPv4 too, as Node does. */
   readonly ipv6Only?: boolean;
+  /** TCP_DEFER_ACCEPT in seconds (see {@link setDeferAccept}); 0 or undefined leaves it off. */
+  readonly deferAccept?: number;
 }
 
 /**
@@ -121,6 +124,8 @@ export function openListenSocket(opts: ListenSocketOptions): number {
     if (family === AF_INET6) {
       check('setsockopt(IPV6_V6ONLY)', sys.setsockoptInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.ipv6Only ? 1 : 0));
     }
+    // Before listen(2): no connection reaches the queue without it.
+    if (opts.deferAccept) setDeferAccept(fd, opts.deferAccept);
     const where = { address: opts.host, port: opts.port };
     check('bind', sys.bind(fd, addr), where);
     check('listen', sys.listen(fd, Math.min(opts.backlog, somaxconn())), where);
@@ -144,12 +149,14 @@ export function openServerSocket(opts: {
   readonly backlog: number;
   readonly reusePort: boolean | 'exclusive';
   readonly ipv6Only?: boolean;
+  readonly deferAccept?: number;
 }): number {
   const common = {
     port: opts.port,
     backlog: opts.backlog,
     reusePort: opts.reusePort,
     ipv6Only: opts.ipv6Only ?? false,
+    deferAccept: opts.deferAccept ?? 0,
   };
   if (opts.host !== undefined) return openListenSocket({ host: opts.host, ...common });
   try {
@@ -159,6 +166,31 @@ export function openServerSocket(opts: {
       return openListenSocket({ host: '0.0.0.0', ...common });
     throw err;
   }
+}
+
+/**
+ * TCP_DEFER_ACCEPT (tcp(7)) on a listening TCP socket, `seconds` ≥ 0 (0 turns it off): the kernel
+ * keeps a connection whose handshake completed in its SYN queue until the first data arrives, so
+ * accept(2) — and our worker's wake-up — happens once there is something to read. A connection that
+ * sends nothing is not dropped: the kernel turns the seconds into a count of SYN-ACK retransmits
+ * (`secs_to_retrans`, net/ipv4/tcp.c: 1 s, then doubling from the 1 s initial RTO, capped at
+ * TCP_RTO_MAX 120 s), sends no SYN-ACK while it waits, sends one last SYN-ACK when the period ends
+ * and accepts the connection when the client's ACK to it arrives (`syn_ack_recalc`,
+ * net/ipv4/inet_connection_sock.c; `tcp_check_req`, net/ipv4/tcp_minisocks.c). A FIN counts as data
+ * (it is accepted at once, to read end-of-file); an RST just drops the request. The option may be
+ * set on a socket that already listens: the kernel reads it per arriving ACK.
+ */
+export function setDeferAccept(fd: number, seconds: number): void {
+  check('setsockopt(TCP_DEFER_ACCEPT)', sys.setsockoptInt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, seconds));
+}
+
+/**
+ * TCP_DEFER_ACCEPT as the kernel reports it, in seconds: not what was set but the length of the
+ * retransmission schedule it was rounded up to (`retrans_to_secs`): 1 → 1, 2–3 → 3, 4–7 → 7,
+ * 8–15 → 15, …, 64–127 → 127, then +120 s per retransmit. 0 when off.
+ */
+export function readDeferAccept(fd: number): number {
+  return check('getsockopt(TCP_DEFER_ACCEPT)', sys.getsockoptInt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT));
 }
 
 /** A Unix domain socket listening on a path (see {@link openUnixListenSocket}). */

@@ -29,6 +29,7 @@ import type { Timeout } from '../common/timing-wheel.js';
 import { DRAINING } from '../pipeline/events.js';
 import { ChannelInboundHandler, type CloseReason } from '../pipeline/handler.js';
 import { type HandlerContext, Pipeline } from '../pipeline/pipeline.js';
+import { markClientSpeaksFirst } from '../pipeline/speaks-first.js';
 import type { DeflateParams } from './deflate.js';
 import { WebSocketHeartbeat } from './heartbeat.js';
 import { rejectUnknown, WEBSOCKET_OPTION_KEYS, WebSocketConfig, type WebSocketOptions } from './options.js';
@@ -370,10 +371,12 @@ export function websocket(onConnection: ConnectionHandler, options: WebSocketSer
   // The decoder keeps no clock (the HTTP server stage owns HTTP's timeouts): the handshake stage's
   // own timer bounds the whole handshake (handshakeTimeout, 408).
   const decoderOptions = { maxHeaderSize: server.maxHeaderSize, maxBodySize: 0 };
-  return () =>
+  // The client opens with its HTTP Upgrade request (RFC 6455 §4.1): listeners may defer accepting.
+  return markClientSpeaksFirst(() =>
     new Pipeline()
       .addLast('http-decoder', new HttpRequestDecoder(decoderOptions))
-      .addLast('ws-handshake', new WebSocketHandshakeHandler(server));
+      .addLast('ws-handshake', new WebSocketHandshakeHandler(server)),
+  );
 }
 
 function isRequest(msg: unknown): msg is HttpRequest {

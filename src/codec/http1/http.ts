@@ -13,6 +13,7 @@
  */
 import { checkOptions, type KnownKeys, type OptionKeys, pickOptions } from '../../common/options.js';
 import { Pipeline } from '../../pipeline/pipeline.js';
+import { markClientSpeaksFirst } from '../../pipeline/speaks-first.js';
 import {
   HTTP_REQUEST_DECODER_OPTIONS,
   HttpDecoderConfig,
@@ -91,8 +92,11 @@ export function http(handler: HttpHandler | Router, options: HttpOptions = {}): 
   const { decoder, server } = splitHttpOptions('http', options);
   // The server's responses are encoded and staged there, whichever connection answers.
   const stage = new ResponseStage();
-  return () =>
+  // The client sends the request, the server only answers (RFC 9112 §2.1): listeners may defer
+  // accepting a connection until its request arrives (`deferAccept`).
+  return markClientSpeaksFirst(() =>
     new Pipeline()
       .addLast('http-decoder', new HttpRequestDecoder(decoder))
-      .addLast('http', new HttpServerHandler(fn, server, stage));
+      .addLast('http', new HttpServerHandler(fn, server, stage)),
+  );
 }

@@ -122,6 +122,7 @@ describe('syscalls/constants: values', () => {
     expect(C.TCP_KEEPIDLE).to.equal(4);
     expect(C.TCP_KEEPINTVL).to.equal(5);
     expect(C.TCP_KEEPCNT).to.equal(6);
+    expect(C.TCP_DEFER_ACCEPT).to.equal(9);
     expect(C.TCP_USER_TIMEOUT).to.equal(18);
     expect(C.MSG_NOSIGNAL).to.equal(0x4000);
     expect(C.MSG_DONTWAIT).to.equal(0x40);
