@@ -30,7 +30,7 @@ import {
   websocket,
 } from '../../src/index.js';
 import { type TestCertificates, tlsCertificates, writePemFiles } from '../tls-support.js';
-import { Opened, startListening, waitFor } from './helpers.js';
+import { Opened, runToExit, startListening, waitFor } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WS_ECHO = join(here, '..', '..', 'examples', 'ws-echo-server.js');
@@ -397,19 +397,9 @@ describe('WebSocket over TLS (wss://)', function () {
   describe('multireactor-load --ws wss://', () => {
     /** Runs the load generator as a process (stopped by pid in afterEach should the test fail first). */
     async function load(args: string[]): Promise<{ code: number | null; report: LoadReport; stderr: string }> {
-      const child = spawn(process.execPath, [LOAD, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-      });
-      child.stderr?.on('data', (d: Buffer) => {
-        err += d.toString();
-      });
-      const [code] = (await once(child, 'exit')) as [number | null];
-      expect(out, err).to.match(/^\{/);
-      return { code, report: JSON.parse(out) as LoadReport, stderr: err };
+      const r = await runToExit([LOAD, ...args, '--json'], children, 30_000);
+      expect(r.stdout, r.stderr).to.match(/^\{/);
+      return { code: r.code, report: JSON.parse(r.stdout) as LoadReport, stderr: r.stderr };
     }
 
     it('--ca FILE: completes with answers and 0 errors; -k too; without either the TLS failure is reported', async () => {
