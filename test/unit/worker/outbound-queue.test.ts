@@ -150,6 +150,24 @@ describe('worker/outbound-queue', () => {
     expect(unsent(q)).to.equal(`aatailown`);
   });
 
+  it('detachPinned copies a partly sent large chunk out once, not again on every later block', () => {
+    // The writer may reuse its buffer once the chunk waits: the first block copies the rest; that
+    // copy is the queue's own, so later partial sends and blocks do not copy it again.
+    const big = Buffer.allocUnsafeSlow(1 << 20).fill(0x62);
+    const q = new OutboundQueue();
+    q.push(big);
+    q.consume(300 * 1024);
+    q.detachPinned();
+    const copy = q.first();
+    expect(copy.buffer).to.not.equal(big.buffer);
+    expect(q.firstOffset).to.equal(0);
+    q.consume(200 * 1024);
+    q.detachPinned();
+    expect(q.array[q.headIndex]).to.equal(copy);
+    expect(q.firstOffset).to.equal(200 * 1024);
+    expect(q.bytes).to.equal((1 << 20) - 500 * 1024);
+  });
+
   it('pins() is false for a chunk that is (nearly) its whole buffer', () => {
     const whole = Buffer.allocUnsafeSlow(10_000);
     expect(pins(whole, 10_000)).to.equal(false);
