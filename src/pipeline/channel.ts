@@ -153,9 +153,11 @@ export function checkProxiedAddresses(proxied: ProxiedAddresses): void {
 export interface Transport {
   /**
    * True when, once `transportFlush` (or `transportClose`) returns, the transport holds no chunk
-   * written before it that is a view of a much larger buffer: it has sent it, or copied what it
-   * has to keep (a worker connection: src/worker/connection.ts). A stage writing straight to such a
-   * transport may then rewrite the memory of its flushed views (the WebSocket encoder's slab).
+   * written before it that is a view of part of a buffer: it has sent it, or copied what it has to
+   * keep (a worker connection: src/worker/connection.ts). A stage writing straight to such a
+   * transport may then rewrite the memory of its flushed views (the WebSocket encoder's slab) —
+   * provided no view it wrote covers a whole buffer, which the transport takes for the writer's to
+   * give away (a Buffer of its own, sent without a copy).
    */
   readonly releasesOnFlush?: boolean;
   transportWrite(msg: unknown): void;

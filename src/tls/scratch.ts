@@ -8,7 +8,7 @@
  *   queues a view. As with the HTTP stage's response slab, bytes once handed out are never written
  *   again (the next drain starts after them; a full slab is replaced, not reused), so a view stays
  *   valid for as long as the connection needs it — one FFI call and no copy per flush; a view that
- *   has to wait for a slow peer is copied out by the connection (connection.ts, `pins`).
+ *   has to wait for a slow peer is copied out by the connection (connection.ts, `sharesMemory`).
  * - `gather`: small plaintext writes are copied together into it so that they become one TLS
  *   record (one SSL_write: one MAC and one 22-byte record overhead instead of one per write).
  *

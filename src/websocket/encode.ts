@@ -55,7 +55,11 @@ const SPARE_MAX = 2;
 
 function recyclableSpace(size: number, aligned: boolean): Buffer {
   let at = aligned ? (rslabUsed + 7) & ~7 : rslabUsed;
-  if (at + size > SLAB_SIZE) {
+  // `>=`: the last byte of a slab stays unused, so that no run of frames — merged by the
+  // connection into one view when they are all it has queued — ever covers the whole slab: the
+  // connection takes a whole buffer for the writer's to give away and would let it wait uncopied,
+  // while we rewrite it (Transport.releasesOnFlush, outbound-queue.ts `sharesMemory`).
+  if (at + size >= SLAB_SIZE) {
     if (rslab !== undefined) retired.push(rslab);
     rslab = spare.pop() ?? Buffer.allocUnsafeSlow(SLAB_SIZE);
     at = 0;

@@ -84,7 +84,7 @@ import {
 } from '../syscalls/socket.js';
 import { COALESCE_LIMIT, type EventLoop, type IoHandle, type ReadAgain } from './loop.js';
 import type { ResolvedConnectionOptions } from './options.js';
-import { type OutboundQueue, pins } from './outbound-queue.js';
+import { type OutboundQueue, sharesMemory } from './outbound-queue.js';
 import { ERROR, HANGUP, READ_CLOSED, READABLE, WRITABLE } from './poller.js';
 
 // State bits.
@@ -657,8 +657,8 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
 
   /**
    * @internal What `transportFlush` and `transportClose` leave queued is what they could not send,
-   * and a queue that waits (`blocked`) copies out every view that pins a larger buffer (as do
-   * writes made while it waits): after a flush, no queued chunk is a view of someone's slab.
+   * and a queue that waits (`blocked`) copies out every chunk that is not a whole buffer of its own
+   * (as do writes made while it waits): after a flush, no queued chunk is a view of someone's slab.
    * A getter, not a field: no memory per connection.
    */
   get releasesOnFlush(): boolean {
@@ -683,7 +683,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
     // copy it before it waits in the queue. An outbound view (the HTTP stage's slab) is known not
     // to be one, which spares the `chunk.buffer` getter call (~30 ns, buffer-view.ts).
     if (!isOutboundView(chunk) && chunk.buffer === loop.readArrayBuffer) chunk = Buffer.from(chunk);
-    else if ((this.state & WRITE_BLOCKED) !== 0 && pins(chunk, n)) chunk = Buffer.from(chunk);
+    else if ((this.state & WRITE_BLOCKED) !== 0 && sharesMemory(chunk, n)) chunk = Buffer.from(chunk);
     let out = this.out;
     if (out === undefined) out = this.out = loop.takeOutboundQueue();
     out.push(chunk);
@@ -763,7 +763,7 @@ export class Connection implements Channel, Transport, IoHandle, ReadAgain, Pack
   private blocked(): void {
     this.state |= WRITE_BLOCKED;
     // What waits for a slow peer may wait long: it should hold its own bytes only.
-    (this.out as OutboundQueue).detachPinned();
+    (this.out as OutboundQueue).detachShared();
     const loop = this.ctx.loop;
     if (loop.edge) loop.rearm(this, WRITABLE);
     else this.interestChanged();

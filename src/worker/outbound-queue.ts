@@ -13,19 +13,22 @@ import { Buffer } from 'node:buffer';
 const EMPTY = new Uint8Array(0);
 
 /**
- * A view holding on to a much larger buffer — a response batch in the HTTP stage's 64 KiB slab, a
- * slice of Node's 8 KiB Buffer pool — keeps all of it alive while it waits. Bytes that have to wait
- * for a slow peer are copied out of such a view (rarely: only once the socket's buffer is full),
- * so that many slow readers cannot pin many slabs with a few bytes each.
+ * Whether the `length` bytes still to send of `b` are something other than a whole buffer of
+ * their own — a view of memory that others hold too. Such bytes are copied out before they wait
+ * for a slow peer (rarely: only once the socket's buffer is full), for two reasons: a writer to a
+ * transport that releases on flush (Transport.releasesOnFlush) may rewrite that memory as soon as
+ * the flush returns — the WebSocket encoder reuses its slabs for the next read burst, and another
+ * connection's frames would otherwise go out in place of this one's — and a few waiting bytes
+ * must not keep a whole slab (the HTTP stage's 64 KiB) or Node's 8 KiB pool alive. No slack is
+ * allowed: a view covering all but a few bytes of a slab is rewritten like any other (an earlier
+ * rule let views within 4 KiB of their buffer's size wait uncopied, and three stalled WebSocket
+ * readers received each other's echoes).
  */
-const PIN_SLACK = 4096;
-
-/** Whether the `length` bytes still to send of `b` hold on to more than PIN_SLACK bytes besides. */
-export function pins(b: Uint8Array, length: number): boolean {
-  return b.buffer.byteLength - length > PIN_SLACK;
+export function sharesMemory(b: Uint8Array, length: number): boolean {
+  return b.buffer.byteLength !== length;
 }
 
-/** Chunks `detachPinned` made: nobody else holds them (rare: one per block of a large chunk). */
+/** Chunks `detachShared` made: nobody else holds them (rare: one per block of a large chunk). */
 const copies = new WeakSet<Uint8Array>();
 
 export class OutboundQueue {
@@ -140,11 +143,12 @@ export class OutboundQueue {
   }
 
   /**
-   * The queue is about to wait for a slow peer: what waits may wait long, so it should hold its
-   * own bytes only — chunks that pin a much larger buffer (see PIN_SLACK) are copied out. Checked
-   * before any view is made: on a queue already copied out (blocked again), nothing is.
+   * The queue is about to wait for a slow peer: from now on it holds only bytes of its own —
+   * every chunk whose unsent part is not a whole buffer of its own is copied out (see
+   * {@link sharesMemory}). Checked before any view is made: on a queue already copied out (blocked
+   * again), nothing is.
    */
-  detachPinned(): void {
+  detachShared(): void {
     const chunks = this.chunks;
     for (let i = this.head; i < this.tail; i++) {
       const queued = chunks[i] as Uint8Array;
@@ -152,7 +156,7 @@ export class OutboundQueue {
       // A chunk this queue copied out before is its own: its sent head is freed with it. Copying
       // its rest again on every block would copy up to the whole message each time (a 16 MiB
       // WebSocket echo: ~14 ms of copies per message in a CPU profile).
-      if (copies.has(queued) || !pins(queued, queued.length - skip)) continue;
+      if (copies.has(queued) || !sharesMemory(queued, queued.length - skip)) continue;
       const copy = Buffer.from(skip > 0 ? queued.subarray(skip) : queued);
       copies.add(copy);
       chunks[i] = copy;

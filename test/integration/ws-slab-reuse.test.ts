@@ -99,4 +99,92 @@ describe('WebSocket slabs rewritten after a flush', function () {
       });
     });
   }
+  it('stalled readers whose read bursts fill a slab all but a few bytes get their own echoes, never another connection’s', async () => {
+    // Each burst: 504 masked 120-byte frames in one 64 KiB read, echoed as 61,488 bytes — one slab
+    // less 4,048 bytes, merged by the connection into one view. With a 4 KiB send buffer the
+    // socket blocks at random points of such a view; a rule that let views within 4 KiB of their
+    // slab's size wait uncopied sent the next burst's frames (another client's) in their place.
+    const SIZE = 120;
+    const PER = 504;
+    const BURSTS = 100;
+    const server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      sendBufferSize: 4096,
+      initialReadSize: 65536,
+      minReadSize: 65536,
+      pipeline: websocket(
+        (ws) => {
+          ws.onMessage = function (data, isBinary) {
+            this.send(data, isBinary);
+          };
+        },
+        { copyMessages: false, maxBufferedAmount: 1 << 30 },
+      ),
+    });
+    const port = server.address().port;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const stalledReader = async (id: number): Promise<Buffer> => {
+      const s = await opened.client(port);
+      s.write(
+        'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      const chunks: Buffer[] = [];
+      let head = true;
+      let got = 0;
+      s.on('data', (d: Buffer) => {
+        if (head) {
+          const end = d.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          head = false;
+          d = d.subarray(end + 4);
+        }
+        chunks.push(d);
+        got += d.length;
+      });
+      await until(() => !head, 'the handshake');
+      s.pause();
+      let seq = 0;
+      for (let b = 0; b < BURSTS; b++) {
+        const burst = Buffer.alloc(PER * (6 + SIZE)); // mask key 0: the payload as it is
+        for (let k = 0; k < PER; k++, seq++) {
+          const at = k * (6 + SIZE);
+          burst[at] = 0x82;
+          burst[at + 1] = 0x80 | SIZE;
+          burst.writeUInt32BE(seq, at + 6);
+          burst.fill(id, at + 10, at + 6 + SIZE);
+        }
+        s.write(burst);
+        await sleep(5);
+        if (b % 4 === 3) {
+          // Read a little now and then: the socket blocks again at another point of a burst.
+          s.resume();
+          await sleep(1 + (b % 7));
+          s.pause();
+        }
+      }
+      s.resume();
+      await until(() => got >= seq * (2 + SIZE), `client ${id}’s echoes`);
+      return Buffer.concat(chunks);
+    };
+    const ids = [1, 2, 3];
+    const echoes = await Promise.all(ids.map(stalledReader));
+    echoes.forEach((data, j) => {
+      const id = ids[j] as number;
+      expect(data.length).to.equal(BURSTS * PER * (2 + SIZE));
+      let wrong = 0;
+      let first = '';
+      for (let i = 0, at = 0; i < BURSTS * PER; i++, at += 2 + SIZE) {
+        const ok =
+          data[at] === 0x82 &&
+          data[at + 1] === SIZE &&
+          data.readUInt32BE(at + 2) === i &&
+          data[at + 6] === id &&
+          data[at + 1 + SIZE] === id;
+        if (!ok && wrong++ === 0) first = `message ${i}: seq ${data.readUInt32BE(at + 2)} of client ${data[at + 6]}`;
+      }
+      expect(wrong, `client ${id}: ${wrong} echoes not its own, first ${first}`).to.equal(0);
+    });
+  });
 });

@@ -184,6 +184,34 @@ describe('websocket/frame', () => {
     ch.close();
   });
 
+  it('recyclable slabs: frames never reach a slab’s last byte (no view of them is a whole buffer)', () => {
+    // The connection lets a chunk that is a whole buffer wait uncopied (a Buffer given away);
+    // frames that filled a recyclable slab exactly, merged into one view, would be taken for one.
+    let ctx: HandlerContext | undefined;
+    const ch = new EmbeddedChannel([
+      {
+        handlerAdded(c: HandlerContext) {
+          ctx = c;
+        },
+      },
+    ]);
+    const c = ctx as HandlerContext;
+    recycleSlabs();
+    // 4 + 4092 = 4096 bytes a frame (a 16-bit extended length): sixteen would fill a 64 KiB slab exactly.
+    const payload = Buffer.alloc(4092, 0x62);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 16; i++) writeFrame(c, 0x82, payload, false, true);
+    c.flush();
+    for (let i = 0; i < 16; i++) frames.push(ch.readOutbound<Buffer>() as Buffer);
+    const slab = (frames[0] as Buffer).buffer;
+    const inFirst = frames.filter((f) => f.buffer === slab);
+    const end = Math.max(...inFirst.map((f) => f.byteOffset + f.length));
+    expect(inFirst.length).to.equal(15);
+    expect(end).to.be.lessThan(slab.byteLength);
+    recycleSlabs();
+    ch.close();
+  });
+
   it('knows which close codes may be sent (RFC 6455 §7.4)', () => {
     for (const c of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]) {
       expect(isValidCloseCode(c), String(c)).to.equal(true);

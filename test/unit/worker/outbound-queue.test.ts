@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { expect } from 'chai';
-import { OutboundQueue, pins } from '../../../src/worker/outbound-queue.js';
+import { OutboundQueue, sharesMemory } from '../../../src/worker/outbound-queue.js';
 import { prng } from '../../support.js';
 
 /** Every unsent byte, as the queue would send it (through gather). */
@@ -131,7 +131,7 @@ describe('worker/outbound-queue', () => {
     expect(q.array.length).to.equal(0);
   });
 
-  it('detachPinned copies out a small waiting view of a large buffer, keeping its bytes and order', () => {
+  it('detachShared copies out a small waiting view of a large buffer, keeping its bytes and order', () => {
     const slab = Buffer.alloc(64 * 1024, 0x61);
     slab.write('tail', 100);
     const small = slab.subarray(96, 104);
@@ -140,9 +140,9 @@ describe('worker/outbound-queue', () => {
     const q = new OutboundQueue();
     q.push(small);
     q.push(own);
-    q.consume(2); // the offset inside the pinned chunk is folded into the copy
-    expect(pins(small, 6)).to.equal(true);
-    q.detachPinned();
+    q.consume(2); // the offset inside the shared chunk is folded into the copy
+    expect(sharesMemory(small, 6)).to.equal(true);
+    q.detachShared();
     expect(q.firstOffset).to.equal(0);
     expect(q.first().buffer).to.not.equal(slab.buffer);
     expect(q.first().buffer.byteLength).to.be.lessThan(slab.buffer.byteLength);
@@ -150,29 +150,48 @@ describe('worker/outbound-queue', () => {
     expect(unsent(q)).to.equal(`aatailown`);
   });
 
-  it('detachPinned copies a partly sent large chunk out once, not again on every later block', () => {
+  it('detachShared copies a partly sent large chunk out once, not again on every later block', () => {
     // The writer may reuse its buffer once the chunk waits: the first block copies the rest; that
     // copy is the queue's own, so later partial sends and blocks do not copy it again.
     const big = Buffer.allocUnsafeSlow(1 << 20).fill(0x62);
     const q = new OutboundQueue();
     q.push(big);
     q.consume(300 * 1024);
-    q.detachPinned();
+    q.detachShared();
     const copy = q.first();
     expect(copy.buffer).to.not.equal(big.buffer);
     expect(q.firstOffset).to.equal(0);
     q.consume(200 * 1024);
-    q.detachPinned();
+    q.detachShared();
     expect(q.array[q.headIndex]).to.equal(copy);
     expect(q.firstOffset).to.equal(200 * 1024);
     expect(q.bytes).to.equal((1 << 20) - 500 * 1024);
   });
 
-  it('pins() is false for a chunk that is (nearly) its whole buffer', () => {
+  it('sharesMemory() is false only for the whole of a buffer', () => {
     const whole = Buffer.allocUnsafeSlow(10_000);
-    expect(pins(whole, 10_000)).to.equal(false);
-    expect(pins(whole.subarray(0, 6000), 6000)).to.equal(false);
-    expect(pins(whole.subarray(0, 100), 100)).to.equal(true);
+    expect(sharesMemory(whole, 10_000)).to.equal(false);
+    // However little of the buffer a view leaves out, its writer may rewrite the rest of it.
+    expect(sharesMemory(whole.subarray(0, 9_999), 9_999)).to.equal(true);
+    expect(sharesMemory(whole.subarray(1), 9_999)).to.equal(true);
+    expect(sharesMemory(whole.subarray(0, 100), 100)).to.equal(true);
+    // The unsent rest of a whole buffer (its head sent) is part of it.
+    expect(sharesMemory(whole, 9_000)).to.equal(true);
+  });
+
+  it('detachShared copies a view that covers all but a few bytes of a slab: its writer may rewrite the slab', () => {
+    // The WebSocket encoder reuses its 64 KiB slab once a flush returns; a read burst's frames can
+    // fill all of it but a few bytes, merged by the connection into one view. Left uncopied, the
+    // next burst's frames (another connection's) would be sent in their place.
+    const slab = Buffer.allocUnsafeSlow(64 * 1024).fill(0x61);
+    const q = new OutboundQueue();
+    q.push(slab.subarray(0, 64 * 1024 - 30));
+    q.consume(100);
+    q.detachShared();
+    slab.fill(0x7a); // the writer's next burst
+    expect(q.first().buffer).to.not.equal(slab.buffer);
+    expect(q.bytes).to.equal(64 * 1024 - 130);
+    expect(unsent(q)).to.equal('a'.repeat(64 * 1024 - 130));
   });
 
   it('model check: random pushes and partial sends against a plain string (seeded)', () => {
@@ -201,7 +220,7 @@ describe('worker/outbound-queue', () => {
         } else if (r < 0.6 && q.count > 1) {
           q.mergeContiguous();
         } else if (r < 0.65) {
-          q.detachPinned();
+          q.detachShared();
         } else if (q.bytes > 0) {
           const n = Math.floor(rand() * (q.bytes + 1));
           q.consume(n);
