@@ -28,25 +28,35 @@ export function sizeFor(rand: () => number): number {
   return rand() < 0.35 ? (EDGE_SIZES[Math.floor(rand() * EDGE_SIZES.length)] as number) : 1 + Math.floor(rand() * 300);
 }
 
+/** Everyone: the receiver in the tag of a message for several. */
+export const ALL = 127;
+
 /**
- * Message `seq` of sender `from` (to `to`, or 255 for "everyone"): a 10-byte tag — sender,
- * receiver, sequence, length — then bytes derived from all of them, ASCII when `text` (valid
- * UTF-8). Shorter messages are a prefix of the same bytes: still unique enough at 0–9 bytes only
- * by position in the stream, which the tests check too.
+ * Message `seq` of sender `from` (to `to`, or ALL): a 10-byte tag — sender, receiver, sequence,
+ * length, each byte below 0x80 (valid UTF-8 in a text message too) — then bytes derived from all
+ * of them, ASCII when `text`. Shorter messages are a prefix of the same bytes (identified by their
+ * place in the stream, which the tests check too).
  */
 export function messageBytes(from: number, to: number, seq: number, size: number, text: boolean): Buffer {
   const b = Buffer.allocUnsafe(size);
-  const tag = Buffer.allocUnsafe(10);
-  tag[0] = from;
-  tag[1] = to;
-  tag.writeUInt32BE(seq, 2);
-  tag.writeUInt32BE(size, 6);
+  const tag = [from & 0x7f, to & 0x7f, ...base128(seq), ...base128(size)];
   for (let k = 0; k < size; k++) {
     let v = k < 10 ? (tag[k] as number) : (from * 131 + to * 71 + seq * 17 + k * 7) & 0xff;
-    if (text) v = 0x21 + (v % 94);
+    if (text && k >= 10) v = 0x21 + (v % 94);
     b[k] = v;
   }
   return b;
+}
+
+function base128(n: number): number[] {
+  return [(n >>> 21) & 0x7f, (n >>> 14) & 0x7f, (n >>> 7) & 0x7f, n & 0x7f];
+}
+
+/** The tag of a message of `messageBytes` (at least 10 bytes). */
+export function tagOf(b: Buffer): { from: number; to: number; seq: number; size: number } {
+  const n = (at: number) =>
+    ((b[at] as number) << 21) | ((b[at + 1] as number) << 14) | ((b[at + 2] as number) << 7) | (b[at + 3] as number);
+  return { from: b[0] as number, to: b[1] as number, seq: n(2), size: n(6) };
 }
 
 /** A client frame: masked with a key from `rand` (RFC 6455 §5.3). */
@@ -226,14 +236,13 @@ export function firstDifference(got: readonly Buffer[], want: readonly Buffer[],
     const g = got[i] as Buffer;
     const w = want[i] as Buffer;
     if (!g.equals(w)) {
-      const tag =
-        g.length >= 10
-          ? `from ${g[0]} to ${g[1]} seq ${g.readUInt32BE(2)} size ${g.readUInt32BE(6)}`
-          : `${g.length} bytes`;
-      const wtag =
-        w.length >= 10
-          ? `from ${w[0]} to ${w[1]} seq ${w.readUInt32BE(2)} size ${w.readUInt32BE(6)}`
-          : `${w.length} bytes`;
+      const describe = (b: Buffer) => {
+        if (b.length < 10) return `${b.length} bytes`;
+        const t = tagOf(b);
+        return `from ${t.from} to ${t.to} seq ${t.seq} size ${t.size}`;
+      };
+      const tag = describe(g);
+      const wtag = describe(w);
       return `${label}: message ${i} is [${tag}] (${g.length} bytes), expected [${wtag}] (${w.length} bytes)`;
     }
   }
