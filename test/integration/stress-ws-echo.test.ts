@@ -190,6 +190,11 @@ describe('stress: WebSocket echo with stalled raw readers', function () {
           () => clients.every((c) => c.ended),
           () => 'the server closing the connections',
         );
+        // onClose fires once the server has read the client's FIN too (its graceful close).
+        await until(
+          () => serverClose.length === CLIENTS,
+          () => `onClose on every connection (${serverClose.length})`,
+        );
       }
       for (const c of clients) c.stopStalling();
 
