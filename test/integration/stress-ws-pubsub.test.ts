@@ -35,6 +35,8 @@ interface Member {
   readonly ws: WsClient;
   readonly pid: number;
   readonly got: Array<{ from: string; text: string }>;
+  /** The probes heard (`probe N`: publisher N), kept out of `got`. */
+  readonly probes: Set<string>;
 }
 
 describe('stress: pub/sub through the master relay with a stalled member', function () {
@@ -63,10 +65,12 @@ describe('stress: pub/sub through the master relay with a stalled member', funct
       });
       clients.push(ws);
       const got: Member['got'] = [];
+      const probes = new Set<string>();
       let pid = 0;
       ws.on('message', (d) => {
         const m = JSON.parse(d.toString()) as { type: string; pid?: number; from?: string; text?: string };
         if (m.type === 'hello') pid = m.pid as number;
+        else if (m.type === 'message' && (m.text as string).startsWith('probe ')) probes.add(m.text as string);
         else if (m.type === 'message') got.push({ from: m.from as string, text: m.text as string });
       });
       await once(ws, 'open');
@@ -74,7 +78,7 @@ describe('stress: pub/sub through the master relay with a stalled member', funct
         () => pid !== 0,
         () => `${name}'s hello`,
       );
-      return { ws, pid, got };
+      return { ws, pid, got, probes };
     };
     // Members until both workers have at least two (connections are spread by the kernel).
     const members: Member[] = [];
@@ -94,8 +98,15 @@ describe('stress: pub/sub through the master relay with a stalled member', funct
     // Names of publishers: the chat names them by their query `name`; map member → index.
     const nameOf = new Map<Member, string>(members.map((m, i) => [m, `m${i}`]));
     const pubIndex = new Map<string, number>(publishers.map((p, i) => [nameOf.get(p) as string, i]));
-    // Let the subscriptions reach the master before publishing (sendNow orders them per worker only).
-    await sleep(200);
+    // A subscription reaches the master on its own worker's socket, so a member may not be
+    // subscribed yet when a publisher on the other worker sends: probe until every member has
+    // heard every publisher (probes are kept out of what is checked).
+    const heardAll = () => members.every((m) => publishers.every((_, i) => m.probes.has(`probe ${i}`)));
+    for (let attempt = 0; !heardAll(); attempt++) {
+      expect(attempt, 'subscriptions to reach the master').to.be.lessThan(100);
+      for (const [i, p] of publishers.entries()) p.ws.send(JSON.stringify({ type: 'message', text: `probe ${i}` }));
+      await until(heardAll, () => 'the probes', 100).catch(() => {});
+    }
 
     stalled.ws.pause();
     const stops = members
