@@ -19,18 +19,29 @@ import { Buffer } from 'node:buffer';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { expect } from 'chai';
-import { http, type PollerKind, type ServerOptions, silentLogger } from '../../src/index.js';
+import {
+  ChannelInboundHandler,
+  type HandlerContext,
+  http,
+  LengthFieldFrameDecoder,
+  LineFrameDecoder,
+  Pipeline,
+  type PollerKind,
+  type ServerOptions,
+  silentLogger,
+} from '../../src/index.js';
 import { type TestCertificates, tlsCertificates } from '../tls-support.js';
-import { echoPipeline, Opened, prng, testSeed } from './helpers.js';
+import { Opened, prng, testSeed } from './helpers.js';
 
 type Transport = { readonly poller: PollerKind; readonly trigger: 'level' | 'edge' };
-const MODES = 6;
+const MODES = 7;
 const M_BUFFER = 0; // res.end(Buffer), synchronously
 const M_STRING = 1; // res.end(string), synchronously
 const M_STREAM = 2; // res.write() pieces (chunked), then end(), synchronously
 const M_LATER = 3; // res.end(Buffer) from a timer: completes out of order, queued behind earlier ones
 const M_STREAM_LATER = 4; // some pieces now, the rest from a timer after drained()
 const M_ECHO = 5; // POST: res.end(req.body)
+const M_TINY = 6; // res.write() of 1 to 3 bytes at a time: thousands of queued chunks (writev's IOV_MAX is 1024)
 
 /** Sizes around the limits: inline body (4 KiB), slab response (16 KiB), slab (64 KiB), TLS record (16 KiB). */
 const SIZES = [
@@ -115,6 +126,16 @@ function handler() {
         case M_ECHO:
           res.end(req.body);
           return;
+        case M_TINY: {
+          const b = body(c, s, n);
+          for (let at = 0; at < n; ) {
+            const p = Math.min(n - at, 1 + Math.floor(rand() * 3));
+            res.write(b.subarray(at, at + p));
+            at += p;
+          }
+          res.end();
+          return;
+        }
         default:
           res.status(400).end('bad mode\n');
       }
@@ -133,8 +154,10 @@ interface Sent {
 function plan(rand: () => number, count: number): Sent[] {
   const out: Sent[] = [];
   for (let seq = 0; seq < count; seq++) {
-    const size = rand() < 0.5 ? Math.floor(rand() * 700) : (SIZES[Math.floor(rand() * SIZES.length)] as number);
-    out.push({ seq, size, mode: Math.floor(rand() * MODES) });
+    const mode = Math.floor(rand() * MODES);
+    let size = rand() < 0.5 ? Math.floor(rand() * 700) : (SIZES[Math.floor(rand() * SIZES.length)] as number);
+    if (mode === M_TINY) size = Math.min(size, 4000);
+    out.push({ seq, size, mode });
   }
   return out;
 }
@@ -379,82 +402,142 @@ describe('HTTP/1.1 under backpressure: every byte of every pipelined response, o
   });
 });
 
-describe('the echo path under backpressure: frames echoed as views of the read, to stalled readers', function () {
+/** Echoes what it gets as it gets it: a view of the read (or of the TLS plaintext buffer), or a decoded frame. */
+class Echo extends ChannelInboundHandler {
+  override onRead(ctx: HandlerContext, msg: unknown): void {
+    ctx.write(msg);
+  }
+}
+
+type Framing = 'raw' | 'length' | 'line';
+
+function echoServerPipeline(framing: Framing): () => Pipeline {
+  return () => {
+    const p = new Pipeline();
+    if (framing === 'length') {
+      p.addLast('frames', new LengthFieldFrameDecoder({ lengthFieldLength: 2, maxFrameLength: 2 + 0xffff }));
+    } else if (framing === 'line') {
+      p.addLast('lines', new LineFrameDecoder({ maxLength: 0x10000, stripDelimiter: false }));
+    }
+    return p.addLast('echo', new Echo());
+  };
+}
+
+/**
+ * Client `c`'s stream: frames identifying the client and their index (length-prefixed, or lines),
+ * sizes around the read, TLS-record and slab sizes, many small ones so that one read holds many.
+ */
+function echoStream(framing: Framing, c: number, rand: () => number, total: number): Buffer {
+  const sizes = [1, 5, 100, 1000, 4093, 4096, 8190, 16_381, 16_384, 16_389, 30_000, 65_533, 65_535];
+  const parts: Buffer[] = [];
+  let have = 0;
+  for (let i = 0; have < total; i++) {
+    const n =
+      rand() < 0.6 ? 6 + Math.floor(rand() * 300) : Math.max(6, sizes[Math.floor(rand() * sizes.length)] as number);
+    const head = framing === 'length' ? 2 : 0;
+    const b = Buffer.allocUnsafe(head + n);
+    if (framing === 'length') b.writeUInt16BE(n, 0);
+    // Bytes 0x21..0x7e (never a newline): client, index, then a pattern of both.
+    for (let k = 0; k < n; k++) b[head + k] = 0x21 + ((c * 29 + i * 13 + k * 3) % 94);
+    b[head] = 0x30 + c;
+    b.write(i.toString(36).padStart(4, '0').slice(-4), head + 1, 'latin1');
+    if (framing === 'line') b[head + n - 1] = 0x0a;
+    parts.push(b);
+    have += b.length;
+  }
+  return Buffer.concat(parts);
+}
+
+describe('the echo path under backpressure: what is read, echoed as views, to stalled readers', function () {
   this.timeout(30_000);
   const opened = new Opened();
-  afterEach(() => opened.teardown());
+  const tlsSockets: tls.TLSSocket[] = [];
+  let certs: TestCertificates | undefined;
+  afterEach(async () => {
+    for (const s of tlsSockets.splice(0)) s.destroy();
+    await opened.teardown();
+  });
 
-  /** Frame `i` of client `c`: 2-byte length, then `c`, `i` (4 bytes) and bytes derived from both. */
-  function echoFrame(c: number, i: number, n: number): Buffer {
-    const b = Buffer.allocUnsafe(2 + n);
-    b.writeUInt16BE(n, 0);
-    for (let k = 0; k < n; k++) b[2 + k] = (c * 29 + i * 13 + k * 3) & 0xff;
-    if (n >= 5) {
-      b[2] = c;
-      b.writeUInt32BE(i, 3);
-    }
-    return b;
-  }
-
-  for (const trigger of ['level', 'edge'] as const) {
-    it(`epoll/${trigger}: 4 clients, 3 MiB each in bursts of frames around 16/64 KiB, every echoed byte`, async () => {
-      const seed = testSeed();
-      const server = await opened.listen({
-        host: '127.0.0.1',
-        port: 0,
-        logger: silentLogger,
-        sendBufferSize: 4096,
-        initialReadSize: 65536,
-        minReadSize: 65536,
-        trigger,
-        pipeline: echoPipeline(),
+  async function stressEcho(framing: Framing, trigger: 'level' | 'edge', secure: boolean): Promise<void> {
+    const seed = testSeed();
+    const server = await opened.listen({
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger,
+      sendBufferSize: 4096,
+      initialReadSize: 65536,
+      minReadSize: 65536,
+      trigger,
+      pipeline: echoServerPipeline(framing),
+      ...(secure ? { tls: (certs as TestCertificates).server } : {}),
+    } as ServerOptions);
+    const port = server.address().port;
+    const open = async (): Promise<net.Socket> => {
+      if (!secure) return opened.client(port);
+      const s = tls.connect({ host: '127.0.0.1', port, ca: (certs as TestCertificates).ca, servername: 'localhost' });
+      tlsSockets.push(s);
+      s.on('error', () => {});
+      await new Promise<void>((resolve, reject) => {
+        s.once('secureConnect', resolve);
+        s.once('error', reject);
       });
-      const port = server.address().port;
-      const sizes = [1, 5, 100, 1000, 4093, 4096, 8190, 16_381, 16_384, 16_389, 30_000, 65_533, 65_535];
-      const client = async (c: number): Promise<void> => {
-        const rand = prng(seed + c);
-        const s = await opened.client(port);
-        const expected: Buffer[] = [];
-        let total = 0;
-        for (let i = 0; total < 3 * 1024 * 1024; i++) {
-          const n = rand() < 0.6 ? 1 + Math.floor(rand() * 300) : (sizes[Math.floor(rand() * sizes.length)] as number);
-          const f = echoFrame(c, i, n);
-          expected.push(f);
-          total += f.length;
+      return s;
+    };
+    const client = async (c: number): Promise<void> => {
+      const rand = prng(seed + c);
+      const s = await open();
+      const want = echoStream(framing, c, rand, 3 * 1024 * 1024);
+      const got: Buffer[] = [];
+      let have = 0;
+      s.on('data', (d: Buffer) => {
+        got.push(d);
+        have += d.length;
+      });
+      s.pause();
+      for (let at = 0; at < want.length; ) {
+        const n = Math.min(want.length - at, 1 + Math.floor(rand() * 200_000));
+        if (!s.write(want.subarray(at, at + n))) {
+          // Read a little so that the server can go on (it stops reading while its queue is full).
+          s.resume();
+          await new Promise((r) => s.once('drain', r));
+          s.pause();
         }
-        const want = Buffer.concat(expected);
-        const got: Buffer[] = [];
-        let have = 0;
-        s.on('data', (d: Buffer) => {
-          got.push(d);
-          have += d.length;
-        });
-        s.pause();
-        for (let at = 0; at < want.length; ) {
-          const n = Math.min(want.length - at, 1 + Math.floor(rand() * 200_000));
-          if (!s.write(want.subarray(at, at + n))) {
-            // Read a little so that the server can go on (it stops reading while its queue is full).
-            s.resume();
-            await new Promise((r) => s.once('drain', r));
-            s.pause();
-          }
-          at += n;
-          await sleep(Math.floor(rand() * 4));
-          if (rand() < 0.5) {
-            s.resume();
-            await sleep(Math.floor(rand() * 3));
-            s.pause();
-          }
+        at += n;
+        await sleep(Math.floor(rand() * 4));
+        if (rand() < 0.5) {
+          s.resume();
+          await sleep(Math.floor(rand() * 3));
+          s.pause();
         }
-        s.resume();
-        const deadline = Date.now() + 20_000;
-        while (have < want.length && Date.now() < deadline) await sleep(5);
-        const data = Buffer.concat(got);
-        expect(data.length, `seed ${seed} client ${c}: bytes echoed`).to.equal(want.length);
-        const k = data.findIndex((b, j) => b !== want[j]);
-        expect(k, `seed ${seed} client ${c}: first wrong byte`).to.equal(-1);
-      };
-      await Promise.all([1, 2, 3, 4].map(client));
-    });
+      }
+      s.resume();
+      const deadline = Date.now() + 20_000;
+      while (have < want.length && Date.now() < deadline) await sleep(5);
+      const data = Buffer.concat(got);
+      const k = data.findIndex((b, j) => b !== want[j]);
+      const around = k < 0 ? '' : `: ${JSON.stringify(data.toString('latin1', Math.max(0, k - 8), k + 24))}`;
+      expect(k, `seed ${seed} client ${c}: first wrong byte${around}`).to.equal(-1);
+      expect(data.length, `seed ${seed} client ${c}: bytes echoed`).to.equal(want.length);
+    };
+    await Promise.all([1, 2, 3, 4].map(client));
   }
+
+  for (const framing of ['raw', 'length', 'line'] as const) {
+    for (const trigger of ['level', 'edge'] as const) {
+      it(`${framing}, epoll/${trigger}: 4 clients, 3 MiB each, every echoed byte`, async () => {
+        await stressEcho(framing, trigger, false);
+      });
+    }
+  }
+
+  describe('over TLS', () => {
+    before(function () {
+      certs = tlsCertificates(this);
+    });
+    for (const framing of ['raw', 'length'] as const) {
+      it(`${framing}, epoll/level, TLS: 4 clients, 3 MiB each, every echoed byte`, async () => {
+        await stressEcho(framing, 'level', true);
+      });
+    }
+  });
 });
