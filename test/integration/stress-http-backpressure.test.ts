@@ -75,7 +75,7 @@ function pieces(rand: () => number, n: number): number[] {
 }
 
 /** The server: answers `/n/<client>/<seq>/<size>/<mode>` as the modes above say. */
-function handler() {
+function handler(streamBodies = false) {
   return http(
     async (req, res) => {
       const [, , cs, ss, ns, ms] = req.path.split('/');
@@ -123,9 +123,19 @@ function handler() {
           res.end();
           return;
         }
-        case M_ECHO:
-          res.end(req.body);
+        case M_ECHO: {
+          const stream = req.bodyStream;
+          if (stream === undefined) {
+            res.end(req.body);
+            return;
+          }
+          // Streamed (streamBodies): each piece back as it comes, as a chunk of the answer.
+          for await (const piece of stream) {
+            if (!res.write(piece)) await res.drained();
+          }
+          res.end();
           return;
+        }
         case M_TINY: {
           const b = body(c, s, n);
           for (let at = 0; at < n; ) {
@@ -140,7 +150,7 @@ function handler() {
           res.status(400).end('bad mode\n');
       }
     },
-    { maxBodySize: 1 << 20, maxPipelinedRequests: 64 },
+    { maxBodySize: 1 << 20, maxPipelinedRequests: 64, streamBodies },
   );
 }
 
@@ -171,6 +181,20 @@ function requestBytes(c: number, r: Sent): Buffer {
   const path = `/n/${c}/${r.seq}/${r.size}/${r.mode}`;
   if (r.last === 'bad') return Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n`, 'latin1');
   const close = r.last === 'close' ? 'Connection: close\r\n' : '';
+  if (r.mode === M_ECHO && r.seq % 2 === 1) {
+    // A chunked request body, cut in pieces of seeded sizes.
+    const b = body(c, r.seq, r.size);
+    const parts: Buffer[] = [
+      Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\n${close}Transfer-Encoding: chunked\r\n\r\n`, 'latin1'),
+    ];
+    let at = 0;
+    for (const n of pieces(prng(c * 7919 + r.seq), r.size)) {
+      parts.push(Buffer.from(`${n.toString(16)}\r\n`, 'latin1'), b.subarray(at, at + n), Buffer.from('\r\n'));
+      at += n;
+    }
+    parts.push(Buffer.from('0\r\n\r\n'));
+    return Buffer.concat(parts);
+  }
   if (r.mode === M_ECHO) {
     const head = Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\n${close}Content-Length: ${r.size}\r\n\r\n`, 'latin1');
     return Buffer.concat([head, body(c, r.seq, r.size)]);
@@ -316,7 +340,12 @@ describe('HTTP/1.1 under backpressure: every byte of every pipelined response, o
   const REQUESTS = 240;
   const BURST = 120;
 
-  async function stress(options: Partial<ServerOptions>, secure: boolean, seed: number): Promise<void> {
+  async function stress(
+    options: Partial<ServerOptions>,
+    secure: boolean,
+    seed: number,
+    streamBodies = false,
+  ): Promise<void> {
     const server = await opened.listen({
       host: '127.0.0.1',
       port: 0,
@@ -324,7 +353,7 @@ describe('HTTP/1.1 under backpressure: every byte of every pipelined response, o
       sendBufferSize: 4096,
       initialReadSize: 65536,
       minReadSize: 65536,
-      pipeline: handler(),
+      pipeline: handler(streamBodies),
       ...(secure ? { tls: (certs as TestCertificates).server } : {}),
       ...options,
     } as ServerOptions);
@@ -371,9 +400,16 @@ describe('HTTP/1.1 under backpressure: every byte of every pipelined response, o
     });
   }
 
+  it(`plain, epoll/level, streamBodies: request bodies (some chunked) echoed piece by piece`, async () => {
+    await stress({}, false, testSeed(), true);
+  });
+
   describe('over TLS', () => {
     before(function () {
       certs = tlsCertificates(this);
+    });
+    it(`TLS, epoll/level, streamBodies: request bodies (some chunked) echoed piece by piece`, async () => {
+      await stress({}, true, testSeed(), true);
     });
     for (const t of TRANSPORTS.slice(0, 2)) {
       it(`TLS, ${t.poller}/${t.trigger}: ${CLIENTS} clients, bursts of ${BURST} pipelined requests, 4 KiB send buffers`, async () => {
