@@ -105,7 +105,6 @@ const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
 const S_HOLDING_READS = 1;
 const S_CLOSING = 2;
 const S_DRAINING = 4;
-const S_CONTINUE_WAITING = 8;
 const S_IN_READ = 16;
 
 /** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
@@ -263,13 +262,6 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
   private set draining(on: boolean) {
     this.setState(S_DRAINING, on);
   }
-  /** A `100 Continue` waits for its request's turn. */
-  private get continueWaiting(): boolean {
-    return this.state(S_CONTINUE_WAITING);
-  }
-  private set continueWaiting(on: boolean) {
-    this.setState(S_CONTINUE_WAITING, on);
-  }
   /** Between a read's first request and its read-complete: the connection flushes at the end. */
   private get inRead(): boolean {
     return this.state(S_IN_READ);
@@ -388,10 +380,15 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
     }
     if (event instanceof HttpExpectContinueEvent) {
       // Interim responses may not overtake earlier responses: send it when this request is next.
-      if (this.firstOwed === undefined) {
+      // The expecting request is not owed yet (its body is awaited, or its head is being decoded):
+      // every request before it is, so it is next in line once the last of them is done — not
+      // once *a* response is: a 100 written before an earlier request's answer is taken by the
+      // client for that request's interim response, and its own request waits for it in vain.
+      const last = this.lastOwed;
+      if (last === undefined) {
         this.writeOrdered(ctx, CONTINUE);
         ctx.flush();
-      } else this.continueWaiting = true;
+      } else last.continueAfter = true;
       return;
     }
     if (event === DRAINING) {
@@ -741,11 +738,17 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
         break;
       }
       const next = this.firstOwed;
-      if (next === undefined) break;
-      if (this.continueWaiting && next.queued === undefined && !next.headersSent) {
-        this.continueWaiting = false;
+      // The request after `done` expects 100 Continue and is next in line now: not owed yet (its
+      // body awaited), or owed and not answered. Answered already, the 100 is moot (RFC 9110
+      // §10.1.1: a final status instead) — and must not go out before a later request's answer.
+      if (
+        done.continueAfter &&
+        !this.closing &&
+        (next === undefined || (next.queued === undefined && !next.headersSent))
+      ) {
         this.writeOrdered(ctx, CONTINUE);
       }
+      if (next === undefined) break;
       if (next.queued !== undefined) {
         for (const b of next.queued) this.writeOrdered(ctx, b);
         next.queued = undefined;
