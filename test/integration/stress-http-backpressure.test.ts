@@ -223,9 +223,21 @@ function requestBytes(c: number, r: Sent): Buffer {
  * Checks the responses in `data` against what client `c` sent, in order; returns a description
  * of the first mismatch, or undefined when every byte is as it should be.
  */
-function verify(c: number, sent: readonly Sent[], data: Buffer): string | undefined {
+function verify(
+  c: number,
+  sent: readonly Sent[],
+  data: Buffer,
+  prefix?: { count: number; closed: boolean },
+): string | undefined {
   let at = 0;
   for (const r of sent) {
+    if (prefix !== undefined) {
+      // A server stop: the answers end at a response's end. The last one says Connection: close
+      // when its head was still to be sent at the stop (else the close after it says it: a
+      // streamed answer already under way); nothing comes after one that said it.
+      if (at === data.length) return undefined;
+      if (prefix.closed) return `client ${c}: bytes after the answer that said Connection: close`;
+    }
     const where = `client ${c} response ${r.seq} (size ${r.size}, mode ${r.mode}) at byte ${at}`;
     // An interim 100 Continue may come first (whether it does depends on when the body arrived).
     if (expects(r) && data.toString('latin1', at, at + 25) === 'HTTP/1.1 100 Continue\r\n\r\n') at += 25;
@@ -250,7 +262,10 @@ function verify(c: number, sent: readonly Sent[], data: Buffer): string | undefi
       headers.set(l.slice(0, i).toLowerCase(), l.slice(i + 1).trim());
     }
     if (headers.get('x-id') !== `${c}/${r.seq}`) return `${where}: X-Id ${headers.get('x-id')}`;
-    if ((headers.get('connection') === 'close') !== (r.last === 'close' || r.last === 'http10')) {
+    if (prefix !== undefined) {
+      prefix.count++;
+      prefix.closed = headers.get('connection') === 'close';
+    } else if ((headers.get('connection') === 'close') !== (r.last === 'close' || r.last === 'http10')) {
       return `${where}: Connection ${headers.get('connection')}`;
     }
     at = end + 4;
@@ -431,6 +446,57 @@ describe('HTTP/1.1 under backpressure: every byte of every pipelined response, o
   it(`plain, epoll/level, streamBodies: request bodies (some chunked) echoed piece by piece`, async () => {
     await stress({}, false, testSeed(), true);
   });
+
+  for (const secure of [false, true]) {
+    it(`${secure ? 'TLS' : 'plain'}: a server stop in the middle of pipelined bursts — every answer sent is whole, none after Connection: close`, async function () {
+      if (secure) certs ??= tlsCertificates(this);
+      const seed = testSeed();
+      const server = await opened.listen({
+        host: '127.0.0.1',
+        port: 0,
+        logger: silentLogger,
+        sendBufferSize: 4096,
+        initialReadSize: 65536,
+        minReadSize: 65536,
+        pipeline: handler(),
+        ...(secure ? { tls: (certs as TestCertificates).server } : {}),
+      } as ServerOptions);
+      const port = server.address().port;
+      const rand = prng(seed);
+      const plans = Array.from({ length: CLIENTS }, () => plan(rand, REQUESTS));
+      const sockets = await Promise.all(
+        plans.map(async () => {
+          if (!secure) return opened.client(port);
+          const s = tls.connect({
+            host: '127.0.0.1',
+            port,
+            ca: (certs as TestCertificates).ca,
+            servername: 'localhost',
+          });
+          tlsSockets.push(s);
+          s.on('error', () => {});
+          await new Promise<void>((resolve, reject) => {
+            s.once('secureConnect', resolve);
+            s.once('error', reject);
+          });
+          return s;
+        }),
+      );
+      const running = sockets.map((s, c) => runClient(s, c + 1, plans[c] as Sent[], prng(seed + c + 1), BURST));
+      // Stop while the first bursts are being answered (and their readers stall).
+      await sleep(5 + Math.floor(rand() * 10));
+      opened.forget(server);
+      const closing = server.close({ timeout: 10_000 });
+      const results = await Promise.all(running);
+      await closing;
+      results.forEach(({ data, ended }, c) => {
+        const seen = { count: 0, closed: false };
+        const problem = verify(c + 1, plans[c] as Sent[], data, seen);
+        expect(problem, `seed ${seed}: ${problem} (after ${seen.count} answers)`).to.equal(undefined);
+        expect(ended, `seed ${seed}: client ${c + 1}'s connection closed`).to.equal(true);
+      });
+    });
+  }
 
   describe('over TLS', () => {
     before(function () {
