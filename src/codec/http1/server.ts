@@ -323,10 +323,8 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
     }
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
-    if (this.enqueue(res) >= this.config.maxPipelined && !this.holdingReads) {
-      this.holdingReads = true;
-      ctx.channel.pauseReading(this);
-    }
+    this.enqueue(res);
+    if (this.holding() >= this.config.maxPipelined) this.holdReads(ctx);
     try {
       const r = this.handler(msg, res);
       if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') {
@@ -341,6 +339,24 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
     if (!res.headersSent && !msg.streamed) this.handlerStarts(res);
   }
 
+  /**
+   * The requests in progress that count against `maxPipelinedRequests`: those owed, but for a
+   * streamed request whose body is still coming — the last owed, if it is — which needs reads to
+   * complete. Counted, the hold would keep its own body out until the requests before it are
+   * answered — for ever with a limit of 1, where the hold ends only when nothing is owed. It
+   * counts once its body is in (bodyChunk).
+   */
+  private holding(): number {
+    return this.bodyIn !== undefined && this.lastOwed === this.bodyRes ? this.owed - 1 : this.owed;
+  }
+
+  /** `maxPipelinedRequests` requests are in progress: read no more until half of them are answered (advance). */
+  private holdReads(ctx: HandlerContext): void {
+    if (this.holdingReads) return;
+    this.holdingReads = true;
+    ctx.channel.pauseReading(this);
+  }
+
   /** A piece of the streamed body being received: to its reader. */
   private bodyChunk(chunk: HttpBodyChunk): void {
     const body = this.bodyIn;
@@ -352,7 +368,12 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
       this.bodyRes = undefined;
       this.arrived();
       if (!res.headersSent) this.handlerStarts(res);
-      if (this.firstOwed === undefined) this.idleNow(); // answered before its body ended
+      if (this.firstOwed === undefined) {
+        this.idleNow(); // answered before its body ended
+      } else if (this.holding() >= this.config.maxPipelined) {
+        // Its body is in: the request counts against the limit now (see `holding`).
+        this.holdReads(this.ctx as HandlerContext);
+      }
       body.end(chunk.trailers);
     }
   }
@@ -762,7 +783,7 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
       ctx.close('local'); // flushes first
       return;
     }
-    if (this.holdingReads && this.owed <= this.config.maxPipelined >> 1) {
+    if (this.holdingReads && this.holding() <= this.config.maxPipelined >> 1) {
       // Hysteresis: one pause and one resume (an epoll_ctl each) per half of the limit answered.
       this.holdingReads = false;
       ctx.channel.resumeReading(this);
