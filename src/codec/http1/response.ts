@@ -494,6 +494,8 @@ const SUPERSEDED = 32;
 const HEAD = 64;
 /** The request spoke HTTP/1.0. */
 const HTTP10 = 128;
+/** The request after this one expects `100 Continue` (the owner's bookkeeping: see `continueAfter`). */
+const CONTINUE_AFTER = 256;
 
 /**
  * A response being built by a handler: `(req, res) => res.end('hello')`. Set the status and
@@ -572,6 +574,18 @@ export class HttpResponse {
   }
   set done(done: boolean) {
     this.state = done ? this.state | DONE : this.state & ~DONE;
+  }
+
+  /**
+   * @internal The head of the request after this one, expecting `100 Continue`, came while this
+   * response was owed: the 100 goes out when this one is done — when that request is next in line
+   * (the owner's bookkeeping, on the response that precedes it rather than in a field per connection).
+   */
+  get continueAfter(): boolean {
+    return (this.state & CONTINUE_AFTER) !== 0;
+  }
+  set continueAfter(on: boolean) {
+    this.state = on ? this.state | CONTINUE_AFTER : this.state & ~CONTINUE_AFTER;
   }
 
   /**

@@ -105,7 +105,6 @@ const SLAB_MAX_RESPONSE = SLAB_SIZE / 4;
 const S_HOLDING_READS = 1;
 const S_CLOSING = 2;
 const S_DRAINING = 4;
-const S_CONTINUE_WAITING = 8;
 const S_IN_READ = 16;
 
 /** `"GET /path HTTP/1.1"` for logs (a long target cut short). */
@@ -263,13 +262,6 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
   private set draining(on: boolean) {
     this.setState(S_DRAINING, on);
   }
-  /** A `100 Continue` waits for its request's turn. */
-  private get continueWaiting(): boolean {
-    return this.state(S_CONTINUE_WAITING);
-  }
-  private set continueWaiting(on: boolean) {
-    this.setState(S_CONTINUE_WAITING, on);
-  }
   /** Between a read's first request and its read-complete: the connection flushes at the end. */
   private get inRead(): boolean {
     return this.state(S_IN_READ);
@@ -331,10 +323,8 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
     }
     // Synchronous answers leave the queue before the next request comes: only handlers that answer
     // later (timers, promises, offloaded work) let it grow to the limit.
-    if (this.enqueue(res) >= this.config.maxPipelined && !this.holdingReads) {
-      this.holdingReads = true;
-      ctx.channel.pauseReading(this);
-    }
+    this.enqueue(res);
+    if (this.holding() >= this.config.maxPipelined) this.holdReads(ctx);
     try {
       const r = this.handler(msg, res);
       if (r !== undefined && r !== null && typeof (r as Promise<unknown>).then === 'function') {
@@ -349,6 +339,24 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
     if (!res.headersSent && !msg.streamed) this.handlerStarts(res);
   }
 
+  /**
+   * The requests in progress that count against `maxPipelinedRequests`: those owed, but for a
+   * streamed request whose body is still coming — the last owed, if it is — which needs reads to
+   * complete. Counted, the hold would keep its own body out until the requests before it are
+   * answered — for ever with a limit of 1, where the hold ends only when nothing is owed. It
+   * counts once its body is in (bodyChunk).
+   */
+  private holding(): number {
+    return this.bodyIn !== undefined && this.lastOwed === this.bodyRes ? this.owed - 1 : this.owed;
+  }
+
+  /** `maxPipelinedRequests` requests are in progress: read no more until half of them are answered (advance). */
+  private holdReads(ctx: HandlerContext): void {
+    if (this.holdingReads) return;
+    this.holdingReads = true;
+    ctx.channel.pauseReading(this);
+  }
+
   /** A piece of the streamed body being received: to its reader. */
   private bodyChunk(chunk: HttpBodyChunk): void {
     const body = this.bodyIn;
@@ -360,7 +368,12 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
       this.bodyRes = undefined;
       this.arrived();
       if (!res.headersSent) this.handlerStarts(res);
-      if (this.firstOwed === undefined) this.idleNow(); // answered before its body ended
+      if (this.firstOwed === undefined) {
+        this.idleNow(); // answered before its body ended
+      } else if (this.holding() >= this.config.maxPipelined) {
+        // Its body is in: the request counts against the limit now (see `holding`).
+        this.holdReads(this.ctx as HandlerContext);
+      }
       body.end(chunk.trailers);
     }
   }
@@ -388,10 +401,15 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
     }
     if (event instanceof HttpExpectContinueEvent) {
       // Interim responses may not overtake earlier responses: send it when this request is next.
-      if (this.firstOwed === undefined) {
+      // The expecting request is not owed yet (its body is awaited, or its head is being decoded):
+      // every request before it is, so it is next in line once the last of them is done — not
+      // once *a* response is: a 100 written before an earlier request's answer is taken by the
+      // client for that request's interim response, and its own request waits for it in vain.
+      const last = this.lastOwed;
+      if (last === undefined) {
         this.writeOrdered(ctx, CONTINUE);
         ctx.flush();
-      } else this.continueWaiting = true;
+      } else last.continueAfter = true;
       return;
     }
     if (event === DRAINING) {
@@ -741,11 +759,17 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
         break;
       }
       const next = this.firstOwed;
-      if (next === undefined) break;
-      if (this.continueWaiting && next.queued === undefined && !next.headersSent) {
-        this.continueWaiting = false;
+      // The request after `done` expects 100 Continue and is next in line now: not owed yet (its
+      // body awaited), or owed and not answered. Answered already, the 100 is moot (RFC 9110
+      // §10.1.1: a final status instead) — and must not go out before a later request's answer.
+      if (
+        done.continueAfter &&
+        !this.closing &&
+        (next === undefined || (next.queued === undefined && !next.headersSent))
+      ) {
         this.writeOrdered(ctx, CONTINUE);
       }
+      if (next === undefined) break;
       if (next.queued !== undefined) {
         for (const b of next.queued) this.writeOrdered(ctx, b);
         next.queued = undefined;
@@ -759,7 +783,7 @@ export class HttpServerHandler extends HttpClocks<HttpServerConfig> implements R
       ctx.close('local'); // flushes first
       return;
     }
-    if (this.holdingReads && this.owed <= this.config.maxPipelined >> 1) {
+    if (this.holdingReads && this.holding() <= this.config.maxPipelined >> 1) {
       // Hysteresis: one pause and one resume (an epoll_ctl each) per half of the limit answered.
       this.holdingReads = false;
       ctx.channel.resumeReading(this);

@@ -587,6 +587,55 @@ describe('HttpServerHandler: the responses of one read leave as one batch', () =
     expect(text.endsWith('HTTP/1.1 100 Continue\r\n\r\n')).to.equal(true);
   });
 
+  it('100 Continue goes right before the answer of the request that expects it, never before an earlier one', () => {
+    // /1 and /2 are answered later; the head expecting 100 comes behind them. The 100 is for
+    // the third request: before /2's answer, a client would take it for /2's interim response.
+    const later = new Map<string, HttpResponse>();
+    const ch = new EmbeddedChannel([
+      new EventsInRead(),
+      new HttpServerHandler((req, res) => {
+        if (req.url === '/3') res.end('/3');
+        else later.set(req.url, res);
+      }),
+    ]);
+    ch.writeInbound(request({ url: '/1' }), request({ url: '/2' }), 'continue');
+    expect(out(ch)).to.equal('');
+    later.get('/1')?.end('/1');
+    let text = out(ch);
+    expect(text).not.to.contain('100 Continue');
+    later.get('/2')?.end('/2');
+    text += out(ch);
+    // Next in line now: the expecting request, whose body the client holds back until the 100.
+    expect(text.endsWith('HTTP/1.1 100 Continue\r\n\r\n'), text).to.equal(true);
+    expect(bodies(text.slice(0, text.indexOf('HTTP/1.1 100')))).to.deep.equal(['/1', '/2']);
+    ch.writeInbound(request({ url: '/3' }), request({ url: '/4' }));
+    text = out(ch);
+    expect(text).not.to.contain('100 Continue');
+    expect(bodies(text)).to.deep.equal(['/3']);
+  });
+
+  it('100 Continue for a request answered before its turn is dropped, not sent before a later answer', () => {
+    const later = new Map<string, HttpResponse>();
+    const ch = new EmbeddedChannel([
+      new EventsInRead(),
+      new HttpServerHandler((req, res) => {
+        if (req.url !== '/2') later.set(req.url, res);
+        else res.end(req.url);
+      }),
+    ]);
+    // /2 expects 100 and is answered (with its body) while /1 is still owed: a final answer
+    // makes the 100 moot (RFC 9110 §10.1.1).
+    ch.writeInbound(request({ url: '/1' }), 'continue', request({ url: '/2' }));
+    expect(out(ch)).to.equal('');
+    later.get('/1')?.end('/1');
+    ch.writeInbound(request({ url: '/3' }), request({ url: '/4' }));
+    later.get('/3')?.end('/3');
+    later.get('/4')?.end('/4');
+    const text = out(ch);
+    expect(text).not.to.contain('100 Continue');
+    expect(bodies(text)).to.deep.equal(['/1', '/2', '/3', '/4']);
+  });
+
   it('DRAINING in the same read closes after writing the batched answers', () => {
     for (const drainGrace of [0, 300]) {
       const ch = new EmbeddedChannel([
