@@ -370,6 +370,27 @@ async function runClient(
   return { data: Buffer.concat(chunks), ended };
 }
 
+/**
+ * A client of `port`: plain (through `opened`), or TLS trusting the test CA when `certs` is given
+ * (remembered in `tlsSockets`, which the suite's afterEach destroys).
+ */
+async function connectClient(
+  opened: Opened,
+  tlsSockets: tls.TLSSocket[],
+  port: number,
+  certs: TestCertificates | undefined,
+): Promise<net.Socket> {
+  if (certs === undefined) return opened.client(port);
+  const s = tls.connect({ host: '127.0.0.1', port, ca: certs.ca, servername: 'localhost' });
+  tlsSockets.push(s);
+  s.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    s.once('secureConnect', resolve);
+    s.once('error', reject);
+  });
+  return s;
+}
+
 describe('HTTP/1.1 under backpressure: every byte of every pipelined response, on stalled readers', function () {
   this.timeout(30_000);
   const opened = new Opened();
@@ -404,17 +425,7 @@ describe('HTTP/1.1 under backpressure: every byte of every pipelined response, o
       ...options,
     } as ServerOptions);
     const port = server.address().port;
-    const open = async (): Promise<net.Socket> => {
-      if (!secure) return opened.client(port);
-      const s = tls.connect({ host: '127.0.0.1', port, ca: (certs as TestCertificates).ca, servername: 'localhost' });
-      tlsSockets.push(s);
-      s.on('error', () => {});
-      await new Promise<void>((resolve, reject) => {
-        s.once('secureConnect', resolve);
-        s.once('error', reject);
-      });
-      return s;
-    };
+    const open = () => connectClient(opened, tlsSockets, port, secure ? certs : undefined);
     const rand = prng(seed);
     const plans = Array.from({ length: CLIENTS }, (_, c) => {
       const p = plan(rand, REQUESTS);
@@ -477,22 +488,7 @@ describe('HTTP/1.1 under backpressure: every byte of every pipelined response, o
       const rand = prng(seed);
       const plans = Array.from({ length: CLIENTS }, () => plan(rand, REQUESTS));
       const sockets = await Promise.all(
-        plans.map(async () => {
-          if (!secure) return opened.client(port);
-          const s = tls.connect({
-            host: '127.0.0.1',
-            port,
-            ca: (certs as TestCertificates).ca,
-            servername: 'localhost',
-          });
-          tlsSockets.push(s);
-          s.on('error', () => {});
-          await new Promise<void>((resolve, reject) => {
-            s.once('secureConnect', resolve);
-            s.once('error', reject);
-          });
-          return s;
-        }),
+        plans.map(() => connectClient(opened, tlsSockets, port, secure ? certs : undefined)),
       );
       const running = sockets.map((s, c) => runClient(s, c + 1, plans[c] as Sent[], prng(seed + c + 1), BURST));
       // Stop while the first bursts are being answered (and their readers stall).
@@ -595,17 +591,7 @@ describe('the echo path under backpressure: what is read, echoed as views, to st
       ...(secure ? { tls: (certs as TestCertificates).server } : {}),
     } as ServerOptions);
     const port = server.address().port;
-    const open = async (): Promise<net.Socket> => {
-      if (!secure) return opened.client(port);
-      const s = tls.connect({ host: '127.0.0.1', port, ca: (certs as TestCertificates).ca, servername: 'localhost' });
-      tlsSockets.push(s);
-      s.on('error', () => {});
-      await new Promise<void>((resolve, reject) => {
-        s.once('secureConnect', resolve);
-        s.once('error', reject);
-      });
-      return s;
-    };
+    const open = () => connectClient(opened, tlsSockets, port, secure ? certs : undefined);
     const client = async (c: number): Promise<void> => {
       const rand = prng(seed + c);
       const s = await open();
